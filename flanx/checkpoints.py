@@ -1,0 +1,87 @@
+"""Orbax checkpoints in T5X's layout: MODEL_DIR/checkpoint_<step>/{params,opt_state}.
+
+Orbax writes each checkpoint to a temporary directory and renames it when complete, so a crash mid-save
+never leaves a half-written `checkpoint_<step>`. Parameters and optimizer state are separate items so a
+new run can start from another run's parameters alone (INITIAL_CHECKPOINT_PATH).
+"""
+
+import pathlib
+
+import jax
+import orbax.checkpoint as ocp
+
+from flanx.errors import FlanxError
+from flanx.trainer import TrainState
+
+STEP_PREFIX = "checkpoint"
+
+
+class Checkpointer:
+  """Saves every `period` steps (asynchronously), keeps the newest `keep`, restores the latest."""
+
+  def __init__(self, model_dir: str | pathlib.Path, period: int, keep: int | None = None, async_save: bool = True):
+    self.directory = pathlib.Path(model_dir).absolute()
+    self.period = period
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, step_prefix=STEP_PREFIX, enable_async_checkpointing=async_save, create=True,
+        save_interval_steps=1)
+    self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
+  def should_save(self, step: int) -> bool:
+    return self.period > 0 and step % self.period == 0
+
+  def save(self, state: TrainState, force: bool = False) -> bool:
+    step = int(jax.device_get(state.step))
+    if step in self._manager.all_steps():
+      return False
+    return self._manager.save(
+        step, args=ocp.args.Composite(params=ocp.args.StandardSave(state.params),
+                                      opt_state=ocp.args.StandardSave(state.opt_state)),
+        force=force)
+
+  def restore(self, step: int, abstract_state: TrainState) -> TrainState:
+    restored = self._manager.restore(
+        step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_state.params),
+                                      opt_state=ocp.args.StandardRestore(abstract_state.opt_state)))
+    step_array = jax.device_put(jax.numpy.asarray(step, jax.numpy.int32), abstract_state.step.sharding)
+    return TrainState(step=step_array, params=restored["params"], opt_state=restored["opt_state"])
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()
+
+
+def resolve_initial_checkpoint(path: str) -> pathlib.Path:
+  """INITIAL_CHECKPOINT_PATH -> the `params` directory inside it.
+
+  Accepts a step directory (run/checkpoint_1000) or a model directory (its newest checkpoint).
+  """
+  p = pathlib.Path(path)
+  if not p.exists():
+    raise FlanxError(f"INITIAL_CHECKPOINT_PATH={path} does not exist")
+  if (p / "params").is_dir():
+    return p / "params"
+  steps = sorted((d for d in p.glob(f"{STEP_PREFIX}_*") if (d / "params").is_dir() and d.name.split("_")[-1].isdigit()),
+                 key=lambda d: int(d.name.split("_")[-1]))
+  if steps:
+    return steps[-1] / "params"
+  raise FlanxError(f"INITIAL_CHECKPOINT_PATH={path} is not a flanx checkpoint "
+                   f"(no params/ inside, and no {STEP_PREFIX}_<step>/ directories)")
+
+
+def restore_params(path: str, abstract_params):
+  """Parameters only, restored straight into their target shardings."""
+  params_dir = resolve_initial_checkpoint(path)
+  try:
+    return ocp.StandardCheckpointer().restore(params_dir.absolute(), abstract_params)
+  except (ValueError, KeyError, FileNotFoundError) as e:
+    first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise FlanxError(f"INITIAL_CHECKPOINT_PATH={path} does not match this model: {first_line}") from e

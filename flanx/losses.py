@@ -1,0 +1,49 @@
+"""Token cross-entropy with T5X's z-loss, and the loss-normalising factor that turns sums into a loss."""
+
+import jax
+import jax.numpy as jnp
+
+from flanx.errors import FlanxError
+
+# Loss-normalising-factor names, as in T5X. A number divides by that constant; None keeps the plain sum.
+NORMALIZERS = ("NUM_REAL_TARGET_TOKENS", "NUM_TOTAL_TARGET_TOKENS", "AVERAGE_PER_SEQUENCE")
+
+
+def cross_entropy_with_z_loss(logits: jax.Array, targets: jax.Array, z_loss: float) -> tuple[jax.Array, jax.Array]:
+  """Per-token cross entropy plus z_loss * log(Z)^2, which keeps the softmax normaliser near 1.
+
+  Returns (total per-token loss, the z-loss part alone), both shaped like `targets`.
+  """
+  logits = logits.astype(jnp.float32)
+  log_z = jax.nn.logsumexp(logits, axis=-1)
+  target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+  z_term = z_loss * jnp.square(log_z)
+  return log_z - target_logit + z_term, z_term
+
+
+def check_normalizer(spec: float | str | None) -> None:
+  if spec is None or isinstance(spec, (int, float)) or spec in NORMALIZERS:
+    return
+  raise FlanxError(f"LOSS_NORMALIZING_FACTOR={spec!r}: use a number, None or one of {', '.join(NORMALIZERS)}")
+
+
+def normalizing_factor(spec: float | str | None, loss_weights: jax.Array) -> jax.Array:
+  """What the summed loss of a whole (global) batch is divided by."""
+  check_normalizer(spec)
+  if spec is None:
+    return jnp.float32(1.0)
+  if spec == "NUM_REAL_TARGET_TOKENS":
+    return jnp.maximum(jnp.sum(loss_weights).astype(jnp.float32), 1.0)
+  if spec == "NUM_TOTAL_TARGET_TOKENS":
+    return jnp.float32(loss_weights.size)
+  if spec == "AVERAGE_PER_SEQUENCE":
+    return jnp.float32(loss_weights.shape[0])
+  return jnp.float32(spec)
+
+
+def token_weights(spec: float | str | None, loss_weights: jax.Array) -> jax.Array:
+  """Per-token weights; AVERAGE_PER_SEQUENCE first spreads each sequence's weight over its tokens."""
+  w = loss_weights.astype(jnp.float32)
+  if spec == "AVERAGE_PER_SEQUENCE":
+    w = w / jnp.maximum(jnp.sum(w, axis=-1, keepdims=True), 1.0)
+  return w

@@ -1,0 +1,123 @@
+"""The trainer's view of an encoder-decoder model: initialisation, loss, greedy decoding and FLOPs.
+
+The trainer talks only to this interface, so other model families (a decoder-only PaLM-style model)
+plug in by providing the same methods.
+"""
+
+import dataclasses
+from collections.abc import Mapping
+
+import flax.linen as nn
+import gin
+import jax
+import jax.numpy as jnp
+import numpy as np
+import seqio
+
+from flanx import losses
+from flanx.models import t5
+
+Batch = Mapping[str, jax.Array]
+
+# Features that EncDecFeatureConverter produces with packing; without packing the last four are absent.
+FEATURES = ("encoder_input_tokens", "decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights",
+            "encoder_segment_ids", "decoder_segment_ids", "encoder_positions", "decoder_positions")
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class EncoderDecoderModel:
+  config: t5.T5Config
+  vocabulary: seqio.Vocabulary
+  z_loss: float = 1e-4
+  loss_normalizing_factor: float | str | None = "NUM_REAL_TARGET_TOKENS"
+
+  def __post_init__(self):
+    losses.check_normalizer(self.loss_normalizing_factor)
+
+  @property
+  def module(self) -> nn.Module:
+    return t5.Transformer(self.config)
+
+  def feature_converter(self, pack: bool) -> seqio.FeatureConverter:
+    return seqio.EncDecFeatureConverter(pack=pack)
+
+  def batch_shapes(self, batch_size: int, feature_lengths: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
+    """Model-feature shapes for task feature lengths {'inputs': ..., 'targets': ...}."""
+    enc, dec = (batch_size, feature_lengths["inputs"]), (batch_size, feature_lengths["targets"])
+    return {name: enc if name.startswith("encoder") else dec for name in FEATURES}
+
+  def init(self, rng: jax.Array, feature_lengths: Mapping[str, int]):
+    """Boxed (logically partitioned) parameters for a batch of one."""
+    shapes = self.batch_shapes(1, feature_lengths)
+    dummy = {k: jnp.ones(v, jnp.int32) for k, v in shapes.items()}
+    return self.module.init(rng, **dummy)["params"]
+
+  def logits(self, params, batch: Batch, dropout_rng: jax.Array | None = None) -> jax.Array:
+    rngs = {"dropout": dropout_rng} if dropout_rng is not None else None
+    return self.module.apply({"params": params}, **{k: batch.get(k) for k in FEATURES if k in batch},
+                             enable_dropout=dropout_rng is not None, rngs=rngs)
+
+  def loss_sums(self, params, batch: Batch, dropout_rng: jax.Array | None) -> dict[str, jax.Array]:
+    """Weighted sums over the batch (not yet normalised), so microbatches can simply be added up."""
+    logits = self.logits(params, batch, dropout_rng)
+    per_token, z_term = losses.cross_entropy_with_z_loss(logits, batch["decoder_target_tokens"], self.z_loss)
+    weights = batch["decoder_loss_weights"].astype(jnp.float32)
+    scaled = losses.token_weights(self.loss_normalizing_factor, batch["decoder_loss_weights"])
+    correct = (jnp.argmax(logits, -1) == batch["decoder_target_tokens"]).astype(jnp.float32)
+    return {
+        "objective": jnp.sum(per_token * scaled),
+        "cross_entropy": jnp.sum((per_token - z_term) * weights),
+        "z_loss": jnp.sum(z_term * weights),
+        "correct_tokens": jnp.sum(correct * weights),
+        "target_tokens": jnp.sum(weights),
+    }
+
+  def score(self, params, batch: Batch) -> jax.Array:
+    """Summed log-likelihood of each sequence's weighted target tokens (for rank classification)."""
+    logits = self.logits(params, batch).astype(jnp.float32)
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+    token_ll = jnp.take_along_axis(log_probs, batch["decoder_target_tokens"][..., None], axis=-1)[..., 0]
+    return jnp.sum(token_ll * batch["decoder_loss_weights"], axis=-1)
+
+  def greedy_decode(self, params, encoder_input_tokens: jax.Array, max_length: int) -> jax.Array:
+    """Greedy decoding by full recomputation of the decoder at each step; stops writing after EOS.
+
+    Returns (batch, max_length) token ids, 0 after EOS. Cached decoding lives in flanx.decoding.
+    """
+    module = self.module
+    eos = self.vocabulary.eos_id
+    encoded = module.apply({"params": params}, encoder_input_tokens, method=module.encode)
+    batch = encoder_input_tokens.shape[0]
+
+    def step(i, state):
+      tokens, done = state
+      decoder_inputs = jnp.concatenate([jnp.zeros((batch, 1), jnp.int32), tokens[:, :-1]], axis=1)
+      logits = module.apply({"params": params}, encoded, encoder_input_tokens, decoder_inputs,
+                            method=module.decode)
+      next_token = jnp.argmax(logits[:, i], axis=-1).astype(jnp.int32)
+      next_token = jnp.where(done, 0, next_token)
+      return tokens.at[:, i].set(next_token), done | (next_token == eos)
+
+    tokens = jnp.zeros((batch, max_length), jnp.int32)
+    tokens, _ = jax.lax.fori_loop(0, max_length, step, (tokens, jnp.zeros((batch,), bool)))
+    return tokens
+
+  def flops_per_example(self, feature_lengths: Mapping[str, int]) -> float:
+    """Training FLOPs (forward + backward = 3x forward) for one example at the given lengths.
+
+    Counts the matrix multiplies: 2 FLOPs per multiply-add in every projection, attention scores and
+    attention-weighted values, and the output projection. Embedding lookups and norms are ignored.
+    """
+    c = self.config
+    inner = c.num_heads * c.head_dim
+    attention_proj = 4 * c.emb_dim * inner
+    mlp = 3 * c.emb_dim * c.mlp_dim
+    l_in, l_out = feature_lengths["inputs"], feature_lengths["targets"]
+    encoder = c.num_encoder_layers * l_in * 2 * (attention_proj + mlp + 2 * l_in * inner)
+    decoder = c.num_decoder_layers * l_out * 2 * (2 * attention_proj + mlp + 2 * l_out * inner + 2 * l_in * inner)
+    logits = l_out * 2 * c.emb_dim * c.vocab_size
+    return 3.0 * float(encoder + decoder + logits)
+
+  def num_params(self, params) -> int:
+    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(params)))

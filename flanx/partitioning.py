@@ -1,0 +1,156 @@
+"""The device mesh and the sharding policy: logical axis names -> mesh axes.
+
+The mesh has three axes: `replica` (slices joined over DCN), `data` and `model`. The batch is split over
+`replica` x `data`; what else is split, and over which axis, is one of the short rule lists below.
+Rules are tried in order; a logical axis whose mesh axis is already used by another dimension of the same
+array falls through to its next rule (or stays unsharded), which is how FSDP shards a parameter's
+`embed` over `data` while an activation's `batch` already occupies `data`.
+"""
+
+import dataclasses
+from collections.abc import Sequence
+
+import flax.linen as nn
+import gin
+import jax
+import numpy as np
+from jax.experimental import mesh_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from flanx.errors import FlanxError, closest
+
+MESH_AXES = ("replica", "data", "model")
+BATCH_AXES = ("replica", "data")
+
+LogicalRules = tuple[tuple[str, str | tuple[str, ...] | None], ...]
+
+_BATCH: LogicalRules = (("batch", BATCH_AXES),)
+_MODEL_PARALLEL: LogicalRules = (("mlp", "model"), ("heads", "model"), ("vocab", "model"))
+
+RULE_PRESETS: dict[str, LogicalRules] = {
+    # Every parameter replicated; only the batch is split.
+    "data_parallel": _BATCH,
+    # Parameters (and optimizer state) split over `data` along `embed`; activations stay batch-split.
+    "fsdp": _BATCH + (("embed", "data"),),
+    # Megatron-style: MLP, heads and vocabulary split over `model`.
+    "model_parallel": _BATCH + _MODEL_PARALLEL,
+    # Both: parameters split over `model` and, along `embed`, over `data` (T5X's 2-D parameter partitioning).
+    "model_parallel_2d": _BATCH + _MODEL_PARALLEL + (("embed", "data"),),
+}
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class PartitionConfig:
+  """How to lay the devices out and shard the model.
+
+  num_partitions: model-parallel size; `data` takes the remaining devices. Ignored when mesh_shape is set.
+  mesh_shape: explicit (data, model) or (replica, data, model); one entry may be -1 (the rest).
+  num_slices: slices joined over DCN (the `replica` axis) when mesh_shape is not given.
+  rules: a RULE_PRESETS name or an explicit list of (logical axis, mesh axis) pairs.
+  """
+
+  num_partitions: int = 1
+  mesh_shape: Sequence[int] | None = None
+  num_slices: int = 1
+  rules: str | Sequence[tuple[str, str | tuple[str, ...] | None]] = "model_parallel"
+
+  def logical_rules(self) -> LogicalRules:
+    if isinstance(self.rules, str):
+      if self.rules not in RULE_PRESETS:
+        raise FlanxError(f"unknown partitioning rules {self.rules!r}{closest(self.rules, RULE_PRESETS)}; "
+                         f"presets: {', '.join(RULE_PRESETS)}")
+      return RULE_PRESETS[self.rules]
+    return tuple((name, tuple(axis) if isinstance(axis, list) else axis) for name, axis in self.rules)
+
+  def mesh_dims(self, num_devices: int) -> tuple[int, int, int]:
+    """(replica, data, model) sizes for `num_devices` devices."""
+    if self.mesh_shape is not None:
+      shape = list(self.mesh_shape)
+      if len(shape) == 2:
+        shape = [1] + shape
+      if len(shape) != 3:
+        raise FlanxError(f"mesh_shape {tuple(self.mesh_shape)} must have 2 (data, model) or 3 (replica, data, model) entries")
+      if shape.count(-1) > 1:
+        raise FlanxError(f"mesh_shape {tuple(self.mesh_shape)} may contain at most one -1")
+      known = int(np.prod([s for s in shape if s != -1]))
+      if -1 in shape:
+        if known <= 0 or num_devices % known:
+          raise FlanxError(f"mesh_shape {tuple(self.mesh_shape)} does not divide the {num_devices} available devices")
+        shape[shape.index(-1)] = num_devices // known
+      if int(np.prod(shape)) != num_devices:
+        raise FlanxError(f"mesh_shape {tuple(self.mesh_shape)} needs {int(np.prod(shape))} devices, "
+                         f"but {num_devices} are available")
+      return tuple(int(s) for s in shape)
+    per_slice, remainder = divmod(num_devices, self.num_slices)
+    if remainder or per_slice % self.num_partitions:
+      raise FlanxError(f"NUM_PARTITIONS={self.num_partitions} x num_slices={self.num_slices} does not divide "
+                       f"the {num_devices} available devices")
+    return self.num_slices, per_slice // self.num_partitions, self.num_partitions
+
+
+def make_mesh(config: PartitionConfig, devices: Sequence[jax.Device] | None = None) -> Mesh:
+  devices = list(devices if devices is not None else jax.devices())
+  replica, data, model = config.mesh_dims(len(devices))
+  auto = (jax.sharding.AxisType.Auto,) * 3
+  if replica > 1 and hasattr(devices[0], "slice_index"):
+    # Multi-slice TPU: `replica` crosses slices (DCN); `data` and `model` stay inside a slice (ICI).
+    grid = mesh_utils.create_hybrid_device_mesh((1, data, model), (replica, 1, 1), devices)
+    return Mesh(grid, MESH_AXES, axis_types=auto)
+  return jax.make_mesh((replica, data, model), MESH_AXES, axis_types=auto, devices=devices)
+
+
+def data_parallel_size(mesh: Mesh) -> int:
+  return int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Leading (batch) dimension split over replica x data; the rest replicated."""
+  return NamedSharding(mesh, PartitionSpec(BATCH_AXES))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def logical_to_shardings(logical_specs, mesh: Mesh, rules: LogicalRules):
+  """A tree of logical PartitionSpecs -> a tree of NamedShardings on `mesh`."""
+  return nn.logical_to_mesh_sharding(logical_specs, mesh, rules)
+
+
+def _spec_for_derived(leaf_shape: tuple[int, ...], param_shape: tuple[int, ...], spec: PartitionSpec) -> PartitionSpec:
+  """Sharding for optimizer state derived from a parameter.
+
+  Same shape: the parameter's own spec. One dimension removed (Adafactor's factored row/column moments):
+  the spec with that dimension dropped. Anything else (placeholders, scalars): replicated.
+  """
+  full = tuple(spec) + (None,) * (len(param_shape) - len(spec))
+  if tuple(leaf_shape) == tuple(param_shape):
+    return PartitionSpec(*full)
+  if len(leaf_shape) == len(param_shape) - 1:
+    for i in range(len(param_shape)):
+      if tuple(np.delete(param_shape, i)) == tuple(leaf_shape):
+        return PartitionSpec(*(full[:i] + full[i + 1:]))
+  return PartitionSpec()
+
+
+def optimizer_state_shardings(opt_state_shapes, param_shapes, param_shardings, mesh: Mesh):
+  """Shardings for an optax state, following the parameters wherever a subtree mirrors them."""
+  param_def = jax.tree.structure(param_shapes)
+  flat_shapes = jax.tree.leaves(param_shapes)
+  flat_specs = [s.spec for s in jax.tree.leaves(param_shardings)]
+
+  def mirrors_params(x) -> bool:
+    try:
+      return jax.tree.structure(x) == param_def
+    except Exception:  # noqa: BLE001  (non-pytree leaves)
+      return False
+
+  def shard(subtree):
+    if not mirrors_params(subtree):
+      return jax.tree.map(lambda _: replicated(mesh), subtree)
+    leaves = jax.tree.leaves(subtree)
+    specs = [_spec_for_derived(l.shape, p.shape, s) for l, p, s in zip(leaves, flat_shapes, flat_specs)]
+    return jax.tree.unflatten(param_def, [NamedSharding(mesh, s) for s in specs])
+
+  return jax.tree.map(shard, opt_state_shapes, is_leaf=mirrors_params)

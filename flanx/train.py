@@ -1,0 +1,242 @@
+r"""Finetune a model, configured entirely by gin, in T5X's shape.
+
+  python -m flanx.train --gin_file=gin/runs/finetune.gin --gin_file=gin/models/t5_1_1/small.gin \
+      --gin.MODEL_DIR="'runs/small'" --gin.MIXTURE_OR_TASK_NAME="'flan2022_proportion_b'"
+
+Run the same command on every host. MODEL_DIR receives checkpoint_<step>/ directories, config.gin (the
+operative config), train_metrics.jsonl and TensorBoard summaries under train/.
+"""
+
+import dataclasses
+import os
+import pathlib
+import sys
+import time
+from collections.abc import Sequence
+
+import gin
+import jax
+
+from flanx import checkpoints, data, gin_config, partitioning, predict, summaries, vocab
+from flanx.errors import FlanxError
+from flanx.flops import measure_peak_flops
+from flanx.optimizer import OptimizerConfig
+from flanx.trainer import Trainer, TrainState
+
+
+@dataclasses.dataclass
+class TrainResult:
+  step: int
+  metrics: dict
+  model_dir: pathlib.Path
+  checkpoint_steps: list[int]
+  trainer: Trainer
+  state: TrainState
+
+
+def _check_writable(model_dir: pathlib.Path) -> None:
+  try:
+    model_dir.mkdir(parents=True, exist_ok=True)
+    probe = model_dir / f".write_probe_{jax.process_index()}"
+    probe.write_text("ok")
+    probe.unlink()
+  except OSError as e:
+    raise FlanxError(f"MODEL_DIR={model_dir} is not writable: {e.strerror or e}") from e
+
+
+def _initial_state(trainer: Trainer, checkpointer: checkpoints.Checkpointer, initial_checkpoint_path: str | None,
+                   seed: int) -> TrainState:
+  """Resume from MODEL_DIR's latest checkpoint; else start from INITIAL_CHECKPOINT_PATH's parameters; else init."""
+  latest = checkpointer.latest_step()
+  if latest is not None:
+    print(f"flanx: resuming from {checkpointer.directory}/{checkpoints.STEP_PREFIX}_{latest}", flush=True)
+    return checkpointer.restore(latest, trainer.abstract_state())
+  if initial_checkpoint_path:
+    params = checkpoints.restore_params(initial_checkpoint_path, trainer.abstract_state().params)
+    print(f"flanx: initialised parameters from {initial_checkpoint_path}", flush=True)
+    return trainer.state_from_params(params)
+  return trainer.init_state(jax.random.key(seed))
+
+
+def _validation_loss(trainer: Trainer, params, config: data.DatasetConfig, num_batches: int) -> dict[str, float]:
+  ds = data.process_dataset(config, trainer.model.feature_converter(config.pack)).take(num_batches)
+  totals, count = {}, 0
+  for batch in data.global_batches(ds, trainer.mesh):
+    for k, v in jax.device_get(trainer.eval_step(params, batch)).items():
+      totals[k] = totals.get(k, 0.0) + float(v)
+    count += 1
+  return {f"validation/{k}": v / count for k, v in totals.items() if k != "target_tokens"} if count else {}
+
+
+def _print_predictions(trainer: Trainer, params, name: str, count: int, batch_size: int) -> None:
+  predictions = predict.predict(trainer, params, name, "validation", count, batch_size)
+  if jax.process_index() != 0 or not predictions:
+    return
+  for p in predictions[:5]:
+    print(f"  {p.inputs!r} -> {p.output!r} (target {p.target!r})")
+  exact = sum(p.exact_match for p in predictions) / len(predictions)
+  print(f"flanx: held-out exact match {exact:.1%} on {len(predictions)} validation examples of {name}", flush=True)
+
+
+@gin.configurable(denylist=["extra_steps_callback"])
+def train(
+    *,
+    model,
+    train_dataset_cfg: data.DatasetConfig,
+    model_dir: str,
+    train_steps: int,
+    optimizer: OptimizerConfig = OptimizerConfig(),
+    partition: partitioning.PartitionConfig = partitioning.PartitionConfig(),
+    num_microbatches: int = 1,
+    checkpoint_period: int = 1000,
+    keep_checkpoints: int | None = None,
+    async_checkpointing: bool = True,
+    log_period: int = 100,
+    eval_period: int = 0,
+    eval_dataset_cfg: data.DatasetConfig | None = None,
+    eval_batches: int = 10,
+    initial_checkpoint_path: str | None = None,
+    random_seed: int = 0,
+    peak_flops: float | None = None,
+    show_predictions: int = 0,
+    extra_steps_callback=None,
+) -> TrainResult:
+  """Trains `model` on `train_dataset_cfg` until `train_steps`, resuming MODEL_DIR's latest checkpoint.
+
+  peak_flops: the whole job's peak FLOP/s for MFU; None measures it with a matrix product at start-up.
+  show_predictions: after training, greedily decode this many validation examples and print the exact-match rate.
+  """
+  # --- set-up: directories, mesh, data, state --------------------------------------------------------
+  model_dir = pathlib.Path(model_dir)
+  _check_writable(model_dir)
+  mesh = partitioning.make_mesh(partition)
+  vocab.use(model.vocabulary)
+  data.check_task_name(train_dataset_cfg.mixture_or_task_name)
+  data.check_vocabulary(train_dataset_cfg.mixture_or_task_name, model.config.vocab_size)
+  lengths = dict(train_dataset_cfg.task_feature_lengths)
+  trainer = Trainer(model, optimizer, mesh, partition.logical_rules(), lengths, num_microbatches)
+  trainer.check_batch_size(train_dataset_cfg.batch_size)
+
+  checkpointer = checkpoints.Checkpointer(model_dir, checkpoint_period, keep_checkpoints, async_checkpointing)
+  state = _initial_state(trainer, checkpointer, initial_checkpoint_path, random_seed)
+  first_step = int(jax.device_get(state.step))
+
+  # Deterministic data: resuming at step N skips the N global batches the run already consumed.
+  dataset = data.process_dataset(train_dataset_cfg, model.feature_converter(train_dataset_cfg.pack))
+  batches = data.global_batches(dataset.skip(first_step), mesh)
+  dropout_rng = jax.random.key(random_seed + 1)
+  logger = summaries.MetricsLogger(model_dir, train_steps)
+  tokens_per_step = train_dataset_cfg.batch_size * (lengths["inputs"] + lengths["targets"])
+  flops_per_step = model.flops_per_example(lengths) * train_dataset_cfg.batch_size
+  if log_period and peak_flops is None:
+    peak_flops = measure_peak_flops(jax.devices(), size=1024, repeats=3)
+  if jax.process_index() == 0:
+    print(f"flanx: {model.num_params(state.params):,} parameters on mesh {dict(mesh.shape)}; "
+          f"steps {first_step}->{train_steps}; model_dir {model_dir}", flush=True)
+
+  # --- the loop ---------------------------------------------------------------------------------------
+  metrics, window_start, window_steps = {}, time.perf_counter(), 0
+  for step in range(first_step, train_steps):
+    state, step_metrics = trainer.train_step(state, next(batches), dropout_rng)
+    window_steps += 1
+    done = step + 1
+    if done == first_step + 1 and jax.process_index() == 0:
+      gin_config.write_operative_config(model_dir)  # every configurable has been called by now
+    if log_period and (done % log_period == 0 or done == train_steps):
+      metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+      seconds = (time.perf_counter() - window_start) / window_steps
+      metrics.update(seconds_per_step=seconds, tokens_per_second=tokens_per_step / seconds,
+                     mfu=flops_per_step / seconds / peak_flops)
+      logger.write(done, metrics)
+      logger.progress(done, metrics, first_step)
+      window_start, window_steps = time.perf_counter(), 0
+    if checkpointer.should_save(done):
+      checkpointer.save(state)
+    if eval_period and eval_dataset_cfg is not None and done % eval_period == 0:
+      logger.write(done, _validation_loss(trainer, state.params, eval_dataset_cfg, eval_batches))
+    if extra_steps_callback is not None:
+      extra_steps_callback(done, state, metrics)
+
+  # --- wrap up ------------------------------------------------------------------------------------------
+  checkpointer.save(state, force=True)
+  checkpointer.wait()
+  steps = checkpointer.all_steps()
+  checkpointer.close()
+  logger.close()
+  if first_step == train_steps and jax.process_index() == 0:
+    gin_config.write_operative_config(model_dir)
+  if show_predictions:
+    _print_predictions(trainer, state.params, train_dataset_cfg.mixture_or_task_name, show_predictions,
+                       train_dataset_cfg.batch_size)
+  return TrainResult(step=int(jax.device_get(state.step)), metrics=metrics, model_dir=model_dir,
+                     checkpoint_steps=steps, trainer=trainer, state=state)
+
+
+# --- command line ------------------------------------------------------------------------------------
+
+_DISTRIBUTED_FLAGS = ("--coordinator_address", "--num_processes", "--process_id")
+
+
+def _distributed_args(args: Sequence[str]) -> tuple[dict, bool, list[str]]:
+  """Pulls --coordinator_address/--num_processes/--process_id and --multihost out of the arguments."""
+  found, multihost, rest = {}, False, []
+  for arg in args:
+    name, _, value = arg.partition("=")
+    if name in _DISTRIBUTED_FLAGS:
+      found[name[2:]] = value
+    elif arg == "--multihost":
+      multihost = True
+    else:
+      rest.append(arg)
+  return found, multihost, rest
+
+
+def initialize_distributed(found: dict, multihost: bool) -> None:
+  """JAX's multi-controller runtime: explicit coordinator flags, or auto-detection (TPU pods) with --multihost."""
+  if found:
+    missing = [f for f in ("coordinator_address", "num_processes", "process_id") if f not in found]
+    if missing:
+      raise FlanxError(f"multi-process runs need all of --coordinator_address, --num_processes, --process_id "
+                       f"(missing --{missing[0]})")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # only used where devices are CPUs
+    jax.distributed.initialize(coordinator_address=found["coordinator_address"],
+                               num_processes=int(found["num_processes"]), process_id=int(found["process_id"]))
+  elif multihost:
+    jax.distributed.initialize()
+
+
+def configured_train() -> TrainResult:
+  """Calls the gin-configured `train`, turning a missing or wrong gin argument into one line."""
+  try:
+    return train()
+  except TypeError as e:
+    if "In call to configurable" in str(e) or "missing" in str(e).split("\n")[0]:
+      raise gin_config.call_error(e) from e
+    raise
+
+
+def main(argv: Sequence[str]) -> int:
+  gin_files, bindings, rest = gin_config.split_args(argv)
+  found, multihost, rest = _distributed_args(rest)
+  if rest:
+    raise FlanxError(f"unknown argument {rest[0]!r}; use --gin_file=FILE and --gin.NAME=VALUE")
+  if not gin_files:
+    raise FlanxError("no --gin_file given (try --gin_file=gin/runs/demo.gin)")
+  initialize_distributed(found, multihost)
+  import flanx.models  # noqa: F401  registers the model configurables gin files refer to
+  import tasks  # noqa: F401  registers tasks (and their configurables) before gin locks its config
+  gin_config.parse(gin_files, bindings)
+  result = configured_train()
+  if jax.process_index() == 0:
+    m = result.metrics
+    summary = (f"loss {m['loss']:.4f}, {m['tokens_per_second']:,.0f} tokens/s, MFU {m['mfu']:.1%}; " if m else "")
+    print(f"flanx: trained to step {result.step}: {summary}checkpoints in "
+          f"{result.model_dir.absolute()} (steps {result.checkpoint_steps})", flush=True)
+  return 0
+
+
+if __name__ == "__main__":
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  from flanx import cli
+
+  sys.exit(cli.run(main, sys.argv[1:], prog="flanx.train"))

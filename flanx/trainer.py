@@ -1,0 +1,168 @@
+"""The sharded training state and the jitted train and eval steps.
+
+`Trainer` derives every sharding from the model's logical axis names and the partitioning rules, builds
+the state directly in its sharded layout (the full model is never materialised on one host), and compiles
+one train step with explicit in/out shardings and buffer donation.
+"""
+
+import contextlib
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+
+from flanx import losses, partitioning
+from flanx.errors import FlanxError
+from flanx.optimizer import OptimizerConfig
+
+Batch = Mapping[str, jax.Array]
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+def _split_microbatches(batch: Batch, n: int) -> Batch:
+  """(B, ...) -> (n, B/n, ...), microbatch i holding rows i, n+i, 2n+i, ...
+
+  Interleaving keeps every microbatch spread evenly over the data-parallel shards, so no rows move.
+  """
+  def split(x):
+    return jnp.swapaxes(x.reshape((x.shape[0] // n, n) + x.shape[1:]), 0, 1)
+  return {k: split(v) for k, v in batch.items()}
+
+
+class Trainer:
+  """One model, one optimizer, one mesh: sharded init, train step and eval step."""
+
+  def __init__(self, model, optimizer: OptimizerConfig, mesh: Mesh, rules: partitioning.LogicalRules,
+               feature_lengths: Mapping[str, int], num_microbatches: int = 1):
+    self.model, self.mesh, self.rules = model, mesh, rules
+    self.feature_lengths = dict(feature_lengths)
+    self.num_microbatches = num_microbatches
+    self.tx = optimizer.build()
+    self.learning_rate_fn = optimizer.learning_rate_fn()
+
+    with self.context():
+      boxed = jax.eval_shape(functools.partial(model.init, feature_lengths=self.feature_lengths), jax.random.key(0))
+    self.param_shapes = nn.meta.unbox(boxed)
+    self.param_logical_specs = nn.get_partition_spec(boxed)
+    self.param_shardings = partitioning.logical_to_shardings(self.param_logical_specs, mesh, rules)
+    opt_shapes = jax.eval_shape(self.tx.init, self.param_shapes)
+    self.state_shardings = TrainState(
+        step=partitioning.replicated(mesh),
+        params=self.param_shardings,
+        opt_state=partitioning.optimizer_state_shardings(opt_shapes, self.param_shapes, self.param_shardings, mesh),
+    )
+    self._state_shapes = TrainState(step=jax.ShapeDtypeStruct((), jnp.int32), params=self.param_shapes,
+                                    opt_state=opt_shapes)
+    self._batch_sharding = partitioning.batch_sharding(mesh)
+    self._replicated = partitioning.replicated(mesh)
+    self._train_step = jax.jit(self._step, in_shardings=(self.state_shardings, self._batch_sharding, self._replicated),
+                               out_shardings=(self.state_shardings, self._replicated), donate_argnums=(0,))
+    self._eval_step = jax.jit(self._eval, in_shardings=(self.param_shardings, self._batch_sharding),
+                              out_shardings=self._replicated)
+
+  @contextlib.contextmanager
+  def context(self):
+    """Mesh and logical rules in scope, so with_logical_constraint inside the model resolves."""
+    with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+      yield
+
+  # --- state ---------------------------------------------------------------------------------------
+
+  def init_state(self, rng: jax.Array) -> TrainState:
+    def init(rng):
+      params = nn.meta.unbox(self.model.init(rng, self.feature_lengths))
+      return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params))
+    with self.context():
+      return jax.jit(init, out_shardings=self.state_shardings)(rng)
+
+  def abstract_state(self) -> TrainState:
+    """Shapes, dtypes and target shardings of the state: what a checkpoint restores into."""
+    return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                        self._state_shapes, self.state_shardings)
+
+  def state_from_params(self, params) -> TrainState:
+    """A fresh state (step 0, new optimizer moments) around restored parameters."""
+    with self.context():
+      opt_state = jax.jit(self.tx.init, out_shardings=self.state_shardings.opt_state)(params)
+    step = jax.device_put(jnp.zeros((), jnp.int32), self.state_shardings.step)
+    return TrainState(step=step, params=params, opt_state=opt_state)
+
+  # --- steps ---------------------------------------------------------------------------------------
+
+  def _loss_and_grads(self, params, batch: Batch, rng: jax.Array):
+    spec = self.model.loss_normalizing_factor
+    normalizer = losses.normalizing_factor(spec, batch["decoder_loss_weights"])
+
+    def objective(p, mb, mb_rng):
+      sums = self.model.loss_sums(p, mb, mb_rng)
+      return sums["objective"] / normalizer, sums
+
+    grad_fn = jax.grad(objective, has_aux=True)
+    if self.num_microbatches == 1:
+      return grad_fn(params, batch, rng)
+
+    def accumulate(carry, xs):
+      index, microbatch = xs
+      grads, sums = grad_fn(params, microbatch, None if rng is None else jax.random.fold_in(rng, index))
+      return jax.tree.map(jnp.add, carry, (grads, sums)), None
+
+    zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, params, batch, rng))
+    micro = _split_microbatches(batch, self.num_microbatches)
+    (grads, sums), _ = jax.lax.scan(accumulate, zeros, (jnp.arange(self.num_microbatches), micro))
+    return grads, sums
+
+  def _metrics(self, sums, normalizer):
+    tokens = jnp.maximum(sums["target_tokens"], 1.0)
+    return {
+        "loss": sums["objective"] / normalizer,
+        "cross_entropy": sums["cross_entropy"] / tokens,
+        "z_loss": sums["z_loss"] / tokens,
+        "accuracy": sums["correct_tokens"] / tokens,
+        "target_tokens": sums["target_tokens"],
+    }
+
+  def _step(self, state: TrainState, batch: Batch, rng: jax.Array):
+    dropout_rng = jax.random.fold_in(rng, state.step) if self.model.config.dropout_rate > 0 else None
+    grads, sums = self._loss_and_grads(state.params, batch, dropout_rng)
+    updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    normalizer = losses.normalizing_factor(self.model.loss_normalizing_factor, batch["decoder_loss_weights"])
+    metrics = self._metrics(sums, normalizer)
+    metrics["learning_rate"] = self.learning_rate_fn(state.step)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  def _eval(self, params, batch: Batch):
+    sums = self.model.loss_sums(params, batch, None)
+    return self._metrics(sums, losses.normalizing_factor(self.model.loss_normalizing_factor,
+                                                         batch["decoder_loss_weights"]))
+
+  def train_step(self, state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, dict]:
+    """One optimizer step on a global batch. `state` is donated: use only the returned one."""
+    with self.context():
+      return self._train_step(state, batch, rng)
+
+  def eval_step(self, params, batch: Batch) -> dict:
+    with self.context():
+      return self._eval_step(params, batch)
+
+  def check_batch_size(self, global_batch_size: int) -> None:
+    dp = partitioning.data_parallel_size(self.mesh)
+    if global_batch_size % dp:
+      raise FlanxError(f"BATCH_SIZE={global_batch_size} is not divisible by the data-parallel size {dp} "
+                       f"(mesh {dict(self.mesh.shape)})")
+    if global_batch_size % (dp * self.num_microbatches) and self.num_microbatches > 1:
+      raise FlanxError(f"BATCH_SIZE={global_batch_size} is not divisible by num_microbatches={self.num_microbatches} "
+                       f"x data-parallel size {dp}")

@@ -1,0 +1,1 @@
+"""Held-out evaluation tasks: MMLU, BBH, TyDiQA-GoldP and MGSM."""
