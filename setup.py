@@ -28,6 +28,8 @@ setuptools.setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3", "nbclient>=0.10", "nbformat>=5", "ipykernel>=6"],
+        # Hugging Face import/export and the parity tests. torch is pinned: an unpinned one pulls CUDA wheels.
+        "hf": ["torch==2.13.0", "transformers>=5.0", "safetensors>=0.4"],
         "tpu": ["jax[tpu]>=0.10,<0.11"],
         "gpu": ["jax[cuda12]>=0.10,<0.11"],
     },

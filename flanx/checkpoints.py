@@ -9,6 +9,7 @@ import pathlib
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
 from flanx.errors import FlanxError
 from flanx.trainer import TrainState
@@ -20,7 +21,7 @@ class Checkpointer:
   """Saves every `period` steps (asynchronously), keeps the newest `keep`, restores the latest."""
 
   def __init__(self, model_dir: str | pathlib.Path, period: int, keep: int | None = None, async_save: bool = True):
-    self.directory = pathlib.Path(model_dir).absolute()
+    self.directory = as_path(model_dir)
     self.period = period
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, step_prefix=STEP_PREFIX, enable_async_checkpointing=async_save, create=True,
@@ -59,12 +60,17 @@ class Checkpointer:
     self._manager.close()
 
 
-def resolve_initial_checkpoint(path: str) -> pathlib.Path:
+def as_path(path: str | pathlib.Path) -> epath.Path:
+  """Local paths made absolute (orbax requires it); gs:// and other remote paths as they are."""
+  return epath.Path(path) if "://" in str(path) else epath.Path(pathlib.Path(path).absolute())
+
+
+def resolve_initial_checkpoint(path: str) -> epath.Path:
   """INITIAL_CHECKPOINT_PATH -> the `params` directory inside it.
 
   Accepts a step directory (run/checkpoint_1000) or a model directory (its newest checkpoint).
   """
-  p = pathlib.Path(path)
+  p = as_path(path)
   if not p.exists():
     raise FlanxError(f"INITIAL_CHECKPOINT_PATH={path} does not exist")
   if (p / "params").is_dir():
@@ -81,7 +87,7 @@ def restore_params(path: str, abstract_params):
   """Parameters only, restored straight into their target shardings."""
   params_dir = resolve_initial_checkpoint(path)
   try:
-    return ocp.StandardCheckpointer().restore(params_dir.absolute(), abstract_params)
+    return ocp.StandardCheckpointer().restore(params_dir, abstract_params)
   except (ValueError, KeyError, FileNotFoundError) as e:
     first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     raise FlanxError(f"INITIAL_CHECKPOINT_PATH={path} does not match this model: {first_line}") from e

@@ -27,7 +27,8 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str], prog: 
   try:
     return int(main(argv) or 0)
   except FlanxError as e:
-    print(f"{prog}: error: {e}", file=sys.stderr)
+    lines = str(e).splitlines()
+    print(f"{prog}: error: {lines[0] if lines else type(e).__name__}", file=sys.stderr)
     return 2
 
 

@@ -7,10 +7,10 @@ Gin files are looked up relative to the working directory, then the project's gi
 import os
 import pathlib
 import re
-import tempfile
 from collections.abc import Sequence
 
 import gin
+from etils import epath
 
 from flanx.errors import FlanxError, closest
 
@@ -43,6 +43,19 @@ def split_args(argv: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
   return files, bindings, rest
 
 
+def register_configurables() -> None:
+  """Imports every module whose configurables gin files name; tasks too, since gin locks its registry."""
+  import flanx.data  # noqa: F401
+  import flanx.data_dir  # noqa: F401
+  import flanx.eval  # noqa: F401  (with flanx.evaluation and flanx.decoding)
+  import flanx.models  # noqa: F401
+  import flanx.optimizer  # noqa: F401
+  import flanx.partitioning  # noqa: F401
+  import flanx.train  # noqa: F401
+  import flanx.vocab  # noqa: F401
+  import tasks  # noqa: F401
+
+
 def resolve_file(name: str) -> pathlib.Path:
   """A --gin_file argument -> an existing path: as given, else under gin/ (with or without a 'gin/' prefix)."""
   for candidate in (pathlib.Path(name), GIN_DIR / name, GIN_DIR.parent / name):
@@ -65,6 +78,7 @@ def _defined_macros() -> list[str]:
 
 def parse(gin_files: Sequence[str], bindings: Sequence[str], finalize: bool = True) -> None:
   """Parses files then overrides; every gin mistake becomes one FlanxError line with its location."""
+  register_configurables()
   gin.clear_config()
   # Includes inside gin files ('models/t5_1_1/base.gin') resolve against gin/ before the working directory.
   # It must come first: gin's Python-package reader misreads a relative include when the working directory
@@ -96,9 +110,8 @@ def call_error(error: Exception) -> FlanxError:
 
 def write_operative_config(model_dir: str | os.PathLike) -> pathlib.Path:
   """Writes the config that was actually used (every injected value) to MODEL_DIR/config.gin, atomically."""
-  target = pathlib.Path(model_dir) / "config.gin"
-  fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config.gin.")
-  with os.fdopen(fd, "w", encoding="utf-8") as f:
-    f.write(gin.operative_config_str())
-  os.replace(tmp, target)
+  target = epath.Path(model_dir) / "config.gin"
+  tmp = target.parent / f".config.gin.tmp{os.getpid()}"
+  tmp.write_text(gin.operative_config_str())
+  tmp.replace(target)  # atomic on local disks; a single object write on object stores
   return target

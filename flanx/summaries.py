@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import jax
 import numpy as np
 from clu import metric_writers
+from etils import epath
 
 METRICS_FILE = "train_metrics.jsonl"
 
@@ -18,7 +19,8 @@ class MetricsLogger:
   """Only process 0 writes. Each JSONL row is one `write` of a whole line, so a crash cannot split a row."""
 
   def __init__(self, model_dir: str | pathlib.Path, total_steps: int):
-    self.model_dir = pathlib.Path(model_dir)
+    self.model_dir = epath.Path(model_dir)
+    self._remote = "://" in str(model_dir)
     self.total_steps = total_steps
     self.is_writer = jax.process_index() == 0
     self._tensorboard = metric_writers.create_default_writer(
@@ -30,8 +32,13 @@ class MetricsLogger:
     if not self.is_writer:
       return
     self._tensorboard.write_scalars(step, {k: v for k, v in row.items() if k != "step" and v is not None})
-    with open(self.model_dir / METRICS_FILE, "a", encoding="utf-8") as f:
-      f.write(json.dumps(row) + "\n")
+    path = self.model_dir / METRICS_FILE
+    line = json.dumps(row) + "\n"
+    if self._remote:  # object stores cannot append: rewrite the whole (small) file in one write
+      path.write_text((path.read_text() if path.exists() else "") + line)
+      return
+    with open(path, "a", encoding="utf-8") as f:
+      f.write(line)
       f.flush()
       os.fsync(f.fileno())
 
@@ -61,7 +68,7 @@ def _clock(seconds: float) -> str:
 
 
 def read_metrics(model_dir: str | pathlib.Path) -> list[dict]:
-  path = pathlib.Path(model_dir) / METRICS_FILE
+  path = epath.Path(model_dir) / METRICS_FILE
   if not path.exists():
     return []
   return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -8,14 +8,13 @@ operative config), train_metrics.jsonl and TensorBoard summaries under train/.
 """
 
 import dataclasses
-import os
-import pathlib
 import sys
 import time
 from collections.abc import Sequence
 
 import gin
 import jax
+from etils import epath
 
 from flanx import checkpoints, data, gin_config, partitioning, predict, summaries, vocab
 from flanx.errors import FlanxError
@@ -23,18 +22,25 @@ from flanx.flops import measure_peak_flops
 from flanx.optimizer import OptimizerConfig
 from flanx.trainer import Trainer, TrainState
 
+if __name__ == "__main__":
+  # `python -m flanx.train`: hand over to the importable module before this copy defines its gin
+  # configurables, so gin sees each configurable once (as flanx.train.*, never __main__.*).
+  from flanx import cli, train as _importable
+
+  sys.exit(cli.run(_importable.main, sys.argv[1:], prog="flanx.train"))
+
 
 @dataclasses.dataclass
 class TrainResult:
   step: int
   metrics: dict
-  model_dir: pathlib.Path
+  model_dir: epath.Path
   checkpoint_steps: list[int]
   trainer: Trainer
   state: TrainState
 
 
-def _check_writable(model_dir: pathlib.Path) -> None:
+def _check_writable(model_dir) -> None:
   try:
     model_dir.mkdir(parents=True, exist_ok=True)
     probe = model_dir / f".write_probe_{jax.process_index()}"
@@ -95,6 +101,8 @@ def train(
     eval_period: int = 0,
     eval_dataset_cfg: data.DatasetConfig | None = None,
     eval_batches: int = 10,
+    eval_suite: str | None = None,
+    eval_examples: int | None = None,
     initial_checkpoint_path: str | None = None,
     random_seed: int = 0,
     peak_flops: float | None = None,
@@ -104,10 +112,12 @@ def train(
   """Trains `model` on `train_dataset_cfg` until `train_steps`, resuming MODEL_DIR's latest checkpoint.
 
   peak_flops: the whole job's peak FLOP/s for MFU; None measures it with a matrix product at start-up.
+  eval_suite: a held-out suite (e.g. 'flan_heldout') scored every eval_period steps into MODEL_DIR/eval/<step>/,
+    on its first eval_examples examples per setting (None: all).
   show_predictions: after training, greedily decode this many validation examples and print the exact-match rate.
   """
   # --- set-up: directories, mesh, data, state --------------------------------------------------------
-  model_dir = pathlib.Path(model_dir)
+  model_dir = checkpoints.as_path(model_dir)
   _check_writable(model_dir)
   mesh = partitioning.make_mesh(partition)
   vocab.use(model.vocabulary)
@@ -130,6 +140,12 @@ def train(
   flops_per_step = model.flops_per_example(lengths) * train_dataset_cfg.batch_size
   if log_period and peak_flops is None:
     peak_flops = measure_peak_flops(jax.devices(), size=1024, repeats=3)
+  held_out = None
+  if eval_period and eval_suite:
+    from flanx import eval as eval_lib  # the evaluator pulls in decoding and the benchmark tasks
+
+    held_out = eval_lib.training_evaluator(eval_suite, model_dir=model_dir, feature_lengths=lengths,
+                                           num_examples=eval_examples)
   if jax.process_index() == 0:
     print(f"flanx: {model.num_params(state.params):,} parameters on mesh {dict(mesh.shape)}; "
           f"steps {first_step}->{train_steps}; model_dir {model_dir}", flush=True)
@@ -152,8 +168,12 @@ def train(
       window_start, window_steps = time.perf_counter(), 0
     if checkpointer.should_save(done):
       checkpointer.save(state)
-    if eval_period and eval_dataset_cfg is not None and done % eval_period == 0:
-      logger.write(done, _validation_loss(trainer, state.params, eval_dataset_cfg, eval_batches))
+    if eval_period and done % eval_period == 0:
+      if eval_dataset_cfg is not None:
+        logger.write(done, _validation_loss(trainer, state.params, eval_dataset_cfg, eval_batches))
+      if held_out is not None:
+        row = held_out(done, trainer, state.params)
+        logger.write(done, {f"heldout/{k}": v for k, v in row.items() if isinstance(v, (int, float))})
     if extra_steps_callback is not None:
       extra_steps_callback(done, state, metrics)
 
@@ -209,6 +229,9 @@ def configured_train() -> TrainResult:
   """Calls the gin-configured `train`, turning a missing or wrong gin argument into one line."""
   try:
     return train()
+  except FlanxError as e:
+    # gin appends "In call to configurable ..." lines to exceptions passing through it; keep the user's line.
+    raise FlanxError(str(e).splitlines()[0]) from None
   except TypeError as e:
     if "In call to configurable" in str(e) or "missing" in str(e).split("\n")[0]:
       raise gin_config.call_error(e) from e
@@ -223,8 +246,6 @@ def main(argv: Sequence[str]) -> int:
   if not gin_files:
     raise FlanxError("no --gin_file given (try --gin_file=gin/runs/demo.gin)")
   initialize_distributed(found, multihost)
-  import flanx.models  # noqa: F401  registers the model configurables gin files refer to
-  import tasks  # noqa: F401  registers tasks (and their configurables) before gin locks its config
   gin_config.parse(gin_files, bindings)
   result = configured_train()
   if jax.process_index() == 0:
@@ -234,9 +255,3 @@ def main(argv: Sequence[str]) -> int:
           f"{result.model_dir.absolute()} (steps {result.checkpoint_steps})", flush=True)
   return 0
 
-
-if __name__ == "__main__":
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  from flanx import cli
-
-  sys.exit(cli.run(main, sys.argv[1:], prog="flanx.train"))

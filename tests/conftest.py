@@ -7,12 +7,13 @@ import pathlib
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# Many tests compile the same tiny programs; a persistent cache shared by the xdist workers avoids recompiling.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", "/tmp/flanx-test-jax-cache")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 
 import pytest  # noqa: E402
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-# The real data files live beside the checkout (../shared/data); FLANX_SHARED_DATA points elsewhere.
-SHARED_DATA = pathlib.Path(os.environ.get("FLANX_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+from tests.helpers import SHARED_DATA  # noqa: E402
 
 
 @pytest.fixture

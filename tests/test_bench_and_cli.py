@@ -1,0 +1,37 @@
+"""The `flanx` command and the training benchmark."""
+
+import re
+
+from flanx import cli
+from flanx.bench import train as bench_train
+
+
+def test_flanx_help_lists_the_commands(capsys):
+  assert cli.main(["--help"]) == 0
+  out = capsys.readouterr().out
+  for command in ("train", "bench"):
+    assert re.search(rf"^\s+{command}\s", out, re.M), out
+
+
+def test_unknown_command_suggests_the_closest(capsys):
+  assert cli.main(["trian"]) == 2
+  assert "'train'" in capsys.readouterr().err
+
+
+def test_flanx_train_reports_bad_input_in_one_line(capsys, tmp_path):
+  code = cli.main(["train", "--gin_file=runs/demo.gin", f"--gin.MODEL_DIR='{tmp_path}'", "--gin.BATCH_SIZE=3"])
+  assert code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("flanx train: error: BATCH_SIZE=3")
+
+
+def test_bench_train_prints_throughput_and_mfu(capsys):
+  code = bench_train.main(["--gin_file=models/t5_1_1/tiny.gin", "--gin.NUM_EMBEDDINGS=384", "--batch_size=8",
+                           "--inputs_length=16", "--targets_length=8", "--steps=2"])
+  assert code == 0
+  out = capsys.readouterr().out
+  values = {m.group(1): float(m.group(2).replace(",", "")) for m in
+            re.finditer(r"^(seconds/step|tokens/s|MFU)\s+([\d.,]+)", out, re.M)}
+  assert set(values) == {"seconds/step", "tokens/s", "MFU"}, out
+  assert values["tokens/s"] > 0 and 0 < values["MFU"] < 100
+  assert abs(values["tokens/s"] * values["seconds/step"] - 8 * 24) < 1.0
