@@ -1,0 +1,37 @@
+"""`flanx data status`: which sources of the Flan collection are present in the data directory."""
+
+import argparse
+from collections.abc import Sequence
+
+from flanx import data_dir
+from flanx.errors import FlanxError
+
+
+def status(mini: bool = False) -> list[tuple[str, str, bool, str]]:
+  """(family, dataset, present, expected location) for every source."""
+  from tasks.flan import registry  # noqa: PLC0415
+  root = registry.MINI_ROOT if mini else data_dir.data_dir()
+  return [(s.family, s.dataset, s.reader.present(), str(root / s.reader.location())) for s in registry.sources(mini)]
+
+
+def main(argv: Sequence[str]) -> int:
+  parser = argparse.ArgumentParser(prog="flanx data", description=__doc__.splitlines()[0])
+  parser.add_argument("command", choices=("status",), nargs="?", default="status")
+  parser.add_argument("--missing", action="store_true", help="also list each missing source and where it belongs")
+  parser.add_argument("--mini", action="store_true", help="check the embedded miniature collection instead")
+  args = parser.parse_args(list(argv))
+  if not args.mini and data_dir.data_dir(required=False) is None:
+    raise FlanxError(f"no data directory: set {data_dir.ENV_VAR}=/path/to/data or the gin macro DATA_DIR")
+  rows = status(args.mini)
+  families = sorted({r[0] for r in rows})
+  for family in families:
+    mine = [r for r in rows if r[0] == family]
+    present = [r for r in mine if r[2]]
+    print(f"{family:<7} {len(present):>5} / {len(mine):<5} present")
+    for r in present:
+      print(f"  + {r[1]}")
+    if args.missing:
+      for r in mine:
+        if not r[2]:
+          print(f"  - {r[1]}  (expected at {r[3]})")
+  return 0

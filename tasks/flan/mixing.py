@@ -1,0 +1,67 @@
+"""Mixing rates: examples-proportional within a family with per-task caps, fixed shares across families.
+
+A (dataset, format) task gets seqio's `mixing_rate_num_examples(maximum=cap/k, scale=1/k)` for a dataset with
+k formats, so a dataset's formats together weigh min(examples, cap). A family's tasks are then scaled so that
+they sum to the family's share. Rates are computed from declared sizes (tasks' `num_input_examples`) or from
+seqio's cached statistics once tasks are cached; no data is read.
+"""
+
+import dataclasses
+import functools
+
+import seqio
+from absl import logging
+
+CAPS: dict[str, int] = {"muffin": 30_000, "t0sf": 20_000, "cot": 100_000, "niv2": 5_000}
+PROPORTION_A: dict[str, float] = {"muffin": 52.0, "t0sf": 15.0, "cot": 3.0, "niv2": 30.0}
+PROPORTION_B: dict[str, float] = {"muffin": 46.0, "t0sf": 27.9, "cot": 1.8, "niv2": 24.2}
+PROPORTIONS: dict[str, dict[str, float]] = {"a": PROPORTION_A, "b": PROPORTION_B}
+
+
+@functools.cache
+def capped_rate(task_name: str, cap: int, num_formats: int) -> float:
+  """seqio's examples-proportional rate for one (dataset, format) task, memoised by task name."""
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)  # seqio warns once per uncached task; thousands of lines otherwise
+  try:
+    task = seqio.TaskRegistry.get(task_name)
+    return seqio.utils.mixing_rate_num_examples(task, maximum=cap / num_formats, scale=1.0 / num_formats)
+  finally:
+    logging.set_verbosity(verbosity)
+
+
+@dataclasses.dataclass(frozen=True)
+class CappedRate:
+  """Rate function for a task inside its family submixture."""
+  family: str
+  num_formats: int
+
+  def __call__(self, task: seqio.Task) -> float:
+    return capped_rate(task.name, CAPS[self.family], self.num_formats)
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyShareRate:
+  """Rate function for a task in a cross-family mixture: its capped rate, scaled to the family's share.
+
+  The mixture is kept flat (rather than nesting the family submixtures) because seqio recomputes a
+  submixture's task list and total rate for every task, which is quadratic in thousands of tasks.
+  """
+  family: str
+  num_formats: int
+  share: float
+  family_tasks: tuple[tuple[str, int], ...]  # (task name, its dataset's number of formats) for the whole family
+
+  def __call__(self, task: seqio.Task) -> float:
+    return self.share * capped_rate(task.name, CAPS[self.family], self.num_formats) / _family_total(self.family, self.family_tasks)
+
+
+@functools.cache
+def _family_total(family: str, family_tasks: tuple[tuple[str, int], ...]) -> float:
+  return sum(capped_rate(name, CAPS[family], k) for name, k in family_tasks)
+
+
+def normalised(shares: dict[str, float], families) -> dict[str, float]:
+  """Shares restricted to `families`, rescaled to sum to 1 (the Table 3 ladder keeps Proportion A's ratios)."""
+  total = sum(shares[f] for f in families)
+  return {f: shares[f] / total for f in families}

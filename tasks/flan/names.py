@@ -1,0 +1,39 @@
+"""Every Flan task and mixture name is built here, and only here."""
+
+import re
+
+FAMILIES: tuple[str, ...] = ("muffin", "t0sf", "cot", "niv2")
+_PREFIX = "flan2022"
+_MINI = "flan2022_mini"
+
+MINI = _MINI
+PROPORTIONS: tuple[str, ...] = ("a", "b")
+# Paper Table 3: each rung adds a family to the one before.
+LADDER: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (f"{_PREFIX}_ladder_cot", ("cot",)),
+    (f"{_PREFIX}_ladder_cot_muffin", ("cot", "muffin")),
+    (f"{_PREFIX}_ladder_cot_muffin_t0sf", ("cot", "muffin", "t0sf")),
+    (f"{_PREFIX}_ladder_cot_muffin_t0sf_niv2", ("cot", "muffin", "t0sf", "niv2")),
+)
+
+
+def _slug(text: str) -> str:
+  """Dataset names such as 'cos_e_v1.11' or 'anli/r1' as seqio-safe lower-case identifiers."""
+  return re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")
+
+
+def _root(mini: bool) -> str:
+  return _MINI if mini else _PREFIX
+
+
+def task(family: str, dataset: str, fmt: str, mini: bool = False) -> str:
+  return f"{_root(mini)}_{family}_{_slug(dataset)}_{fmt}"
+
+
+def family_mixture(family: str, fmt: str | None = None, mini: bool = False) -> str:
+  """All formats of a family, or one format of it."""
+  return f"{_root(mini)}_{family}" + (f"_{fmt}" if fmt else "")
+
+
+def proportion(variant: str) -> str:
+  return f"{_PREFIX}_proportion_{variant}"

@@ -1,0 +1,53 @@
+"""NIV2: Super-Natural-Instructions task files, minus MMLU-derived tasks and tasks overlapping held-out benchmarks.
+
+The task definition is the instruction and the task's positive examples are the few-shot exemplars. Every
+task is declared at the 5k cap (per-task instance counts are only known once the files are read).
+"""
+
+from tasks.flan import readers
+from tasks.flan.niv2_catalog import NIV2_TASKS
+from tasks.flan.readers import Root
+from tasks.flan.sources import Source
+
+CAP = 5_000
+# Substrings of task names built from held-out benchmarks: MMLU (and its translation, mmmlu), TyDiQA, MGSM.
+HELD_OUT_SOURCES: tuple[str, ...] = ("mmlu", "tydiqa", "mgsm")
+# BIG-Bench tasks that are BBH subtasks (BBH is a subset of BIG-Bench); other BIG-Bench tasks are kept.
+BBH_SUBTASKS: tuple[str, ...] = (
+    "boolean_expressions", "causal_judgement", "date_understanding", "disambiguation_qa", "dyck_languages",
+    "formal_fallacies", "geometric_shapes", "hyperbaton", "logical_deduction", "movie_recommendation",
+    "multistep_arithmetic", "navigate", "object_counting", "penguins_in_a_table", "reasoning_about_colored_objects",
+    "ruin_names", "salient_translation_error_detection", "snarks", "sports_understanding", "temporal_sequences",
+    "tracking_shuffled_objects", "web_of_lies", "word_sorting",
+)
+
+
+def excluded(task: str) -> str | None:
+  """Why `task` is left out of the collection, or None if it is kept."""
+  name = task.lower()
+  for source in HELD_OUT_SOURCES:
+    if source in name:
+      return f"derived from held-out benchmark data ({source})"
+  if "bigbench" in name or "big_bench" in name:
+    for subtask in BBH_SUBTASKS:
+      if subtask in name:
+        return f"overlaps BBH ({subtask})"
+  return None
+
+
+def kept(tasks) -> list[str]:
+  return [t for t in tasks if excluded(t) is None]
+
+
+# The embedded collection's tasks (files under mini/niv2/tasks); the last one must be excluded.
+MINI = ("task9001_flanx_unit_conversion", "task9002_flanx_antonyms", "task9003_flanx_sentence_ordering",
+        "task9004_mmmlu_answer_generation_flanx_fixture")
+MINI_SIZE = 5
+
+
+def sources(root: Root = readers.data_root) -> list[Source]:
+  return [Source("niv2", t, "niv2", readers.Niv2Json(root, t), CAP) for t in kept(NIV2_TASKS)]
+
+
+def mini_sources(root: Root) -> list[Source]:
+  return [Source("niv2", t, "niv2", readers.Niv2Json(root, t), MINI_SIZE) for t in kept(MINI)]

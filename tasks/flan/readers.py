@@ -1,0 +1,212 @@
+"""Readers of the collection's sources in their release layouts. They stream: one record at a time.
+
+A reader knows where its files live under a root directory (the data directory, or the embedded `mini/`
+collection), says whether they are there, and yields raw records as dicts of the task type's fields.
+Nothing is touched until `check()` or `records()` is called.
+"""
+
+import abc
+import dataclasses
+import glob
+import json
+import pathlib
+from collections.abc import Callable, Iterator
+
+from flanx import data_dir
+from flanx.errors import FlanxError
+
+Record = dict
+Convert = Callable[[dict], Record | None]  # release-format record -> template fields (None: skip it)
+Root = Callable[[], pathlib.Path]
+
+
+def data_root() -> pathlib.Path:
+  return data_dir.data_dir()
+
+
+def text(value) -> str:
+  """TFDS hands strings over as bytes; the JSON layouts as str."""
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reader(abc.ABC):
+  root: Root
+
+  @abc.abstractmethod
+  def location(self) -> str:
+    """Where the files are expected, relative to the root, for messages and `flanx data status`."""
+
+  @abc.abstractmethod
+  def present(self) -> bool:
+    ...
+
+  @abc.abstractmethod
+  def records(self) -> Iterator[Record]:
+    ...
+
+  def exemplars(self) -> list[Record] | None:
+    """A fixed exemplar pool (NIV2's positive examples), or None to draw exemplars from the stream itself."""
+    return None
+
+  def check(self, what: str) -> None:
+    root = self.root()
+    if not self.present():
+      raise FlanxError(f"{what} is missing: expected {root / self.location()}; put the release files there "
+                       f"(see docs/data.md, `flanx data status`)")
+
+
+@dataclasses.dataclass(frozen=True)
+class CotTsv(Reader):
+  """Flan's CoT training TSVs: no header, columns input, target, rationale; newlines written as '\\n'."""
+  name: str
+
+  def location(self) -> str:
+    return f"flan_cot/cot_data/{self.name}_train.tsv"
+
+  def present(self) -> bool:
+    return (self.root() / self.location()).is_file()
+
+  def records(self) -> Iterator[Record]:
+    with open(self.root() / self.location(), encoding="utf-8") as f:
+      for line in f:
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) != 3:
+          continue
+        question, answer, rationale = (p.replace("\\n", "\n").strip() for p in parts)
+        yield {"question": question, "answer": answer, "rationale": rationale}
+
+
+@dataclasses.dataclass(frozen=True)
+class Niv2Json(Reader):
+  """One Super-Natural-Instructions task file: Definition, Positive Examples, Instances (output is a list)."""
+  task: str
+
+  def location(self) -> str:
+    return f"niv2/tasks/{self.task}.json"
+
+  def present(self) -> bool:
+    return (self.root() / self.location()).is_file()
+
+  def _load(self) -> dict:
+    with open(self.root() / self.location(), encoding="utf-8") as f:
+      return json.load(f)
+
+  @staticmethod
+  def _definition(task: dict) -> str:
+    definition = task["Definition"]
+    return (definition[0] if isinstance(definition, list) else definition).strip()
+
+  def records(self) -> Iterator[Record]:
+    task = self._load()
+    definition = self._definition(task)
+    for instance in task["Instances"]:
+      if instance["output"]:
+        yield {"definition": definition, "input": instance["input"], "answer": instance["output"][0], "id": instance["id"]}
+
+  def exemplars(self) -> list[Record]:
+    task = self._load()
+    definition = self._definition(task)
+    return [{"definition": definition, "input": e["input"], "answer": e["output"]} for e in task["Positive Examples"]]
+
+
+@dataclasses.dataclass(frozen=True)
+class JsonRecords(Reader):
+  """A release file of JSON records, one per line (jsonl) or one JSON list, in the dataset's own field names."""
+  path: str
+  convert: Convert
+
+  def location(self) -> str:
+    return self.path
+
+  def present(self) -> bool:
+    return (self.root() / self.path).is_file()
+
+  def _raw(self) -> Iterator[dict]:
+    with open(self.root() / self.path, encoding="utf-8") as f:
+      if self.path.endswith(".jsonl"):
+        yield from (json.loads(line) for line in f if line.strip())
+      else:
+        yield from json.load(f)
+
+  def records(self) -> Iterator[Record]:
+    for raw in self._raw():
+      record = self.convert(raw)
+      if record is not None:
+        yield record
+
+
+@dataclasses.dataclass(frozen=True)
+class Tfds(Reader):
+  """A prepared TFDS dataset under ROOT/tfds (built with `tfds build NAME --data_dir ROOT/tfds`)."""
+  name: str
+  convert: Convert
+  split: str = "train"
+
+  def location(self) -> str:
+    return f"tfds/{self.name}"
+
+  def present(self) -> bool:
+    # TFDS keeps NAME[/CONFIG]/VERSION/dataset_info.json; the glob avoids importing TFDS's catalog (it may go online).
+    return bool(glob.glob(str(self.root() / "tfds" / self.name / "**" / "dataset_info.json"), recursive=True))
+
+  def records(self) -> Iterator[Record]:
+    import tensorflow_datasets as tfds  # noqa: PLC0415  heavy, and only needed when the dataset is read
+    builder = tfds.builder(self.name, data_dir=str(self.root() / "tfds"))
+    for raw in tfds.as_numpy(builder.as_dataset(split=self.split, shuffle_files=False)):
+      record = self.convert(raw)
+      if record is not None:
+        yield record
+
+
+@dataclasses.dataclass(frozen=True)
+class P3(Reader):
+  """bigscience/P3 layout: data/{dataset}_{prompt}/train.tfrecord-* with inputs_pretokenized,
+  targets_pretokenized and answer_choices. One prompt folder is one template; jsonl files with the same
+  feature names are read too (the embedded collection uses them)."""
+  dataset: str
+
+  def location(self) -> str:
+    return f"p3/data/{self.dataset}_*"
+
+  def _prompt_dirs(self) -> list[pathlib.Path]:
+    return sorted(pathlib.Path(p) for p in glob.glob(str(self.root() / self.location())) if pathlib.Path(p).is_dir())
+
+  def present(self) -> bool:
+    return any(glob.glob(str(d / "train.*")) for d in self._prompt_dirs())
+
+  @staticmethod
+  def _tfrecords(files: list[str]) -> Iterator[dict]:
+    import tensorflow as tf  # noqa: PLC0415
+    spec = {
+        "inputs_pretokenized": tf.io.FixedLenFeature([], tf.string),
+        "targets_pretokenized": tf.io.FixedLenFeature([], tf.string),
+        "answer_choices": tf.io.VarLenFeature(tf.string),
+    }
+    for raw in tf.data.TFRecordDataset(files):
+      ex = tf.io.parse_single_example(raw, spec)
+      yield {
+          "inputs_pretokenized": ex["inputs_pretokenized"].numpy(),
+          "targets_pretokenized": ex["targets_pretokenized"].numpy(),
+          "answer_choices": list(tf.sparse.to_dense(ex["answer_choices"]).numpy()),
+      }
+
+  @staticmethod
+  def _jsonl(path: pathlib.Path) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as f:
+      yield from (json.loads(line) for line in f if line.strip())
+
+  def records(self) -> Iterator[Record]:
+    for template_id, prompt_dir in enumerate(self._prompt_dirs()):
+      tfrecords = sorted(glob.glob(str(prompt_dir / "train.tfrecord*")))
+      jsonl = prompt_dir / "train.jsonl"
+      raws = self._tfrecords(tfrecords) if tfrecords else self._jsonl(jsonl)
+      for raw in raws:
+        answer = text(raw["targets_pretokenized"]).strip()
+        options = [text(c).strip() for c in raw.get("answer_choices") or []]
+        yield {
+            "inputs": text(raw["inputs_pretokenized"]).strip(),
+            "answer": answer,
+            "options": options if answer in options else [],
+            "template_id": template_id,
+        }

@@ -1,0 +1,33 @@
+"""A source: one dataset of one family, its reader, its task type and its declared size."""
+
+import dataclasses
+
+from flanx.templates import TASK_TYPES
+from tasks.flan.readers import Reader
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+  family: str
+  dataset: str
+  task_type: str
+  reader: Reader
+  # Declared training-set size (see docs/data.md): mixing rates come from it, so building a mixture reads no data.
+  num_examples: int
+
+  @property
+  def formats(self) -> tuple[str, ...]:
+    if self.family == "cot":
+      return ("cot_zs", "cot_fs")
+    if self.family == "niv2":
+      return ("zs_noopt", "fs_noopt")
+    if TASK_TYPES[self.task_type].has_options:
+      return ("zs_opt", "zs_noopt", "fs_opt", "fs_noopt", "inverted")
+    return ("zs_noopt", "fs_noopt", "inverted")
+
+  def describe(self) -> str:
+    return f"{self.family} source {self.dataset!r}"
+
+  def check(self) -> None:
+    """Raises one FlanxError naming this source and where its files belong, if they are absent."""
+    self.reader.check(self.describe())

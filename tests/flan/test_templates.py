@@ -1,0 +1,136 @@
+"""Templates, option styles and formats, on hand-made records (no seqio, no data)."""
+
+import random
+
+import pytest
+
+from flanx.templates import ANSWER_PHRASE, FORMATS, OPTION_STYLES, TASK_TYPES, render, render_options, templates_for
+from flanx.templates import formats, library, options
+
+RECORDS = {
+    "nli": {"premise": "P text", "hypothesis": "H text", "options": ["yes", "no"], "answer": "no"},
+    "mcqa": {"question": "Q text", "options": ["red", "blue", "green"], "answer": "blue"},
+    "extractive_qa": {"context": "C text", "question": "Q text", "answer": "span"},
+    "closed_book_qa": {"question": "Q text", "answer": "Paris"},
+    "summarization": {"text": "Long text", "answer": "Short"},
+    "translation": {"text": "Hallo", "source_lang": "German", "target_lang": "English", "answer": "Hello"},
+    "sentiment": {"text": "Great film", "options": ["negative", "positive"], "answer": "positive"},
+    "paraphrase": {"sentence1": "S1", "sentence2": "S2", "options": ["no", "yes"], "answer": "yes"},
+    "coreference": {"text": "The _ was big.", "options": ["box", "car"], "answer": "car"},
+    "commonsense": {"context": "It rained.", "options": ["wet", "dry"], "answer": "wet"},
+    "dialog": {"context": "A: hi", "answer": "hello"},
+    "program_synthesis": {"question": "add two numbers", "answer": "def f(a, b): return a + b"},
+    "cot": {"question": "1+1?", "rationale": "One and one make two.", "answer": "2"},
+    "niv2": {"definition": "Do X.", "input": "in", "answer": "out"},
+    "prompted": {"inputs": "prompted text", "options": ["a", "b"], "answer": "b"},
+}
+
+
+def test_every_task_type_has_about_ten_distinct_templates():
+  assert set(RECORDS) == set(TASK_TYPES)
+  for task_type in TASK_TYPES:
+    templates = templates_for(task_type)
+    want = 1 if task_type == "prompted" else 10  # P3's own prompts are the templates of prompted records
+    assert len(set(templates)) >= want, task_type
+    for t in templates:  # every placeholder is a field of the type
+      t.inputs.format(**RECORDS[task_type])
+      t.targets.format(**RECORDS[task_type])
+
+
+def test_headers_are_separate_strings():
+  # Guards against the implicit-concatenation bug: "Options:" "Choose from:" would silently merge.
+  for header in options.HEADERS:
+    assert header.count(":") == 1 and header.endswith(":"), header
+
+
+@pytest.mark.parametrize("style", OPTION_STYLES, ids=lambda s: f"{s.header}-{s.marker}")
+def test_options_render_in_each_style(style):
+  block, target = render_options(["red", "blue", "green"], "green", style)
+  lines = block.split("\n")
+  assert lines[0] == style.header and lines[0] in options.HEADERS
+  assert len(lines) == 4
+  for i, (line, option) in enumerate(zip(lines[1:], ["red", "blue", "green"])):
+    assert line == f"{style.bullet(i)} {option}"
+  if style.is_label:
+    assert target == style.label(2) and target in lines[3]
+    assert len({style.label(i) for i in range(3)}) == 3
+  else:
+    assert target == "green"
+
+
+def test_options_reject_an_answer_not_among_them():
+  with pytest.raises(ValueError):
+    render_options(["a", "b"], "c", OPTION_STYLES[0])
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_same_seed_same_example(fmt):
+  record = RECORDS["mcqa"]
+  exemplars = [dict(record, question=f"Q{i}") for i in range(6)]
+  a = render(record, "mcqa", FORMATS[fmt], random.Random(7), exemplars)
+  b = render(record, "mcqa", FORMATS[fmt], random.Random(7), exemplars)
+  assert a == b
+  others = {render(record, "mcqa", FORMATS[fmt], random.Random(s), exemplars) for s in range(20)}
+  assert len(others) > 1
+
+
+@pytest.mark.parametrize("task_type", sorted(TASK_TYPES))
+def test_every_template_is_used(task_type):
+  fmt = FORMATS["cot_zs" if task_type == "cot" else "zs_noopt"]
+  used = {render(RECORDS[task_type], task_type, fmt, random.Random(s)).template for s in range(400)}
+  assert used == set(range(len(templates_for(task_type))))
+  used_inversions = {render(RECORDS[task_type], task_type, FORMATS["inverted"], random.Random(s)).template for s in range(400)}
+  assert used_inversions == set(range(len(library.INVERSION)))
+
+
+def test_opt_lists_options_and_noopt_does_not():
+  record = RECORDS["mcqa"]
+  for s in range(30):
+    opt = render(record, "mcqa", FORMATS["zs_opt"], random.Random(s))
+    noopt = render(record, "mcqa", FORMATS["zs_noopt"], random.Random(s))
+    assert all(o in opt.inputs for o in record["options"])
+    assert "green" not in noopt.inputs and noopt.targets == "blue"
+    assert any(h in opt.inputs for h in options.HEADERS)
+
+
+def test_few_shot_uses_several_shots_from_the_given_exemplars():
+  record = RECORDS["closed_book_qa"]
+  exemplars = [{"question": f"exemplar question {i}", "answer": f"answer {i}"} for i in range(8)]
+  for s in range(20):
+    out = render(record, "closed_book_qa", FORMATS["fs_noopt"], random.Random(s), exemplars)
+    assert out.num_shots == formats.MAX_SHOTS  # not the single-shot bug
+    shots = [e for e in exemplars if e["question"] in out.inputs]
+    assert len(shots) == out.num_shots
+    assert all(f"{e['answer']}" in out.inputs for e in shots)
+    assert out.inputs.rstrip().endswith(tuple(a for _, a in formats.DELIMITERS))
+    assert out.targets == "Paris"
+
+
+@pytest.mark.parametrize("budget", [60, 150, 400])
+def test_few_shot_prunes_exemplars_to_the_budget(budget):
+  record = {"question": "short?", "answer": "yes"}
+  exemplars = [{"question": "x" * 50 + str(i), "answer": "a" * 10} for i in range(8)]
+  for s in range(20):
+    out = render(record, "closed_book_qa", FORMATS["fs_noopt"], random.Random(s), exemplars, count_tokens=len,
+                 budget=budget)
+    assert len(out.inputs) <= budget or out.num_shots == 0
+    if out.num_shots < formats.MAX_SHOTS:  # pruning stopped only because one more shot would not fit
+      bigger = render(record, "closed_book_qa", FORMATS["fs_noopt"], random.Random(s), exemplars, count_tokens=len,
+                      budget=10**6)
+      assert bigger.num_shots > out.num_shots
+
+
+def test_label_targets_in_few_shot_opt():
+  record = RECORDS["mcqa"]
+  for s in range(40):
+    out = render(record, "mcqa", FORMATS["fs_opt"], random.Random(s), [record] * 3)
+    assert out.targets in ("blue", "(B)", "B.", "(2)")
+
+
+def test_cot_targets_end_in_the_answer_phrase():
+  record = RECORDS["cot"]
+  for fmt in ("cot_zs", "cot_fs"):
+    for s in range(50):
+      out = render(record, "cot", FORMATS[fmt], random.Random(s), [record] * 3)
+      assert out.targets.endswith(f"{ANSWER_PHRASE} 2.")
+      assert out.targets.startswith("One and one make two.")
