@@ -1,0 +1,34 @@
+"""Self-consistency (Wang et al. 2022): sample several chains of thought, extract each answer, majority vote.
+
+The sampling is the model's: `sample_fn(dataset, num_samples, temperature)` returns, for each enumerated
+example, `num_samples` token sequences. `predict_fn()` turns it into a seqio predict_fn whose outputs are
+a list of num_samples token lists per example; the eval tasks' postprocessor votes over a list of outputs.
+"""
+
+import collections
+from collections.abc import Callable, Sequence
+
+import gin
+
+SampleFn = Callable[..., Sequence[tuple[int, Sequence[Sequence[int]]]]]
+
+
+def majority_vote(answers: Sequence[str]) -> str:
+  """The most common non-empty answer; a tie goes to the answer sampled first. '' when none was extracted."""
+  counts = collections.Counter(a for a in answers if a)
+  if not counts:
+    return ""
+  top = max(counts.values())
+  return next(a for a in answers if a and counts[a] == top)
+
+
+@gin.configurable(denylist=["sample_fn"])
+def predict_fn(sample_fn: SampleFn, num_samples: int = 40, temperature: float = 0.7):
+  """A seqio predict_fn drawing `num_samples` outputs per prompt at `temperature` (40 at 0.7, as Wang et al.)."""
+  if num_samples < 1 or temperature < 0:
+    raise ValueError(f"self-consistency needs num_samples >= 1 and temperature >= 0, got {num_samples}, {temperature}")
+
+  def fn(dataset):
+    return [(int(index), [list(s) for s in samples])
+            for index, samples in sample_fn(dataset, num_samples=num_samples, temperature=temperature)]
+  return fn

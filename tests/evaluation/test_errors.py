@@ -1,0 +1,81 @@
+"""Bad input: one FlanxError line each."""
+
+import shutil
+
+import pytest
+
+from flanx import data_dir
+from flanx.errors import FlanxError
+from flanx.evaluation import evaluator
+from tasks.evals import names, registry
+from tests.evaluation.conftest import FIXTURES
+
+
+def _load(setting):
+  return registry.examples(names.SETTINGS_BY_NAME[setting], names.VALIDATION)
+
+
+def _one_line(e):
+  assert "\n" not in str(e.value)
+  return str(e.value)
+
+
+def test_no_data_dir(monkeypatch):
+  data_dir.set_data_dir(None)
+  monkeypatch.delenv(data_dir.ENV_VAR, raising=False)
+  with pytest.raises(FlanxError, match="no data directory") as e:
+    _load("mgsm")
+  _one_line(e)
+
+
+def test_missing_data_dir(use_data, tmp_path):
+  use_data(tmp_path / "nowhere")
+  with pytest.raises(FlanxError, match="does not exist") as e:
+    _load("bbh_cot")
+  _one_line(e)
+
+
+def test_missing_file(use_data, tmp_path):
+  shutil.copytree(FIXTURES / "bbh", tmp_path / "bbh")
+  (tmp_path / "bbh" / "cot-prompts" / "snarks.txt").unlink()
+  use_data(tmp_path)
+  with pytest.raises(FlanxError, match=r"missing data file .*snarks\.txt \(BBH snarks exemplars\)") as e:
+    _load("bbh_direct")
+  _one_line(e)
+
+
+def test_malformed_csv_row_names_file_and_line(use_data, tmp_path):
+  shutil.copytree(FIXTURES / "mmlu", tmp_path / "mmlu")
+  p = tmp_path / "mmlu" / "data" / "val" / "anatomy_val.csv"
+  p.write_text(p.read_text() + "a question,1,2,3,D\n")
+  use_data(tmp_path)
+  with pytest.raises(FlanxError, match=r"anatomy_val\.csv:3: malformed row: expected 6 fields, found 5") as e:
+    _load("mmlu_direct")
+  _one_line(e)
+
+
+def test_bad_answer_letter_and_bad_number(use_data, tmp_path):
+  shutil.copytree(FIXTURES, tmp_path / "d")
+  (tmp_path / "d" / "mmlu" / "data" / "val" / "virology_val.csv").write_text("q,1,2,3,4,E\n")
+  (tmp_path / "d" / "mgsm" / "mgsm_fr.tsv").write_text("ok\t3\nq?\tseven\n")
+  use_data(tmp_path / "d")
+  with pytest.raises(FlanxError, match=r"virology_val\.csv:1: .*'E' is not one of"):
+    _load("mmlu_direct")
+  with pytest.raises(FlanxError, match=r"mgsm_fr\.tsv:2: .*'seven' is not a number"):
+    _load("mgsm")
+
+
+def test_malformed_json(use_data, tmp_path):
+  shutil.copytree(FIXTURES / "tydiqa", tmp_path / "tydiqa")
+  (tmp_path / "tydiqa" / "tydiqa-goldp-v1.1-dev.json").write_text('{"data": [\n{"paragraphs": [}')
+  use_data(tmp_path)
+  with pytest.raises(FlanxError, match=r"dev\.json:2: malformed JSON"):
+    _load("tydiqa")
+
+
+def test_unknown_suite_suggests(fixture_data, tmp_path):
+  with pytest.raises(FlanxError, match=r"unknown evaluation suite or benchmark 'flan_heldot' \(did you mean 'flan_heldout'") as e:
+    evaluator.evaluate("flan_heldot", lambda ds: [], step=0, model_dir=str(tmp_path))
+  _one_line(e)
+  with pytest.raises(FlanxError, match="did you mean 'mgsm'"):
+    names.suite_settings("msgm")

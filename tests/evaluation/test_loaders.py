@@ -1,0 +1,86 @@
+import collections
+
+import pytest
+
+from tasks.evals import lengths, mmlu, names, prompts, registry, tydiqa
+
+
+def _examples(setting, split=names.VALIDATION):
+  return registry.examples(names.SETTINGS_BY_NAME[setting], split)
+
+
+def _groups(setting, split=names.VALIDATION):
+  return collections.Counter(e.group for e in _examples(setting, split))
+
+
+def test_real_counts(shared_data, use_data):
+  use_data(shared_data)
+  bbh = _groups("bbh_cot")
+  assert len(bbh) == 27 and sum(bbh.values()) == 6511
+  assert bbh["causal_judgement"] == 187 and bbh["penguins_in_a_table"] == 146 and bbh["snarks"] == 178
+  assert sum(_groups("bbh_direct").values()) == 6511
+  assert _groups("mgsm") == {lang: 250 for lang in names.MGSM_LANGUAGES}
+  val, test = _groups("mmlu_direct"), _groups("mmlu_cot", names.TEST)
+  assert len(val) == len(test) == 57 and sum(val.values()) == 1531 and sum(test.values()) == 14042
+  assert sum(len(mmlu._rows(s, "dev")) for s in names.MMLU_SUBJECTS) == 285
+
+
+def test_real_prompts(shared_data, use_data):
+  use_data(shared_data)
+  cot = _examples("bbh_cot")[0]
+  direct = _examples("bbh_direct")[0]
+  assert cot.inputs.count("\n\nQ: ") == 4 and cot.inputs.endswith("A: Let's think step by step.")
+  assert direct.inputs.count("\n\nQ: ") == 4 and "think step by step" not in direct.inputs
+  assert "\nA: False\n\n" in direct.inputs  # the exemplar's rationale is gone, its answer kept
+  m = _examples("mmlu_cot")[0]
+  assert m.inputs.startswith("The following are multiple choice questions (with answers) about abstract algebra.")
+  assert m.inputs.count("The answer is (") == 5
+  d = _examples("mmlu_direct")[0]
+  assert d.inputs.count("\nA: (") == 5 and d.inputs.endswith("\nA:") and d.chance == 0.25
+  zh = [e for e in _examples("mgsm") if e.group == "zh"][0]
+  assert zh.inputs.count("问题：") == 9 and zh.inputs.endswith("逐步解答：") and "答案是" in zh.phrases
+
+
+def test_real_overlong_count(shared_data, use_data):
+  import seqio
+  use_data(shared_data)
+  report = lengths.count_overlong("mgsm", 4096, seqio.ByteVocabulary())  # UTF-8 bytes: Telugu is ~3 per letter
+  assert report.total == 2750 and 0 < report.over < report.total
+  assert report.over_by_group["te"] == 250 and "en" not in report.over_by_group
+  assert sum(report.over_by_group.values()) == report.over
+  assert lengths.count_overlong("mgsm", 10**6, seqio.ByteVocabulary()).over == 0
+
+
+def test_tydiqa_fixture_by_language(fixture_data):
+  groups = _groups("tydiqa")
+  assert groups == {lang: 2 for lang in names.TYDIQA_LANGUAGES}  # English left out
+  ex = _examples("tydiqa")[0]
+  assert ex.inputs.count("Passage: ") == 2 and ex.inputs.endswith("Answer:")
+  assert "ar town" in ex.inputs and "Answer: 300\n\n" in ex.inputs  # one-shot, same-language exemplar (train)
+  assert ex.gold == ("The Blue Way", "Blue Way")
+
+
+def test_tydiqa_without_train_file_uses_first_dev_item(tmp_path, use_data):
+  import shutil
+  from tests.evaluation.conftest import FIXTURES
+  shutil.copytree(FIXTURES / "tydiqa", tmp_path / "tydiqa")
+  (tmp_path / "tydiqa" / tydiqa.TRAIN).unlink()
+  use_data(tmp_path)
+  assert _groups("tydiqa") == {lang: 1 for lang in names.TYDIQA_LANGUAGES}
+
+
+def test_fixture_counts_and_direct_answers(fixture_data):
+  assert sum(_groups("mmlu_direct").values()) == 114 and sum(_groups("bbh_direct").values()) == 81
+  assert _groups("mgsm") == {lang: 3 for lang in names.MGSM_LANGUAGES}
+  direct = [e for e in _examples("bbh_direct") if e.group == "date_understanding"][0]
+  assert "A: (B)\n\n" in direct.inputs and "So the answer" not in direct.inputs
+
+
+def test_prompt_parse_round_trip():
+  text = "Header line.\n\nQ: one?\nA: Let's think step by step.\nx. So the answer is 1.\n\nQ: two?\nA: 2"
+  header, shots = prompts.parse_qa_prompt(text)
+  assert header == "Header line." and len(shots) == 2
+  assert prompts.QA.build(header, shots, "three?", lead=prompts.COT_LEAD) == (
+      text + "\n\nQ: three?\nA: Let's think step by step.")
+  with pytest.raises(ValueError):
+    prompts.parse_qa_prompt("Header\n\nQ: no answer line")

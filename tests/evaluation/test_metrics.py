@@ -1,0 +1,72 @@
+import pytest
+
+from flanx.evaluation import metrics, squad
+from flanx.evaluation.self_consistency import majority_vote
+
+
+@pytest.mark.parametrize("prediction, gold, em, f1", [
+    ("The Blue Way", "Blue Way", 1.0, 1.0),               # article and case dropped
+    ("blue way!", "Blue  Way.", 1.0, 1.0),                # punctuation and spaces
+    ("the blue river way", "Blue Way", 0.0, 0.8),         # P=2/3, R=1 -> 0.8
+    ("Blue", "Blue Way", 0.0, 2 / 3),                     # P=1, R=1/2
+    ("red", "Blue Way", 0.0, 0.0),
+    ("a an the", "the", 1.0, 0.0),                        # both normalise to '' -> EM 1; no tokens -> F1 0
+    ("Hel-sinki", "Helsinki", 1.0, 1.0),                  # '-' is ASCII punctuation
+    ("«Москва»", "Москва", 0.0, 0.0),                     # '«' is not ASCII punctuation (v1.1 uses string.punctuation)
+])
+def test_squad_v11_definitions(prediction, gold, em, f1):
+  assert squad.exact_match(prediction, gold) == em
+  assert squad.f1(prediction, gold) == pytest.approx(f1)
+
+
+def test_squad_takes_the_best_gold():
+  assert squad.best(squad.f1, "blue way", ["red", "the Blue Way", "way"]) == 1.0
+
+
+def _meta(group, gold, fmt="choice", chance=0.25):
+  return {"group": group, "gold": [gold], "answer_format": fmt, "chance": chance}
+
+
+def test_micro_vs_macro():
+  metas = [_meta("a", "(A)"), _meta("a", "(B)"), _meta("a", "(C)"), _meta("b", "(A)")]
+  preds = ["(A)", "(B)", "(D)", "(D)"]  # a: 2/3, b: 0/1
+  micro = metrics.summarize(metas, preds, metrics.Aggregation(micro=True))
+  macro = metrics.summarize(metas, preds, metrics.Aggregation())
+  assert micro["score"] == pytest.approx(50.0)
+  assert micro["normalized"] == pytest.approx(100 * (50 - 25) / 75)
+  assert macro["score"] == pytest.approx((200 / 3 + 0) / 2)
+  assert macro["correct/a"] == pytest.approx(200 / 3) and macro["correct/b"] == 0.0
+
+
+def test_per_group_normalisation_uses_each_groups_chance():
+  metas = [_meta("yesno", "Yes", "text", 0.5), _meta("free", "12", "number", 0.0)]
+  out = metrics.summarize(metas, ["Yes", "3"], metrics.Aggregation())
+  assert out["normalized"] == pytest.approx((100 + 0) / 2)  # yes/no: (100-50)/50*100; free-form: 0
+  assert out["random"] == pytest.approx(25.0)
+
+
+def test_headline_groups_exclude_english_but_report_it():
+  metas = [_meta("en", "5", "number", 0), _meta("de", "5", "number", 0), _meta("zh", "2,125", "number", 0)]
+  out = metrics.summarize(metas, ["5", "4", "2125"], metrics.Aggregation(headline_groups=("de", "zh")))
+  assert out["score"] == 50.0 and out["correct/en"] == 100.0
+
+
+def test_empty_answer_is_wrong_even_against_empty_gold():
+  assert metrics.score_example("", _meta("g", "", "text"))["correct"] == 0.0
+
+
+def test_tydiqa_em_and_f1_in_summary():
+  metas = [{"group": "fi", "gold": ["Blue Way"], "answer_format": "span", "chance": 0.0}] * 2
+  out = metrics.summarize(metas, ["the blue way", "blue"], metrics.Aggregation(key="em"))
+  assert out["score"] == 50.0 and out["f1"] == pytest.approx((100 + 100 * 2 / 3) / 2)
+
+
+@pytest.mark.parametrize("votes, winner", [
+    (["(B)", "(A)", "(B)"], "(B)"),
+    (["12", "", "", "13", "13"], "13"),   # failed extractions do not vote
+    (["7", "8"], "7"),                     # tie: first sampled
+    (["", ""], ""),
+    ([], ""),
+])
+def test_majority_vote(votes, winner):
+  assert majority_vote(votes) == winner
