@@ -7,6 +7,7 @@ plug in by providing the same methods.
 import dataclasses
 from collections.abc import Mapping
 
+import flax
 import flax.linen as nn
 import gin
 import jax
@@ -18,6 +19,15 @@ from flanx import losses
 from flanx.models import t5
 
 Batch = Mapping[str, jax.Array]
+
+
+@flax.struct.dataclass
+class DecoderCache:
+  """What KV-cached decoding carries between steps (see flanx.decoding for the interface)."""
+  variables: dict  # the decoder's flax "cache" collection: per-layer keys and values
+  encoded: jax.Array
+  encoder_input_tokens: jax.Array
+  length: int = flax.struct.field(pytree_node=False)
 
 # Features that EncDecFeatureConverter produces with packing; without packing the last four are absent.
 FEATURES = ("encoder_input_tokens", "decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights",
@@ -102,6 +112,33 @@ class EncoderDecoderModel:
     tokens = jnp.zeros((batch, max_length), jnp.int32)
     tokens, _ = jax.lax.fori_loop(0, max_length, step, (tokens, jnp.zeros((batch,), bool)))
     return tokens
+
+  # --- KV-cached decoding (the interface flanx.decoding documents) ----------------------------------------
+
+  decoder_start_id = 0  # T5 feeds the pad id as the first decoder input
+
+  def init_cache(self, params, inputs: jax.Array, max_length: int) -> DecoderCache:
+    """Encodes `inputs` (batch, input length) and makes an empty decoder cache of `max_length` positions."""
+    module = self.module
+    encoded = module.apply({"params": params}, inputs, method=module.encode)
+    dummy = jnp.zeros((inputs.shape[0], max_length), jnp.int32)
+    _, variables = module.apply({"params": params}, encoded, inputs, dummy, max_length,
+                                method=module.decode_cached, mutable=["cache"])
+    return DecoderCache(variables["cache"], encoded, inputs, max_length)
+
+  def decode_step(self, params, cache: DecoderCache, tokens: jax.Array, position: jax.Array):
+    """Feeds `tokens` (batch,) at decoder position `position`; returns (next-token logits (batch, vocab), cache)."""
+    module = self.module
+    logits, variables = module.apply(
+        {"params": params, "cache": cache.variables}, cache.encoded, cache.encoder_input_tokens, tokens[:, None],
+        cache.length, position, method=module.decode_cached, mutable=["cache"])
+    return logits[:, 0], cache.replace(variables=variables["cache"])
+
+  def reorder_cache(self, cache: DecoderCache, indices: jax.Array) -> DecoderCache:
+    """Rows of the cache taken in `indices` order (beam search)."""
+    axis = 1 if self.config.scan_layers else 0  # scanned layers stack the cache on a leading layers axis
+    return cache.replace(variables=jax.tree.map(lambda x: jnp.take(x, indices, axis=axis), cache.variables),
+                         encoded=cache.encoded[indices], encoder_input_tokens=cache.encoder_input_tokens[indices])
 
   def flops_per_example(self, feature_lengths: Mapping[str, int]) -> float:
     """Training FLOPs (forward + backward = 3x forward) for one example at the given lengths.

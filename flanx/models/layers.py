@@ -84,6 +84,8 @@ class Attention(nn.Module):
 
   As in T5, the 1/sqrt(head_dim) factor is folded into the query initialisation instead.
   `bias` is added to the logits (relative positions); `mask` is True where attention is allowed.
+  `decode` turns on the KV cache (the "cache" collection, see `cached_key_values`): 'self' for causal
+  self-attention fed one token at `position`, 'cross' for attention to a fixed memory (the encoder output).
   """
 
   num_heads: int
@@ -93,7 +95,8 @@ class Attention(nn.Module):
 
   @nn.compact
   def __call__(self, inputs_q: jax.Array, inputs_kv: jax.Array, mask: jax.Array | None,
-               bias: jax.Array | None, deterministic: bool) -> jax.Array:
+               bias: jax.Array | None, deterministic: bool, decode: str | None = None,
+               position: jax.Array | None = None) -> jax.Array:
     d = inputs_q.shape[-1]
     shape_in, axes_in = (d, self.num_heads, self.head_dim), ("embed", "heads", "kv")
     init_in = nn.initializers.variance_scaling(1.0, "fan_in", "normal", in_axis=0, out_axis=(1, 2))
@@ -105,8 +108,13 @@ class Attention(nn.Module):
     wo = param(self, "out", init_out, (self.num_heads, self.head_dim, d), ("heads", "kv", "embed")).astype(self.dtype)
 
     q = constrain(jnp.einsum("bld,dhk->blhk", inputs_q, wq), "batch", "length", "heads", "kv")
-    k = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), "batch", "length", "heads", "kv")
-    v = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), "batch", "length", "heads", "kv")
+    if decode == "cross" and self.has_variable("cache", "cached_key"):
+      k = v = None  # the memory's keys and values were projected once, when the cache was made
+    else:
+      k = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), "batch", "length", "heads", "kv")
+      v = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), "batch", "length", "heads", "kv")
+    if decode is not None:
+      k, v = cached_key_values(self, k, v, decode, position)
     logits = jnp.einsum("bqhk,bthk->bhqt", q, k, preferred_element_type=jnp.float32)
     if bias is not None:
       logits = logits + bias.astype(jnp.float32)
@@ -116,6 +124,25 @@ class Attention(nn.Module):
     weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
     out = jnp.einsum("bhqt,bthk->bqhk", weights, v)
     return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
+
+
+def cached_key_values(module: nn.Module, k: jax.Array | None, v: jax.Array | None, kind: str,
+                      position: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+  """Keys and values through the module's "cache" collection.
+
+  The first call (the cache-making pass, full-length inputs) stores zeros for 'self' and the projected
+  memory for 'cross', and attends normally. Later calls ('self', one new token) write k/v at `position`
+  and attend over the whole cache; positions after `position` are left to the caller's mask.
+  """
+  initialized = module.has_variable("cache", "cached_key")
+  init = (lambda x: x) if kind == "cross" else jnp.zeros_like
+  cached_k = module.variable("cache", "cached_key", init, k)
+  cached_v = module.variable("cache", "cached_value", init, v)
+  if not initialized or kind == "cross":
+    return cached_k.value if k is None else k, cached_v.value if v is None else v
+  cached_k.value = jax.lax.dynamic_update_slice_in_dim(cached_k.value, k.astype(cached_k.value.dtype), position, 1)
+  cached_v.value = jax.lax.dynamic_update_slice_in_dim(cached_v.value, v.astype(cached_v.value.dtype), position, 1)
+  return cached_k.value, cached_v.value
 
 
 def relative_position_bucket(relative_position: jax.Array, bidirectional: bool, num_buckets: int,
@@ -144,10 +171,11 @@ class RelativePositionBias(nn.Module):
   max_distance: int = 128
 
   @nn.compact
-  def __call__(self, query_length: int, key_length: int) -> jax.Array:
+  def __call__(self, query_length: int, key_length: int, query_offset: jax.Array | int = 0) -> jax.Array:
     table = param(self, "rel_embedding", nn.initializers.variance_scaling(1.0, "fan_avg", "uniform"),
                   (self.num_heads, self.num_buckets), ("heads", "relpos_buckets"))
-    relative = jnp.arange(key_length)[None, :] - jnp.arange(query_length)[:, None]
+    # query_offset: the first query's position, for a decoding step that queries one position of many.
+    relative = jnp.arange(key_length)[None, :] - (jnp.arange(query_length) + query_offset)[:, None]
     buckets = relative_position_bucket(relative, self.bidirectional, self.num_buckets, self.max_distance)
     return jnp.take(table, buckets, axis=1)[None]  # (1, heads, q, k)
 

@@ -69,18 +69,20 @@ class EncoderLayer(nn.Module):
 class DecoderLayer(nn.Module):
   config: T5Config
   deterministic: bool
+  decode: bool = False  # KV-cached decoding: attention keeps keys/values in the "cache" collection
 
   @nn.compact
-  def __call__(self, x, encoded, self_mask, cross_mask, bias):
+  def __call__(self, x, encoded, self_mask, cross_mask, bias, position=None):
     c = self.config
+    self_cache, cross_cache = ("self", "cross") if self.decode else (None, None)
     dropout = nn.Dropout(c.dropout_rate, broadcast_dims=(-2,))
     h = layers.RMSNorm(dtype=c.dtype, name="pre_self_attention_layer_norm")(x)
     h = layers.Attention(c.num_heads, c.head_dim, c.dropout_rate, c.dtype, name="self_attention")(
-        h, h, self_mask, bias, self.deterministic)
+        h, h, self_mask, bias, self.deterministic, self_cache, position)
     x = x + dropout(h, deterministic=self.deterministic)
     h = layers.RMSNorm(dtype=c.dtype, name="pre_cross_attention_layer_norm")(x)
     h = layers.Attention(c.num_heads, c.head_dim, c.dropout_rate, c.dtype, name="encoder_decoder_attention")(
-        h, encoded, cross_mask, None, self.deterministic)
+        h, encoded, cross_mask, None, self.deterministic, cross_cache)
     x = x + dropout(h, deterministic=self.deterministic)
     h = layers.RMSNorm(dtype=c.dtype, name="pre_mlp_layer_norm")(x)
     h = layers.GatedMlp(c.mlp_dim, c.dropout_rate, dtype=c.dtype, name="mlp")(h, self.deterministic)
@@ -88,7 +90,7 @@ class DecoderLayer(nn.Module):
     return x, None
 
 
-def _stack(layer_cls, config: T5Config, num_layers: int, deterministic: bool, num_broadcast: int):
+def _stack(layer_cls, config: T5Config, num_layers: int, deterministic: bool, num_broadcast: int, **layer_kwargs):
   """Applies `num_layers` copies of `layer_cls`, as a python loop or one nn.scan, with optional remat.
 
   Returns a callable (module, x, *broadcast_args) -> x; parameters are `layers_{i}/...` or,
@@ -98,16 +100,16 @@ def _stack(layer_cls, config: T5Config, num_layers: int, deterministic: bool, nu
   if config.remat_policy != "none":
     cls = nn.remat(cls, policy=_remat_policy(config.remat_policy), prevent_cse=not config.scan_layers)
   if config.scan_layers:
-    scanned = nn.scan(cls, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
+    scanned = nn.scan(cls, variable_axes={"params": 0, "cache": 0}, split_rngs={"params": True, "dropout": True},
                       in_axes=(nn.broadcast,) * num_broadcast, length=num_layers,
                       metadata_params={nn.PARTITION_NAME: "layers"})
 
     def apply(x, *args):
-      return scanned(config, deterministic, name="layers")(x, *args)[0]
+      return scanned(config, deterministic, **layer_kwargs, name="layers")(x, *args)[0]
   else:
     def apply(x, *args):
       for i in range(num_layers):
-        x, _ = cls(config, deterministic, name=f"layers_{i}")(x, *args)
+        x, _ = cls(config, deterministic, **layer_kwargs, name=f"layers_{i}")(x, *args)
       return x
   return apply
 
@@ -136,17 +138,29 @@ class Decoder(nn.Module):
 
   @nn.compact
   def __call__(self, encoded, encoder_valid, decoder_input_tokens, decoder_valid, encoder_segment_ids=None,
-               decoder_segment_ids=None, enable_dropout: bool = False):
+               decoder_segment_ids=None, enable_dropout: bool = False, decode_length: int | None = None,
+               decode_position=None):
+    """decode_length set: KV-cached decoding with a cache of that many positions. Then decode_position None is
+    the cache-making pass (full-length inputs), and a scalar is one step (inputs (batch, 1) at that position)."""
     c = self.config
     self_mask = layers.attention_mask(decoder_valid, decoder_valid, decoder_segment_ids, decoder_segment_ids,
                                       causal=True)
     cross_mask = layers.attention_mask(decoder_valid, encoder_valid, decoder_segment_ids, encoder_segment_ids)
     length = decoder_input_tokens.shape[1]
-    bias = layers.RelativePositionBias(c.num_heads, bidirectional=False, num_buckets=c.relative_attention_num_buckets,
-                                       max_distance=c.relative_attention_max_distance,
-                                       name="relpos_bias")(length, length)
+    relpos = layers.RelativePositionBias(c.num_heads, bidirectional=False, num_buckets=c.relative_attention_num_buckets,
+                                         max_distance=c.relative_attention_max_distance, name="relpos_bias")
+    if decode_position is None:
+      bias = relpos(length, length)
+    else:  # one query at decode_position against every cached key; later keys are masked
+      bias = relpos(1, decode_length, decode_position)
+      self_mask = (jnp.arange(decode_length) <= decode_position)[None, None, None, :]
     x = nn.Dropout(c.dropout_rate)(self.shared_embedding(decoder_input_tokens), deterministic=not enable_dropout)
-    x = _stack(DecoderLayer, c, c.num_decoder_layers, not enable_dropout, 4)(x, encoded, self_mask, cross_mask, bias)
+    if decode_length is None:
+      x = _stack(DecoderLayer, c, c.num_decoder_layers, not enable_dropout, 4)(x, encoded, self_mask, cross_mask, bias)
+    else:
+      position = jnp.zeros((), jnp.int32) if decode_position is None else decode_position
+      x = _stack(DecoderLayer, c, c.num_decoder_layers, not enable_dropout, 5, decode=True)(
+          x, encoded, self_mask, cross_mask, bias, position)
     x = layers.RMSNorm(dtype=c.dtype, name="decoder_norm")(x)
     x = nn.Dropout(c.dropout_rate)(x, deterministic=not enable_dropout)
     # v1.1: an untied output projection, so the logits are not rescaled by 1/sqrt(d_model).
@@ -176,6 +190,14 @@ class Transformer(nn.Module):
     decoder_valid = jnp.ones_like(decoder_input_tokens, bool) if decoder_target_tokens is None else decoder_target_tokens > 0
     return self.decoder(encoded, encoder_input_tokens > 0, decoder_input_tokens, decoder_valid,
                         encoder_segment_ids, decoder_segment_ids, enable_dropout)
+
+  def decode_cached(self, encoded, encoder_input_tokens, decoder_input_tokens, decode_length: int,
+                    decode_position=None):
+    """KV-cached decoder (apply with mutable=["cache"]): decode_position None makes the cache from full-length
+    inputs (batch, decode_length); a scalar position feeds one token (batch, 1) and returns its logits."""
+    decoder_valid = jnp.ones_like(decoder_input_tokens, bool)
+    return self.decoder(encoded, encoder_input_tokens > 0, decoder_input_tokens, decoder_valid,
+                        decode_length=decode_length, decode_position=decode_position)
 
   def __call__(self, encoder_input_tokens, decoder_input_tokens, decoder_target_tokens,
                encoder_segment_ids=None, decoder_segment_ids=None, enable_dropout: bool = False, **unused: Any):

@@ -1,0 +1,236 @@
+"""Decoding and scoring for any model with a KV-cache interface, jitted and sharded like training.
+
+    decoder = Decoder.from_trainer(trainer)             # the trainer's mesh, rules and parameter shardings
+    out = decoder.generate(params, inputs, max_length)  # greedy; temperature/top_k/top_p/num_samples sample
+    out = decoder.beam_search(params, inputs, max_length, beam_size=4, alpha=0.6)
+    ll = decoder.score(params, batch)                   # summed log-likelihood of each row's targets
+
+The model interface (EncoderDecoderModel implements it; a decoder-only model provides the same five names):
+  vocabulary            seqio vocabulary; its eos_id ends a sequence (0 = pad fills the rest).
+  decoder_start_id      the token fed at output position 0.
+  init_cache(params, inputs, max_length) -> cache
+                        consumes the prompt (batch, input length), int32, 0-padded; the cache is any pytree
+                        holding room for `max_length` output positions.
+  decode_step(params, cache, tokens, position) -> (logits, cache)
+                        feeds `tokens` (batch,) at output position `position` (a traced int32 scalar, 0 being
+                        decoder_start_id) and returns float logits (batch, vocab) for the token at that position.
+  reorder_cache(cache, indices) -> cache
+                        the cache's rows taken in `indices` order (batch,) (beam search).
+  score(params, batch) -> (batch,)
+                        summed log-likelihood of the weighted targets of a feature-converted batch (one
+                        plain forward pass: rank classification needs no decoding loop).
+Outputs are (batch, num, max_length) token ids, 0 after the first EOS (which is kept), and a score per
+sequence: the summed log-probability of its tokens (for beam search, the length-penalised beam score).
+"""
+
+import contextlib
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from flanx import partitioning
+from flanx.errors import FlanxError
+
+NEG_INF = -1e10  # finite, so masked logits never produce NaN
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampling:
+  """temperature 0 is greedy; top_k 0 and top_p 1.0 switch those filters off."""
+  temperature: float = 0.0
+  top_k: int = 0
+  top_p: float = 1.0
+
+  def __post_init__(self):
+    if self.temperature < 0 or self.top_k < 0 or not 0.0 < self.top_p <= 1.0:
+      raise FlanxError(f"sampling needs temperature >= 0, top_k >= 0 and 0 < top_p <= 1; got {self}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+  tokens: np.ndarray  # (batch, num, max_length) int32
+  scores: np.ndarray  # (batch, num) float32
+
+
+# --- pure, jittable functions ------------------------------------------------------------------------------
+
+def filter_logits(logits: jax.Array, top_k: int, top_p: float) -> jax.Array:
+  """Logits outside the top k, or outside the smallest set whose probability reaches top_p, set to NEG_INF."""
+  if top_k:
+    kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+    logits = jnp.where(logits < kth, NEG_INF, logits)
+  if top_p < 1.0:
+    order = jnp.argsort(-logits, axis=-1)
+    sorted_logits = jnp.take_along_axis(logits, order, axis=-1)
+    probs = jax.nn.softmax(sorted_logits, axis=-1)
+    before = jnp.cumsum(probs, axis=-1) - probs  # probability mass ahead of each token; the first always stays
+    sorted_logits = jnp.where(before >= top_p, NEG_INF, sorted_logits)
+    logits = jnp.zeros_like(logits).at[jnp.arange(logits.shape[0])[:, None], order].set(sorted_logits)
+  return logits
+
+
+def sample_tokens(model, params, inputs: jax.Array, max_length: int, sampling: Sampling,
+                  rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Greedy (temperature 0) or sampled decoding with the KV cache; stops once every row has emitted EOS.
+
+  Returns tokens (batch, max_length) and each row's summed log-probability (at temperature 1).
+  """
+  batch, eos = inputs.shape[0], model.vocabulary.eos_id
+  cache = model.init_cache(params, inputs, max_length)
+
+  def choose(logits, i):
+    if sampling.temperature == 0.0:
+      return jnp.argmax(logits, axis=-1)
+    filtered = filter_logits(logits / sampling.temperature, sampling.top_k, sampling.top_p)
+    return jax.random.categorical(jax.random.fold_in(rng, i), filtered, axis=-1)
+
+  def step(state):
+    i, tokens, prev, done, score, cache = state
+    logits, cache = model.decode_step(params, cache, prev, i)
+    logits = logits.astype(jnp.float32)
+    token = jnp.where(done, 0, choose(logits, i).astype(jnp.int32))
+    token_lp = jnp.take_along_axis(jax.nn.log_softmax(logits), token[:, None], axis=-1)[:, 0]
+    score = score + jnp.where(done, 0.0, token_lp)
+    return i + 1, tokens.at[:, i].set(token), token, done | (token == eos), score, cache
+
+  def not_finished(state):
+    return (state[0] < max_length) & ~jnp.all(state[3])
+
+  start = jnp.full((batch,), model.decoder_start_id, jnp.int32)
+  state = (jnp.zeros((), jnp.int32), jnp.zeros((batch, max_length), jnp.int32), start,
+           jnp.zeros((batch,), bool), jnp.zeros((batch,), jnp.float32), cache)
+  _, tokens, _, _, score, _ = jax.lax.while_loop(not_finished, step, state)
+  return tokens, score
+
+
+def length_penalty(lengths: jax.Array, alpha: float) -> jax.Array:
+  """GNMT's ((5 + length) / 6) ** alpha (Wu et al. 2016), as T5X's beam search uses."""
+  return ((5.0 + lengths.astype(jnp.float32)) / 6.0) ** alpha
+
+
+def beam_search(model, params, inputs: jax.Array, max_length: int, beam_size: int,
+                alpha: float) -> tuple[jax.Array, jax.Array]:
+  """Beam search with the KV cache. Returns (batch, beam, max_length) tokens best first, and their scores.
+
+  Beams that emitted EOS stay in the beam, extended by padding at no cost, and compete on summed
+  log-probability; the length penalty ranks the final beams (score / length_penalty).
+  """
+  batch, eos, k = inputs.shape[0], model.vocabulary.eos_id, beam_size
+  cache = model.init_cache(params, jnp.repeat(inputs, k, axis=0), max_length)
+
+  def step(state):
+    i, tokens, prev, done, lengths, scores, cache = state
+    logits, cache = model.decode_step(params, cache, prev.reshape(-1), i)
+    log_probs = jax.nn.log_softmax(logits.astype(jnp.float32)).reshape(batch, k, -1)
+    vocab = log_probs.shape[-1]
+    finished_row = jnp.full((vocab,), NEG_INF).at[0].set(0.0)  # a finished beam only extends by padding
+    log_probs = jnp.where(done[..., None], finished_row, log_probs)
+    scores, flat = jax.lax.top_k((scores[..., None] + log_probs).reshape(batch, -1), k)
+    parent, token = flat // vocab, (flat % vocab).astype(jnp.int32)
+    take = lambda x: jnp.take_along_axis(x, parent, axis=1)  # noqa: E731
+    lengths = take(lengths) + ~take(done)
+    tokens = jnp.take_along_axis(tokens, parent[..., None], axis=1).at[:, :, i].set(token)
+    done = take(done) | (token == eos)
+    cache = model.reorder_cache(cache, (jnp.arange(batch)[:, None] * k + parent).reshape(-1))
+    return i + 1, tokens, token, done, lengths, scores, cache
+
+  def not_finished(state):
+    return (state[0] < max_length) & ~jnp.all(state[3])
+
+  # Only beam 0 is live at the start, so the first step does not pick k copies of the same token.
+  scores = jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1), jnp.float32), (batch, 1))
+  state = (jnp.zeros((), jnp.int32), jnp.zeros((batch, k, max_length), jnp.int32),
+           jnp.full((batch, k), model.decoder_start_id, jnp.int32), jnp.zeros((batch, k), bool),
+           jnp.zeros((batch, k), jnp.int32), scores, cache)
+  _, tokens, _, _, lengths, scores, _ = jax.lax.while_loop(not_finished, step, state)
+  final, order = jax.lax.top_k(scores / length_penalty(lengths, alpha), k)
+  return jnp.take_along_axis(tokens, order[..., None], axis=1), final
+
+
+# --- the sharded, compiled front end -----------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Decoder:
+  """Compiles decoding for one model on one mesh; takes and returns numpy arrays.
+
+  Rows are padded to a multiple of the data-parallel size so the batch splits evenly over the mesh.
+  """
+  model: Any
+  mesh: Mesh
+  rules: Any
+  param_shardings: Any
+  _compiled: dict = dataclasses.field(default_factory=dict)
+
+  @classmethod
+  def from_trainer(cls, trainer) -> "Decoder":
+    return cls(trainer.model, trainer.mesh, trainer.rules, trainer.param_shardings)
+
+  @contextlib.contextmanager
+  def _context(self):
+    with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+      yield
+
+  def _jit(self, key, fn, num_batch_args: int):
+    if key not in self._compiled:
+      rows, whole = partitioning.batch_sharding(self.mesh), partitioning.replicated(self.mesh)
+      self._compiled[key] = jax.jit(fn, in_shardings=(self.param_shardings,) + (rows,) * num_batch_args + (whole,),
+                                    out_shardings=whole)
+    return self._compiled[key]
+
+  def _pad_rows(self, x: np.ndarray, multiple: int = 1) -> np.ndarray:
+    unit = partitioning.data_parallel_size(self.mesh) * multiple
+    extra = -len(x) % unit
+    return np.concatenate([x, np.zeros((extra,) + x.shape[1:], x.dtype)]) if extra else x
+
+  def generate(self, params, inputs: np.ndarray, max_length: int, sampling: Sampling = Sampling(),
+               num_samples: int = 1, seed: int = 0) -> Decoded:
+    """Greedy or sampled outputs: `num_samples` per row of `inputs` (batch, input length)."""
+    batch = len(inputs)
+    rows = self._pad_rows(np.repeat(np.asarray(inputs, np.int32), num_samples, axis=0))
+    fn = self._jit(("sample", max_length, sampling),
+                   lambda p, x, rng: sample_tokens(self.model, p, x, max_length, sampling, rng), 1)
+    with self._context():
+      tokens, scores = jax.device_get(fn(params, rows, jax.random.key(seed)))
+    n = batch * num_samples
+    return Decoded(tokens[:n].reshape(batch, num_samples, -1), scores[:n].reshape(batch, num_samples))
+
+  def beam_search(self, params, inputs: np.ndarray, max_length: int, beam_size: int = 4,
+                  alpha: float = 0.6) -> Decoded:
+    """The `beam_size` best outputs per row, best first, with length-penalised scores."""
+    if beam_size < 1:
+      raise FlanxError(f"beam size must be at least 1, got {beam_size}")
+    batch = len(inputs)
+    rows = self._pad_rows(np.asarray(inputs, np.int32))
+    fn = self._jit(("beam", max_length, beam_size, alpha),
+                   lambda p, x, _: beam_search(self.model, p, x, max_length, beam_size, alpha), 1)
+    with self._context():
+      tokens, scores = jax.device_get(fn(params, rows, jnp.zeros((), jnp.int32)))
+    return Decoded(tokens[:batch], scores[:batch])
+
+  def score(self, params, batch: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Summed log-likelihood of each row's weighted target tokens (model features, e.g. EncDecFeatureConverter's)."""
+    names = tuple(sorted(batch))
+    num = len(next(iter(batch.values())))
+    rows = [self._pad_rows(np.asarray(batch[k])) for k in names]
+    fn = self._jit(("score", names),
+                   lambda p, *xs: self.model.score(p, dict(zip(names, xs[:-1]))), len(names))
+    with self._context():
+      return np.asarray(jax.device_get(fn(params, *rows, jnp.zeros((), jnp.int32))))[:num]
+
+
+def trim(tokens, eos_id: int) -> list[int]:
+  """Token ids up to (not including) the first EOS or padding."""
+  out = []
+  for t in np.asarray(tokens).tolist():
+    if t in (eos_id, 0):
+      break
+    out.append(t)
+  return out
+
+
