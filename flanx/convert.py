@@ -1,0 +1,233 @@
+"""flanx convert: Hugging Face T5 / Flan-T5 checkpoints <-> flanx checkpoints.
+
+  flanx convert from-hf --hf_dir DIR --out CKPT_DIR [--scan_layers] [--num_partitions N] [--rules NAME]
+  flanx convert to-hf --checkpoint CKPT_DIR --out DIR
+
+from-hf writes CKPT_DIR/checkpoint_0/params (the trainer's orbax layout, so INITIAL_CHECKPOINT_PATH and the
+evaluator take it), CKPT_DIR/model.gin (the matching model) and, when the directory ships one, a copy of
+its SentencePiece model. Parameters are read one at a time and put straight onto their target sharding.
+"""
+
+import argparse
+import json
+import pathlib
+import re
+import shutil
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import seqio
+from flax import traverse_util
+
+from flanx import checkpoints, partitioning
+from flanx.errors import FlanxError
+from flanx.hf import t5_mapping
+from flanx.hf.t5_mapping import Tensor
+from flanx.hf.weights import HfWeights
+from flanx.models.encoder_decoder import EncoderDecoderModel
+from flanx.models.t5 import T5Config
+
+VOCAB_FILE = "spiece.model"
+GIN_FILE = "model.gin"
+# Any small lengths do: they only shape the dummy batch that param shapes are traced with.
+_TRACE_LENGTHS = {"inputs": 8, "targets": 8}
+
+
+# --- from-hf -----------------------------------------------------------------------------------------
+
+
+def read_hf_config(hf_dir: pathlib.Path) -> dict:
+  if not hf_dir.is_dir():
+    raise FlanxError(f"--hf_dir {hf_dir} is not a directory")
+  path = hf_dir / "config.json"
+  if not path.is_file():
+    raise FlanxError(f"{hf_dir} is not a T5 checkpoint directory (no config.json)")
+  try:
+    return json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    raise FlanxError(f"{path} is not valid JSON: {e}") from e
+
+
+def _target_shardings(config: T5Config, mesh, rules) -> dict[tuple[str, ...], jax.sharding.NamedSharding]:
+  """Each flanx parameter's path -> its NamedSharding, from the model's logical axes (nothing allocated)."""
+  model = EncoderDecoderModel(config, seqio.ByteVocabulary())
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    boxed = jax.eval_shape(lambda rng: model.init(rng, _TRACE_LENGTHS), jax.random.key(0))
+  shardings = partitioning.logical_to_shardings(nn.get_partition_spec(boxed), mesh, rules)
+  shapes = traverse_util.flatten_dict(nn.meta.unbox(boxed))
+  flat = traverse_util.flatten_dict(shardings)
+  return {path: (shapes[path].shape, flat[path]) for path in shapes}
+
+
+def _grouped(config: T5Config, scan_layers: bool) -> dict[tuple[str, ...], list[Tensor]]:
+  """Target param path -> the HF tensors it is built from (one, or one per layer stacked under scan)."""
+  groups: dict[tuple[str, ...], list[Tensor]] = {}
+  for t in t5_mapping.tensors(config):
+    p = t.flanx_path
+    key = (p[0], "layers") + p[2:] if scan_layers and len(p) > 2 and p[1].startswith("layers_") else p
+    groups.setdefault(key, []).append(t)
+  return groups
+
+
+def _read(weights: HfWeights, t: Tensor, expected: tuple[int, ...], scale_outputs: bool, emb_dim: int) -> np.ndarray:
+  name = t.hf_name
+  # transformers ties these to shared.weight and may leave them out of the file.
+  fallbacks = {"lm_head.weight": "shared.weight", "shared.weight": "encoder.embed_tokens.weight"}
+  if name not in weights and fallbacks.get(name) in weights:
+    name = fallbacks[name]
+  if name not in weights:
+    raise FlanxError(f"{weights.hf_dir}: missing tensor {t.hf_name}")
+  if weights.shape(name) != expected:
+    raise FlanxError(f"{weights.hf_dir}: config.json does not match the weights: {name} has shape "
+                     f"{weights.shape(name)}, the config implies {expected}")
+  w = t.to_flanx(weights.get(name))
+  if t.hf_name == "lm_head.weight" and scale_outputs:
+    # Original T5 scales the decoder output by d_model**-0.5; folding it into the kernel is exact.
+    w = w * np.float32(emb_dim ** -0.5)
+  return w
+
+
+def load_hf_params(hf_dir: pathlib.Path, hf_config: dict, config: T5Config, mesh, rules):
+  """The directory's tensors as flanx params, each put straight onto its sharding on `mesh`."""
+  weights = HfWeights(hf_dir)
+  targets = _target_shardings(config, mesh, rules)
+  groups = _grouped(config, config.scan_layers)
+  if set(groups) != set(targets):
+    unknown = sorted("/".join(p) for p in set(targets) ^ set(groups))
+    raise FlanxError(f"flanx's T5 and the converter disagree on parameters: {', '.join(unknown[:5])}")
+  hf_shapes = t5_mapping.hf_shapes(config)
+  scale = t5_mapping.scaled_decoder_outputs(hf_config)
+  flat = {}
+  for path, group in groups.items():
+    shape, sharding = targets[path]
+    parts = [_read(weights, t, hf_shapes[t.hf_name], scale, config.emb_dim) for t in group]
+    host = np.stack(parts) if config.scan_layers and path[1:2] == ("layers",) else parts[0]
+    # Each device copies only its own slice of the host tensor, and the host tensor is dropped before the
+    # next one is read: the model is never held whole on the host next to its device copy.
+    flat[path] = jax.make_array_from_callback(shape, sharding, lambda index, h=host: np.asarray(h[index], np.float32))
+    del parts, host
+  return traverse_util.unflatten_dict(flat)
+
+
+def import_hf(hf_dir: str | pathlib.Path, out: str | pathlib.Path, scan_layers: bool = False,
+              partition: partitioning.PartitionConfig | None = None) -> T5Config:
+  """Converts a transformers T5 directory into a flanx checkpoint directory; returns the model config."""
+  hf_dir, out = pathlib.Path(hf_dir), pathlib.Path(out).absolute()
+  hf_config = read_hf_config(hf_dir)
+  config = t5_mapping.config_from_hf(hf_config, str(hf_dir))
+  config = T5Config(**{**config.__dict__, "scan_layers": scan_layers})
+  if (out / f"{checkpoints.STEP_PREFIX}_0").exists():
+    raise FlanxError(f"--out {out} already holds a checkpoint; choose a new directory")
+  partition = partition or partitioning.PartitionConfig()
+  params = load_hf_params(hf_dir, hf_config, config, partitioning.make_mesh(partition), partition.logical_rules())
+
+  out.mkdir(parents=True, exist_ok=True)
+  saver = ocp.StandardCheckpointer()
+  saver.save(out / f"{checkpoints.STEP_PREFIX}_0" / "params", params)
+  saver.wait_until_finished()
+  vocab = hf_dir / VOCAB_FILE
+  if vocab.is_file():
+    shutil.copyfile(vocab, out / VOCAB_FILE)
+  (out / GIN_FILE).write_text(model_gin(config, out / VOCAB_FILE if vocab.is_file() else None, hf_dir))
+  return config
+
+
+def model_gin(config: T5Config, vocab_path: pathlib.Path | None, source: pathlib.Path) -> str:
+  lines = [f"# Converted from the Hugging Face checkpoint {source.absolute()} by `flanx convert from-hf`.",
+           "include 'models/t5_1_1/architecture.gin'", ""]
+  if vocab_path is not None:
+    lines += ["# The SentencePiece model shipped with the checkpoint, used as is.",
+              f"vocab.sentencepiece.path = '{vocab_path}'"]
+  lines += [f"NUM_EMBEDDINGS = {config.vocab_size}", f"SCAN_LAYERS = {config.scan_layers}"]
+  for field in ("emb_dim", "mlp_dim", "num_encoder_layers", "num_decoder_layers", "num_heads", "head_dim",
+                "relative_attention_num_buckets", "relative_attention_max_distance"):
+    lines.append(f"T5Config.{field} = {getattr(config, field)}")
+  return "\n".join(lines) + "\n"
+
+
+# --- to-hf -------------------------------------------------------------------------------------------
+
+
+def _max_distance(checkpoint: pathlib.Path) -> int:
+  """relative_attention_max_distance is not visible in the param shapes: read it from a nearby gin file."""
+  for d in (checkpoint, *checkpoint.parents[:2]):
+    for name in (GIN_FILE, "config.gin"):
+      f = d / name
+      found = f.is_file() and re.search(r"relative_attention_max_distance\s*=\s*(\d+)", f.read_text())
+      if found:
+        return int(found.group(1))
+  return T5Config.relative_attention_max_distance
+
+
+def load_params_numpy(checkpoint: str | pathlib.Path) -> dict:
+  """A flanx checkpoint's parameters as a nested dict of host numpy arrays."""
+  try:
+    params_dir = checkpoints.resolve_initial_checkpoint(str(checkpoint))
+  except FlanxError as e:
+    raise FlanxError(str(e).replace("INITIAL_CHECKPOINT_PATH", "--checkpoint")) from e
+  checkpointer = ocp.PyTreeCheckpointer()
+  metadata = checkpointer.metadata(params_dir.absolute())
+  tree = getattr(metadata, "item_metadata", None) or metadata
+  tree = getattr(tree, "tree", tree)
+  restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+  return checkpointer.restore(params_dir.absolute(), restore_args=restore_args)
+
+
+def export_hf(checkpoint: str | pathlib.Path, out: str | pathlib.Path) -> T5Config:
+  """Writes config.json + model.safetensors (+ spiece.model) that T5ForConditionalGeneration loads."""
+  from safetensors.numpy import save_file
+
+  checkpoint, out = pathlib.Path(checkpoint), pathlib.Path(out)
+  flat = traverse_util.flatten_dict(load_params_numpy(checkpoint))
+  config = t5_mapping.config_from_params({p: a.shape for p, a in flat.items()}, _max_distance(checkpoint))
+  tensors = {}
+  for t in t5_mapping.tensors(config):
+    p = t.flanx_path
+    if p in flat:
+      w = flat[p]
+    else:  # scanned: layers_{i} is slice i of the stacked `layers` tree
+      w = flat[(p[0], "layers") + p[2:]][int(p[1].split("_")[1])]
+    tensors[t.hf_name] = np.ascontiguousarray(t.to_hf(np.asarray(w, np.float32)))
+  out.mkdir(parents=True, exist_ok=True)
+  save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
+  (out / "config.json").write_text(json.dumps(t5_mapping.config_to_hf(config), indent=2) + "\n")
+  for d in (checkpoint, *checkpoint.parents[:2]):
+    if (d / VOCAB_FILE).is_file():
+      shutil.copyfile(d / VOCAB_FILE, out / VOCAB_FILE)
+      break
+  return config
+
+
+# --- command line ------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="flanx convert", description=__doc__.split("\n")[0])
+  sub = parser.add_subparsers(dest="direction", required=True)
+  from_hf = sub.add_parser("from-hf", help="Hugging Face T5 directory -> flanx checkpoint")
+  from_hf.add_argument("--hf_dir", required=True)
+  from_hf.add_argument("--out", required=True)
+  from_hf.add_argument("--scan_layers", action="store_true", help="stack layers for SCAN_LAYERS = True")
+  from_hf.add_argument("--num_partitions", type=int, default=1, help="model-parallel size of the target mesh")
+  from_hf.add_argument("--rules", default="model_parallel", help="partitioning rule preset")
+  to_hf = sub.add_parser("to-hf", help="flanx checkpoint -> Hugging Face T5 directory")
+  to_hf.add_argument("--checkpoint", required=True)
+  to_hf.add_argument("--out", required=True)
+  return parser
+
+
+def main(argv: Sequence[str]) -> int:
+  args = _parser().parse_args(list(argv))
+  if args.direction == "from-hf":
+    config = import_hf(args.hf_dir, args.out, args.scan_layers,
+                       partitioning.PartitionConfig(num_partitions=args.num_partitions, rules=args.rules))
+    print(f"flanx convert: wrote {args.out} ({config.num_encoder_layers}+{config.num_decoder_layers} layers, "
+          f"d_model {config.emb_dim}); train from it with --gin_file={pathlib.Path(args.out) / GIN_FILE} "
+          f"--gin.INITIAL_CHECKPOINT_PATH=\"'{args.out}'\"")
+  else:
+    config = export_hf(args.checkpoint, args.out)
+    print(f"flanx convert: wrote {args.out} (T5ForConditionalGeneration, d_model {config.emb_dim})")
+  return 0
