@@ -7,7 +7,8 @@ import seqio
 
 from flanx import data_dir, vocab
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+# The same made-up fixtures `make demo` evaluates on (written by make_fixtures.py).
+FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "tasks" / "evals" / "fixtures"
 
 
 @pytest.fixture(autouse=True)

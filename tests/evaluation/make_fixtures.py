@@ -1,6 +1,6 @@
 """Writes the tiny made-up benchmark fixtures, in each benchmark's release layout, to a directory.
 
-    python tests/evaluation/make_fixtures.py tests/evaluation/fixtures tasks/evals/fixtures
+    python tests/evaluation/make_fixtures.py tasks/evals/fixtures
 
 Every item is invented here (simple arithmetic and counting), so the fixtures carry no benchmark content.
 Deterministic: the constant-predictor test's expected scores are worked out from these rules by hand:
