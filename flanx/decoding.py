@@ -32,6 +32,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import seqio
 from jax.sharding import Mesh
 
 from flanx import partitioning
@@ -222,6 +223,41 @@ class Decoder:
                    lambda p, *xs: self.model.score(p, dict(zip(names, xs[:-1]))), len(names))
     with self._context():
       return np.asarray(jax.device_get(fn(params, *rows, jnp.zeros((), jnp.int32))))[:num]
+
+
+# --- model features <-> prompts ---------------------------------------------------------------------------
+
+def prompt_tokens(batch: Mapping[str, np.ndarray]) -> np.ndarray:
+  """The prompts (batch, length), 0-padded, of a feature-converted batch of either model kind.
+
+  Encoder-decoder batches carry them as encoder_input_tokens. A prefix LM's (PrefixLMFeatureConverter) hold
+  inputs and targets in one sequence, with decoder_causal_attention marking the inputs plus the slot of the
+  first target (the sequence is shifted by one); the full width is kept so every batch compiles once.
+  """
+  if "encoder_input_tokens" in batch:
+    return np.asarray(batch["encoder_input_tokens"], np.int32)
+  tokens = np.asarray(batch["decoder_target_tokens"], np.int32)
+  num_inputs = np.asarray(batch["decoder_causal_attention"]).sum(axis=1) - 1
+  return np.where(np.arange(tokens.shape[1])[None] < num_inputs[:, None], tokens, 0).astype(np.int32)
+
+
+def teacher_forced(model, inputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+  """Model features for scoring `targets` (batch, length) after `inputs` (batch, length), both 0-padded,
+  laid out as the model's own feature converter would (so `model.score` takes them)."""
+  inputs, targets = np.asarray(inputs, np.int32), np.asarray(targets, np.int32)
+  if not isinstance(model.feature_converter(pack=False), seqio.PrefixLMFeatureConverter):
+    return {"encoder_input_tokens": inputs, "decoder_target_tokens": targets,
+            "decoder_input_tokens": np.pad(targets[:, :-1], ((0, 0), (1, 0))),
+            "decoder_loss_weights": (targets > 0).astype(np.int32)}
+  batch, width = len(inputs), inputs.shape[1] + targets.shape[1]
+  sequence, weights, causal = (np.zeros((batch, width), np.int32) for _ in range(3))
+  for row, (x, y) in enumerate(zip(inputs, targets)):
+    x, y = x[x > 0], y[y > 0]
+    sequence[row, :len(x) + len(y)] = np.concatenate([x, y])
+    weights[row, len(x):len(x) + len(y)] = 1
+    causal[row, :len(x) + 1] = 1
+  return {"decoder_target_tokens": sequence, "decoder_input_tokens": np.pad(sequence[:, :-1], ((0, 0), (1, 0))),
+          "decoder_loss_weights": weights, "decoder_causal_attention": causal}
 
 
 def trim(tokens, eos_id: int) -> list[int]:

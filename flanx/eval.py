@@ -136,14 +136,14 @@ class ModelFns:
   def predict(self, dataset) -> list[tuple[int, list[int]]]:
     out = []
     for indices, batch in _batches(dataset, self.batch_size):
-      decoded = self.decoder.generate(self.params, batch["encoder_input_tokens"], self.max_length)
+      decoded = self.decoder.generate(self.params, decoding.prompt_tokens(batch), self.max_length)
       out += [(i, decoding.trim(t[0], self._eos())) for i, t in zip(indices, decoded.tokens)]
     return out
 
   def sample(self, dataset, num_samples: int, temperature: float) -> list[tuple[int, list[list[int]]]]:
     out = []
     for n, (indices, batch) in enumerate(_batches(dataset, self.batch_size)):
-      decoded = self.decoder.generate(self.params, batch["encoder_input_tokens"], self.max_length,
+      decoded = self.decoder.generate(self.params, decoding.prompt_tokens(batch), self.max_length,
                                       decoding.Sampling(temperature), num_samples, seed=n)
       out += [(i, [decoding.trim(s, self._eos()) for s in t]) for i, t in zip(indices, decoded.tokens)]
     return out
@@ -159,8 +159,11 @@ def run_suite(model_fns: ModelFns, suite: str, step: int, model_dir: str | os.Pa
               feature_lengths: dict[str, int], split: str = "validation", num_examples: int | None = None,
               self_consistency: bool = False, progress: bool = True) -> dict:
   from flanx.evaluation import evaluator  # noqa: PLC0415  (imports tensorflow and the tasks)
+  # The model's own converter (unpacked): encoder features for T5, one prefix-LM sequence for PaLM.
+  converter = model_fns.decoder.model.feature_converter(pack=False)
   return evaluator.evaluate(suite, model_fns.predict, model_fns.score, step=step, model_dir=str(model_dir),
                             vocabulary=vocabulary, feature_lengths=feature_lengths, split=split,
+                            feature_converter=converter,
                             sample_fn=model_fns.sample if self_consistency else None,
                             num_examples=num_examples, progress=progress)
 

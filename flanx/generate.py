@@ -89,11 +89,8 @@ def score(args) -> int:
       raise FlanxError(f"{args.input}:{n}: expected a JSON object with 'input' and 'target' ({e})") from e
   loaded = load(args.checkpoint, {"inputs": 8, "targets": 8})
   vocabulary = loaded.model.vocabulary
-  targets = _pad(_encode(vocabulary, [t for _, t in pairs]))
-  batch = {"encoder_input_tokens": _pad(_encode(vocabulary, [i for i, _ in pairs])),
-           "decoder_target_tokens": targets,
-           "decoder_input_tokens": np.pad(targets[:, :-1], ((0, 0), (1, 0))),
-           "decoder_loss_weights": (targets > 0).astype(np.int32)}
+  batch = decoding.teacher_forced(loaded.model, _pad(_encode(vocabulary, [i for i, _ in pairs])),
+                                  _pad(_encode(vocabulary, [t for _, t in pairs])))
   for (i, t), ll in zip(pairs, loaded.decoder.score(loaded.params, batch)):
     print(json.dumps({"input": i, "target": t, "log_likelihood": float(ll)}, ensure_ascii=False))
   return 0

@@ -48,6 +48,7 @@ def register_configurables() -> None:
   import flanx.data  # noqa: F401
   import flanx.data_dir  # noqa: F401
   import flanx.eval  # noqa: F401  (with flanx.evaluation and flanx.decoding)
+  import flanx.infer  # noqa: F401
   import flanx.models  # noqa: F401
   import flanx.optimizer  # noqa: F401
   import flanx.partitioning  # noqa: F401

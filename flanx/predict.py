@@ -1,14 +1,16 @@
-"""Greedy predictions for a task's examples, sharded like training: used by the demo and the tests."""
+"""Greedy predictions for a task's examples with the KV-cached decoder, for either model kind.
+
+Used by train.py's show_predictions, by `python -m flanx.infer` and by the tests.
+"""
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-import jax
 import numpy as np
 import seqio
-from jax.experimental import multihost_utils
 
-from flanx import data, partitioning
+from flanx import data, decoding
 from flanx.trainer import Trainer
 
 
@@ -23,36 +25,54 @@ class Prediction:
     return self.output.strip() == self.target.strip()
 
 
-def _unpacked_examples(name: str, split: str, lengths: dict[str, int]) -> Iterator[dict[str, np.ndarray]]:
-  ds = seqio.get_mixture_or_task(name).get_dataset(lengths, split=split, shuffle=False, num_epochs=1)
-  yield from ds.as_numpy_iterator()
-
-
-def predict(trainer: Trainer, params, name: str, split: str, num_examples: int, batch_size: int) -> list[Prediction]:
-  """Decodes the first `num_examples` examples of `name`'s `split` with the model's greedy decoder."""
+def examples(name: str, split: str, lengths: Mapping[str, int], num_examples: int | None) -> list[dict[str, Any]]:
+  """The first `num_examples` (None: all) preprocessed examples of a task or mixture, in order, as numpy."""
   data.check_task_name(name)
-  model, lengths = trainer.model, trainer.feature_lengths
-  vocabulary = model.vocabulary
-  examples = []
-  for ex in _unpacked_examples(name, split, lengths):
-    examples.append(ex)
-    if len(examples) == num_examples:
+  ds = seqio.get_mixture_or_task(name).get_dataset(dict(lengths), split=split, shuffle=False, num_epochs=1)
+  out: list[dict[str, Any]] = []
+  for ex in ds.as_numpy_iterator():
+    if num_examples is not None and len(out) == num_examples:
       break
-  decode = jax.jit(model.greedy_decode, static_argnums=2)
+    out.append(ex)
+  return out
+
+
+def _text(ex: Mapping[str, Any], key: str, vocabulary) -> str:
+  """The task's own text where it keeps one (`inputs_pretokenized`), else the decoded ids."""
+  raw = ex.get(f"{key}_pretokenized")
+  if raw is not None:
+    return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+  return vocabulary.decode(np.asarray(ex[key]).tolist()) if key in ex else ""
+
+
+def _batches(rows: list, size: int) -> Iterator[list]:
+  for start in range(0, len(rows), size):
+    yield rows[start:start + size]
+
+
+def decode_examples(decoder: decoding.Decoder, params, exs: list[Mapping[str, Any]], lengths: Mapping[str, int],
+                    batch_size: int, beam_size: int = 1) -> list[Prediction]:
+  """Greedy (or beam) outputs of at most lengths['targets'] tokens for each example's inputs."""
+  vocabulary = decoder.model.vocabulary
   predictions = []
-  for start in range(0, len(examples), batch_size):
-    chunk = examples[start:start + batch_size]
-    tokens = np.zeros((batch_size, lengths["inputs"]), np.int32)  # padded to a fixed, shardable shape
+  for chunk in _batches(exs, batch_size):
+    # A fixed (batch_size, input length) shape: one compilation for every chunk, the last one included.
+    tokens = np.zeros((batch_size, lengths["inputs"]), np.int32)
     for i, ex in enumerate(chunk):
       ids = ex["inputs"][:lengths["inputs"]]
       tokens[i, :len(ids)] = ids
-    with trainer.context():
-      # Every process holds the same full batch here, so device_put (not per-process stitching) applies.
-      global_tokens = jax.device_put(tokens, partitioning.batch_sharding(trainer.mesh))
-      out = np.asarray(multihost_utils.process_allgather(decode(params, global_tokens, lengths["targets"]),
-                                                         tiled=True))
-    for i, ex in enumerate(chunk):
-      predictions.append(Prediction(inputs=vocabulary.decode(ex["inputs"].tolist()),
-                                    target=vocabulary.decode(ex["targets"].tolist()),
-                                    output=vocabulary.decode(out[i].tolist())))
+    if beam_size > 1:
+      out = decoder.beam_search(params, tokens, lengths["targets"], beam_size)
+    else:
+      out = decoder.generate(params, tokens, lengths["targets"])
+    for ex, row in zip(chunk, out.tokens):
+      predictions.append(Prediction(inputs=_text(ex, "inputs", vocabulary), target=_text(ex, "targets", vocabulary),
+                                    output=vocabulary.decode(decoding.trim(row[0], vocabulary.eos_id))))
   return predictions
+
+
+def predict(trainer: Trainer, params, name: str, split: str, num_examples: int, batch_size: int) -> list[Prediction]:
+  """Greedily decodes the first `num_examples` examples of `name`'s `split`."""
+  lengths = trainer.feature_lengths
+  return decode_examples(decoding.Decoder.from_trainer(trainer), params, examples(name, split, lengths, num_examples),
+                         lengths, batch_size)

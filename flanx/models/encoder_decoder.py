@@ -1,4 +1,4 @@
-"""The trainer's view of an encoder-decoder model: initialisation, loss, greedy decoding and FLOPs.
+"""The trainer's view of an encoder-decoder model: initialisation, loss, scoring, KV-cached decoding, FLOPs.
 
 The trainer talks only to this interface, so other model families (a decoder-only PaLM-style model)
 plug in by providing the same methods.
@@ -89,29 +89,6 @@ class EncoderDecoderModel:
     log_probs = jax.nn.log_softmax(logits, axis=-1)
     token_ll = jnp.take_along_axis(log_probs, batch["decoder_target_tokens"][..., None], axis=-1)[..., 0]
     return jnp.sum(token_ll * batch["decoder_loss_weights"], axis=-1)
-
-  def greedy_decode(self, params, encoder_input_tokens: jax.Array, max_length: int) -> jax.Array:
-    """Greedy decoding by full recomputation of the decoder at each step; stops writing after EOS.
-
-    Returns (batch, max_length) token ids, 0 after EOS. Cached decoding lives in flanx.decoding.
-    """
-    module = self.module
-    eos = self.vocabulary.eos_id
-    encoded = module.apply({"params": params}, encoder_input_tokens, method=module.encode)
-    batch = encoder_input_tokens.shape[0]
-
-    def step(i, state):
-      tokens, done = state
-      decoder_inputs = jnp.concatenate([jnp.zeros((batch, 1), jnp.int32), tokens[:, :-1]], axis=1)
-      logits = module.apply({"params": params}, encoded, encoder_input_tokens, decoder_inputs,
-                            method=module.decode)
-      next_token = jnp.argmax(logits[:, i], axis=-1).astype(jnp.int32)
-      next_token = jnp.where(done, 0, next_token)
-      return tokens.at[:, i].set(next_token), done | (next_token == eos)
-
-    tokens = jnp.zeros((batch, max_length), jnp.int32)
-    tokens, _ = jax.lax.fori_loop(0, max_length, step, (tokens, jnp.zeros((batch,), bool)))
-    return tokens
 
   # --- KV-cached decoding (the interface flanx.decoding documents) ----------------------------------------
 

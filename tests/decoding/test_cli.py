@@ -6,6 +6,7 @@ import pytest
 
 from tests.helpers import REPO_ROOT, gin_train
 from flanx import cli
+import flanx.infer  # noqa: F401  registers InferConfig before any test locks gin's registry
 
 FIXTURES = REPO_ROOT / "tasks" / "evals" / "fixtures"
 
@@ -68,3 +69,24 @@ def test_generate_and_score(run_dir, tmp_path, capsys):
   scored = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
   assert len(scored) == 2 and all(s["log_likelihood"] < 0 for s in scored)
   assert scored[0]["log_likelihood"] > scored[1]["log_likelihood"]  # three more tokens cost probability
+
+
+def test_infer_writes_one_jsonl_per_task(run_dir, tmp_path, capsys):
+  out_dir = tmp_path / "infer"
+  rc = cli.main(["infer", "--gin_file=gin/runs/infer.gin", f"--gin.CHECKPOINT_PATH='{run_dir}'",
+                 "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", f"--gin.INFER_OUTPUT_DIR='{out_dir}'",
+                 "--gin.INFER_NUM_EXAMPLES=3", "--gin.INFER_FEATURE_LENGTHS={'inputs': 32, 'targets': 6}"])
+  assert rc == 0, capsys.readouterr().err
+  files = sorted(out_dir.iterdir())
+  assert len(files) >= 2 and all(f.name.endswith("-3.jsonl") for f in files)  # one per task of the mixture
+  assert not [f for f in out_dir.iterdir() if f.name.startswith(".")]  # no temp file left behind
+  rows = [json.loads(line) for line in files[0].read_text().splitlines()]
+  assert len(rows) == 3 and all(set(r) == {"inputs", "prediction", "target"} for r in rows)
+  assert all(r["inputs"] and len(r["prediction"].encode()) <= 6 for r in rows)
+
+
+def test_infer_unknown_task_is_one_line(run_dir, tmp_path, capsys):
+  rc = cli.main(["infer", "--gin_file=gin/runs/infer.gin", f"--gin.CHECKPOINT_PATH='{run_dir}'",
+                 "--gin.MIXTURE_OR_TASK_NAME='flanx_dem'", f"--gin.INFER_OUTPUT_DIR='{tmp_path}'"])
+  err = capsys.readouterr().err.strip()
+  assert rc == 2 and len(err.splitlines()) == 1 and "flanx_demo" in err, err

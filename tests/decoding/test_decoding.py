@@ -1,5 +1,7 @@
 """KV-cached decoding against uncached decoding, scoring against a plain forward pass, sampling and beams."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -8,6 +10,7 @@ import pytest
 
 from tests.helpers import DEMO_LENGTHS, demo_batches, tiny_model
 from flanx import decoding, partitioning
+from flanx.bench.decode import uncached_greedy
 from flanx.optimizer import OptimizerConfig
 from flanx.trainer import Trainer
 
@@ -33,7 +36,8 @@ def _inputs(rows=5, seed=1):
 
 
 def _uncached(model, params, inputs):
-  return np.asarray(jax.jit(model.greedy_decode, static_argnums=2)(jax.device_get(params), inputs, MAX_LENGTH))
+  fn = jax.jit(functools.partial(uncached_greedy, model), static_argnums=2)
+  return np.asarray(fn(jax.device_get(params), inputs, MAX_LENGTH))
 
 
 def test_cached_greedy_equals_uncached_random_init(setup):
@@ -74,15 +78,16 @@ def test_score_equals_sum_of_token_log_probs(setup):
   batch = _score_batch()
   got = decoding.Decoder.from_trainer(trainer).score(params, batch)
   host = jax.device_get(params)
-  log_probs = np.asarray(jax.nn.log_softmax(model.logits(host, batch).astype(jnp.float32)))
+  log_probs = np.asarray(jax.nn.log_softmax(jax.jit(model.logits)(host, batch).astype(jnp.float32)))
   expected = [sum(log_probs[r, t, batch["decoder_target_tokens"][r, t]] for t in range(9)
                   if batch["decoder_loss_weights"][r, t]) for r in range(4)]
   np.testing.assert_allclose(got, expected, rtol=1e-5)
   # The same log-likelihoods, teacher-forced one token at a time through the KV cache.
-  cache = model.init_cache(host, jnp.asarray(batch["encoder_input_tokens"]), 9)
+  cache = jax.jit(model.init_cache, static_argnums=2)(host, jnp.asarray(batch["encoder_input_tokens"]), 9)
+  decode_step = jax.jit(model.decode_step)  # eager flax apply is slow; one compiled step serves every position
   cached = np.zeros(4)
   for t in range(9):
-    logits, cache = model.decode_step(host, cache, jnp.asarray(batch["decoder_input_tokens"][:, t]), jnp.int32(t))
+    logits, cache = decode_step(host, cache, jnp.asarray(batch["decoder_input_tokens"][:, t]), jnp.int32(t))
     lp = np.asarray(jax.nn.log_softmax(logits))[np.arange(4), batch["decoder_target_tokens"][:, t]]
     cached += lp * batch["decoder_loss_weights"][:, t]
   np.testing.assert_allclose(cached, expected, rtol=1e-4)

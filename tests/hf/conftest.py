@@ -2,6 +2,7 @@
 
 import json
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -50,6 +51,12 @@ def load_reference(directory: pathlib.Path):
   return model.eval()
 
 
+@pytest.fixture(scope="session")
+def template_hf_dir(tmp_path_factory):
+  return make_hf_dir(tmp_path_factory.mktemp("template") / "hf")
+
+
 @pytest.fixture
-def hf_dir(tmp_path):
-  return make_hf_dir(tmp_path / "hf")
+def hf_dir(template_hf_dir, tmp_path):
+  """A fresh copy of the default random checkpoint (2+3 layers, gated-GELU, untied head), free to edit."""
+  return pathlib.Path(shutil.copytree(template_hf_dir, tmp_path / "hf"))

@@ -1,0 +1,108 @@
+r"""Run a task's (or mixture's) inputs through a checkpoint, as T5X's infer does: one JSONL per task.
+
+  python -m flanx.infer --gin_file=gin/runs/infer.gin --gin.CHECKPOINT_PATH="'runs/demo/checkpoint_600'" \
+      --gin.MIXTURE_OR_TASK_NAME="'flanx_demo'" --gin.INFER_OUTPUT_DIR="'runs/demo/infer'"
+
+Each task of the mixture gets INFER_OUTPUT_DIR/<task>-<step>.jsonl with one {"inputs", "prediction"} object
+per example (plus "target" where the task has targets), written whole or not at all (temp file + rename).
+As with flanx.eval, the model comes from a model gin file on the command line or from the config.gin saved
+in the checkpoint's MODEL_DIR.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import gin
+import jax
+import seqio
+
+from flanx import data, data_dir, gin_config, partitioning, predict, vocab
+from flanx import eval as eval_lib
+from flanx.errors import FlanxError
+
+if __name__ == "__main__":
+  # `python -m flanx.infer`: hand over to the importable module so gin registers InferConfig once (see flanx.train).
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  from flanx import cli, infer as _importable
+
+  sys.exit(cli.run(_importable.main, sys.argv[1:], prog="flanx.infer"))
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class InferConfig:
+  """What gin/runs/infer.gin binds. num_examples None: every example of each task's split."""
+  model: Any
+  checkpoint_path: str
+  mixture_or_task_name: str
+  output_dir: str
+  split: str = "validation"
+  feature_lengths: dict = dataclasses.field(default_factory=lambda: {"inputs": 512, "targets": 64})
+  batch_size: int = 8
+  num_examples: int | None = None
+  beam_size: int = 1
+  partition: partitioning.PartitionConfig = partitioning.PartitionConfig()
+
+
+def task_names(name: str) -> list[str]:
+  """A task's own name, or every task of a mixture (a mixture's examples are written per task, as T5X does)."""
+  provider = seqio.get_mixture_or_task(name)
+  return [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [provider.name]
+
+
+def output_path(output_dir: str | os.PathLike, task: str, step: int) -> pathlib.Path:
+  return pathlib.Path(output_dir) / f"{task}-{step}.jsonl"
+
+
+def rows(predictions: list[predict.Prediction], with_targets: bool) -> str:
+  out = []
+  for p in predictions:
+    row = {"inputs": p.inputs, "prediction": p.output}
+    if with_targets:
+      row["target"] = p.target
+    out.append(json.dumps(row, ensure_ascii=False))
+  return "".join(line + "\n" for line in out)
+
+
+def run(config: InferConfig, loaded: eval_lib.Loaded) -> list[pathlib.Path]:
+  from flanx.evaluation.results import write_atomic  # noqa: PLC0415
+  lengths = dict(config.feature_lengths)
+  written = []
+  for task in task_names(config.mixture_or_task_name):
+    exs = predict.examples(task, config.split, lengths, config.num_examples)
+    predictions = predict.decode_examples(loaded.decoder, loaded.params, exs, lengths, config.batch_size,
+                                          config.beam_size)
+    with_targets = bool(exs) and ("targets" in exs[0] or "targets_pretokenized" in exs[0])
+    path = output_path(config.output_dir, task, loaded.ref.step)
+    if jax.process_index() == 0:
+      write_atomic(path, rows(predictions, with_targets))
+    written.append(path)
+  return written
+
+
+def main(argv: Sequence[str]) -> int:
+  gin_files, bindings, rest = gin_config.split_args(argv)
+  if rest:
+    raise FlanxError(f"unknown argument {rest[0]!r}; use --gin_file=FILE and --gin.NAME=VALUE")
+  if not gin_files:
+    raise FlanxError("no --gin_file given (try --gin_file=gin/runs/infer.gin)")
+  eval_lib.parse_with_saved_config(gin_files, bindings)
+  try:
+    config = InferConfig()
+    data_dir.set_data_dir()
+  except TypeError as e:
+    raise gin_config.call_error(e) from e
+  if config.batch_size < 1 or config.beam_size < 1:
+    raise FlanxError(f"INFER_BATCH_SIZE and INFER_BEAM_SIZE must be positive, got {config.batch_size} and "
+                     f"{config.beam_size}")
+  vocab.use(config.model.vocabulary)
+  data.check_task_name(config.mixture_or_task_name)  # an unknown name fails before the checkpoint is read
+  loaded = eval_lib.restore(config.model, config.checkpoint_path, dict(config.feature_lengths), config.partition)
+  for path in run(config, loaded):
+    print(f"flanx: predictions of step {loaded.ref.step} written to {path}", flush=True)
+  return 0
