@@ -3,18 +3,31 @@
 Orbax writes each checkpoint to a temporary directory and renames it when complete, so a crash mid-save
 never leaves a half-written `checkpoint_<step>`. Parameters and optimizer state are separate items so a
 new run can start from another run's parameters alone (INITIAL_CHECKPOINT_PATH).
+
+Damage that happens after the rename (a truncated or corrupted file) is caught at restore: the checkpoint is
+moved aside to `corrupt_checkpoint_<step>` (kept for inspection, invisible to orbax) and the next older one is
+restored. The input pipeline's position needs no file of its own: it is the step (see train.py).
 """
 
 import pathlib
+import sys
 
 import jax
 import orbax.checkpoint as ocp
 from etils import epath
+from jax.experimental import multihost_utils
 
+from flanx import nonfinite
 from flanx.errors import FlanxError
 from flanx.trainer import TrainState
 
 STEP_PREFIX = "checkpoint"
+CORRUPT_PREFIX = "corrupt_"
+
+
+def _first_line(e: BaseException) -> str:
+  text = str(e).strip()
+  return text.splitlines()[0] if text else type(e).__name__
 
 
 class Checkpointer:
@@ -41,10 +54,50 @@ class Checkpointer:
     step = int(jax.device_get(state.step))
     if step in self._manager.all_steps():
       return False
-    return self._manager.save(
-        step, args=ocp.args.Composite(params=ocp.args.StandardSave(state.params),
-                                      opt_state=ocp.args.StandardSave(state.opt_state)),
-        force=force)
+    if not nonfinite.all_finite(state.params):
+      raise FlanxError(f"refusing to write {STEP_PREFIX}_{step}: its parameters hold NaN or Inf values")
+    self._last_step = step
+    try:
+      return self._manager.save(
+          step, args=ocp.args.Composite(params=ocp.args.StandardSave(state.params),
+                                        opt_state=ocp.args.StandardSave(state.opt_state)),
+          force=force)
+    except Exception as e:  # an earlier async save may surface its error here too
+      raise self._save_error(step, e) from e
+
+  def _save_error(self, step: int, e: BaseException) -> FlanxError:
+    """Full disk, read-only directory, lost permissions: one line, and which checkpoints are still good."""
+    earlier = [s for s in self._manager.all_steps() if s < step]
+    return FlanxError(f"could not write {STEP_PREFIX}_{step} under {self.directory}: {_first_line(e)}; "
+                      f"earlier checkpoints are intact (steps {earlier})")
+
+  def restore_latest(self, abstract_state: TrainState) -> TrainState | None:
+    """The newest checkpoint that restores; damaged newer ones are moved aside with a warning."""
+    for step in sorted(self._manager.all_steps(), reverse=True):
+      try:
+        state = self.restore(step, abstract_state)
+      except Exception as e:  # tensorstore/orbax raise many types for truncated or corrupted files
+        self._set_aside(step, e)
+        continue
+      print(f"flanx: resuming from {self.directory}/{STEP_PREFIX}_{step}", flush=True)
+      return state
+    return None
+
+  def _set_aside(self, step: int, e: BaseException) -> None:
+    name = f"{STEP_PREFIX}_{step}"
+    older = [s for s in self._manager.all_steps() if s < step]
+    fallback = f"trying {STEP_PREFIX}_{older[-1]}" if older else "no older checkpoint: starting afresh"
+    print(f"flanx: warning: {self.directory}/{name} cannot be restored ({_first_line(e)}); moved it to "
+          f"{CORRUPT_PREFIX}{name}; {fallback}", file=sys.stderr, flush=True)
+    # Every process has failed on the same files; one renames while the others wait, then all re-list.
+    multihost_utils.sync_global_devices(f"flanx_corrupt_{step}_seen")
+    if jax.process_index() == 0:
+      target = self.directory / f"{CORRUPT_PREFIX}{name}"
+      if target.exists():
+        target.rmtree()
+      (self.directory / name).rename(target)
+    multihost_utils.sync_global_devices(f"flanx_corrupt_{step}_moved")
+    self._manager.reload()
 
   def restore(self, step: int, abstract_state: TrainState) -> TrainState:
     restored = self._manager.restore(
@@ -54,7 +107,10 @@ class Checkpointer:
     return TrainState(step=step_array, params=restored["params"], opt_state=restored["opt_state"])
 
   def wait(self) -> None:
-    self._manager.wait_until_finished()
+    try:
+      self._manager.wait_until_finished()
+    except Exception as e:
+      raise self._save_error(getattr(self, "_last_step", 0), e) from e
 
   def close(self) -> None:
     self._manager.close()

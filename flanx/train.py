@@ -16,7 +16,7 @@ import gin
 import jax
 from etils import epath
 
-from flanx import checkpoints, data, gin_config, partitioning, predict, summaries, vocab
+from flanx import checkpoints, data, gin_config, nonfinite, partitioning, predict, preemption, records, summaries, vocab
 from flanx.errors import FlanxError
 from flanx.flops import measure_peak_flops
 from flanx.optimizer import OptimizerConfig
@@ -38,6 +38,7 @@ class TrainResult:
   checkpoint_steps: list[int]
   trainer: Trainer
   state: TrainState
+  preempted: bool = False  # stopped early by SIGTERM, after checkpointing
 
 
 def _check_writable(model_dir) -> None:
@@ -53,10 +54,9 @@ def _check_writable(model_dir) -> None:
 def _initial_state(trainer: Trainer, checkpointer: checkpoints.Checkpointer, initial_checkpoint_path: str | None,
                    seed: int) -> TrainState:
   """Resume from MODEL_DIR's latest checkpoint; else start from INITIAL_CHECKPOINT_PATH's parameters; else init."""
-  latest = checkpointer.latest_step()
-  if latest is not None:
-    print(f"flanx: resuming from {checkpointer.directory}/{checkpoints.STEP_PREFIX}_{latest}", flush=True)
-    return checkpointer.restore(latest, trainer.abstract_state())
+  restored = checkpointer.restore_latest(trainer.abstract_state())
+  if restored is not None:
+    return restored
   if initial_checkpoint_path:
     params = checkpoints.restore_params(initial_checkpoint_path, trainer.abstract_state().params)
     print(f"flanx: initialised parameters from {initial_checkpoint_path}", flush=True)
@@ -107,6 +107,7 @@ def train(
     random_seed: int = 0,
     peak_flops: float | None = None,
     show_predictions: int = 0,
+    nonfinite_policy: str = "halt",
     extra_steps_callback=None,
 ) -> TrainResult:
   """Trains `model` on `train_dataset_cfg` until `train_steps`, resuming MODEL_DIR's latest checkpoint.
@@ -115,6 +116,9 @@ def train(
   eval_suite: a held-out suite (e.g. 'flan_heldout') scored every eval_period steps into MODEL_DIR/eval/<step>/,
     on its first eval_examples examples per setting (None: all).
   show_predictions: after training, greedily decode this many validation examples and print the exact-match rate.
+  nonfinite_policy: 'halt' or 'skip' a step whose loss or gradients are NaN/Inf (see flanx/nonfinite.py).
+
+  SIGTERM stops every process after the same step, writes a checkpoint and returns with `preempted` set.
   """
   # --- set-up: directories, mesh, data, state --------------------------------------------------------
   model_dir = checkpoints.as_path(model_dir)
@@ -124,7 +128,9 @@ def train(
   data.check_task_name(train_dataset_cfg.mixture_or_task_name)
   data.check_vocabulary(train_dataset_cfg.mixture_or_task_name, model.config.vocab_size)
   lengths = dict(train_dataset_cfg.task_feature_lengths)
-  trainer = Trainer(model, optimizer, mesh, partition.logical_rules(), lengths, num_microbatches)
+  monitor = nonfinite.NonfiniteMonitor(nonfinite_policy)
+  trainer = Trainer(model, optimizer, mesh, partition.logical_rules(), lengths, num_microbatches,
+                    skip_nonfinite=nonfinite_policy == "skip")
   trainer.check_batch_size(train_dataset_cfg.batch_size)
 
   checkpointer = checkpoints.Checkpointer(model_dir, checkpoint_period, keep_checkpoints, async_checkpointing)
@@ -152,30 +158,42 @@ def train(
 
   # --- the loop ---------------------------------------------------------------------------------------
   metrics, window_start, window_steps = {}, time.perf_counter(), 0
-  for step in range(first_step, train_steps):
-    state, step_metrics = trainer.train_step(state, next(batches), dropout_rng)
-    window_steps += 1
-    done = step + 1
-    if done == first_step + 1 and jax.process_index() == 0:
-      gin_config.write_operative_config(model_dir)  # every configurable has been called by now
-    if log_period and (done % log_period == 0 or done == train_steps):
-      metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
-      seconds = (time.perf_counter() - window_start) / window_steps
-      metrics.update(seconds_per_step=seconds, tokens_per_second=tokens_per_step / seconds,
-                     mfu=flops_per_step / seconds / peak_flops)
-      logger.write(done, metrics)
-      logger.progress(done, metrics, first_step)
-      window_start, window_steps = time.perf_counter(), 0
-    if checkpointer.should_save(done):
-      checkpointer.save(state)
-    if eval_period and done % eval_period == 0:
-      if eval_dataset_cfg is not None:
-        logger.write(done, _validation_loss(trainer, state.params, eval_dataset_cfg, eval_batches))
-      if held_out is not None:
-        row = held_out(done, trainer, state.params)
-        logger.write(done, {f"heldout/{k}": v for k, v in row.items() if isinstance(v, (int, float))})
-    if extra_steps_callback is not None:
-      extra_steps_callback(done, state, metrics)
+  poisoned = nonfinite.poison_steps()  # empty outside fault-injection tests
+  preempted = False
+  with preemption.StopSignal() as stop:
+    for step in range(first_step, train_steps):
+      batch = next(batches)
+      if step + 1 in poisoned:
+        batch = nonfinite.poison_batch(batch)
+      state, step_metrics = trainer.train_step(state, batch, dropout_rng)
+      window_steps += 1
+      done = step + 1
+      monitor.observe(done, step_metrics)
+      if done == first_step + 1 and jax.process_index() == 0:
+        gin_config.write_operative_config(model_dir)  # every configurable has been called by now
+      if log_period and (done % log_period == 0 or done == train_steps):
+        metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+        seconds = (time.perf_counter() - window_start) / window_steps
+        metrics.update(seconds_per_step=seconds, tokens_per_second=tokens_per_step / seconds,
+                       mfu=flops_per_step / seconds / peak_flops)
+        if nonfinite_policy == "skip":
+          metrics["skipped_updates"] = monitor.skipped
+        logger.write(done, metrics)
+        logger.progress(done, metrics, first_step)
+        window_start, window_steps = time.perf_counter(), 0
+      if checkpointer.should_save(done):
+        checkpointer.save(state)
+      if eval_period and done % eval_period == 0:
+        if eval_dataset_cfg is not None:
+          logger.write(done, _validation_loss(trainer, state.params, eval_dataset_cfg, eval_batches))
+        if held_out is not None:
+          row = held_out(done, trainer, state.params)
+          logger.write(done, {f"heldout/{k}": v for k, v in row.items() if isinstance(v, (int, float))})
+      if extra_steps_callback is not None:
+        extra_steps_callback(done, state, metrics)
+      if stop.should_stop():
+        preempted = done < train_steps
+        break
 
   # --- wrap up ------------------------------------------------------------------------------------------
   checkpointer.save(state, force=True)
@@ -183,13 +201,15 @@ def train(
   steps = checkpointer.all_steps()
   checkpointer.close()
   logger.close()
+  if records.report():
+    print(records.report(), flush=True)  # BAD_RECORD_POLICY='skip' never drops records silently
   if first_step == train_steps and jax.process_index() == 0:
     gin_config.write_operative_config(model_dir)
   if show_predictions:
     _print_predictions(trainer, state.params, train_dataset_cfg.mixture_or_task_name, show_predictions,
                        train_dataset_cfg.batch_size)
   return TrainResult(step=int(jax.device_get(state.step)), metrics=metrics, model_dir=model_dir,
-                     checkpoint_steps=steps, trainer=trainer, state=state)
+                     checkpoint_steps=steps, trainer=trainer, state=state, preempted=preempted)
 
 
 # --- command line ------------------------------------------------------------------------------------
@@ -211,8 +231,25 @@ def _distributed_args(args: Sequence[str]) -> tuple[dict, bool, list[str]]:
   return found, multihost, rest
 
 
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class DistributedTimeouts:
+  """How long the distributed runtime waits before declaring a process dead (HEARTBEAT_TIMEOUT_SECONDS) and,
+  at exit, for the others to arrive (SHUTDOWN_TIMEOUT_SECONDS). A process that loses a peer exits non-zero
+  within about the heartbeat timeout instead of hanging in a collective."""
+  heartbeat_timeout_seconds: int = 100
+  shutdown_timeout_seconds: int = 300
+  initialization_timeout: int = 300
+
+  def kwargs(self) -> dict:
+    return dataclasses.asdict(self)
+
+
 def initialize_distributed(found: dict, multihost: bool) -> None:
-  """JAX's multi-controller runtime: explicit coordinator flags, or auto-detection (TPU pods) with --multihost."""
+  """JAX's multi-controller runtime: explicit coordinator flags, or auto-detection (TPU pods) with --multihost.
+
+  Call after gin is parsed (the timeouts come from gin) and before anything touches a device."""
+  timeouts = DistributedTimeouts().kwargs()
   if found:
     missing = [f for f in ("coordinator_address", "num_processes", "process_id") if f not in found]
     if missing:
@@ -220,9 +257,10 @@ def initialize_distributed(found: dict, multihost: bool) -> None:
                        f"(missing --{missing[0]})")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # only used where devices are CPUs
     jax.distributed.initialize(coordinator_address=found["coordinator_address"],
-                               num_processes=int(found["num_processes"]), process_id=int(found["process_id"]))
+                               num_processes=int(found["num_processes"]), process_id=int(found["process_id"]),
+                               **timeouts)
   elif multihost:
-    jax.distributed.initialize()
+    jax.distributed.initialize(**timeouts)
 
 
 def configured_train() -> TrainResult:
@@ -245,9 +283,13 @@ def main(argv: Sequence[str]) -> int:
     raise FlanxError(f"unknown argument {rest[0]!r}; use --gin_file=FILE and --gin.NAME=VALUE")
   if not gin_files:
     raise FlanxError("no --gin_file given (try --gin_file=gin/runs/demo.gin)")
-  initialize_distributed(found, multihost)
   gin_config.parse(gin_files, bindings)
+  initialize_distributed(found, multihost)
   result = configured_train()
+  if result.preempted:
+    print(f"flanx: process {jax.process_index()} stopped by a signal at step {result.step}; checkpoint written, "
+          f"rerun the same command to resume", flush=True)
+    return 0
   if jax.process_index() == 0:
     m = result.metrics
     summary = (f"loss {m['loss']:.4f}, {m['tokens_per_second']:,.0f} tokens/s, MFU {m['mfu']:.1%}; " if m else "")

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from flanx import losses, partitioning
+from flanx import losses, nonfinite, partitioning
 from flanx.errors import FlanxError
 from flanx.optimizer import OptimizerConfig
 
@@ -45,8 +45,9 @@ class Trainer:
   """One model, one optimizer, one mesh: sharded init, train step and eval step."""
 
   def __init__(self, model, optimizer: OptimizerConfig, mesh: Mesh, rules: partitioning.LogicalRules,
-               feature_lengths: Mapping[str, int], num_microbatches: int = 1):
+               feature_lengths: Mapping[str, int], num_microbatches: int = 1, skip_nonfinite: bool = False):
     self.model, self.mesh, self.rules = model, mesh, rules
+    self.skip_nonfinite = skip_nonfinite  # NONFINITE_POLICY='skip': a NaN/Inf update leaves the state unchanged
     self.feature_lengths = dict(feature_lengths)
     self.num_microbatches = num_microbatches
     self.tx = optimizer.build()
@@ -142,6 +143,10 @@ class Trainer:
     metrics = self._metrics(sums, normalizer)
     metrics["learning_rate"] = self.learning_rate_fn(state.step)
     metrics["grad_norm"] = optax.global_norm(grads)
+    metrics.update(nonfinite.finite_metrics(metrics["loss"], metrics["grad_norm"]))
+    if self.skip_nonfinite:
+      finite = {k: v for k, v in metrics.items() if k.startswith("finite/")}
+      params, opt_state = nonfinite.keep_if_finite(finite, (params, opt_state), (state.params, state.opt_state))
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   def _eval(self, params, batch: Batch):

@@ -12,7 +12,7 @@ import json
 import pathlib
 from collections.abc import Callable, Iterator
 
-from flanx import data_dir
+from flanx import data_dir, records as bad
 from flanx.errors import FlanxError
 
 Record = dict
@@ -68,13 +68,15 @@ class CotTsv(Reader):
     return (self.root() / self.location()).is_file()
 
   def records(self) -> Iterator[Record]:
-    with open(self.root() / self.location(), encoding="utf-8") as f:
-      for line in f:
-        parts = line.rstrip("\n").split("\t")
-        if len(parts) != 3:
-          continue
-        question, answer, rationale = (p.replace("\\n", "\n").strip() for p in parts)
-        yield {"question": question, "answer": answer, "rationale": rationale}
+    path = self.root() / self.location()
+    for number, line in bad.decoded_lines(path):
+      parts = line.rstrip("\r\n").split("\t")
+      if len(parts) != 3:
+        if line.strip():  # a blank line (e.g. a trailing one) is not a record
+          bad.bad_record(path, number, f"expected 3 tab-separated columns, found {len(parts)}")
+        continue
+      question, answer, rationale = (p.replace("\\n", "\n").strip() for p in parts)
+      yield {"question": question, "answer": answer, "rationale": rationale}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,9 +102,14 @@ class Niv2Json(Reader):
   def records(self) -> Iterator[Record]:
     task = self._load()
     definition = self._definition(task)
-    for instance in task["Instances"]:
-      if instance["output"]:
-        yield {"definition": definition, "input": instance["input"], "answer": instance["output"][0], "id": instance["id"]}
+    for i, instance in enumerate(task["Instances"]):
+      try:
+        record = {"definition": definition, "input": instance["input"], "output": instance["output"], "id": instance["id"]}
+      except (KeyError, TypeError) as e:
+        bad.bad_record(self.root() / self.location(), f"Instances[{i}]", f"missing field {e}")
+        continue
+      if record.pop("output") and instance["output"]:
+        yield {**record, "answer": instance["output"][0]}
 
   def exemplars(self) -> list[Record]:
     task = self._load()
@@ -122,16 +129,28 @@ class JsonRecords(Reader):
   def present(self) -> bool:
     return (self.root() / self.path).is_file()
 
-  def _raw(self) -> Iterator[dict]:
-    with open(self.root() / self.path, encoding="utf-8") as f:
-      if self.path.endswith(".jsonl"):
-        yield from (json.loads(line) for line in f if line.strip())
-      else:
-        yield from json.load(f)
+  def _raw(self) -> Iterator[tuple[int | str, dict]]:
+    """(line or item number, record); JSON lines that do not parse are bad records."""
+    path = self.root() / self.path
+    if not self.path.endswith(".jsonl"):
+      with open(path, encoding="utf-8") as f:
+        yield from ((f"item {i}", raw) for i, raw in enumerate(json.load(f)))
+      return
+    for number, line in bad.decoded_lines(path):
+      if not line.strip():
+        continue
+      try:
+        yield number, json.loads(line)
+      except json.JSONDecodeError as e:
+        bad.bad_record(path, number, f"broken JSON ({e.msg} at column {e.colno})")
 
   def records(self) -> Iterator[Record]:
-    for raw in self._raw():
-      record = self.convert(raw)
+    for where, raw in self._raw():
+      try:
+        record = self.convert(raw)
+      except (KeyError, IndexError, TypeError) as e:  # the release format's fields, missing or of the wrong shape
+        bad.bad_record(self.root() / self.path, where, f"missing or malformed field {e}")
+        continue
       if record is not None:
         yield record
 

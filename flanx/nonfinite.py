@@ -1,0 +1,89 @@
+"""What a NaN or Inf in the loss or gradients does to a run: NONFINITE_POLICY = 'halt' or 'skip'.
+
+The check itself is compiled into the train step (`finite_flags`), so it costs two reductions, not a host
+round trip per quantity. 'skip' keeps the previous parameters and optimizer state but still advances the step
+(the batch is consumed, so resumption stays aligned with the data). 'halt' stops before the poisoned state can
+be logged as progress or checkpointed. Whatever the policy, `checkpoints.Checkpointer.save` refuses
+non-finite parameters.
+"""
+
+import dataclasses
+
+import gin
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flanx.errors import FlanxError
+
+POLICIES = ("halt", "skip")
+# The quantities checked, in the order they are computed; the first non-finite one is named.
+QUANTITIES = ("loss", "gradients")
+
+
+def check_policy(policy: str) -> None:
+  if policy not in POLICIES:
+    raise FlanxError(f"NONFINITE_POLICY={policy!r}: use one of {', '.join(repr(p) for p in POLICIES)}")
+
+
+def finite_metrics(loss: jax.Array, grad_norm: jax.Array) -> dict[str, jax.Array]:
+  """{'finite/<quantity>': 1.0 or 0.0}; a NaN anywhere in the gradients makes their global norm NaN."""
+  return {f"finite/{q}": jnp.isfinite(v).astype(jnp.float32) for q, v in zip(QUANTITIES, (loss, grad_norm))}
+
+
+def keep_if_finite(finite: dict[str, jax.Array], new, old):
+  """The new pytree where every quantity was finite, else the old one (used under 'skip')."""
+  ok = jnp.all(jnp.stack(list(finite.values())) > 0)
+  return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def all_finite(tree) -> bool:
+  """Host-side check of a whole pytree (the parameters before a checkpoint is written).
+
+  One compiled reduction with a replicated result: per-leaf eager ops on arrays sharded across processes
+  would each be a separate cross-process computation (and hung the two-process run on CPU).
+  """
+  return bool(jax.device_get(_all_finite(tree)))
+
+
+@dataclasses.dataclass
+class NonfiniteMonitor:
+  """Host side of the policy: reads the step's flags, halts or counts skipped updates."""
+  policy: str = "halt"
+  skipped: int = 0
+
+  def __post_init__(self):
+    check_policy(self.policy)
+
+  def observe(self, step: int, metrics: dict) -> bool:
+    """True when step `step`'s update was finite; raises under 'halt' otherwise."""
+    flags = np.asarray(jax.device_get([metrics[f"finite/{q}"] for q in QUANTITIES]))
+    if flags.all():
+      return True
+    first = QUANTITIES[int(np.argmin(flags))]
+    if self.policy == "halt":
+      raise FlanxError(f"non-finite {first} at step {step} (NONFINITE_POLICY='halt'); the last checkpoint holds "
+                       f"finite parameters; set NONFINITE_POLICY='skip' to skip such updates")
+    self.skipped += 1
+    print(f"flanx: warning: non-finite {first} at step {step}: update skipped ({self.skipped} so far)", flush=True)
+    return False
+
+
+@gin.configurable
+def poison_steps(at_steps: tuple[int, ...] = ()) -> tuple[int, ...]:
+  """Fault injection for tests: `poison_steps.at_steps = (3,)` makes step 3's loss (1-based, as logged) NaN."""
+  return tuple(at_steps)
+
+
+def poison_batch(batch: dict) -> dict:
+  """NaN loss weights make the normaliser, and hence the loss and every gradient, NaN."""
+  weights = batch["decoder_loss_weights"]
+  # Computed under jit into the weights' own sharding, so it works across processes too.
+  poison = jax.jit(lambda w: jnp.full(w.shape, jnp.nan, jnp.float32), out_shardings=weights.sharding)
+  return {**batch, "decoder_loss_weights": poison(weights)}

@@ -1,0 +1,44 @@
+"""Preemption: on SIGTERM every process finishes its step, all agree to stop at the same step, checkpoint, exit 0.
+
+The signal handler only sets a flag (it runs between Python bytecodes, never inside a compiled step). After
+each step the processes exchange their flags (one tiny allgather); if any process was signalled, all stop
+after that same step, so the checkpoint they write together is consistent even when the signal reached the
+hosts at different moments, or only one of them. See docs/faults.md for the TPU maintenance-event path.
+"""
+
+import dataclasses
+import signal
+import threading
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+
+@dataclasses.dataclass
+class StopSignal:
+  """Installed for the duration of a run; `should_stop()` is the job-wide agreement."""
+  signals: tuple[int, ...] = (signal.SIGTERM,)
+  received: int | None = None
+
+  def __enter__(self) -> "StopSignal":
+    # Python only lets the main thread install handlers; a run driven from another thread just isn't preemptible.
+    main = threading.current_thread() is threading.main_thread()
+    self._previous = {s: signal.signal(s, self._handle) for s in self.signals} if main else {}
+    return self
+
+  def __exit__(self, *exc) -> None:
+    for s, handler in self._previous.items():
+      signal.signal(s, handler)
+
+  def _handle(self, signum, frame) -> None:
+    self.received = signum
+    print(f"flanx: received {signal.Signals(signum).name}: finishing the current step, then checkpointing",
+          flush=True)
+
+  def should_stop(self) -> bool:
+    """True on every process, at the same step, once any process has been signalled."""
+    local = np.int32(self.received is not None)
+    if jax.process_count() == 1:
+      return bool(local)
+    return bool(np.max(multihost_utils.process_allgather(local)))

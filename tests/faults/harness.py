@@ -1,0 +1,96 @@
+"""Real training processes for the fault suite: start the demo trainer, watch its metrics, inject a fault.
+
+Every case records what it injected with the `ledger` fixture; conftest.py prints the table at the end.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from tests.helpers import REPO_ROOT
+
+# Few steps, tiny batches, a metrics row per step: each run costs little more than start-up and one compile.
+FAST = ("--gin.BATCH_SIZE=8", "--gin.LOG_PERIOD=1", "--gin.train.show_predictions=0", "--gin.train.peak_flops=1e12",
+        "--gin.TASK_FEATURE_LENGTHS={'inputs': 16, 'targets': 8}")
+
+
+@dataclasses.dataclass
+class Fault:
+  case: str
+  fault: str
+  survived: bool
+  steps_lost: int
+
+
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def start(model_dir: pathlib.Path, *bindings: str, devices: int = 1, extra_args=()) -> subprocess.Popen:
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", TF_CPP_MIN_LOG_LEVEL="3",
+             JAX_PLATFORMS="cpu")
+  args = [sys.executable, "-m", "flanx.train", "--gin_file=runs/demo.gin", f"--gin.MODEL_DIR='{model_dir}'", *FAST,
+          *(f"--gin.{b}" for b in bindings), *extra_args]
+  return subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
+  try:
+    return proc.communicate(timeout=timeout)[0]
+  finally:
+    proc.kill()
+
+
+def run(model_dir: pathlib.Path, *bindings: str) -> str:
+  proc = start(model_dir, *bindings)
+  out = finish(proc)
+  assert proc.returncode == 0, out[-3000:]
+  return out
+
+
+def rows(model_dir: pathlib.Path) -> list[dict]:
+  path = model_dir / "train_metrics.jsonl"
+  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def losses(model_dir: pathlib.Path) -> dict[int, float]:
+  """step -> loss; a step logged again after a restart keeps its latest value."""
+  return {r["step"]: r["loss"] for r in rows(model_dir)}
+
+
+def wait_for_step(proc: subprocess.Popen, model_dir: pathlib.Path, step: int, timeout: float = 240) -> None:
+  """Blocks until train_metrics.jsonl has a row for `step` (or later)."""
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if any(r["step"] >= step for r in rows(model_dir)):
+      return
+    if proc.poll() is not None:
+      raise AssertionError(f"trainer exited ({proc.returncode}) before step {step}:\n{finish(proc)[-3000:]}")
+    time.sleep(0.05)
+  raise AssertionError(f"no step {step} within {timeout}s")
+
+
+def checkpoint_steps(model_dir: pathlib.Path) -> list[int]:
+  return sorted(int(p.name.split("_")[1]) for p in model_dir.glob("checkpoint_*") if p.name.split("_")[1].isdigit())
+
+
+def signal_at(model_dir: pathlib.Path, step: int, sig: int, *bindings: str) -> tuple[subprocess.Popen, str]:
+  """Starts a run, sends `sig` once step `step` is logged, returns the process and its output."""
+  proc = start(model_dir, *bindings)
+  wait_for_step(proc, model_dir, step)
+  proc.send_signal(sig)
+  return proc, finish(proc)
+
+
+KILL = signal.SIGKILL
+TERM = signal.SIGTERM

@@ -1,0 +1,72 @@
+"""Real signals to real trainer processes: SIGKILL at several steps, SIGTERM, and a dead peer of a 2-process job."""
+
+import random
+import time
+
+import pytest
+
+from tests.faults import harness
+from tests.faults.harness import Fault
+
+STEPS = 12
+COMMON = (f"TRAIN_STEPS={STEPS}", "CHECKPOINT_PERIOD=3", "KEEP_CHECKPOINTS=None")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[int, float]:
+  """One uninterrupted run, shared by the cases that compare against it."""
+  model_dir = tmp_path_factory.mktemp("reference")
+  harness.run(model_dir, *COMMON)
+  return harness.losses(model_dir)
+
+
+def test_sigkill_twice_then_sigterm_each_resume_matches_uninterrupted(tmp_path, reference, ledger):
+  """One run interrupted three times: SIGKILL at two random steps, then SIGTERM. Every restart continues with
+  exactly the next batch (same losses as the uninterrupted run); SIGTERM exits 0 with a checkpoint at its step.
+  One chain instead of separate runs keeps the suite's process start-ups (the dominant cost) few."""
+  first, second = sorted(random.Random(time.time_ns()).sample(range(2, STEPS - 3), 2))
+  for kill in (first, second):
+    start_step = max(harness.losses(tmp_path), default=0)
+    proc, out = harness.signal_at(tmp_path, max(kill, start_step + 1), harness.KILL, *COMMON)
+    assert proc.returncode == -9, out[-2000:]
+    logged = max(harness.losses(tmp_path))
+    saved = max(harness.checkpoint_steps(tmp_path), default=0)
+    ledger(Fault("sigkill_resume", f"SIGKILL after step {logged}", True, logged - saved))
+
+  term_after = max(harness.losses(tmp_path)) + 1
+  proc, out = harness.signal_at(tmp_path, term_after, harness.TERM, *COMMON)
+  assert "resuming from" in out
+  assert proc.returncode == 0, out[-3000:]
+  assert "stopped by a signal at step" in out
+  stopped = max(harness.losses(tmp_path))
+  assert stopped < STEPS, "the run finished before SIGTERM arrived"
+  assert harness.checkpoint_steps(tmp_path)[-1] == stopped  # nothing lost: checkpointed at the step it stopped
+  ledger(Fault("sigterm_preemption", f"SIGTERM after step {term_after} (stopped at {stopped})", True, 0))
+
+  out = harness.run(tmp_path, *COMMON)
+  assert f"checkpoint_{stopped}" in out
+  resumed = harness.losses(tmp_path)
+  assert sorted(resumed) == list(range(1, STEPS + 1))
+  assert resumed == reference, f"kills at {first}, {second}; SIGTERM at {term_after}"  # exact, not approximate
+
+
+def test_two_processes_one_killed_survivor_exits_nonzero_in_bounded_time(tmp_path, ledger):
+  port = harness.free_port()
+  bindings = ("TRAIN_STEPS=100000", "CHECKPOINT_PERIOD=0", "HEARTBEAT_TIMEOUT_SECONDS=10",
+              "SHUTDOWN_TIMEOUT_SECONDS=10")
+  procs = [harness.start(tmp_path, *bindings, devices=2,
+                         extra_args=(f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+                                     f"--process_id={i}")) for i in range(2)]
+  try:
+    harness.wait_for_step(procs[0], tmp_path, 2)
+    procs[1].kill()
+    killed_at = time.monotonic()
+    out = harness.finish(procs[0], timeout=120)
+    waited = time.monotonic() - killed_at
+  finally:
+    for p in procs:
+      p.kill()
+  assert procs[0].returncode not in (0, None), out[-3000:]
+  assert waited < 120
+  ledger(Fault("peer_death", f"SIGKILL process 1 of 2 (survivor exit {procs[0].returncode} after {waited:.0f}s)",
+               True, 0))
