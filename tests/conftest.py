@@ -22,3 +22,13 @@ def shared_data() -> pathlib.Path:
   if not SHARED_DATA.is_dir():
     pytest.skip(f"real data directory {SHARED_DATA} is not present")
   return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def fresh_gin_config():
+  """Gin bindings from one test's run must not leak into the next (configurable classes would pick them up)."""
+  import gin
+
+  gin.clear_config()
+  yield
+  gin.clear_config()
