@@ -221,10 +221,7 @@ def parse_with_saved_config(gin_files: Sequence[str], bindings: Sequence[str], c
 
 def main(argv: Sequence[str]) -> int:
   gin_files, bindings, rest = gin_config.split_args(argv)
-  if rest:
-    raise FlanxError(f"unknown argument {rest[0]!r}; use --gin_file=FILE and --gin.NAME=VALUE")
-  if not gin_files:
-    raise FlanxError("no --gin_file given (try --gin_file=gin/runs/eval.gin)")
+  gin_config.check_command_line(gin_files, rest, example="gin/runs/eval.gin")
   parse_with_saved_config(gin_files, bindings)
   try:
     config = EvalConfig()

@@ -65,6 +65,14 @@ def resolve_file(name: str) -> pathlib.Path:
   raise FlanxError(f"gin file {name!r} not found (looked in {os.getcwd()} and {GIN_DIR})")
 
 
+def check_command_line(gin_files: Sequence[str], unknown: Sequence[str], example: str) -> None:
+  """The checks every gin-driven command makes of its arguments: nothing unrecognised, at least one gin file."""
+  if unknown:
+    raise FlanxError(f"unknown argument {unknown[0]!r}; use --gin_file=FILE and --gin.NAME=VALUE")
+  if not gin_files:
+    raise FlanxError(f"no --gin_file given (try --gin_file={example})")
+
+
 def _one_line(error: Exception) -> str:
   text = str(error).strip()
   first = text.splitlines()[0] if text else type(error).__name__

@@ -87,10 +87,7 @@ def run(config: InferConfig, loaded: eval_lib.Loaded) -> list[pathlib.Path]:
 
 def main(argv: Sequence[str]) -> int:
   gin_files, bindings, rest = gin_config.split_args(argv)
-  if rest:
-    raise FlanxError(f"unknown argument {rest[0]!r}; use --gin_file=FILE and --gin.NAME=VALUE")
-  if not gin_files:
-    raise FlanxError("no --gin_file given (try --gin_file=gin/runs/infer.gin)")
+  gin_config.check_command_line(gin_files, rest, example="gin/runs/infer.gin")
   eval_lib.parse_with_saved_config(gin_files, bindings)
   try:
     config = InferConfig()

@@ -279,10 +279,7 @@ def configured_train() -> TrainResult:
 def main(argv: Sequence[str]) -> int:
   gin_files, bindings, rest = gin_config.split_args(argv)
   found, multihost, rest = _distributed_args(rest)
-  if rest:
-    raise FlanxError(f"unknown argument {rest[0]!r}; use --gin_file=FILE and --gin.NAME=VALUE")
-  if not gin_files:
-    raise FlanxError("no --gin_file given (try --gin_file=gin/runs/demo.gin)")
+  gin_config.check_command_line(gin_files, rest, example="gin/runs/demo.gin")
   gin_config.parse(gin_files, bindings)
   initialize_distributed(found, multihost)
   result = configured_train()
