@@ -1,4 +1,4 @@
-"""The `flanx` command and the training benchmark."""
+"""The `flanx` command and the training and data benchmarks."""
 
 import re
 
@@ -35,3 +35,15 @@ def test_bench_train_prints_throughput_and_mfu(capsys):
   assert set(values) == {"seconds/step", "tokens/s", "MFU"}, out
   assert values["tokens/s"] > 0 and 0 < values["MFU"] < 100
   assert abs(values["tokens/s"] * values["seconds/step"] - 8 * 24) < 1.0
+
+
+def test_bench_data_prints_packing_and_resume_seek(capsys):
+  from flanx.bench import data as bench_data
+  assert bench_data.main(["flanx_demo", "--rows=40", "--vocab=byte"]) == 0
+  out = capsys.readouterr().out
+  efficiency = {m.group(1): float(m.group(2)) for m in
+                re.finditer(r"^\s+(packed|unpacked) .*packing efficiency ([\d.]+)", out, re.M)}
+  assert set(efficiency) == {"packed", "unpacked"}, out
+  # Short demo strings fill a 2048-token row many times over when packed, one per row when not.
+  assert 0 < efficiency["unpacked"] < 0.05 < 0.3 < efficiency["packed"] <= 1.0
+  assert re.search(r"resume seek past 40 packed rows: ", out), out

@@ -1,7 +1,9 @@
-"""`flanx bench data MIXTURE`: input-pipeline examples/s, tokens/s and packing efficiency.
+"""`flanx bench data MIXTURE`: input-pipeline examples/s, tokens/s, packing efficiency and resume seek time.
 
 Runs the mixture through seqio.EncDecFeatureConverter at inputs 2048 / targets 512, packed, and reports the
-same figures unpacked as the baseline measured in the same run.
+same figures unpacked as the baseline measured in the same run. The seek figure is what a restart pays to
+reach its saved data position (data.DataPosition): the time to the first row after skipping `rows` rows,
+less the time to the first row of a fresh pipeline.
 """
 
 import argparse
@@ -15,15 +17,18 @@ from flanx.errors import FlanxError
 LENGTHS = {"inputs": 2048, "targets": 512}
 
 
-def measure(mixture: str, pack: bool, rows: int, seed: int = 0) -> dict[str, float]:
-  """Time `rows` converted rows (after `rows` untimed ones); returns examples/s, tokens/s, non-padding fraction."""
+def _dataset(mixture: str, pack: bool, seed: int):
   import seqio  # noqa: PLC0415
   from flanx import inspect  # noqa: PLC0415
-  provider = inspect.get(mixture)
+  return seqio.get_dataset(inspect.get(mixture).name, LENGTHS, dataset_split="train", shuffle=True, num_epochs=None,
+                           seed=seed, feature_converter=seqio.EncDecFeatureConverter(pack=pack))
+
+
+def measure(mixture: str, pack: bool, rows: int, seed: int = 0) -> dict[str, float]:
+  """Time `rows` converted rows (after `rows` untimed ones); returns examples/s, tokens/s, non-padding fraction."""
+  from flanx import inspect  # noqa: PLC0415
   with inspect._quiet():  # noqa: SLF001
-    ds = seqio.get_dataset(provider.name, LENGTHS, dataset_split="train", shuffle=True, num_epochs=None, seed=seed,
-                           feature_converter=seqio.EncDecFeatureConverter(pack=pack))
-    it = ds.as_numpy_iterator()
+    it = _dataset(mixture, pack, seed).as_numpy_iterator()
     # Untimed warm-up of as many rows as are timed: graph building and first-file latency are not
     # throughput, and rows that prefetching produced in the meantime must be drained before timing starts.
     for _ in range(rows):
@@ -38,6 +43,20 @@ def measure(mixture: str, pack: bool, rows: int, seed: int = 0) -> dict[str, flo
     seconds = time.perf_counter() - start
   return {"examples/s": examples / seconds, "tokens/s": tokens / seconds, "efficiency": tokens / slots,
           "rows": rows, "seconds": seconds}
+
+
+def seek_seconds(mixture: str, rows: int, seed: int = 0) -> float:
+  """Seconds a restart spends skipping `rows` packed rows, beyond a fresh pipeline's time to its first row."""
+  from flanx import inspect  # noqa: PLC0415
+
+  def first_row(skip: int) -> float:
+    start = time.perf_counter()
+    with inspect._quiet():  # noqa: SLF001
+      next(_dataset(mixture, True, seed).skip(skip).as_numpy_iterator())
+    return time.perf_counter() - start
+
+  first_row(0)  # warm caches shared by both timings (vocabulary, file system)
+  return max(first_row(rows) - first_row(0), 0.0)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -58,4 +77,10 @@ def main(argv: Sequence[str]) -> int:
           f"packing efficiency {m['efficiency']:.3f}")
   print(f"  packed / unpacked: {packed['tokens/s'] / unpacked['tokens/s']:.2f}x tokens/s, "
         f"{packed['efficiency'] / unpacked['efficiency']:.2f}x efficiency")
+  seek = seek_seconds(args.mixture, args.rows)
+  if seek < 0.05:
+    print(f"  resume seek past {args.rows} packed rows: too quick to time ({seek:.3f} s); use more --rows")
+  else:
+    print(f"  resume seek past {args.rows} packed rows: {seek:.2f} s ({args.rows / seek:.1f} rows/s, "
+          f"{packed['seconds'] / seek:.2f}x the reading rate)")
   return 0
