@@ -1,4 +1,4 @@
-"""Orbax checkpoints in T5X's layout: MODEL_DIR/checkpoint_<step>/{params,opt_state}.
+"""Orbax checkpoints in T5X's layout: MODEL_DIR/checkpoint_<step>/{params,opt_state,data_position}.
 
 Orbax writes each checkpoint to a temporary directory and renames it when complete, so a crash mid-save
 never leaves a half-written `checkpoint_<step>`. Parameters and optimizer state are separate items so a
@@ -6,13 +6,15 @@ new run can start from another run's parameters alone (INITIAL_CHECKPOINT_PATH).
 
 Damage that happens after the rename (a truncated or corrupted file) is caught at restore: the checkpoint is
 moved aside to `corrupt_checkpoint_<step>` (kept for inspection, invisible to orbax) and the next older one is
-restored. The input pipeline's position needs no file of its own: it is the step (see train.py).
+restored. `data_position` is the input pipeline's position (data.DataPosition), a small JSON file.
 """
 
+import dataclasses
 import pathlib
 import sys
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 from jax.experimental import multihost_utils
@@ -23,6 +25,13 @@ from flanx.trainer import TrainState
 
 STEP_PREFIX = "checkpoint"
 CORRUPT_PREFIX = "corrupt_"
+DATA_POSITION = "data_position"
+
+
+@dataclasses.dataclass
+class Restored:
+  state: TrainState
+  data_position: dict | None  # None for checkpoints written before positions were saved
 
 
 def _first_line(e: BaseException) -> str:
@@ -50,7 +59,7 @@ class Checkpointer:
   def should_save(self, step: int) -> bool:
     return self.period > 0 and step % self.period == 0
 
-  def save(self, state: TrainState, force: bool = False) -> bool:
+  def save(self, state: TrainState, data_position: dict, force: bool = False) -> bool:
     step = int(jax.device_get(state.step))
     if step in self._manager.all_steps():
       return False
@@ -60,7 +69,8 @@ class Checkpointer:
     try:
       return self._manager.save(
           step, args=ocp.args.Composite(params=ocp.args.StandardSave(state.params),
-                                        opt_state=ocp.args.StandardSave(state.opt_state)),
+                                        opt_state=ocp.args.StandardSave(state.opt_state),
+                                        data_position=ocp.args.JsonSave(data_position)),
           force=force)
     except Exception as e:  # an earlier async save may surface its error here too
       raise self._save_error(step, e) from e
@@ -71,16 +81,16 @@ class Checkpointer:
     return FlanxError(f"could not write {STEP_PREFIX}_{step} under {self.directory}: {_first_line(e)}; "
                       f"earlier checkpoints are intact (steps {earlier})")
 
-  def restore_latest(self, abstract_state: TrainState) -> TrainState | None:
+  def restore_latest(self, abstract_state: TrainState) -> Restored | None:
     """The newest checkpoint that restores; damaged newer ones are moved aside with a warning."""
     for step in sorted(self._manager.all_steps(), reverse=True):
       try:
-        state = self.restore(step, abstract_state)
+        restored = self.restore(step, abstract_state)
       except Exception as e:  # tensorstore/orbax raise many types for truncated or corrupted files
         self._set_aside(step, e)
         continue
       print(f"flanx: resuming from {self.directory}/{STEP_PREFIX}_{step}", flush=True)
-      return state
+      return restored
     return None
 
   def _set_aside(self, step: int, e: BaseException) -> None:
@@ -99,12 +109,16 @@ class Checkpointer:
     multihost_utils.sync_global_devices(f"flanx_corrupt_{step}_moved")
     self._manager.reload()
 
-  def restore(self, step: int, abstract_state: TrainState) -> TrainState:
-    restored = self._manager.restore(
-        step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_state.params),
-                                      opt_state=ocp.args.StandardRestore(abstract_state.opt_state)))
+  def restore(self, step: int, abstract_state: TrainState) -> Restored:
+    items = dict(params=ocp.args.StandardRestore(abstract_state.params),
+                 opt_state=ocp.args.StandardRestore(abstract_state.opt_state))
+    has_position = (self.directory / f"{STEP_PREFIX}_{step}" / DATA_POSITION).exists()
+    if has_position:
+      items[DATA_POSITION] = ocp.args.JsonRestore()
+    restored = self._manager.restore(step, args=ocp.args.Composite(**items))
     step_array = jax.device_put(jax.numpy.asarray(step, jax.numpy.int32), abstract_state.step.sharding)
-    return TrainState(step=step_array, params=restored["params"], opt_state=restored["opt_state"])
+    state = TrainState(step=step_array, params=restored["params"], opt_state=restored["opt_state"])
+    return Restored(state, restored[DATA_POSITION] if has_position else None)
 
   def wait(self) -> None:
     try:
@@ -147,3 +161,15 @@ def restore_params(path: str, abstract_params):
   except (ValueError, KeyError, FileNotFoundError) as e:
     first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     raise FlanxError(f"INITIAL_CHECKPOINT_PATH={path} does not match this model: {first_line}") from e
+
+
+def load_params_numpy(path: str | pathlib.Path) -> dict:
+  """A checkpoint's parameters (step or model directory) as a nested dict of host numpy arrays, whatever
+  mesh wrote them."""
+  params_dir = resolve_initial_checkpoint(str(path))
+  checkpointer = ocp.PyTreeCheckpointer()
+  metadata = checkpointer.metadata(params_dir)
+  tree = getattr(metadata, "item_metadata", None) or metadata
+  tree = getattr(tree, "tree", tree)
+  restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+  return checkpointer.restore(params_dir, restore_args=restore_args)

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from flanx import supervisor
 from flanx.errors import FlanxError
 
 # subcommand -> (module with main(argv), one-line help). Modules are imported only when their command runs.
@@ -54,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from flanx.errors import closest
     print(f"flanx: error: unknown command {name!r}{closest(name, commands)}\n\n{usage()}", file=sys.stderr)
     return 2
+  if name == "train" and supervisor.wanted(argv[1:]):
+    return supervisor.supervise("flanx.train", argv[1:])
   module = importlib.import_module(commands[name][0])
   # Modules serving several commands (generate/score) take the command name as their first argument.
   args = argv if getattr(module, "TAKES_COMMAND_NAME", False) else argv[1:]

@@ -163,17 +163,10 @@ def _max_distance(checkpoint: pathlib.Path) -> int:
 
 
 def load_params_numpy(checkpoint: str | pathlib.Path) -> dict:
-  """A flanx checkpoint's parameters as a nested dict of host numpy arrays."""
   try:
-    params_dir = checkpoints.resolve_initial_checkpoint(str(checkpoint))
+    return checkpoints.load_params_numpy(checkpoint)
   except FlanxError as e:
     raise FlanxError(str(e).replace("INITIAL_CHECKPOINT_PATH", "--checkpoint")) from e
-  checkpointer = ocp.PyTreeCheckpointer()
-  metadata = checkpointer.metadata(params_dir.absolute())
-  tree = getattr(metadata, "item_metadata", None) or metadata
-  tree = getattr(tree, "tree", tree)
-  restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
-  return checkpointer.restore(params_dir.absolute(), restore_args=restore_args)
 
 
 def export_hf(checkpoint: str | pathlib.Path, out: str | pathlib.Path) -> T5Config:

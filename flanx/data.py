@@ -34,6 +34,46 @@ class DatasetConfig:
   num_epochs: int | None = None  # None repeats forever (training)
 
 
+@dataclasses.dataclass(frozen=True)
+class DataPosition:
+  """Where the training input pipeline stands; saved with every checkpoint.
+
+  The pipeline is deterministic given `pipeline` (mixture, seed, batch size, lengths, process count), so
+  `batches` global batches consumed is enough to continue with exactly the next one: the restart seeks there.
+  """
+  batches: int
+  pipeline: dict
+
+  @classmethod
+  def start(cls, config: "DatasetConfig") -> "DataPosition":
+    pipeline = dict(mixture_or_task_name=config.mixture_or_task_name, split=config.split, shuffle=config.shuffle,
+                    seed=config.seed, batch_size=config.batch_size, pack=config.pack,
+                    task_feature_lengths=dict(sorted(config.task_feature_lengths.items())),
+                    process_count=jax.process_count())
+    return cls(0, pipeline)
+
+  def advanced(self, batches: int) -> "DataPosition":
+    return dataclasses.replace(self, batches=self.batches + batches)
+
+  def to_json(self) -> dict:
+    return {"batches": self.batches, "pipeline": self.pipeline}
+
+  def resume(self, saved: dict | None, step: int) -> "DataPosition":
+    """This run's pipeline at the saved position (checkpoints from before positions were saved: at `step`).
+
+    A pipeline that changed since the checkpoint cannot continue the old batch sequence; say so, then seek
+    to the same count of batches in the new one.
+    """
+    if saved is None:
+      return dataclasses.replace(self, batches=step)
+    changed = {k: (saved["pipeline"].get(k), v) for k, v in self.pipeline.items() if saved["pipeline"].get(k) != v}
+    if changed and jax.process_index() == 0:
+      what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+      print(f"flanx: warning: the input pipeline changed since the checkpoint ({what}); the run continues "
+            f"with batch {saved['batches'] + 1} of the new pipeline, not the old sequence", flush=True)
+    return dataclasses.replace(self, batches=int(saved["batches"]))
+
+
 def check_task_name(name: str) -> None:
   """Raises a FlanxError naming the closest registered tasks or mixtures when `name` is unknown."""
   import tasks  # noqa: F401  registers flanx's tasks and mixtures on first use

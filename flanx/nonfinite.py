@@ -54,25 +54,37 @@ def all_finite(tree) -> bool:
 
 @dataclasses.dataclass
 class NonfiniteMonitor:
-  """Host side of the policy: reads the step's flags, halts or counts skipped updates."""
+  """Host side of the policy: collects each step's flags, reads them at sync points, halts or counts skips.
+
+  `observe` only keeps the (device) flags, so the host can dispatch the next steps without waiting; `flush`
+  reads everything kept since the last sync in one transfer and names the exact step that went non-finite.
+  """
   policy: str = "halt"
   skipped: int = 0
 
   def __post_init__(self):
     check_policy(self.policy)
+    self._pending: list[tuple[int, list[jax.Array]]] = []
 
-  def observe(self, step: int, metrics: dict) -> bool:
-    """True when step `step`'s update was finite; raises under 'halt' otherwise."""
-    flags = np.asarray(jax.device_get([metrics[f"finite/{q}"] for q in QUANTITIES]))
-    if flags.all():
-      return True
-    first = QUANTITIES[int(np.argmin(flags))]
-    if self.policy == "halt":
-      raise FlanxError(f"non-finite {first} at step {step} (NONFINITE_POLICY='halt'); the last checkpoint holds "
-                       f"finite parameters; set NONFINITE_POLICY='skip' to skip such updates")
-    self.skipped += 1
-    print(f"flanx: warning: non-finite {first} at step {step}: update skipped ({self.skipped} so far)", flush=True)
-    return False
+  def observe(self, step: int, metrics: dict) -> None:
+    self._pending.append((step, [metrics[f"finite/{q}"] for q in QUANTITIES]))
+
+  def flush(self) -> None:
+    """Raises under 'halt' at the first non-finite step kept; counts and warns under 'skip'."""
+    if not self._pending:
+      return
+    steps = [step for step, _ in self._pending]
+    flags = np.asarray(jax.device_get([f for _, f in self._pending]))  # [steps, quantities]
+    self._pending = []
+    for step, step_flags in zip(steps, flags):
+      if step_flags.all():
+        continue
+      first = QUANTITIES[int(np.argmin(step_flags))]
+      if self.policy == "halt":
+        raise FlanxError(f"non-finite {first} at step {step} (NONFINITE_POLICY='halt'); the last checkpoint holds "
+                         f"finite parameters; set NONFINITE_POLICY='skip' to skip such updates")
+      self.skipped += 1
+      print(f"flanx: warning: non-finite {first} at step {step}: update skipped ({self.skipped} so far)", flush=True)
 
 
 @gin.configurable

@@ -7,8 +7,21 @@ Run the same command on every host. MODEL_DIR receives checkpoint_<step>/ direct
 operative config), train_metrics.jsonl and TensorBoard summaries under train/.
 """
 
-import dataclasses
 import sys
+
+if __name__ == "__main__":
+  # `python -m flanx.train`: a multi-process run first starts its light supervisor (flanx/supervisor.py),
+  # before the heavy imports below. Otherwise hand over to the importable module before this copy defines
+  # its gin configurables, so gin sees each configurable once (as flanx.train.*, never __main__.*).
+  from flanx import supervisor
+
+  if supervisor.wanted(sys.argv[1:]):
+    sys.exit(supervisor.supervise("flanx.train", sys.argv[1:]))
+  from flanx import cli, train as _importable
+
+  sys.exit(cli.run(_importable.main, sys.argv[1:], prog="flanx.train"))
+
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -21,13 +34,6 @@ from flanx.errors import FlanxError
 from flanx.flops import measure_peak_flops
 from flanx.optimizer import OptimizerConfig
 from flanx.trainer import Trainer, TrainState
-
-if __name__ == "__main__":
-  # `python -m flanx.train`: hand over to the importable module before this copy defines its gin
-  # configurables, so gin sees each configurable once (as flanx.train.*, never __main__.*).
-  from flanx import cli, train as _importable
-
-  sys.exit(cli.run(_importable.main, sys.argv[1:], prog="flanx.train"))
 
 
 @dataclasses.dataclass
@@ -52,7 +58,7 @@ def _check_writable(model_dir) -> None:
 
 
 def _initial_state(trainer: Trainer, checkpointer: checkpoints.Checkpointer, initial_checkpoint_path: str | None,
-                   seed: int) -> TrainState:
+                   seed: int) -> checkpoints.Restored:
   """Resume from MODEL_DIR's latest checkpoint; else start from INITIAL_CHECKPOINT_PATH's parameters; else init."""
   restored = checkpointer.restore_latest(trainer.abstract_state())
   if restored is not None:
@@ -60,8 +66,8 @@ def _initial_state(trainer: Trainer, checkpointer: checkpoints.Checkpointer, ini
   if initial_checkpoint_path:
     params = checkpoints.restore_params(initial_checkpoint_path, trainer.abstract_state().params)
     print(f"flanx: initialised parameters from {initial_checkpoint_path}", flush=True)
-    return trainer.state_from_params(params)
-  return trainer.init_state(jax.random.key(seed))
+    return checkpoints.Restored(trainer.state_from_params(params), None)
+  return checkpoints.Restored(trainer.init_state(jax.random.key(seed)), None)
 
 
 def _validation_loss(trainer: Trainer, params, config: data.DatasetConfig, num_batches: int) -> dict[str, float]:
@@ -84,7 +90,7 @@ def _print_predictions(trainer: Trainer, params, name: str, count: int, batch_si
   print(f"flanx: held-out exact match {exact:.1%} on {len(predictions)} validation examples of {name}", flush=True)
 
 
-@gin.configurable(denylist=["extra_steps_callback"])
+@gin.configurable
 def train(
     *,
     model,
@@ -108,7 +114,7 @@ def train(
     peak_flops: float | None = None,
     show_predictions: int = 0,
     nonfinite_policy: str = "halt",
-    extra_steps_callback=None,
+    host_sync_period: int = 1,
 ) -> TrainResult:
   """Trains `model` on `train_dataset_cfg` until `train_steps`, resuming MODEL_DIR's latest checkpoint.
 
@@ -117,6 +123,10 @@ def train(
     on its first eval_examples examples per setting (None: all).
   show_predictions: after training, greedily decode this many validation examples and print the exact-match rate.
   nonfinite_policy: 'halt' or 'skip' a step whose loss or gradients are NaN/Inf (see flanx/nonfinite.py).
+  host_sync_period: every this many steps the host waits for the devices to read the non-finite flags and the
+    processes agree whether to stop (SIGTERM). Between those points the host dispatches steps ahead of the
+    devices. Log, checkpoint and evaluation steps are sync points too, so a NaN is never logged or saved as
+    progress; a NaN is still named at its exact step.
 
   SIGTERM stops every process after the same step, writes a checkpoint and returns with `preempted` set.
   """
@@ -134,12 +144,16 @@ def train(
   trainer.check_batch_size(train_dataset_cfg.batch_size)
 
   checkpointer = checkpoints.Checkpointer(model_dir, checkpoint_period, keep_checkpoints, async_checkpointing)
-  state = _initial_state(trainer, checkpointer, initial_checkpoint_path, random_seed)
+  if host_sync_period < 1:
+    raise FlanxError(f"HOST_SYNC_PERIOD={host_sync_period} must be at least 1")
+  restored = _initial_state(trainer, checkpointer, initial_checkpoint_path, random_seed)
+  state = restored.state
   first_step = int(jax.device_get(state.step))
 
-  # Deterministic data: resuming at step N skips the N global batches the run already consumed.
+  # Deterministic data: a resumed run seeks past the batches its checkpoint says were consumed.
+  position = data.DataPosition.start(train_dataset_cfg).resume(restored.data_position, first_step)
   dataset = data.process_dataset(train_dataset_cfg, model.feature_converter(train_dataset_cfg.pack))
-  batches = data.global_batches(dataset.skip(first_step), mesh)
+  batches = data.global_batches(dataset.skip(position.batches), mesh)
   dropout_rng = jax.random.key(random_seed + 1)
   logger = summaries.MetricsLogger(model_dir, train_steps)
   tokens_per_step = train_dataset_cfg.batch_size * (lengths["inputs"] + lengths["targets"])
@@ -168,10 +182,17 @@ def train(
       state, step_metrics = trainer.train_step(state, batch, dropout_rng)
       window_steps += 1
       done = step + 1
+      position = position.advanced(1)
       monitor.observe(done, step_metrics)
+      logging = log_period and (done % log_period == 0 or done == train_steps)
+      evaluating = eval_period and done % eval_period == 0
+      saving = checkpointer.should_save(done)
+      sync = done % host_sync_period == 0 or done == train_steps or logging or evaluating or saving
+      if sync:
+        monitor.flush()  # raises under 'halt' before a non-finite state is logged or saved
       if done == first_step + 1 and jax.process_index() == 0:
         gin_config.write_operative_config(model_dir)  # every configurable has been called by now
-      if log_period and (done % log_period == 0 or done == train_steps):
+      if logging:
         metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
         seconds = (time.perf_counter() - window_start) / window_steps
         metrics.update(seconds_per_step=seconds, tokens_per_second=tokens_per_step / seconds,
@@ -181,22 +202,21 @@ def train(
         logger.write(done, metrics)
         logger.progress(done, metrics, first_step)
         window_start, window_steps = time.perf_counter(), 0
-      if checkpointer.should_save(done):
-        checkpointer.save(state)
-      if eval_period and done % eval_period == 0:
+      if saving:
+        checkpointer.save(state, position.to_json())
+      if evaluating:
         if eval_dataset_cfg is not None:
           logger.write(done, _validation_loss(trainer, state.params, eval_dataset_cfg, eval_batches))
         if held_out is not None:
           row = held_out(done, trainer, state.params)
           logger.write(done, {f"heldout/{k}": v for k, v in row.items() if isinstance(v, (int, float))})
-      if extra_steps_callback is not None:
-        extra_steps_callback(done, state, metrics)
-      if stop.should_stop():
+      if sync and stop.should_stop():
         preempted = done < train_steps
         break
 
   # --- wrap up ------------------------------------------------------------------------------------------
-  checkpointer.save(state, force=True)
+  monitor.flush()
+  checkpointer.save(state, position.to_json(), force=True)
   checkpointer.wait()
   steps = checkpointer.all_steps()
   checkpointer.close()

@@ -32,8 +32,8 @@ def pytest_terminal_summary(terminalreporter):
   if not faults:
     return
   terminalreporter.section("fault injection summary")
-  terminalreporter.write_line(f"{'case':<30} {'fault':<48} {'survived':<9} {'steps lost':>10}")
+  terminalreporter.write_line(f"{'case':<30} {'fault':<66} {'survived':<9} {'steps lost':>10}")
   for f in faults:
-    terminalreporter.write_line(f"{f.case:<30} {f.fault:<48} {'yes' if f.survived else 'NO':<9} {f.steps_lost:>10}")
+    terminalreporter.write_line(f"{f.case:<30} {f.fault:<66} {'yes' if f.survived else 'NO':<9} {f.steps_lost:>10}")
   terminalreporter.write_line(f"{len(faults)} faults injected, {sum(f.survived for f in faults)} runs survived, "
                               f"{sum(f.steps_lost for f in faults)} steps lost in all")

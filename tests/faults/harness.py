@@ -13,6 +13,11 @@ import subprocess
 import sys
 import time
 
+import jax
+import numpy as np
+
+from flanx import checkpoints
+from flanx.supervisor import PEER_LOST_EXIT_CODE  # noqa: F401  (used by the tests)
 from tests.helpers import REPO_ROOT
 
 # Few steps, tiny batches, a metrics row per step: each run costs little more than start-up and one compile.
@@ -42,6 +47,32 @@ def start(model_dir: pathlib.Path, *bindings: str, devices: int = 1, extra_args=
   args = [sys.executable, "-m", "flanx.train", "--gin_file=runs/demo.gin", f"--gin.MODEL_DIR='{model_dir}'", *FAST,
           *(f"--gin.{b}" for b in bindings), *extra_args]
   return subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def start_pair(model_dir: pathlib.Path, *bindings: str) -> list[subprocess.Popen]:
+  """Two processes of one job on this machine (2 CPU devices each), joined through a fresh local port."""
+  port = free_port()
+  return [start(model_dir, *bindings, devices=2,
+                extra_args=(f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"))
+          for i in range(2)]
+
+
+def run_pair(model_dir: pathlib.Path, *bindings: str) -> str:
+  procs = start_pair(model_dir, *bindings)
+  outs = [finish(p) for p in procs]
+  for p, out in zip(procs, outs):
+    assert p.returncode == 0, out[-3000:]
+  return outs[0]
+
+
+def final_params(model_dir: pathlib.Path) -> dict:
+  """The newest checkpoint's parameters as host numpy arrays."""
+  return checkpoints.load_params_numpy(model_dir)
+
+
+def assert_bitwise_equal(params, reference) -> None:
+  for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(params), jax.tree.leaves(reference), strict=True):
+    assert a.dtype == b.dtype and np.array_equal(a, b), f"parameter {jax.tree_util.keystr(path)} differs"
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300) -> str:

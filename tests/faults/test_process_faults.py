@@ -1,5 +1,6 @@
 """Real signals to real trainer processes: SIGKILL at several steps, SIGTERM, and a dead peer of a 2-process job."""
 
+import pathlib
 import random
 import time
 
@@ -13,11 +14,11 @@ COMMON = (f"TRAIN_STEPS={STEPS}", "CHECKPOINT_PERIOD=3", "KEEP_CHECKPOINTS=None"
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[int, float]:
+def reference(tmp_path_factory) -> pathlib.Path:
   """One uninterrupted run, shared by the cases that compare against it."""
   model_dir = tmp_path_factory.mktemp("reference")
   harness.run(model_dir, *COMMON)
-  return harness.losses(model_dir)
+  return model_dir
 
 
 def test_sigkill_twice_then_sigterm_each_resume_matches_uninterrupted(tmp_path, reference, ledger):
@@ -48,18 +49,24 @@ def test_sigkill_twice_then_sigterm_each_resume_matches_uninterrupted(tmp_path, 
   assert f"checkpoint_{stopped}" in out
   resumed = harness.losses(tmp_path)
   assert sorted(resumed) == list(range(1, STEPS + 1))
-  assert resumed == reference, f"kills at {first}, {second}; SIGTERM at {term_after}"  # exact, not approximate
+  assert resumed == harness.losses(reference), f"kills at {first}, {second}; SIGTERM at {term_after}"  # exact
+  harness.assert_bitwise_equal(harness.final_params(tmp_path), harness.final_params(reference))
 
 
-def test_two_processes_one_killed_survivor_exits_nonzero_in_bounded_time(tmp_path, ledger):
-  port = harness.free_port()
-  bindings = ("TRAIN_STEPS=100000", "CHECKPOINT_PERIOD=0", "HEARTBEAT_TIMEOUT_SECONDS=10",
+def test_two_processes_peer_killed_survivor_stops_then_job_resumes_exactly(tmp_path_factory, ledger):
+  """A 2-process job loses process 1 (SIGKILL) at a random step: process 0 exits non-zero with a flanx line
+  within the heartbeat timeout instead of hanging; the relaunched job continues with exactly the next batch
+  (losses and final parameters equal an uninterrupted 2-process run's)."""
+  bindings = ("TRAIN_STEPS=8", "CHECKPOINT_PERIOD=2", "KEEP_CHECKPOINTS=None", "HEARTBEAT_TIMEOUT_SECONDS=10",
               "SHUTDOWN_TIMEOUT_SECONDS=10")
-  procs = [harness.start(tmp_path, *bindings, devices=2,
-                         extra_args=(f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
-                                     f"--process_id={i}")) for i in range(2)]
+  reference = tmp_path_factory.mktemp("pair_reference")
+  harness.run_pair(reference, *bindings)
+
+  model_dir = tmp_path_factory.mktemp("pair")
+  kill_at = random.Random(time.time_ns()).randint(3, 6)
+  procs = harness.start_pair(model_dir, *bindings)
   try:
-    harness.wait_for_step(procs[0], tmp_path, 2)
+    harness.wait_for_step(procs[0], model_dir, kill_at)
     procs[1].kill()
     killed_at = time.monotonic()
     out = harness.finish(procs[0], timeout=120)
@@ -67,7 +74,14 @@ def test_two_processes_one_killed_survivor_exits_nonzero_in_bounded_time(tmp_pat
   finally:
     for p in procs:
       p.kill()
-  assert procs[0].returncode not in (0, None), out[-3000:]
+  assert procs[0].returncode == harness.PEER_LOST_EXIT_CODE, out[-3000:]
+  assert "flanx: process 0 of the multi-process job" in out and "Rerun the same command on every host" in out
   assert waited < 120
-  ledger(Fault("peer_death", f"SIGKILL process 1 of 2 (survivor exit {procs[0].returncode} after {waited:.0f}s)",
-               True, 0))
+  logged = max(harness.losses(model_dir))
+  saved = max(harness.checkpoint_steps(model_dir), default=0)
+  ledger(Fault("peer_death", f"SIGKILL process 1 of 2 after step {logged} (survivor exit "
+                             f"{procs[0].returncode} after {waited:.0f}s)", True, logged - saved))
+
+  harness.run_pair(model_dir, *bindings)
+  assert harness.losses(model_dir) == harness.losses(reference), f"process 1 killed after step {logged}"
+  harness.assert_bitwise_equal(harness.final_params(model_dir), harness.final_params(reference))

@@ -53,8 +53,11 @@ def test_unwritable_disk_at_save_gives_one_line_error_and_keeps_older_checkpoint
 
 
 def test_nan_under_halt_names_step_and_quantity_and_writes_no_checkpoint(tmp_path, ledger):
+  """The host reads the flags only every 4 steps (and at saves): the NaN at step 3 is still named exactly,
+  and halts before checkpoint_4 could be written."""
   with pytest.raises(FlanxError, match=r"non-finite loss at step 3 \(NONFINITE_POLICY='halt'\)"):
-    gin_train(tmp_path, *FAST, "TRAIN_STEPS = 4", "CHECKPOINT_PERIOD = 2", "poison_steps.at_steps = (3,)")
+    gin_train(tmp_path, *FAST, "TRAIN_STEPS = 6", "CHECKPOINT_PERIOD = 2", "LOG_PERIOD = 0", "HOST_SYNC_PERIOD = 4",
+              "poison_steps.at_steps = (3,)")
   assert sorted(p.name for p in tmp_path.glob("checkpoint_*")) == ["checkpoint_2"]
   ledger(Fault("nan_halt", "NaN loss at step 3", False, 1))
 

@@ -1,0 +1,95 @@
+"""flanx/supervisor.py with stand-in children (no JAX): exit statuses, the one-line report, signals."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from flanx import supervisor
+from tests.helpers import REPO_ROOT
+
+CHILD = textwrap.dedent("""
+    import os, pathlib, signal, sys, time
+    what = sys.argv[1]
+    pathlib.Path(sys.argv[2]).write_text(str(os.getpid()))
+    if what == "abort":
+      os.abort()
+    if what == "exit":
+      sys.exit(int(sys.argv[3]))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # 'wait': a trainer that checkpoints on SIGTERM
+    time.sleep(120)
+""")
+
+
+def _parent(tmp_path, *args: str) -> subprocess.Popen:
+  """A supervisor process (as `python -m flanx.train --coordinator_address=...` would start) over CHILD."""
+  (tmp_path / "stand_in_child.py").write_text(CHILD)
+  code = f"import sys; from flanx import supervisor; sys.exit(supervisor.supervise('stand_in_child', {list(args)!r}))"
+  env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO_ROOT}"}
+  env.pop(supervisor.CHILD_ENV, None)
+  return subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_pid(path, timeout: float = 30) -> int:
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if path.exists() and path.read_text():
+      return int(path.read_text())
+    time.sleep(0.05)
+  raise AssertionError("the child never started")
+
+
+def test_wanted_only_for_multiprocess_command_lines(monkeypatch):
+  monkeypatch.delenv(supervisor.CHILD_ENV, raising=False)
+  assert supervisor.wanted(["--gin_file=x", "--coordinator_address=127.0.0.1:1", "--process_id=0"])
+  assert supervisor.wanted(["--multihost"])
+  assert not supervisor.wanted(["--gin_file=x", "--gin.MODEL_DIR='d'"])
+  monkeypatch.setenv(supervisor.CHILD_ENV, "1")
+  assert not supervisor.wanted(["--multihost"])
+
+
+def test_aborted_child_is_reported_in_one_line(tmp_path):
+  parent = _parent(tmp_path, "abort", str(tmp_path / "pid"), "--process_id=1")
+  err = parent.communicate(timeout=60)[1]
+  assert parent.returncode == supervisor.PEER_LOST_EXIT_CODE
+  (line,) = [l for l in err.splitlines() if l.startswith("flanx:")]
+  assert line.startswith("flanx: process 1 of the multi-process job was stopped by JAX's distributed runtime")
+
+
+@pytest.mark.parametrize("status", [0, 2])
+def test_done_and_bad_input_pass_through_silently(tmp_path, status):
+  parent = _parent(tmp_path, "exit", str(tmp_path / "pid"), str(status))
+  err = parent.communicate(timeout=60)[1]
+  assert parent.returncode == status and "flanx:" not in err
+
+
+def test_sigterm_reaches_the_child_which_exits_cleanly(tmp_path):
+  parent = _parent(tmp_path, "wait", str(tmp_path / "pid"))
+  _wait_for_pid(tmp_path / "pid")
+  parent.send_signal(signal.SIGTERM)
+  parent.communicate(timeout=60)
+  assert parent.returncode == 0
+
+
+def test_killing_the_parent_kills_the_child(tmp_path):
+  parent = _parent(tmp_path, "wait", str(tmp_path / "pid"))
+  child = _wait_for_pid(tmp_path / "pid")
+  parent.kill()
+  parent.communicate(timeout=60)
+  deadline = time.monotonic() + 30
+  while time.monotonic() < deadline:
+    try:
+      os.kill(child, 0)
+    except ProcessLookupError:
+      return
+    try:
+      if open(f"/proc/{child}/stat").read().split()[2] == "Z":  # exited, waiting to be reaped by init
+        return
+    except FileNotFoundError:
+      return
+    time.sleep(0.05)
+  raise AssertionError("the child outlived its supervisor")
