@@ -33,7 +33,7 @@ FEATURES = ("decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weigh
 class PrefixCache:
   """Decoding state. Slots [0, prompt_slots) hold the prompt [0, inputs...] (right-padded); output token
   p - 1 goes to slot prompt_slots - 1 + p at decoding step p."""
-  kvs: list  # per layer (keys, values), (batch, cache length, head_dim)
+  kvs: palm.KVCache  # keys, values: (layers, batch, cache length, head_dim)
   prompt_valid: jax.Array  # (batch, prompt_slots) bool
   lengths: jax.Array  # (batch,) number of real input tokens
   first_logits: jax.Array  # (batch, vocab): the prediction for output position 0, made by the prompt's last token
@@ -105,15 +105,15 @@ class DecoderOnlyModel:
     positions = jnp.broadcast_to(jnp.arange(input_length + 1), prompt.shape)
     logits, kvs = self.module.apply({"params": params}, prompt, positions, palm.prefix_lm_mask(valid, valid))
     lengths = jnp.sum(inputs > 0, axis=1).astype(jnp.int32)
-    pad = [(0, 0), (0, max_length - 1), (0, 0)]
-    kvs = [(jnp.pad(k, pad), jnp.pad(v, pad)) for k, v in kvs]
+    pad = [(0, 0), (0, 0), (0, max_length - 1), (0, 0)]
+    kvs = tuple(jnp.pad(t, pad) for t in kvs)
     return PrefixCache(kvs=kvs, prompt_valid=valid, lengths=lengths,
                        first_logits=logits[jnp.arange(batch), lengths])
 
   def decode_step(self, params, cache: PrefixCache, tokens: jax.Array, position: jax.Array):
     """Step 0 returns the prompt's prediction; step p feeds output token p - 1 and predicts token p."""
     prompt_slots = cache.prompt_valid.shape[1]
-    cache_length = cache.kvs[0][0].shape[1]
+    cache_length = cache.kvs[0].shape[2]
 
     def step(cache: PrefixCache):
       slot = prompt_slots - 1 + position
@@ -128,4 +128,5 @@ class DecoderOnlyModel:
     return jax.lax.cond(position == 0, lambda c: (c.first_logits, c), step, cache)
 
   def reorder_cache(self, cache: PrefixCache, indices: jax.Array) -> PrefixCache:
-    return jax.tree.map(lambda x: x[indices], cache)
+    kvs = tuple(t[:, indices] for t in cache.kvs)  # batch is axis 1, after layers
+    return jax.tree.map(lambda x: x[indices], cache.replace(kvs=())).replace(kvs=kvs)

@@ -17,6 +17,23 @@ Initializer = Callable[..., jax.Array]
 # Large negative logit for masked attention positions (finite, so fully masked rows stay NaN-free).
 MASK_VALUE = -1e10
 
+# Names of jax.checkpoint_policies usable as a config's remat_policy ('none' turns rematerialisation off).
+REMAT_POLICIES = ("none", "full", "dots_saveable", "dots_with_no_batch_dims_saveable", "nothing_saveable")
+
+
+def check_remat_policy(name: str, where: str) -> None:
+  if name not in REMAT_POLICIES:
+    from flanx.errors import FlanxError, closest
+    raise FlanxError(f"{where}={name!r} is not one of {REMAT_POLICIES}{closest(name, REMAT_POLICIES)}")
+
+
+def remat(layer_cls, policy: str, scanned: bool):
+  """`layer_cls` rematerialised under a REMAT_POLICIES name ('none': as it is)."""
+  if policy == "none":
+    return layer_cls
+  checkpoint_policy = None if policy == "full" else getattr(jax.checkpoint_policies, policy)
+  return nn.remat(layer_cls, policy=checkpoint_policy, prevent_cse=not scanned)
+
 
 def constrain(x: jax.Array, *axes: str | None) -> jax.Array:
   return nn.with_logical_constraint(x, axes)

@@ -7,6 +7,9 @@ uses its bias-free RMSNorm, as T5 does. Shapes for each size live in gin/models/
 
 The stack is written functionally around its key/value tensors: every layer returns the keys and values it
 attended over, and accepts a cache to write one step into, so the same code trains, prefills and decodes.
+The stack's keys and values are stacked over layers, (layers, batch, length, head_dim), whether the layers
+run as a Python loop or as one nn.scan (`scan_layers`, with a leading `layers` parameter axis), so the
+cache has one layout either way.
 """
 
 import dataclasses
@@ -20,7 +23,7 @@ import numpy as np
 from flanx.models import layers
 from flanx.models.layers import constrain
 
-KVCache = tuple[jax.Array, jax.Array]  # keys, values: (batch, cache length, head_dim) each
+KVCache = tuple[jax.Array, jax.Array]  # keys, values: ([layers,] batch, cache length, head_dim) each
 
 
 @gin.configurable
@@ -35,6 +38,11 @@ class PaLMConfig:
   dropout_rate: float = 0.0
   rope_max_wavelength: float = 10_000.0
   dtype: str = "float32"  # activations; parameters are always float32
+  scan_layers: bool = False
+  remat_policy: str = "none"
+
+  def __post_init__(self):
+    layers.check_remat_policy(self.remat_policy, "PaLMConfig.remat_policy")
 
 
 def rotary(x: jax.Array, positions: jax.Array, max_wavelength: float) -> jax.Array:
@@ -117,21 +125,29 @@ class ParallelBlock(nn.Module):
 
 
 class DecoderOnly(nn.Module):
-  """Tokens -> logits. `caches` (one per layer) plus `slot` make it one KV-cached decoding step."""
+  """Tokens -> logits and the stacked keys/values. `caches` plus `slot` make it one KV-cached decoding step."""
 
   config: PaLMConfig
 
   @nn.compact
-  def __call__(self, tokens, positions, mask, caches: list[KVCache] | None = None, slot=None,
-               enable_dropout: bool = False) -> tuple[jax.Array, list[KVCache]]:
+  def __call__(self, tokens, positions, mask, caches: KVCache | None = None, slot=None,
+               enable_dropout: bool = False) -> tuple[jax.Array, KVCache]:
     c = self.config
     embedder = layers.Embed(c.vocab_size, c.emb_dim, dtype=c.dtype, name="token_embedder")
     x = nn.Dropout(c.dropout_rate)(embedder(tokens), deterministic=not enable_dropout)
-    kvs = []
-    for i in range(c.num_layers):
-      x, kv = ParallelBlock(c, not enable_dropout, name=f"layers_{i}")(
-          x, positions, mask, None if caches is None else caches[i], slot)
-      kvs.append(kv)
+    block = layers.remat(ParallelBlock, c.remat_policy, c.scan_layers)
+    if c.scan_layers:
+      stack = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
+                      in_axes=(nn.broadcast, nn.broadcast, 0, nn.broadcast), length=c.num_layers,
+                      metadata_params={nn.PARTITION_NAME: "layers"})
+      x, kvs = stack(c, not enable_dropout, name="layers")(x, positions, mask, caches, slot)
+    else:
+      per_layer = []
+      for i in range(c.num_layers):
+        cache = None if caches is None else (caches[0][i], caches[1][i])
+        x, kv = block(c, not enable_dropout, name=f"layers_{i}")(x, positions, mask, cache, slot)
+        per_layer.append(kv)
+      kvs = tuple(jnp.stack(t) for t in zip(*per_layer))
     x = layers.RMSNorm(dtype=c.dtype, name="decoder_norm")(x)
     x = nn.Dropout(c.dropout_rate)(x, deterministic=not enable_dropout)
     # Shared input/output embedding: the table is unit-variance, so the logits are scaled by 1/sqrt(d_model).

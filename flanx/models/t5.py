@@ -10,15 +10,10 @@ from typing import Any
 
 import flax.linen as nn
 import gin
-import jax
 import jax.numpy as jnp
 
 from flanx.models import layers
 from flanx.models.layers import constrain
-
-# Names of jax.checkpoint_policies usable as T5Config.remat_policy ('none' turns rematerialisation off).
-REMAT_POLICIES = ("none", "full", "dots_saveable", "dots_with_no_batch_dims_saveable", "nothing_saveable")
-
 
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
@@ -38,14 +33,7 @@ class T5Config:
   remat_policy: str = "none"
 
   def __post_init__(self):
-    if self.remat_policy not in REMAT_POLICIES:
-      from flanx.errors import FlanxError, closest
-      raise FlanxError(f"T5Config.remat_policy={self.remat_policy!r} is not one of {REMAT_POLICIES}"
-                       f"{closest(self.remat_policy, REMAT_POLICIES)}")
-
-
-def _remat_policy(name: str):
-  return None if name == "full" else getattr(jax.checkpoint_policies, name)
+    layers.check_remat_policy(self.remat_policy, "T5Config.remat_policy")
 
 
 class EncoderLayer(nn.Module):
@@ -96,9 +84,7 @@ def _stack(layer_cls, config: T5Config, num_layers: int, deterministic: bool, nu
   Returns a callable (module, x, *broadcast_args) -> x; parameters are `layers_{i}/...` or,
   under scan, one `layers/...` tree with a leading `layers` axis.
   """
-  cls = layer_cls
-  if config.remat_policy != "none":
-    cls = nn.remat(cls, policy=_remat_policy(config.remat_policy), prevent_cse=not config.scan_layers)
+  cls = layers.remat(layer_cls, config.remat_policy, config.scan_layers)
   if config.scan_layers:
     scanned = nn.scan(cls, variable_axes={"params": 0, "cache": 0}, split_rngs={"params": True, "dropout": True},
                       in_axes=(nn.broadcast,) * num_broadcast, length=num_layers,

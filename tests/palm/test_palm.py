@@ -26,6 +26,20 @@ def model_and_params():
   return model, nn.meta.unbox(model.init(jax.random.key(0), LENGTHS))
 
 
+def _to_scanned(params: dict, num_layers: int) -> dict:
+  """Loop-layout parameters (layers_0, layers_1, ...) -> scan layout (one `layers` tree, stacked)."""
+  out = dict(params)
+  out["layers"] = jax.tree.map(lambda *xs: jnp.stack(xs), *(out.pop(f"layers_{i}") for i in range(num_layers)))
+  return out
+
+
+@pytest.fixture(scope="module")
+def scanned_model_and_params(model_and_params):
+  """The same weights as `model_and_params`, run as one nn.scan over rematerialised layers."""
+  model, params = model_and_params
+  return tiny(scan_layers=True, remat_policy="full"), _to_scanned(params, model.config.num_layers)
+
+
 def _prefix_lm(inputs: list[int], targets: list[int], length: int) -> dict[str, np.ndarray]:
   """One unpacked row as PrefixLMFeatureConverter lays it out."""
   seq = np.zeros(length, np.int32)
@@ -90,8 +104,9 @@ def test_packed_sequences_never_attend_across_segments(model_and_params):
   np.testing.assert_allclose(np.asarray(jax.jit(model.logits)(params, other))[0, :length], packed_logits, atol=1e-6)
 
 
-def test_cached_decoding_equals_full_forward(model_and_params):
-  model, params = model_and_params
+@pytest.mark.parametrize("layout", ["loop", "scan"])
+def test_cached_decoding_equals_full_forward(layout, request):
+  model, params = request.getfixturevalue({"loop": "model_and_params", "scan": "scanned_model_and_params"}[layout])
   inputs = [[5, 6, 7, 8, 9], [40, 41]]  # different prompt lengths: right-padded in one batch
   targets = [[11, 12, 13, 14], [50, 51, 52, 53]]
   prompt = np.zeros((2, 6), np.int32)
@@ -107,6 +122,32 @@ def test_cached_decoding_equals_full_forward(model_and_params):
     for row, (x, full) in enumerate(zip(inputs, fulls)):
       np.testing.assert_allclose(np.asarray(got)[row], full[len(x) + p], atol=1e-4, err_msg=f"row {row} step {p}")
     fed = np.array([t[p] for t in targets], np.int32)
+
+
+def test_scan_and_remat_compute_the_same_loss_and_grads(model_and_params, scanned_model_and_params):
+  (loop, params), (scanned, scanned_params) = model_and_params, scanned_model_and_params
+  structure = jax.tree.structure(nn.meta.unbox(scanned.init(jax.random.key(0), LENGTHS)))
+  assert jax.tree.structure(scanned_params) == structure
+  batch = {k: jnp.asarray(v) for k, v in _prefix_lm([5, 6, 7], [8, 9, 10, 11], 20).items()}
+  loss = lambda model: jax.jit(jax.value_and_grad(lambda p: model.loss_sums(p, batch, None)["objective"]))  # noqa: E731
+  l1, g1 = loss(loop)(params)
+  l2, g2 = loss(scanned)(scanned_params)
+  np.testing.assert_allclose(l1, l2, rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(_to_scanned(g1, loop.config.num_layers)), jax.tree.leaves(g2), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_scanned_parameters_carry_the_layers_axis():
+  spec = nn.get_partition_spec(tiny(scan_layers=True).init(jax.random.key(0), LENGTHS))
+  assert tuple(spec["layers"]["attention"]["query"]) == ("layers", "embed", "heads", "kv")
+
+
+def test_reorder_cache_moves_whole_rows(model_and_params):
+  model, params = model_and_params
+  cache = model.init_cache(params, jnp.asarray([[5, 6, 0], [7, 8, 9]], jnp.int32), 4)
+  swapped = model.reorder_cache(cache, jnp.asarray([1, 0]))
+  np.testing.assert_array_equal(swapped.kvs[0][:, 0], cache.kvs[0][:, 1])  # (layers, batch, ...)
+  np.testing.assert_array_equal(swapped.lengths, cache.lengths[::-1])
 
 
 def test_losses_equal_on_1x1_and_2x4_meshes(model_and_params):
