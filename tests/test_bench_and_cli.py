@@ -35,6 +35,7 @@ def test_bench_train_prints_throughput_and_mfu(capsys):
   assert set(values) == {"seconds/step", "tokens/s", "MFU"}, out
   assert values["tokens/s"] > 0 and 0 < values["MFU"] < 100
   assert abs(values["tokens/s"] * values["seconds/step"] - 8 * 24) < 1.0
+  assert re.search(r"^host sync every step: [\d.]+ s/step, [\d.]+x the free-running step$", out, re.M), out
 
 
 def test_bench_data_prints_packing_and_resume_seek(capsys):
