@@ -2,6 +2,7 @@
 
 import pathlib
 import random
+import re
 import time
 
 import pytest
@@ -53,17 +54,34 @@ def test_sigkill_twice_then_sigterm_each_resume_matches_uninterrupted(tmp_path, 
   harness.assert_bitwise_equal(harness.final_params(tmp_path), harness.final_params(reference))
 
 
-def test_two_processes_peer_killed_survivor_stops_then_job_resumes_exactly(tmp_path_factory, ledger):
-  """A 2-process job loses process 1 (SIGKILL) at a random step: process 0 exits non-zero with a flanx line
-  within the heartbeat timeout instead of hanging; the relaunched job continues with exactly the next batch
-  (losses and final parameters equal an uninterrupted 2-process run's)."""
-  bindings = ("TRAIN_STEPS=8", "CHECKPOINT_PERIOD=2", "KEEP_CHECKPOINTS=None", "HEARTBEAT_TIMEOUT_SECONDS=10",
+def test_two_processes_sigterm_one_then_kill_one_then_job_resumes_exactly(tmp_path_factory, ledger):
+  """A 2-process job, interrupted twice. SIGTERM to process 1 only: both processes stop after the same step,
+  checkpoint together and exit 0. Then, after a relaunch, process 1 is SIGKILLed: process 0 exits non-zero
+  with a flanx line within the heartbeat timeout instead of hanging. The job relaunched once more continues
+  with exactly the next batch: losses and final parameters equal an uninterrupted 2-process run's."""
+  bindings = ("TRAIN_STEPS=10", "CHECKPOINT_PERIOD=2", "KEEP_CHECKPOINTS=None", "HEARTBEAT_TIMEOUT_SECONDS=10",
               "SHUTDOWN_TIMEOUT_SECONDS=10")
   reference = tmp_path_factory.mktemp("pair_reference")
   harness.run_pair(reference, *bindings)
-
   model_dir = tmp_path_factory.mktemp("pair")
-  kill_at = random.Random(time.time_ns()).randint(3, 6)
+  rng = random.Random(time.time_ns())
+
+  term_at = rng.randint(2, 4)
+  procs = harness.start_pair(model_dir, *bindings)
+  try:
+    harness.wait_for_step(procs[0], model_dir, term_at)
+    procs[1].send_signal(harness.TERM)
+    outs = [harness.finish(p, timeout=120) for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+  stops = [int(re.search(r"stopped by a signal at step (\d+)", out).group(1)) for out in outs]
+  assert stops[0] == stops[1] == max(harness.checkpoint_steps(model_dir)) < 10, stops
+  ledger(Fault("sigterm_one_of_two", f"SIGTERM process 1 of 2 after step {term_at} (both stopped at {stops[0]})",
+               True, 0))
+
+  kill_at = rng.randint(stops[0] + 2, 8)
   procs = harness.start_pair(model_dir, *bindings)
   try:
     harness.wait_for_step(procs[0], model_dir, kill_at)
@@ -78,10 +96,10 @@ def test_two_processes_peer_killed_survivor_stops_then_job_resumes_exactly(tmp_p
   assert "flanx: process 0 of the multi-process job" in out and "Rerun the same command on every host" in out
   assert waited < 120
   logged = max(harness.losses(model_dir))
-  saved = max(harness.checkpoint_steps(model_dir), default=0)
+  saved = max(harness.checkpoint_steps(model_dir))
   ledger(Fault("peer_death", f"SIGKILL process 1 of 2 after step {logged} (survivor exit "
                              f"{procs[0].returncode} after {waited:.0f}s)", True, logged - saved))
 
   harness.run_pair(model_dir, *bindings)
-  assert harness.losses(model_dir) == harness.losses(reference), f"process 1 killed after step {logged}"
+  assert harness.losses(model_dir) == harness.losses(reference), f"SIGTERM at {term_at}, SIGKILL after {logged}"
   harness.assert_bitwise_equal(harness.final_params(model_dir), harness.final_params(reference))
