@@ -75,6 +75,14 @@ def test_sigterm_reaches_the_child_which_exits_cleanly(tmp_path):
   assert parent.returncode == 0
 
 
+def test_an_interrupted_child_is_not_reported_as_a_lost_peer(tmp_path):
+  parent = _parent(tmp_path, "wait", str(tmp_path / "pid"))
+  _wait_for_pid(tmp_path / "pid")
+  parent.send_signal(signal.SIGINT)  # the stand-in has no SIGINT handler: KeyboardInterrupt, then death by SIGINT
+  err = parent.communicate(timeout=60)[1]
+  assert parent.returncode == 128 + signal.SIGINT and "KeyboardInterrupt" in err and "flanx:" not in err
+
+
 def test_killing_the_parent_kills_the_child(tmp_path):
   parent = _parent(tmp_path, "wait", str(tmp_path / "pid"))
   child = _wait_for_pid(tmp_path / "pid")
