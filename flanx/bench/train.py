@@ -93,7 +93,7 @@ def main(argv: Sequence[str]) -> int:
   print(f"batch {args.batch_size} x (inputs {lengths['inputs']} + targets {lengths['targets']}) on "
         f"{len(jax.devices())} {jax.devices()[0].platform} device(s), mesh {dict(mesh.shape)}")
   print(f"first step (compile + run): {compile_seconds:.1f} s; timed steps: {args.steps}")
-  print(f"seconds/step   {seconds_per_step:.3f}")
+  print(f"seconds/step   {seconds_per_step:.4g}")
   print(f"tokens/s       {tokens / seconds_per_step:,.0f}")
   print(f"model TFLOP/s  {model_flops / seconds_per_step / 1e12:.4f}")
   print(f"peak TFLOP/s   {peak / 1e12:.4f}  (float32 matmul, measured in this process)")
