@@ -131,6 +131,8 @@ def train(
   SIGTERM stops every process after the same step, writes a checkpoint and returns with `preempted` set.
   """
   # --- set-up: directories, mesh, data, state --------------------------------------------------------
+  if host_sync_period < 1:
+    raise FlanxError(f"HOST_SYNC_PERIOD={host_sync_period} must be at least 1")
   model_dir = checkpoints.as_path(model_dir)
   _check_writable(model_dir)
   mesh = partitioning.make_mesh(partition)
@@ -144,8 +146,6 @@ def train(
   trainer.check_batch_size(train_dataset_cfg.batch_size)
 
   checkpointer = checkpoints.Checkpointer(model_dir, checkpoint_period, keep_checkpoints, async_checkpointing)
-  if host_sync_period < 1:
-    raise FlanxError(f"HOST_SYNC_PERIOD={host_sync_period} must be at least 1")
   restored = _initial_state(trainer, checkpointer, initial_checkpoint_path, random_seed)
   state = restored.state
   first_step = int(jax.device_get(state.step))

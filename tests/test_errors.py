@@ -45,6 +45,10 @@ def test_batch_not_divisible_by_data_parallel_size(tmp_path):
   assert "BATCH_SIZE=12" in message and "8" in message
 
 
+def test_host_sync_period_below_one(tmp_path):
+  assert _train_error(tmp_path, "--gin.HOST_SYNC_PERIOD=0") == "HOST_SYNC_PERIOD=0 must be at least 1"
+
+
 def test_mesh_shape_that_does_not_match_the_devices():
   with pytest.raises(FlanxError, match=r"needs 6 devices, but 8 are available"):
     partitioning.make_mesh(partitioning.PartitionConfig(mesh_shape=(2, 3)))
