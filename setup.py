@@ -5,7 +5,7 @@ setuptools.setup(
     name="flanx",
     version="0.1.0",
     description="Flan 2022 instruction finetuning and held-out evaluation for T5- and PaLM-style models in JAX.",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=setuptools.find_packages(include=["flanx", "flanx.*", "tasks", "tasks.*"]),
     package_data={"tasks": ["**/*.json", "**/*.jsonl", "**/*.tsv", "**/*.csv", "**/*.txt"]},
     install_requires=[

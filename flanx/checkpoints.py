@@ -34,6 +34,18 @@ class Restored:
   data_position: dict | None  # None for checkpoints written before positions were saved
 
 
+def _is_storage_error(e: BaseException) -> bool:
+  """An OSError anywhere in the chain (full disk, read-only or vanished directory), as opposed to, say, a
+  failed barrier because a peer process died, which must not be reported as a disk problem."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    if isinstance(e, OSError):
+      return True
+    seen.add(id(e))
+    e = e.__cause__ or e.__context__
+  return False
+
+
 def _first_line(e: BaseException) -> str:
   text = str(e).strip()
   return text.splitlines()[0] if text else type(e).__name__
@@ -73,7 +85,7 @@ class Checkpointer:
                                         data_position=ocp.args.JsonSave(data_position)),
           force=force)
     except Exception as e:  # an earlier async save may surface its error here too
-      raise self._save_error(step, e) from e
+      raise self._save_error(step, e) if _is_storage_error(e) else e
 
   def _save_error(self, step: int, e: BaseException) -> FlanxError:
     """Full disk, read-only directory, lost permissions: one line, and which checkpoints are still good."""
@@ -124,7 +136,7 @@ class Checkpointer:
     try:
       self._manager.wait_until_finished()
     except Exception as e:
-      raise self._save_error(getattr(self, "_last_step", 0), e) from e
+      raise self._save_error(getattr(self, "_last_step", 0), e) if _is_storage_error(e) else e
 
   def close(self) -> None:
     self._manager.close()

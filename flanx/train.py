@@ -114,7 +114,7 @@ def train(
     peak_flops: float | None = None,
     show_predictions: int = 0,
     nonfinite_policy: str = "halt",
-    host_sync_period: int = 1,
+    host_sync_period: int = 10,
 ) -> TrainResult:
   """Trains `model` on `train_dataset_cfg` until `train_steps`, resuming MODEL_DIR's latest checkpoint.
 
@@ -184,15 +184,19 @@ def train(
       done = step + 1
       position = position.advanced(1)
       monitor.observe(done, step_metrics)
-      logging = log_period and (done % log_period == 0 or done == train_steps)
-      evaluating = eval_period and done % eval_period == 0
-      saving = checkpointer.should_save(done)
-      sync = done % host_sync_period == 0 or done == train_steps or logging or evaluating or saving
+      log_now = log_period and (done % log_period == 0 or done == train_steps)
+      evaluate_now = eval_period and done % eval_period == 0
+      save_now = checkpointer.should_save(done)
+      sync = done % host_sync_period == 0 or done == train_steps or log_now or evaluate_now or save_now
       if sync:
-        monitor.flush()  # raises under 'halt' before a non-finite state is logged or saved
+        try:
+          monitor.flush()  # raises under 'halt' before a non-finite state is logged or saved
+        except FlanxError:
+          checkpointer.wait()  # the finite checkpoint the message points to is complete on disk
+          raise
       if done == first_step + 1 and jax.process_index() == 0:
         gin_config.write_operative_config(model_dir)  # every configurable has been called by now
-      if logging:
+      if log_now:
         metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
         seconds = (time.perf_counter() - window_start) / window_steps
         metrics.update(seconds_per_step=seconds, tokens_per_second=tokens_per_step / seconds,
@@ -202,9 +206,9 @@ def train(
         logger.write(done, metrics)
         logger.progress(done, metrics, first_step)
         window_start, window_steps = time.perf_counter(), 0
-      if saving:
+      if save_now:
         checkpointer.save(state, position.to_json())
-      if evaluating:
+      if evaluate_now:
         if eval_dataset_cfg is not None:
           logger.write(done, _validation_loss(trainer, state.params, eval_dataset_cfg, eval_batches))
         if held_out is not None:

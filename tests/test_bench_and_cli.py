@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from flanx import cli
 from flanx.bench import train as bench_train
 
@@ -40,11 +42,13 @@ def test_bench_train_prints_throughput_and_mfu(capsys):
 
 def test_bench_data_prints_packing_and_resume_seek(capsys):
   from flanx.bench import data as bench_data
-  assert bench_data.main(["flanx_demo", "--rows=40", "--vocab=byte"]) == 0
+  assert bench_data.main(["flanx_demo", "--rows=100", "--vocab=byte"]) == 0
   out = capsys.readouterr().out
   efficiency = {m.group(1): float(m.group(2)) for m in
                 re.finditer(r"^\s+(packed|unpacked) .*packing efficiency ([\d.]+)", out, re.M)}
   assert set(efficiency) == {"packed", "unpacked"}, out
   # Short demo strings fill a 2048-token row many times over when packed, one per row when not.
   assert 0 < efficiency["unpacked"] < 0.05 < 0.3 < efficiency["packed"] <= 1.0
-  assert re.search(r"resume seek past 40 packed rows: ", out), out
+  seek = re.search(r"resume seek past 100 packed rows: ([\d.]+) s \(([\d.]+) rows/s", out)
+  assert seek and float(seek.group(1)) > 0 and float(seek.group(2)) == pytest.approx(100 / float(seek.group(1)),
+                                                                                      rel=0.05), out

@@ -15,13 +15,17 @@ from tests.helpers import REPO_ROOT
 CHILD = textwrap.dedent("""
     import os, pathlib, signal, sys, time
     what = sys.argv[1]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a trainer that checkpoints on SIGTERM
     pathlib.Path(sys.argv[2]).write_text(str(os.getpid()))
-    if what == "abort":
+    if what == "peer_lost":  # what JAX's coordination client logs, then its abort
+      print("F1121 client.h:80] Terminating process because the JAX distributed service detected fatal errors.",
+            file=sys.stderr, flush=True)
+      os.abort()
+    if what == "abort":  # some other fatal error
       os.abort()
     if what == "exit":
       sys.exit(int(sys.argv[3]))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # 'wait': a trainer that checkpoints on SIGTERM
-    time.sleep(120)
+    time.sleep(120)  # 'wait'
 """)
 
 
@@ -50,18 +54,27 @@ def test_wanted_only_for_multiprocess_command_lines(monkeypatch):
   assert not supervisor.wanted(["--gin_file=x", "--gin.MODEL_DIR='d'"])
   monkeypatch.setenv(supervisor.CHILD_ENV, "1")
   assert not supervisor.wanted(["--multihost"])
+  monkeypatch.setenv(supervisor.CHILD_ENV, "0")
+  assert supervisor.wanted(["--multihost"])
 
 
-def test_aborted_child_is_reported_in_one_line(tmp_path):
-  parent = _parent(tmp_path, "abort", str(tmp_path / "pid"), "--process_id=1")
+def test_a_lost_peer_is_reported_in_one_line(tmp_path):
+  parent = _parent(tmp_path, "peer_lost", str(tmp_path / "pid"), "--process_id=1")
   err = parent.communicate(timeout=60)[1]
   assert parent.returncode == supervisor.PEER_LOST_EXIT_CODE
+  assert "client.h:80] Terminating process" in err  # the child's stderr is copied through
   (line,) = [l for l in err.splitlines() if l.startswith("flanx:")]
   assert line.startswith("flanx: process 1 of the multi-process job was stopped by JAX's distributed runtime")
 
 
-@pytest.mark.parametrize("status", [0, 2])
-def test_done_and_bad_input_pass_through_silently(tmp_path, status):
+def test_other_aborts_keep_their_own_status(tmp_path):
+  parent = _parent(tmp_path, "abort", str(tmp_path / "pid"), "--process_id=1")
+  err = parent.communicate(timeout=60)[1]
+  assert parent.returncode == 128 + signal.SIGABRT and "flanx:" not in err
+
+
+@pytest.mark.parametrize("status", [0, 1, 2])
+def test_exit_statuses_pass_through_silently(tmp_path, status):
   parent = _parent(tmp_path, "exit", str(tmp_path / "pid"), str(status))
   err = parent.communicate(timeout=60)[1]
   assert parent.returncode == status and "flanx:" not in err

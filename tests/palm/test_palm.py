@@ -146,7 +146,8 @@ def test_reorder_cache_moves_whole_rows(model_and_params):
   model, params = model_and_params
   cache = model.init_cache(params, jnp.asarray([[5, 6, 0], [7, 8, 9]], jnp.int32), 4)
   swapped = model.reorder_cache(cache, jnp.asarray([1, 0]))
-  np.testing.assert_array_equal(swapped.kvs[0][:, 0], cache.kvs[0][:, 1])  # (layers, batch, ...)
+  for swapped_t, t in zip(swapped.kvs, cache.kvs, strict=True):  # keys and values: (layers, batch, ...)
+    np.testing.assert_array_equal(swapped_t[:, 0], t[:, 1])
   np.testing.assert_array_equal(swapped.lengths, cache.lengths[::-1])
 
 
