@@ -124,7 +124,9 @@ class Checkpointer:
   def restore(self, step: int, abstract_state: TrainState) -> Restored:
     items = dict(params=ocp.args.StandardRestore(abstract_state.params),
                  opt_state=ocp.args.StandardRestore(abstract_state.opt_state))
-    has_position = (self.directory / f"{STEP_PREFIX}_{step}" / DATA_POSITION).exists()
+    # Every process must restore the same items: process 0 looks, the others take its answer.
+    has_position = bool(multihost_utils.broadcast_one_to_all(
+        np.int32((self.directory / f"{STEP_PREFIX}_{step}" / DATA_POSITION).exists())))
     if has_position:
       items[DATA_POSITION] = ocp.args.JsonRestore()
     restored = self._manager.restore(step, args=ocp.args.Composite(**items))

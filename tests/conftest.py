@@ -1,4 +1,5 @@
-"""Shared test set-up: 8 simulated CPU devices, and the real data directory when it is present."""
+"""Shared test set-up: 8 simulated CPU devices, the real data directory when it is present, and the fault
+suite's summary table."""
 
 import os
 import pathlib
@@ -32,3 +33,20 @@ def fresh_gin_config():
   gin.clear_config()
   yield
   gin.clear_config()
+
+
+def pytest_terminal_summary(terminalreporter):
+  """The fault suite's table (faults injected, runs that survived, steps lost), from the `ledger` records
+  (tests/faults/conftest.py) that came back with the test reports."""
+  faults = [value for key in ("passed", "failed") for report in terminalreporter.stats.get(key, [])
+            if getattr(report, "when", "call") == "call"
+            for name, value in getattr(report, "user_properties", []) if name == "fault"]
+  if not faults:
+    return
+  terminalreporter.section("fault injection summary")
+  terminalreporter.write_line(f"{'case':<30} {'fault':<66} {'survived':<9} {'steps lost':>10}")
+  for f in faults:
+    terminalreporter.write_line(f"{f['case']:<30} {f['fault']:<66} {'yes' if f['survived'] else 'NO':<9} "
+                                f"{f['steps_lost']:>10}")
+  terminalreporter.write_line(f"{len(faults)} faults injected, {sum(f['survived'] for f in faults)} runs survived, "
+                              f"{sum(f['steps_lost'] for f in faults)} steps lost in all")

@@ -35,7 +35,7 @@ def test_strict_names_file_line_and_reason(tmp_path, ledger, text, line, reason)
   with pytest.raises(FlanxError) as e:
     list(reader.records())
   assert f"{path}:{line}: malformed record: {reason}" in str(e.value)
-  ledger(Fault("bad_data_strict", f"{reason[:30]} (line {line})", False, 0))
+  ledger(Fault("bad_data_strict", f"{reason[:50]} (line {line})", False, 0))
 
 
 def test_skip_counts_and_reports_every_skipped_record(tmp_path, capsys, ledger):
