@@ -151,9 +151,10 @@ def train(
   first_step = int(jax.device_get(state.step))
 
   # Deterministic data: a resumed run seeks past the batches its checkpoint says were consumed.
-  position = data.DataPosition.start(train_dataset_cfg).resume(restored.data_position, first_step)
+  # One batch per step, so the position at step s is `resumed_at` advanced by s - first_step.
+  resumed_at = data.DataPosition.start(train_dataset_cfg).resume(restored.data_position, first_step)
   dataset = data.process_dataset(train_dataset_cfg, model.feature_converter(train_dataset_cfg.pack))
-  batches = data.global_batches(dataset.skip(position.batches), mesh)
+  batches = data.global_batches(dataset.skip(resumed_at.batches), mesh)
   dropout_rng = jax.random.key(random_seed + 1)
   logger = summaries.MetricsLogger(model_dir, train_steps)
   tokens_per_step = train_dataset_cfg.batch_size * (lengths["inputs"] + lengths["targets"])
@@ -182,7 +183,6 @@ def train(
       state, step_metrics = trainer.train_step(state, batch, dropout_rng)
       window_steps += 1
       done = step + 1
-      position = position.advanced(1)
       monitor.observe(done, step_metrics)
       log_now = log_period and (done % log_period == 0 or done == train_steps)
       evaluate_now = eval_period and done % eval_period == 0
@@ -207,7 +207,7 @@ def train(
         logger.progress(done, metrics, first_step)
         window_start, window_steps = time.perf_counter(), 0
       if save_now:
-        checkpointer.save(state, position.to_json())
+        checkpointer.save(state, resumed_at.advanced(done - first_step).to_json())
       if evaluate_now:
         if eval_dataset_cfg is not None:
           logger.write(done, _validation_loss(trainer, state.params, eval_dataset_cfg, eval_batches))
@@ -219,8 +219,9 @@ def train(
         break
 
   # --- wrap up ------------------------------------------------------------------------------------------
-  monitor.flush()
-  checkpointer.save(state, position.to_json(), force=True)
+  # The loop ended at a sync point (the last step, or a stop), so no non-finite flag is left unread.
+  final_step = int(jax.device_get(state.step))
+  checkpointer.save(state, resumed_at.advanced(final_step - first_step).to_json(), force=True)
   checkpointer.wait()
   steps = checkpointer.all_steps()
   checkpointer.close()
@@ -232,7 +233,7 @@ def train(
   if show_predictions:
     _print_predictions(trainer, state.params, train_dataset_cfg.mixture_or_task_name, show_predictions,
                        train_dataset_cfg.batch_size)
-  return TrainResult(step=int(jax.device_get(state.step)), metrics=metrics, model_dir=model_dir,
+  return TrainResult(step=final_step, metrics=metrics, model_dir=model_dir,
                      checkpoint_steps=steps, trainer=trainer, state=state, preempted=preempted)
 
 
