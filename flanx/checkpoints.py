@@ -173,8 +173,7 @@ def restore_params(path: str, abstract_params):
   try:
     return ocp.StandardCheckpointer().restore(params_dir, abstract_params)
   except (ValueError, KeyError, FileNotFoundError) as e:
-    first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    raise FlanxError(f"INITIAL_CHECKPOINT_PATH={path} does not match this model: {first_line}") from e
+    raise FlanxError(f"INITIAL_CHECKPOINT_PATH={path} does not match this model: {_first_line(e)}") from e
 
 
 def load_params_numpy(path: str | pathlib.Path) -> dict:
