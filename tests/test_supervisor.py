@@ -96,21 +96,23 @@ def test_an_interrupted_child_is_not_reported_as_a_lost_peer(tmp_path):
   assert parent.returncode == 128 + signal.SIGINT and "KeyboardInterrupt" in err and "flanx:" not in err
 
 
+def _gone(pid: int) -> bool:
+  """True once `pid` has exited (a zombie waiting for init to reap it counts as gone)."""
+  try:
+    os.kill(pid, 0)
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().split()[2] == "Z"
+  except (ProcessLookupError, FileNotFoundError):
+    return True
+
+
 def test_killing_the_parent_kills_the_child(tmp_path):
   parent = _parent(tmp_path, "wait", str(tmp_path / "pid"))
   child = _wait_for_pid(tmp_path / "pid")
+  assert not _gone(child)
   parent.kill()
   parent.communicate(timeout=60)
   deadline = time.monotonic() + 30
-  while time.monotonic() < deadline:
-    try:
-      os.kill(child, 0)
-    except ProcessLookupError:
-      return
-    try:
-      if open(f"/proc/{child}/stat").read().split()[2] == "Z":  # exited, waiting to be reaped by init
-        return
-    except FileNotFoundError:
-      return
+  while not _gone(child) and time.monotonic() < deadline:
     time.sleep(0.05)
-  raise AssertionError("the child outlived its supervisor")
+  assert _gone(child), "the child outlived its supervisor"
