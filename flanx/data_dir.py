@@ -16,6 +16,10 @@ ENV_VAR = "FLANX_DATA_DIR"
 _override: pathlib.Path | None = None
 
 
+class MissingDataFile(FlanxError):
+  """A file is absent from an existing data directory (an evaluation suite may skip what needs it)."""
+
+
 @gin.configurable
 def set_data_dir(path: str | os.PathLike | None) -> None:
   """Points flanx at a data directory for this process (None falls back to FLANX_DATA_DIR)."""
@@ -40,5 +44,5 @@ def data_file(*parts: str, what: str = "") -> pathlib.Path:
   path = data_dir().joinpath(*parts)
   if not path.exists():
     purpose = f" ({what})" if what else ""
-    raise FlanxError(f"missing data file {path}{purpose}")
+    raise MissingDataFile(f"missing data file {path}{purpose}")
   return path

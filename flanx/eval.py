@@ -158,10 +158,11 @@ class ModelFns:
 def run_suite(model_fns: ModelFns, suite: str, step: int, model_dir: str | os.PathLike, vocabulary,
               feature_lengths: dict[str, int], split: str = "validation", num_examples: int | None = None,
               self_consistency: bool = False, progress: bool = True) -> dict:
-  from flanx.evaluation import evaluator  # noqa: PLC0415  (imports tensorflow and the tasks)
+  from flanx.evaluation import evaluator  # noqa: PLC0415  (imports tensorflow)
+  from tasks.evals import suites  # noqa: PLC0415  the benchmarks register their suites; the evaluator gets one
   # The model's own converter (unpacked): encoder features for T5, one prefix-LM sequence for PaLM.
   converter = model_fns.decoder.model.feature_converter(pack=False)
-  return evaluator.evaluate(suite, model_fns.predict, model_fns.score, step=step, model_dir=str(model_dir),
+  return evaluator.evaluate(suites.get(suite), model_fns.predict, model_fns.score, step=step, model_dir=str(model_dir),
                             vocabulary=vocabulary, feature_lengths=feature_lengths, split=split,
                             feature_converter=converter,
                             sample_fn=model_fns.sample if self_consistency else None,
@@ -173,8 +174,8 @@ def training_evaluator(suite: str, *, model_dir: str | os.PathLike, feature_leng
                        progress: bool = False) -> Callable[[int, Trainer, Any], dict]:
   """For the training loop: `evaluator(step, trainer, params)` evaluates the live parameters on `suite`,
   writes MODEL_DIR/eval/<step>/ and returns the Table 5 row."""
-  from tasks.evals import names  # noqa: PLC0415
-  names.suite_settings(suite)  # an unknown suite fails before training starts
+  from tasks.evals import suites  # noqa: PLC0415
+  suites.get(suite)  # an unknown suite fails before training starts
 
   def evaluate(step: int, trainer: Trainer, params) -> dict:
     fns = ModelFns(decoding.Decoder.from_trainer(trainer), params, batch_size, feature_lengths["targets"])
@@ -228,8 +229,8 @@ def main(argv: Sequence[str]) -> int:
     data_dir.set_data_dir()
   except TypeError as e:
     raise gin_config.call_error(e) from e
-  from tasks.evals import names  # noqa: PLC0415
-  names.suite_settings(config.suite)  # unknown suites fail before the checkpoint is read
+  from tasks.evals import suites  # noqa: PLC0415
+  suites.get(config.suite)  # unknown suites fail before the checkpoint is read
   vocab.use(config.model.vocabulary)
   loaded = restore(config.model, config.checkpoint_path, dict(config.feature_lengths), config.partition)
   fns = ModelFns(loaded.decoder, loaded.params, config.batch_size, config.feature_lengths["targets"])
@@ -239,7 +240,7 @@ def main(argv: Sequence[str]) -> int:
                       progress=jax.process_index() == 0)
   if jax.process_index() == 0:
     from flanx.evaluation import results as results_lib  # noqa: PLC0415
-    out_dir = results_lib.eval_dir(model_dir, loaded.ref.step)
+    out_dir = results_lib.eval_dir(model_dir, loaded.ref.step, config.split)
     print((out_dir / results_lib.TABLE_MD).read_text())
     print(f"flanx: evaluation of step {loaded.ref.step} written to {out_dir}", flush=True)
   return 0

@@ -1,82 +1,122 @@
-"""Pulling the final answer out of a model's output, and putting answers in a comparable form.
+"""Pulling the final answer out of a model's output, as the benchmark authors score it.
 
-Rules, in order:
+Every example carries a `Rule` (in its meta) saying how its outputs are read. In order:
   1. Cut the output where it starts a new exemplar (e.g. "\\nQ:"): a model that does not stop at EOS goes on to
      invent the next question and answer it, and that answer must not count.
-  2. If an answer phrase ("answer is", "Die Antwort lautet", "答案是", ...) occurs, keep the text after its
-     LAST occurrence: chains of thought often say "the answer is not (A)" or revise themselves, and the
-     conclusion comes last. Without a phrase the whole (cut) output is the answer, as direct prompting gives.
-  3. Normalise by format: "choice" -> "(B)", "number" -> "2125", "text" -> trimmed first line without a final
-     period, "span" -> trimmed first line. Nothing found gives "" (scored wrong), never an exception.
+  2. If an answer phrase ("answer is", "Die Antwort lautet", "答案是", ...) occurs, keep the text after its LAST
+     occurrence: chains of thought mention candidates and revise themselves, and the conclusion comes last.
+     Chain of thought (`cot`): no phrase, no answer (as the BBH authors and the CoT papers score). Direct: the
+     whole (cut) output is the answer.
+  3. Read the kept text by format (docs/evaluation.md, "Answer extraction"):
+     - choice: chain of thought: exactly "(X)", final period stripped, as the exemplars state it; a hedge such as
+       "(A) or (B)" is no answer. Direct: "(B)", "B", "Answer: B", "(B) <text of B>" or the text of option B all
+       read "(B)"; anything that could name two different options reads as no answer, never a wrong one.
+     - text: the kept text, trimmed, one final period stripped, compared exactly (BBH labels and free forms).
+     - number: the first number after the phrase in the language's notation (numbers.py); direct outputs
+       without a phrase give their last number.
+     - span: the whole kept text, trimmed (TyDiQA; the SQuAD v1.1 script normalises it when scoring).
+Nothing found gives "" (scored wrong), never an exception.
 """
 
+import dataclasses
 import re
+from collections.abc import Sequence
+
+from flanx.evaluation import numbers
 
 CHOICE, TEXT, NUMBER, SPAN = "choice", "text", "number", "span"
+FORMATS = (CHOICE, TEXT, NUMBER, SPAN)
 ENGLISH_PHRASE = "answer is"
 
-_OPTION = re.compile(r"\(([A-Z])\)")
-_BARE_LETTER = re.compile(r"^\s*([A-Z])(?:[).:,]|\s|$)")
-# A number: optional sign, digits with optional thousands separators, optional decimals.
-_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_STATED_CHOICE = re.compile(r"\(([A-Z])\)")
+_LETTER = re.compile(r"\(?([A-Z])\)?")
+_LETTER_AND_TEXT = re.compile(r"\(([A-Z])\)\s*(.+)", re.S)
+_ANSWER_LABEL = re.compile(r"^answer\s*[:：]\s*", re.I)
 
 
-def _after_last_phrase(text: str, phrases: tuple[str, ...] | list[str]) -> tuple[str, bool]:
+@dataclasses.dataclass(frozen=True)
+class Rule:
+  """How one example's outputs are read (rules in the module docstring)."""
+  format: str
+  phrases: tuple[str, ...] = ()
+  cot: bool = False             # chain of thought: an answer phrase is required, choices are stated "(X)"
+  stop: str = ""                # an output is cut here first (the start of a next exemplar)
+  options: tuple[tuple[str, str], ...] = ()  # choice: (letter, option text) pairs, as the prompt lists them
+  locale: str = numbers.DEFAULT_LOCALE       # number: the language whose separators outputs use
+
+  def __post_init__(self):
+    if self.format not in FORMATS:
+      raise ValueError(f"unknown answer format {self.format!r}; known: {', '.join(FORMATS)}")
+    numbers.pattern(self.locale)  # an unknown language fails here, not at scoring time
+
+  @classmethod
+  def from_json(cls, d: dict) -> "Rule":
+    """The inverse of dataclasses.asdict after a JSON round trip (lists back to tuples)."""
+    return cls(**{**d, "phrases": tuple(d.get("phrases", ())),
+                  "options": tuple((letter, text) for letter, text in d.get("options", ()))})
+
+
+def cut(text: str, stop: str) -> str:
+  return text[:text.index(stop)] if stop and stop in text else text
+
+
+def after_last_phrase(text: str, phrases: Sequence[str]) -> tuple[str, bool]:
   """The text after the last occurrence of any phrase (case-insensitive), and whether one was found."""
   lowered, best, end = text.lower(), -1, 0
   for phrase in phrases:
     at = lowered.rfind(phrase.lower())
     if at > best:
       best, end = at, at + len(phrase)
-  return (text[end:], True) if best >= 0 else (text, False)
+  return (text[end:].lstrip(" :：—"), True) if best >= 0 else (text, False)  # not "-": a minus sign
 
 
-def normalize_number(text: str) -> str:
-  """'2,125' -> '2125', '18.' -> '18', '3.50' -> '3.5', '$70,000' -> '70000'; '' when there is no number."""
-  match = _NUMBER.search(text or "")
-  if not match:
-    return ""
-  digits = match.group().replace(",", "")
-  if "." in digits:
-    digits = digits.rstrip("0").rstrip(".")
-  return "0" if digits in ("-0", "") else digits
+def _stated(text: str) -> str:
+  """Trimmed, one final period stripped: how the exemplars end their answers ("So the answer is (A).")."""
+  text = text.strip()
+  return text[:-1].rstrip() if text.endswith(".") else text
 
 
-def normalize_choice(text: str) -> str:
-  """'(B)', 'B', 'B.', '(b)'? -> '(B)': the first parenthesised capital letter, else a bare leading letter."""
-  match = _OPTION.search(text) or _BARE_LETTER.match(text)
-  return f"({match.group(1)})" if match else ""
+def _same_text(a: str, b: str) -> bool:
+  return " ".join(_stated(a).casefold().split()) == " ".join(_stated(b).casefold().split())
 
 
-def _first_line(text: str) -> str:
-  lines = [line for line in text.strip().splitlines() if line.strip()]
-  return lines[0].strip() if lines else ""
+def read_choice(text: str, options: Sequence[tuple[str, str]] = (), cot: bool = False) -> str:
+  """'(B)' or '' (rules in the module docstring)."""
+  text = _stated(text)
+  if cot:
+    return text if _STATED_CHOICE.fullmatch(text) else ""
+  text = _ANSWER_LABEL.sub("", text, count=1)
+  letters = {letter for letter, _ in options}
+  named = set()
+  if m := _LETTER.fullmatch(text):
+    named.add(m[1])
+  if (m := _LETTER_AND_TEXT.fullmatch(text)) and _same_text(dict(options).get(m[1], ""), m[2]):
+    named.add(m[1])  # "(B) Paris" when B is Paris
+  named |= {letter for letter, option in options if _same_text(option, text)}
+  if letters:
+    named &= letters  # "(E)" names no option of four
+  return f"({named.pop()})" if len(named) == 1 else ""
 
 
-def normalize(text: str, answer_format: str) -> str:
-  """An answer (extracted output or gold) in the form it is compared in."""
-  text = text or ""
-  if answer_format == CHOICE:
-    return normalize_choice(text)
-  if answer_format == NUMBER:
-    return normalize_number(text)
-  if answer_format == TEXT:
-    return _first_line(text).removesuffix(".").strip()
-  if answer_format == SPAN:
-    return _first_line(text)
-  raise ValueError(f"unknown answer format {answer_format!r}")
+def normalize(text: str, rule: Rule) -> str:
+  """The kept text of an output (after step 2) in the form it is compared in."""
+  if rule.format == CHOICE:
+    return read_choice(text, rule.options, rule.cot)
+  if rule.format == NUMBER:
+    return numbers.read(text, rule.locale)
+  if rule.format == TEXT:
+    return _stated(text)
+  return text.strip()  # SPAN
 
 
-def extract(output: str | None, answer_format: str, phrases=(), stop: str = "") -> str:
+def extract(output: str | None, rule: Rule) -> str:
   """The normalised final answer of one model output (rules in the module docstring)."""
-  text = output or ""
-  if stop and stop in text:
-    text = text[:text.index(stop)]
-  text, found = _after_last_phrase(text, phrases)
-  if found:
-    text = text.lstrip(" :：—")  # not "-": it may be a minus sign
-  elif answer_format == NUMBER:
-    # No phrase: chain-of-thought convention is that the last number stated is the answer.
-    numbers = _NUMBER.findall(text)
-    text = numbers[-1] if numbers else ""
-  return normalize(text, answer_format)
+  text = cut(output or "", rule.stop)
+  kept, found = after_last_phrase(text, rule.phrases)
+  if not found and rule.cot:
+    return ""
+  if not found and rule.format == NUMBER:
+    found_numbers = numbers.all_numbers(text, rule.locale)
+    return found_numbers[-1] if found_numbers else ""
+  return normalize(kept, rule)
+

@@ -1,6 +1,7 @@
 """The held-out evaluation runner: one seqio.Evaluator per setting of a suite, results under <model_dir>/eval/<step>/.
 
-    results = evaluate("flan_heldout", predict_fn, score_fn, step=1000, model_dir=DIR,
+    suite = tasks.evals.suites.get("flan_heldout")   # the entry point resolves the name; see suite.py
+    results = evaluate(suite, predict_fn, score_fn, step=1000, model_dir=DIR,
                        vocabulary=vocab, feature_lengths={"inputs": 2048, "targets": 512})
 
 predict_fn(dataset) -> [(index, token_ids), ...]   seqio's format. `dataset` is the setting's enumerated
@@ -13,7 +14,6 @@ sample_fn(dataset, num_samples, temperature) -> [(index, [token_ids x num_sample
     given, chain-of-thought settings use self-consistency (see self_consistency.predict_fn, gin-configurable).
 """
 
-import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -21,15 +21,15 @@ import seqio
 import tensorflow as tf
 import tqdm
 
-from flanx import vocab as vocab_lib
+from flanx import data_dir, vocab as vocab_lib
+from flanx.errors import FlanxError
+from flanx.evaluation import lengths, plots, results as results_lib, self_consistency, tables
 from flanx.evaluation import metrics as metrics_lib
-from flanx.evaluation import normalized, plots, results as results_lib, self_consistency, tables
-from tasks.evals import lengths, names
-from tasks.evals.example import meta_of
+from flanx.evaluation.example import meta_of
+from flanx.evaluation.suite import NORM_AVG_COLUMN, VALIDATION, Setting, Suite
 
 PredictFn = Callable[[tf.data.Dataset], Sequence[tuple[int, Sequence[int]]]]
 ScoreFn = Callable[[tf.data.Dataset], Sequence[tuple[int, float]]]
-COLUMNS = [s.column for s in names.SETTINGS] + [names.NORM_AVG_COLUMN]
 
 
 class _Capture(seqio.Logger):
@@ -77,46 +77,56 @@ def _records(capture: _Capture) -> list[dict]:
   return records
 
 
-def table5(settings_metrics: dict[str, dict]) -> dict[str, float | None]:
-  """The paper's columns; 'Norm. avg' only when all six settings were evaluated."""
-  row = {s.column: settings_metrics[s.name]["score"] if s.name in settings_metrics else None for s in names.SETTINGS}
-  if all(s.name in settings_metrics for s in names.SETTINGS):
-    # Each setting's 'normalized' is its score against its own random baseline (per subtask for BBH).
-    row[names.NORM_AVG_COLUMN] = normalized.normalized_average(
-        {s.column: settings_metrics[s.name]["normalized"] for s in names.SETTINGS}, {c: 0.0 for c in row})
-  else:
-    row[names.NORM_AVG_COLUMN] = None
-  return row
+def _available(suite: Suite, settings: Sequence[Setting], split: str) -> tuple[dict[str, list[dict]], dict]:
+  """Each setting's examples, read now; a setting whose data file is missing is skipped with one line when the
+  suite allows it (its row shows 'missing'), else the missing file is the usual one-line error."""
+  found, missing = {}, {}
+  for s in settings:
+    try:
+      found[s.name] = s.examples(split)
+    except data_dir.MissingDataFile as e:
+      if not suite.skip_missing:
+        raise
+      missing[s.name] = {"column": s.column, "reason": str(e)}
+      print(f"flanx: {s.name} skipped: {e}", flush=True)
+  if not found:
+    raise FlanxError(f"suite {suite.name!r}: no setting has its data ({next(iter(missing.values()))['reason']})")
+  return found, missing
 
 
-def evaluate(suite: str, predict_fn: PredictFn, score_fn: ScoreFn | None = None, *, step: int,
+def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = None, *, step: int,
              model_dir: str, vocabulary: seqio.Vocabulary | None = None,
-             feature_lengths: dict[str, int] | None = None, split: str = names.VALIDATION,
+             feature_lengths: dict[str, int] | None = None, split: str = VALIDATION,
              feature_converter: seqio.FeatureConverter | None = None,
              sample_fn: Callable | None = None, num_examples: int | None = None, progress: bool = True) -> dict:
-  """Evaluates `suite` (names.SUITES: 'flan_heldout', a benchmark or a setting) and writes its files.
+  """Evaluates `suite` and writes its files, merged with what earlier runs wrote for the same step.
 
   vocabulary: the model's (made the tasks' vocabulary with flanx.vocab.use); None keeps the active one.
   feature_lengths: {'inputs': N, 'targets': M}; prompts over N tokens are counted in results['overlong'] and
     truncated by seqio. None sizes to the longest example.
-  split: 'validation' (Table 5) or 'test' (MMLU only; other settings are skipped and listed).
+  split: 'validation' (the paper's table) or 'test' (settings without it are skipped and listed).
   Not gin-configurable itself (gin would append its call trace to FlanxError's one line); the CLI passes gin
   macros in. Self-consistency's N and temperature are gin parameters of self_consistency.predict_fn.
-  Returns the dict written to results.json: {'step', 'suite', 'split', 'table5', 'settings', 'overlong',
-  'skipped', 'files'}; settings[name]['metrics'] has 'score', 'normalized', 'random', 'count' and per-group keys.
+  Returns the dict written to results.json: {'step', 'suites', 'split', 'table5', 'norm_avg_over', 'settings',
+  'missing', 'overlong', 'skipped', 'files'}; settings[name]['metrics'] has 'score', 'normalized', 'random',
+  'count' and per-group keys. 'table5' and 'settings' cover every setting evaluated into this step so far.
   """
-  settings = names.suite_settings(suite)
   if vocabulary is not None:
     vocab_lib.use(vocabulary)
   vocabulary = vocab_lib.active()
   converter = feature_converter or seqio.EncDecFeatureConverter(pack=False)
-  out_dir = results_lib.eval_dir(model_dir, step)
-  run = [s for s in settings if split in s.splits]
+  out_dir = results_lib.eval_dir(model_dir, step, split)
+  with_split = [s for s in suite.settings if split in s.splits]
+  if not with_split:
+    raise FlanxError(f"suite {suite.name!r} has no {split!r} split (its settings have "
+                     f"{', '.join(sorted({x for s in suite.settings for x in s.splits}))})")
+  examples, missing = _available(suite, with_split, split)
+  run = [s for s in with_split if s.name in examples]
 
   overlong = {}
   if feature_lengths and "inputs" in feature_lengths:
     for s in run:
-      report = lengths.count_overlong(s.name, feature_lengths["inputs"], vocabulary, split)
+      report = lengths.count_overlong(examples[s.name][:num_examples], feature_lengths["inputs"], vocabulary)
       overlong[s.name] = {"over": report.over, "total": report.total, "longest": report.longest}
 
   evaluators = {s.name: seqio.Evaluator(
@@ -124,8 +134,8 @@ def evaluate(suite: str, predict_fn: PredictFn, score_fn: ScoreFn | None = None,
       num_examples=num_examples, logger_cls=[_Capture], log_dir=str(out_dir), async_compute_metrics=False)
       for s in run}
   total = sum(int(next(iter(e.cached_task_datasets.values())).cardinality()) for e in evaluators.values())
-  settings_out, files = {}, []
-  with tqdm.tqdm(total=total, desc=f"eval {suite} @ {step}", unit="ex", disable=not progress) as bar:
+  settings_out = {}
+  with tqdm.tqdm(total=total, desc=f"eval {suite.name} @ {step}", unit="ex", disable=not progress) as bar:
     for s in run:
       bar.set_postfix_str(s.name)
       model_fn = predict_fn
@@ -136,17 +146,24 @@ def evaluate(suite: str, predict_fn: PredictFn, score_fn: ScoreFn | None = None,
                               score_fn=score_fn)
       task_metrics = future.result()[s.task]
       settings_out[s.name] = {"column": s.column, "metrics": {k: float(v) for k, v in task_metrics.items()}}
-      files.append(str(results_lib.write_predictions(out_dir, s.name, _records(ev.loggers[0]))))
+      results_lib.write_predictions(out_dir, s.name, _records(ev.loggers[0]))
       ev.close()
 
-  results = {"step": step, "suite": suite, "split": split, "table5": table5(
-      {k: v["metrics"] for k, v in settings_out.items()}), "settings": settings_out, "overlong": overlong,
-             "skipped": [s.name for s in settings if s not in run]}
-  results_lib.write_atomic(out_dir / results_lib.TABLE_MD, tables.markdown(results, COLUMNS))
-  files += [str(out_dir / results_lib.TABLE_MD), str(out_dir / results_lib.RESULTS_JSON),
-            str(out_dir / results_lib.PLOT_PNG)]
-  results["files"] = files
+  current = {"step": step, "suites": [suite.name], "split": split, "settings": settings_out, "missing": missing,
+             "overlong": overlong, "skipped": [s.name for s in suite.settings if s not in with_split]}
+  merged = results_lib.merge(results_lib.read_results(out_dir), current)
+  known = {s["column"] for s in merged["settings"].values()} | {m["column"] for m in merged["missing"].values()}
+  columns = [*suite.columns, *sorted(known - set(suite.columns))]
+  row, over = results_lib.table_row(merged, columns)
+  results = {"step": step, "suites": merged["suites"], "split": split, "table5": row, "norm_avg_over": over,
+             **{k: merged[k] for k in ("settings", "missing", "overlong", "skipped")}}
+  # The plot follows the paper's table (validation) across steps; a test-split run has no plot of its own.
+  written = (results_lib.TABLE_MD, results_lib.RESULTS_JSON) + ((results_lib.PLOT_PNG,) if split == VALIDATION else ())
+  results["files"] = [str(out_dir / results_lib.PREDICTIONS_DIR / f"{name}.jsonl") for name in results["settings"]]
+  results["files"] += [str(out_dir / name) for name in written]
+  results_lib.write_atomic(out_dir / results_lib.TABLE_MD, tables.markdown(results, [*columns, NORM_AVG_COLUMN]))
   results_lib.write_results(out_dir, results)
-  history = results_lib.history(model_dir)
-  results_lib.write_atomic(out_dir / results_lib.PLOT_PNG, plots.score_vs_step(history, COLUMNS))
+  if split == VALIDATION:
+    plot = plots.score_vs_step(results_lib.history(model_dir), columns)
+    results_lib.write_atomic(out_dir / results_lib.PLOT_PNG, plot)
   return results

@@ -1,7 +1,7 @@
 """Per-example correctness and per-setting scores (percent) for the held-out benchmarks.
 
-Each example's `meta` (see tasks/evals/example.py) says how it is compared: exact match of the normalised
-extracted answer with any gold answer, or SQuAD v1.1 EM/F1 for "span" answers.
+Each example's `meta` (see example.py) says how it is compared: exact match of the extracted answer with any
+accepted answer (already in compared form), or SQuAD v1.1 EM/F1 for "span" answers.
 """
 
 import collections
@@ -13,12 +13,11 @@ from flanx.evaluation import answers, normalized, squad
 
 def score_example(answer: str, meta: dict) -> dict[str, float]:
   """{'correct': 0/1} and, for span answers, {'em', 'f1'} in percent; `answer` is already extracted."""
-  fmt, gold = meta["answer_format"], meta["gold"]
-  if fmt == answers.SPAN:
+  gold = meta["gold"]
+  if meta["rule"]["format"] == answers.SPAN:
     em, f1 = 100 * squad.best(squad.exact_match, answer, gold), 100 * squad.best(squad.f1, answer, gold)
     return {"correct": float(em == 100), "em": em, "f1": f1}
-  golds = {answers.normalize(g, fmt) for g in gold}
-  return {"correct": float(bool(answer) and answer in golds)}
+  return {"correct": float(bool(answer) and answer in gold)}
 
 
 @dataclasses.dataclass(frozen=True)

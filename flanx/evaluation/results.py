@@ -1,10 +1,14 @@
-"""Writing one evaluation's outputs under <model_dir>/eval/<step>/, each file atomically (temp file + os.replace),
-and reading earlier steps back for the score-vs-step plot."""
+"""One evaluation's outputs under <model_dir>/eval/<step>/ (test-split runs under .../<step>/test/), each file
+written atomically (temp file + os.replace); merging a run into what earlier runs wrote for the same step; and
+reading every step back for the score-vs-step plot."""
 
 import json
 import os
 import pathlib
 import tempfile
+from collections.abc import Sequence
+
+from flanx.evaluation.suite import NORM_AVG_COLUMN, VALIDATION
 
 RESULTS_JSON = "results.json"
 TABLE_MD = "results.md"
@@ -12,8 +16,10 @@ PLOT_PNG = "scores.png"
 PREDICTIONS_DIR = "predictions"
 
 
-def eval_dir(model_dir: str | os.PathLike, step: int) -> pathlib.Path:
-  return pathlib.Path(model_dir) / "eval" / str(step)
+def eval_dir(model_dir: str | os.PathLike, step: int, split: str = VALIDATION) -> pathlib.Path:
+  """Validation (the paper's table) at eval/<step>/; another split in its own folder below it."""
+  step_dir = pathlib.Path(model_dir) / "eval" / str(step)
+  return step_dir if split == VALIDATION else step_dir / split
 
 
 def write_atomic(path: pathlib.Path, data: bytes | str) -> None:
@@ -35,6 +41,14 @@ def write_results(directory: pathlib.Path, results: dict) -> pathlib.Path:
   return path
 
 
+def read_results(directory: pathlib.Path) -> dict | None:
+  """The results.json an earlier run left in `directory`; None when there is none or it cannot be read."""
+  try:
+    return json.loads((directory / RESULTS_JSON).read_text(encoding="utf-8"))
+  except (OSError, json.JSONDecodeError):
+    return None
+
+
 def write_predictions(directory: pathlib.Path, setting: str, records: list[dict]) -> pathlib.Path:
   """One JSON object per example: id, group, prompt, target, output, answer, correct (and votes when sampled)."""
   path = directory / PREDICTIONS_DIR / f"{setting}.jsonl"
@@ -42,13 +56,42 @@ def write_predictions(directory: pathlib.Path, setting: str, records: list[dict]
   return path
 
 
+def merge(previous: dict | None, current: dict) -> dict:
+  """`current` (one run) added to what earlier runs wrote for the same step and split.
+
+  Settings evaluated now replace their earlier results and the others are kept, so evaluating 'mmlu' and then
+  'bbh' into one step leaves both. A setting is listed as missing only while no run has evaluated it.
+  """
+  if not previous or previous.get("split", VALIDATION) != current["split"]:
+    return dict(current)
+  settings = {**previous.get("settings", {}), **current["settings"]}
+  missing = {**previous.get("missing", {}), **current["missing"]}
+  earlier_suites = previous.get("suites") or ([previous["suite"]] if "suite" in previous else [])
+  return {**current,
+          "suites": list(dict.fromkeys([*earlier_suites, *current["suites"]])),
+          "settings": settings,
+          "missing": {name: m for name, m in missing.items() if name not in settings},
+          "overlong": {**previous.get("overlong", {}), **current["overlong"]},
+          "skipped": sorted((set(previous.get("skipped", [])) | set(current["skipped"])) - set(settings))}
+
+
+def table_row(results: dict, columns: Sequence[str]) -> tuple[dict[str, float | None], list[str]]:
+  """The row of `columns` (None where not evaluated) plus Norm. avg, and the columns Norm. avg is taken over.
+
+  Norm. avg is the mean of each evaluated setting's normalised score (its score against its own random
+  baseline); with some columns missing it is taken over the others, and the second value says which.
+  """
+  by_column = {s["column"]: s["metrics"] for s in results["settings"].values()}
+  row = {c: by_column[c]["score"] if c in by_column else None for c in columns}
+  over = [c for c in columns if c in by_column]
+  row[NORM_AVG_COLUMN] = sum(by_column[c]["normalized"] for c in over) / len(over) if over else None
+  return row, over
+
+
 def history(model_dir: str | os.PathLike) -> dict[int, dict]:
   """{step: results} for every <model_dir>/eval/<step>/results.json, in step order; unreadable ones are skipped."""
   found = {}
   for p in (pathlib.Path(model_dir) / "eval").glob(f"*/{RESULTS_JSON}"):
-    if p.parent.name.lstrip("-").isdigit():
-      try:
-        found[int(p.parent.name)] = json.loads(p.read_text(encoding="utf-8"))
-      except (OSError, json.JSONDecodeError):
-        continue
+    if p.parent.name.lstrip("-").isdigit() and (results := read_results(p.parent)) is not None:
+      found[int(p.parent.name)] = results
   return dict(sorted(found.items()))

@@ -14,12 +14,16 @@ SampleFn = Callable[..., Sequence[tuple[int, Sequence[Sequence[int]]]]]
 
 
 def majority_vote(answers: Sequence[str]) -> str:
-  """The most common non-empty answer; a tie goes to the answer sampled first. '' when none was extracted."""
-  counts = collections.Counter(a for a in answers if a)
+  """The most common answer, a tie going to the answer sampled first.
+
+  A sample from which no answer was extracted ('') votes for "no answer", and "no answer" can win: Wang et al.
+  take the most frequent parsed answer over all sampled paths, and a path that states none is still a path.
+  """
+  counts = collections.Counter(answers)
   if not counts:
     return ""
   top = max(counts.values())
-  return next(a for a in answers if a and counts[a] == top)
+  return next(a for a in answers if counts[a] == top)
 
 
 @gin.configurable(denylist=["sample_fn"])

@@ -1,4 +1,6 @@
-"""Markdown tables of one evaluation: the paper's Table 5 row, then per-task and per-language breakdowns."""
+"""Markdown tables of one step's evaluation: the results-table row, then per-task and per-language breakdowns."""
+
+from flanx.evaluation.suite import NORM_AVG_COLUMN
 
 
 def _fmt(x) -> str:
@@ -12,9 +14,24 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def headline(results: dict, columns: list[str]) -> str:
-  """The Table 5 columns for this step; settings not evaluated show '–'."""
+  """The table's columns for this step: a score, 'missing' (its data file is absent) or '–' (not evaluated)."""
   row = results["table5"]
-  return _table(["step", *columns], [[str(results["step"]), *(_fmt(row.get(c)) for c in columns)]])
+  missing_columns = {m["column"] for m in results.get("missing", {}).values()}
+
+  def cell(column):
+    return "missing" if column in missing_columns and row.get(column) is None else _fmt(row.get(column))
+  return _table(["step", *columns], [[str(results["step"]), *(cell(c) for c in columns)]])
+
+
+def norm_avg_note(results: dict, columns: list[str]) -> str:
+  over = results.get("norm_avg_over", [])
+  table_columns = [c for c in columns if c != NORM_AVG_COLUMN]
+  if not over:
+    return f"{NORM_AVG_COLUMN}: no column evaluated."
+  if len(over) == len(table_columns):
+    return f"{NORM_AVG_COLUMN}: over all {len(over)} columns."
+  return (f"{NORM_AVG_COLUMN}: over {len(over)} of {len(table_columns)} columns ({', '.join(over)}); "
+          f"not comparable with an average over all {len(table_columns)}.")
 
 
 def breakdown(setting: str, metrics: dict) -> str:
@@ -27,8 +44,11 @@ def breakdown(setting: str, metrics: dict) -> str:
 
 
 def markdown(results: dict, columns: list[str]) -> str:
-  parts = [f"# Held-out evaluation, step {results['step']} ({results['suite']}, {results['split']} split)",
-           headline(results, columns)]
+  parts = [f"# Held-out evaluation, step {results['step']} ({', '.join(results['suites'])}; {results['split']} split)",
+           headline(results, columns), norm_avg_note(results, columns)]
+  if results.get("missing"):
+    parts.append("Missing data (not evaluated): " + "; ".join(
+        f"{name}: {m['reason']}" for name, m in results["missing"].items()))
   if results.get("overlong"):
     parts.append("Prompts longer than the input length (truncated): " + ", ".join(
         f"{s} {o['over']}/{o['total']}" for s, o in results["overlong"].items()))

@@ -9,11 +9,13 @@ import re
 
 from flanx.evaluation import answers
 from tasks.evals import files, names, prompts
-from tasks.evals.example import EvalExample
+from flanx.evaluation.example import EvalExample
 
 _CANARY_END = "-----\n"
+COT_FINAL = "So the answer is {}."  # how the released exemplars end; a CoT example's target is its final sentence
 _FINAL = re.compile(r"So the answer is (.+?)\.?\s*$", re.S)
-_OPTION_LINE = re.compile(r"^\([A-Z]\)", re.M)
+_OPTION_LINE = re.compile(r"^\(([A-Z])\)[ \t]*(.*)$", re.M)
+_CHOICE_TARGET = re.compile(r"\([A-Z]\)")
 
 
 def _prompt(task: str, cot: bool) -> tuple[str, list[prompts.Shot]]:
@@ -57,15 +59,24 @@ def load_task(task: str) -> list[dict]:
   return rows
 
 
+def rule(target: str, example_input: str, cot: bool) -> answers.Rule:
+  """How outputs are read: a "(X)" target is a choice among the "(X) text" lines of the input; any other target
+  (a label, a number, a word list, three items whose released target is an option's text) is compared as text."""
+  choice = bool(_CHOICE_TARGET.fullmatch(target))
+  return answers.Rule(answers.CHOICE if choice else answers.TEXT, phrases=(answers.ENGLISH_PHRASE,), cot=cot,
+                      stop=prompts.QA.stop, options=tuple(_OPTION_LINE.findall(example_input)) if choice else ())
+
+
 def load(split: str, cot: bool) -> list[EvalExample]:
   del split  # BBH has one split
   examples = []
   for task in names.BBH_TASKS:
     header, shots = _prompt(task, cot)
     for i, row in enumerate(load_task(task)):
-      fmt = answers.CHOICE if answers.normalize_choice(row["target"]) == row["target"] else answers.TEXT
+      r = rule(row["target"], row["input"], cot)
       examples.append(EvalExample(
           inputs=prompts.QA.build(header, shots, row["input"], lead=prompts.COT_LEAD if cot else ""),
-          targets=row["target"], gold=(row["target"],), group=task, id=f"{task}/{i}", answer_format=fmt,
-          phrases=(answers.ENGLISH_PHRASE,), stop=prompts.QA.stop, chance=chance(task, row["input"])))
+          targets=COT_FINAL.format(row["target"]) if cot else row["target"],
+          gold=(answers.normalize(row["target"], r),), group=task, id=f"{task}/{i}", rule=r,
+          chance=chance(task, row["input"])))
   return examples

@@ -9,6 +9,8 @@ from flanx.errors import FlanxError
 
 
 def path(*parts: str, what: str) -> pathlib.Path:
+  """A benchmark file under the data directory; data_dir.MissingDataFile (a FlanxError naming the file) when it
+  is absent, which a suite that allows it turns into a skipped setting."""
   return data_dir.data_file(*parts, what=what)
 
 

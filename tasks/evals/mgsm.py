@@ -4,12 +4,15 @@ Files: mgsm/mgsm_<lang>.tsv (question<TAB>answer, no header), mgsm/exemplars.jso
 mgsm/prompt_phrases.json (per language: question/answer prefixes and the "The answer is" phrase variants).
 """
 
-from flanx.evaluation import answers
+from flanx.evaluation import answers, numbers
+from flanx.evaluation.example import EvalExample
 from tasks.evals import files, names, prompts
-from tasks.evals.example import EvalExample
+
+# The answer column is written in English notation in every language's file ("2,125" in mgsm_fr.tsv too).
+ANSWER_NOTATION = "en"
 
 
-def _language_prompt(lang: str) -> tuple[prompts.PromptFormat, list[prompts.Shot], tuple[str, ...]]:
+def _language_prompt(lang: str) -> tuple[prompts.PromptFormat, list[prompts.Shot], tuple[str, ...], str]:
   pp = files.path("mgsm", "prompt_phrases.json", what="MGSM prompt phrases")
   ep = files.path("mgsm", "exemplars.json", what="MGSM exemplars")
   phrases, exemplars = files.read_json(pp).get("languages", {}).get(lang), files.read_json(ep).get(lang)
@@ -24,20 +27,21 @@ def _language_prompt(lang: str) -> tuple[prompts.PromptFormat, list[prompts.Shot
       raise files.malformed(ep, f"{lang} exemplar {i + 1}", "does not start with the language's prefixes")
     shots.append(prompts.Shot(ex["q"][len(fmt.question_prefix):], ex["a"][len(fmt.answer_prefix):]))
   variants = tuple(phrases.get("answer_is_variants", {})) or (phrases["answer_is"],)
-  return fmt, shots, variants
+  return fmt, shots, variants, phrases["answer_is"]
 
 
 def load(split: str, cot: bool = True) -> list[EvalExample]:
   del split, cot  # one split; MGSM is always chain-of-thought
   examples = []
   for lang in names.MGSM_LANGUAGES:
-    fmt, shots, phrases = _language_prompt(lang)
+    fmt, shots, phrases, final = _language_prompt(lang)
     p = files.path("mgsm", f"mgsm_{lang}.tsv", what=f"MGSM {lang} problems")
+    rule = answers.Rule(answers.NUMBER, phrases=phrases, cot=True, stop=fmt.stop, locale=lang)
     for i, (line, (q, a)) in enumerate(files.read_rows(p, fields=2, delimiter="\t")):
-      gold = answers.normalize_number(a)
-      if not gold or gold != answers.normalize_number(a.strip().rstrip(".")):
+      if not numbers.pattern(ANSWER_NOTATION).fullmatch(a.strip()):
         raise files.malformed(p, str(line), f"answer {a!r} is not a number")
-      examples.append(EvalExample(
-          inputs=fmt.build("", shots, q), targets=a, gold=(a,), group=lang, id=f"{lang}/{i}",
-          answer_format=answers.NUMBER, phrases=phrases, stop=fmt.stop))
+      gold = numbers.read(a, ANSWER_NOTATION)
+      examples.append(EvalExample(  # the target is the exemplars' final sentence, in the language's notation
+          inputs=fmt.build("", shots, q), targets=f"{final} {numbers.write(gold, lang)}.", gold=(gold,), group=lang,
+          id=f"{lang}/{i}", rule=rule))
   return examples

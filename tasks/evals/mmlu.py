@@ -7,9 +7,10 @@ question layout, that of Flan's CoT prompts, so direct and CoT differ only in th
 
 from flanx.evaluation import answers
 from tasks.evals import files, names, prompts
-from tasks.evals.example import EvalExample
+from flanx.evaluation.example import EvalExample
 
 HEADER = "The following are multiple choice questions (with answers) about {subject}."
+COT_FINAL = "The answer is {}."  # how Flan's CoT exemplars end; a CoT example's target is its final sentence
 LETTERS = "ABCD"
 _SPLIT_DIRS = {names.VALIDATION: "val", names.TEST: "test", "dev": "dev"}
 
@@ -53,9 +54,10 @@ def load(split: str, cot: bool) -> list[EvalExample]:
       header = HEADER.format(subject=subject.replace("_", " "))
       shots = [prompts.Shot(question(r), f" ({r[5]})") for r in _rows(subject, "dev")]
     for i, row in enumerate(_rows(subject, split)):
+      rule = answers.Rule(answers.CHOICE, phrases=(answers.ENGLISH_PHRASE,), cot=cot, stop=prompts.QA.stop,
+                          options=tuple(zip(LETTERS, row[1:5])))
       examples.append(EvalExample(
           inputs=prompts.QA.build(header, shots, question(row), lead=prompts.COT_LEAD if cot else ""),
-          targets=f"({row[5]})", gold=(f"({row[5]})",), group=subject, id=f"{subject}/{split}/{i}",
-          answer_format=answers.CHOICE, phrases=(answers.ENGLISH_PHRASE,), stop=prompts.QA.stop,
-          chance=1 / len(LETTERS)))
+          targets=COT_FINAL.format(f"({row[5]})") if cot else f"({row[5]})", gold=(f"({row[5]})",), group=subject,
+          id=f"{subject}/{split}/{i}", rule=rule, chance=1 / len(LETTERS)))
   return examples

@@ -2,11 +2,13 @@
 
 A *setting* is one column of the paper's Table 5 (a benchmark with a prompting style); each is one seqio task
 whose examples carry a `group` (MMLU subject, BBH subtask or language) so per-group scores come from one pass.
+suites.py turns the suite names here into the flanx.evaluation.suite.Suite objects the evaluator receives.
 """
 
 import dataclasses
+import re
 
-from flanx.errors import FlanxError, closest
+from flanx.evaluation import suite as suite_lib
 
 MMLU_SUBJECTS = (
     "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge", "college_biology",
@@ -32,6 +34,10 @@ BBH_TASKS = (
     "sports_understanding", "temporal_sequences", "tracking_shuffled_objects_five_objects",
     "tracking_shuffled_objects_seven_objects", "tracking_shuffled_objects_three_objects", "web_of_lies", "word_sorting",
 )
+# The BIG-Bench task each subtask was drawn from (BBH splits three of them by size): what the Flan collection must
+# leave out of its BIG-Bench tasks (tasks/flan/niv2.py).
+BBH_SOURCE_TASKS = tuple(dict.fromkeys(re.sub(r"_(two|three_objects|five_objects|seven_objects)$", "", t)
+                                       for t in BBH_TASKS))
 # BBH subtasks whose answer is one of a fixed label set named nowhere in the input (chance = 1 / labels).
 BBH_LABEL_SETS = {
     "boolean_expressions": ("True", "False"),
@@ -56,33 +62,29 @@ MGSM_LANGUAGES = ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "z
 MGSM_HEADLINE_LANGUAGES = tuple(lang for lang in MGSM_LANGUAGES if lang != "en")  # the 10 translated ones
 
 # Splits: "validation" is what Table 5 reports (MMLU val; BBH, TyDiQA dev and MGSM have one split each).
-VALIDATION = "validation"
-TEST = "test"
+VALIDATION, TEST = suite_lib.VALIDATION, suite_lib.TEST
 
 
-@dataclasses.dataclass(frozen=True)
-class Setting:
-  """One Table 5 column: a benchmark evaluated with one prompting style."""
-  name: str          # e.g. "mmlu_cot"
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Setting(suite_lib.Setting):
+  """One Table 5 column, and the benchmark whose loader (registry.LOADERS) reads its files."""
   benchmark: str     # "mmlu" | "bbh" | "tydiqa" | "mgsm"
-  column: str        # the paper's column header
-  cot: bool
-  splits: tuple[str, ...] = (VALIDATION,)
 
-  @property
-  def task(self) -> str:
-    return f"flanx_eval:{self.name}"
+
+def _setting(name: str, benchmark: str, column: str, cot: bool, splits=(VALIDATION,)) -> Setting:
+  return Setting(name=name, benchmark=benchmark, column=column, task=f"flanx_eval:{name}", cot=cot, splits=splits)
 
 
 SETTINGS = (
-    Setting("mmlu_direct", "mmlu", "MMLU-Direct", cot=False, splits=(VALIDATION, TEST)),
-    Setting("mmlu_cot", "mmlu", "MMLU-CoT", cot=True, splits=(VALIDATION, TEST)),
-    Setting("bbh_direct", "bbh", "BBH-Direct", cot=False),
-    Setting("bbh_cot", "bbh", "BBH-CoT", cot=True),
-    Setting("tydiqa", "tydiqa", "TyDiQA", cot=False),
-    Setting("mgsm", "mgsm", "MGSM", cot=True),
+    _setting("mmlu_direct", "mmlu", "MMLU-Direct", cot=False, splits=(VALIDATION, TEST)),
+    _setting("mmlu_cot", "mmlu", "MMLU-CoT", cot=True, splits=(VALIDATION, TEST)),
+    _setting("bbh_direct", "bbh", "BBH-Direct", cot=False),
+    _setting("bbh_cot", "bbh", "BBH-CoT", cot=True),
+    _setting("tydiqa", "tydiqa", "TyDiQA", cot=False),
+    _setting("mgsm", "mgsm", "MGSM", cot=True),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+COLUMNS = tuple(s.column for s in SETTINGS)  # Table 5's, in the paper's order
 BENCHMARKS = ("mmlu", "bbh", "tydiqa", "mgsm")
 
 HELDOUT_SUITE = "flan_heldout"
@@ -92,17 +94,8 @@ SUITES = {
     **{b: tuple(s.name for s in SETTINGS if s.benchmark == b) for b in BENCHMARKS},
     **{s.name: (s.name,) for s in SETTINGS},
 }
-NORM_AVG_COLUMN = "Norm. avg"
 
 
 def mixture(suite: str) -> str:
   """The seqio mixture registered for a suite."""
   return f"flanx_eval:suite:{suite}"
-
-
-def suite_settings(suite: str) -> tuple[Setting, ...]:
-  """The settings of a suite; an unknown name is a FlanxError with a did-you-mean."""
-  if suite not in SUITES:
-    raise FlanxError(f"unknown evaluation suite or benchmark {suite!r}{closest(suite, SUITES)}; "
-                     f"known: {', '.join(SUITES)}")
-  return tuple(SETTINGS_BY_NAME[name] for name in SUITES[suite])

@@ -1,15 +1,13 @@
 """Registers one seqio task per setting (names.SETTINGS) and one mixture per suite. Nothing is read until a
 dataset is asked for; then the benchmark's files are read from the data directory in their release layout."""
 
-import functools
-
 import seqio
 
 from flanx import vocab
 from flanx.errors import FlanxError
 from flanx.evaluation import answers, metrics, self_consistency
+from flanx.evaluation.example import meta_of, rule_of, to_dataset
 from tasks.evals import bbh, mgsm, mmlu, names, tydiqa
-from tasks.evals.example import meta_of, to_dataset
 
 LOADERS = {"mmlu": mmlu.load, "bbh": bbh.load, "tydiqa": tydiqa.load, "mgsm": mgsm.load}
 AGGREGATIONS = {
@@ -42,12 +40,11 @@ def postprocess(output, example=None, is_target: bool = False):
   meta = meta_of(example)
   if is_target:
     return meta
-  extract = functools.partial(answers.extract, answer_format=meta["answer_format"], phrases=meta["phrases"],
-                              stop=meta["stop"])
+  rule = rule_of(meta)
   if isinstance(output, (list, tuple)):
-    votes = [extract(o) for o in output]
+    votes = [answers.extract(o, rule) for o in output]
     return {"answer": self_consistency.majority_vote(votes), "votes": votes}
-  return {"answer": extract(output)}
+  return {"answer": answers.extract(output, rule)}
 
 
 def metric_fn(aggregation: metrics.Aggregation):

@@ -6,8 +6,8 @@ present; otherwise the language's first dev question serves as exemplar and is n
 """
 
 from flanx.evaluation import answers
+from flanx.evaluation.example import EvalExample
 from tasks.evals import files, names, prompts
-from tasks.evals.example import EvalExample
 
 DEV, TRAIN = "tydiqa-goldp-v1.1-dev.json", "tydiqa-goldp-v1.1-train.json"
 FORMAT = prompts.PromptFormat(question_prefix="Passage: ", answer_prefix="Answer:")
@@ -60,5 +60,5 @@ def load(split: str, cot: bool = False) -> list[EvalExample]:
       examples.append(EvalExample(
           inputs=FORMAT.build("", [shot], _query(item["context"], item["question"])),
           targets=item["answers"][0], gold=tuple(item["answers"]), group=lang, id=item["id"],
-          answer_format=answers.SPAN, stop=FORMAT.stop))
+          rule=answers.Rule(answers.SPAN, stop=FORMAT.stop)))
   return examples

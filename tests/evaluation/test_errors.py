@@ -7,7 +7,7 @@ import pytest
 from flanx import data_dir
 from flanx.errors import FlanxError
 from flanx.evaluation import evaluator
-from tasks.evals import names, registry
+from tasks.evals import names, registry, suites
 from tests.evaluation.conftest import FIXTURES
 
 
@@ -73,9 +73,18 @@ def test_malformed_json(use_data, tmp_path):
     _load("tydiqa")
 
 
-def test_unknown_suite_suggests(fixture_data, tmp_path):
+def test_unknown_suite_suggests():
   with pytest.raises(FlanxError, match=r"unknown evaluation suite or benchmark 'flan_heldot' \(did you mean 'flan_heldout'") as e:
-    evaluator.evaluate("flan_heldot", lambda ds: [], step=0, model_dir=str(tmp_path))
+    suites.get("flan_heldot")
   _one_line(e)
   with pytest.raises(FlanxError, match="did you mean 'mgsm'"):
-    names.suite_settings("msgm")
+    suites.get("msgm")
+
+
+def test_missing_file_asked_for_by_name_is_the_one_line_error(use_data, tmp_path):
+  shutil.copytree(FIXTURES / "mmlu", tmp_path / "mmlu")
+  use_data(tmp_path)
+  with pytest.raises(FlanxError, match=r"missing data file .*bbh.* \(BBH .* exemplars\)") as e:
+    evaluator.evaluate(suites.get("bbh"), lambda ds: [], step=0, model_dir=str(tmp_path / "run"), progress=False)
+  _one_line(e)
+  assert not (tmp_path / "run").exists()  # nothing half-written

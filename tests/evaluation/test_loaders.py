@@ -2,7 +2,8 @@ import collections
 
 import pytest
 
-from tasks.evals import lengths, mmlu, names, prompts, registry, tydiqa
+from flanx.evaluation import lengths
+from tasks.evals import mmlu, names, prompts, registry, tydiqa
 
 
 def _examples(setting, split=names.VALIDATION):
@@ -38,17 +39,19 @@ def test_real_prompts(shared_data, use_data):
   d = _examples("mmlu_direct")[0]
   assert d.inputs.count("\nA: (") == 5 and d.inputs.endswith("\nA:") and d.chance == 0.25
   zh = [e for e in _examples("mgsm") if e.group == "zh"][0]
-  assert zh.inputs.count("问题：") == 9 and zh.inputs.endswith("逐步解答：") and "答案是" in zh.phrases
+  assert zh.inputs.count("问题：") == 9 and zh.inputs.endswith("逐步解答：") and "答案是" in zh.rule.phrases
+  assert (zh.rule.locale, zh.rule.cot, zh.targets) == ("zh", True, f"答案是 {zh.gold[0]}.")
 
 
 def test_real_overlong_count(shared_data, use_data):
   import seqio
   use_data(shared_data)
-  report = lengths.count_overlong("mgsm", 4096, seqio.ByteVocabulary())  # UTF-8 bytes: Telugu is ~3 per letter
+  examples = names.SETTINGS_BY_NAME["mgsm"].examples(names.VALIDATION)
+  report = lengths.count_overlong(examples, 4096, seqio.ByteVocabulary())  # UTF-8 bytes: Telugu is ~3 per letter
   assert report.total == 2750 and 0 < report.over < report.total
   assert report.over_by_group["te"] == 250 and "en" not in report.over_by_group
   assert sum(report.over_by_group.values()) == report.over
-  assert lengths.count_overlong("mgsm", 10**6, seqio.ByteVocabulary()).over == 0
+  assert lengths.count_overlong(examples, 10**6, seqio.ByteVocabulary()).over == 0
 
 
 def test_tydiqa_fixture_by_language(fixture_data):
@@ -84,3 +87,27 @@ def test_prompt_parse_round_trip():
       text + "\n\nQ: three?\nA: Let's think step by step.")
   with pytest.raises(ValueError):
     prompts.parse_qa_prompt("Header\n\nQ: no answer line")
+
+
+def test_real_choice_rules_carry_the_options(shared_data, use_data):
+  use_data(shared_data)
+  bbh = {e.id: e for e in _examples("bbh_direct")}
+  date = bbh["date_understanding/0"]
+  assert date.rule.format == "choice" and not date.rule.cot and [o[0] for o in date.rule.options] == list("ABCDEF")
+  assert all(text and "\n" not in text for _, text in date.rule.options)
+  # Three released targets are an option's text rather than its letter; they are compared as text.
+  text_targets = [e for e in bbh.values() if e.rule.format == "text" and e.rule.options == ()
+                  and e.group in ("movie_recommendation", "ruin_names")]
+  assert sorted(e.gold[0] for e in text_targets) == ["Monsters, Inc", "dearth, wind, & fire", "rita, sue and bob poo"]
+  cot = _examples("bbh_cot")[0]
+  assert cot.rule.cot and cot.targets == f"So the answer is {cot.gold[0]}."
+  m = _examples("mmlu_cot")[0]
+  assert m.rule.cot and len(m.rule.options) == 4 and m.targets == f"The answer is {m.gold[0]}."
+
+
+def test_bbh_source_tasks_are_one_list():
+  # tasks/flan leaves BBH's BIG-Bench tasks out of the collection using the held-out list itself.
+  from tasks.flan import niv2
+  assert niv2.BBH_SUBTASKS is names.BBH_SOURCE_TASKS and len(names.BBH_SOURCE_TASKS) == 23
+  assert {"logical_deduction", "multistep_arithmetic", "tracking_shuffled_objects"} <= set(names.BBH_SOURCE_TASKS)
+  assert niv2.excluded("task999_bigbench_logical_deduction_fixture") is not None

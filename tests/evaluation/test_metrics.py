@@ -24,7 +24,7 @@ def test_squad_takes_the_best_gold():
 
 
 def _meta(group, gold, fmt="choice", chance=0.25):
-  return {"group": group, "gold": [gold], "answer_format": fmt, "chance": chance}
+  return {"group": group, "gold": [gold], "rule": {"format": fmt}, "chance": chance}
 
 
 def test_micro_vs_macro():
@@ -46,7 +46,7 @@ def test_per_group_normalisation_uses_each_groups_chance():
 
 
 def test_headline_groups_exclude_english_but_report_it():
-  metas = [_meta("en", "5", "number", 0), _meta("de", "5", "number", 0), _meta("zh", "2,125", "number", 0)]
+  metas = [_meta("en", "5", "number", 0), _meta("de", "5", "number", 0), _meta("zh", "2125", "number", 0)]
   out = metrics.summarize(metas, ["5", "4", "2125"], metrics.Aggregation(headline_groups=("de", "zh")))
   assert out["score"] == 50.0 and out["correct/en"] == 100.0
 
@@ -56,15 +56,17 @@ def test_empty_answer_is_wrong_even_against_empty_gold():
 
 
 def test_tydiqa_em_and_f1_in_summary():
-  metas = [{"group": "fi", "gold": ["Blue Way"], "answer_format": "span", "chance": 0.0}] * 2
+  metas = [{"group": "fi", "gold": ["Blue Way"], "rule": {"format": "span"}, "chance": 0.0}] * 2
   out = metrics.summarize(metas, ["the blue way", "blue"], metrics.Aggregation(key="em"))
   assert out["score"] == 50.0 and out["f1"] == pytest.approx((100 + 100 * 2 / 3) / 2)
 
 
 @pytest.mark.parametrize("votes, winner", [
     (["(B)", "(A)", "(B)"], "(B)"),
-    (["12", "", "", "13", "13"], "13"),   # failed extractions do not vote
-    (["7", "8"], "7"),                     # tie: first sampled
+    (["12", "", "13", "13"], "13"),
+    (["12", "", "", "", "13", "13"], ""),  # three samples state no answer: "no answer" wins the vote
+    (["13", "", "", "13"], "13"),          # a tie goes to the answer sampled first
+    (["7", "8"], "7"),
     (["", ""], ""),
     ([], ""),
 ])

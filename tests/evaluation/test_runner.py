@@ -1,11 +1,15 @@
 """The runner end to end on the fixtures, with fake predictors in seqio's predict_fn format."""
 
 import json
+import shutil
 
 import pytest
 
 from flanx import vocab
+from flanx.errors import FlanxError
 from flanx.evaluation import evaluator, results as results_lib
+from tasks.evals import suites
+from tests.evaluation.conftest import FIXTURES
 
 
 def oracle(ds):
@@ -18,15 +22,21 @@ def constant(text):
   return lambda ds: [(int(i), tokens) for i, _ in ds.as_numpy_iterator()]
 
 
+def run(suite, fn, tmp_path, **kwargs):
+  kwargs.setdefault("step", 1)
+  return evaluator.evaluate(suites.get(suite), fn, model_dir=str(tmp_path), progress=False, **kwargs)
+
+
 def test_oracle_scores_100_and_writes_files(fixture_data, tmp_path):
-  r = evaluator.evaluate("flan_heldout", oracle, step=100, model_dir=str(tmp_path),
-                         feature_lengths={"inputs": 2048, "targets": 64}, progress=False)
+  r = run("flan_heldout", oracle, tmp_path, step=100, feature_lengths={"inputs": 2048, "targets": 64})
   assert all(v == pytest.approx(100.0) for v in r["table5"].values()), r["table5"]
+  assert r["norm_avg_over"] == ["MMLU-Direct", "MMLU-CoT", "BBH-Direct", "BBH-CoT", "TyDiQA", "MGSM"]
   assert r["overlong"]["mgsm"] == {"over": 0, "total": 33, "longest": r["overlong"]["mgsm"]["longest"]}
   out = results_lib.eval_dir(tmp_path, 100)
   assert json.loads((out / "results.json").read_text())["table5"]["Norm. avg"] == pytest.approx(100.0)
   table = (out / "results.md").read_text()
   assert "| step | MMLU-Direct | MMLU-CoT | BBH-Direct | BBH-CoT | TyDiQA | MGSM | Norm. avg |" in table
+  assert "Norm. avg: over all 6 columns." in table
   assert "### mgsm" in table and "| zh |" in table and "| word_sorting |" in table
   rows = [json.loads(line) for line in (out / "predictions" / "tydiqa.jsonl").read_text().splitlines()]
   assert len(rows) == 16 and all(r["correct"] and r["em"] == 100 for r in rows)
@@ -36,10 +46,10 @@ def test_oracle_scores_100_and_writes_files(fixture_data, tmp_path):
 
 
 def test_constant_predictor_matches_hand_computation(fixture_data, tmp_path):
-  # "(A)" is right for MMLU val row 0 of 2 (50%); for BBH option tasks example 0 of 3, and never for the 6 label
-  # and 4 free-form tasks: 17/27 * 100/3. It has no number (MGSM 0) and normalises to '' for SQuAD (TyDiQA 0).
-  r = evaluator.evaluate("flan_heldout", constant("(A)"), step=5, model_dir=str(tmp_path), progress=False)
-  t = r["table5"]
+  # "The answer is (A)." is right for MMLU val row 0 of 2 (50%), direct and CoT; for BBH option tasks example 0
+  # of 3, and never for the 6 label and 4 free-form tasks: 17/27 * 100/3. No number follows MGSM's English
+  # phrase and the other languages' phrases are absent (0); SQuAD EM against "The Blue Way" is 0.
+  t = run("flan_heldout", constant("The answer is (A)."), tmp_path, step=5)["table5"]
   bbh = 17 / 27 * 100 / 3
   assert t["MMLU-Direct"] == pytest.approx(50) and t["MMLU-CoT"] == pytest.approx(50)
   assert t["BBH-Direct"] == pytest.approx(bbh) and t["BBH-CoT"] == pytest.approx(bbh)
@@ -49,19 +59,76 @@ def test_constant_predictor_matches_hand_computation(fixture_data, tmp_path):
   assert t["Norm. avg"] == pytest.approx((2 * 100 / 3 + 2 * bbh_norm) / 6)
 
 
-def test_single_benchmark_and_test_split(fixture_data, tmp_path):
-  r = evaluator.evaluate("mgsm", constant("Die Antwort lautet 2.125"), step=1, model_dir=str(tmp_path), progress=False)
+def test_a_bare_letter_scores_only_in_direct_settings(fixture_data, tmp_path):
+  t = run("flan_heldout", constant("A"), tmp_path)["table5"]
+  assert t["MMLU-Direct"] == pytest.approx(50) and t["BBH-Direct"] == pytest.approx(17 / 27 * 100 / 3)
+  assert t["MMLU-CoT"] == 0 and t["BBH-CoT"] == 0  # no answer phrase: no answer
+
+
+def test_german_thousands_and_test_split(fixture_data, tmp_path):
+  # "2.125" is German for 2125, the gold of problem 2 in each language: right in German only.
+  r = run("mgsm", constant("Die Antwort lautet 2.125."), tmp_path)
   m = r["settings"]["mgsm"]["metrics"]
-  assert m["count"] == 33 and r["table5"]["MGSM"] == 0 and r["table5"]["Norm. avg"] is None  # '2.125' is decimal
-  r = evaluator.evaluate("flan_heldout", oracle, step=2, model_dir=str(tmp_path), split="test", progress=False)
+  assert m["count"] == 33 and m["correct/de"] == pytest.approx(100 / 3) and m["correct/fr"] == 0
+  assert r["table5"]["MGSM"] == pytest.approx(100 / 3 / 10)
+  r = run("flan_heldout", oracle, tmp_path, step=2, split="test")
   assert set(r["settings"]) == {"mmlu_direct", "mmlu_cot"} and "bbh_cot" in r["skipped"]
+  assert (tmp_path / "eval" / "2" / "test" / "results.json").is_file()
+  assert not (tmp_path / "eval" / "2" / "results.json").exists()  # the validation table is not touched
+  with pytest.raises(FlanxError, match="suite 'bbh' has no 'test' split"):
+    run("bbh", oracle, tmp_path, split="test")
 
 
 def test_history_and_plot_across_steps(fixture_data, tmp_path):
   for step, fn in ((10, constant("(A)")), (20, oracle)):
-    evaluator.evaluate("mmlu_direct", fn, step=step, model_dir=str(tmp_path), progress=False)
+    run("mmlu_direct", fn, tmp_path, step=step)
   h = results_lib.history(tmp_path)
   assert list(h) == [10, 20] and h[10]["table5"]["MMLU-Direct"] == 50 and h[20]["table5"]["MMLU-Direct"] == 100
+
+
+def test_suites_run_one_at_a_time_merge_into_the_step(fixture_data, tmp_path):
+  run("mmlu", oracle, tmp_path, step=7)
+  out = results_lib.eval_dir(tmp_path, 7)
+  first_png = (out / "scores.png").read_bytes()
+  r = run("bbh", constant("(A)"), tmp_path, step=7)
+  assert r["suites"] == ["mmlu", "bbh"] and set(r["settings"]) == {"mmlu_direct", "mmlu_cot", "bbh_direct", "bbh_cot"}
+  t = r["table5"]
+  assert t["MMLU-Direct"] == 100 and t["MMLU-CoT"] == 100 and t["BBH-CoT"] == 0 and t["TyDiQA"] is None
+  assert r["norm_avg_over"] == ["MMLU-Direct", "MMLU-CoT", "BBH-Direct", "BBH-CoT"]
+  saved = json.loads((out / "results.json").read_text())
+  assert saved["table5"] == t and (out / "predictions" / "mmlu_cot.jsonl").is_file()
+  table = (out / "results.md").read_text()
+  assert "| 7 | 100.0 | 100.0 |" in table and "### mmlu_cot" in table and "### bbh_cot" in table
+  assert "over 4 of 6 columns (MMLU-Direct, MMLU-CoT, BBH-Direct, BBH-CoT)" in table
+  assert (out / "scores.png").read_bytes() != first_png  # redrawn with the BBH columns
+  # Re-evaluating a setting replaces only its own result.
+  r = run("mmlu_cot", constant("(A)"), tmp_path, step=7)
+  assert r["table5"]["MMLU-CoT"] == 0 and r["table5"]["MMLU-Direct"] == 100 and r["table5"]["BBH-Direct"] > 0
+
+
+def test_missing_tydiqa_is_skipped_in_the_full_suite_only(use_data, tmp_path, capsys):
+  data = tmp_path / "data"
+  shutil.copytree(FIXTURES, data)
+  shutil.rmtree(data / "tydiqa")
+  use_data(data)
+  r = run("flan_heldout", oracle, tmp_path / "run")
+  line = [x for x in capsys.readouterr().out.splitlines() if "tydiqa" in x]
+  assert len(line) == 1 and "tydiqa-goldp-v1.1-dev.json" in line[0] and "skipped" in line[0]
+  assert r["table5"]["TyDiQA"] is None and r["table5"]["Norm. avg"] == pytest.approx(100)
+  assert "tydiqa" in r["missing"] and "TyDiQA" not in r["norm_avg_over"] and len(r["norm_avg_over"]) == 5
+  table = (results_lib.eval_dir(tmp_path / "run", 1) / "results.md").read_text()
+  assert "| 100.0 | 100.0 | 100.0 | 100.0 | missing | 100.0 | 100.0 |" in table
+  assert "over 5 of 6 columns" in table and "tydiqa-goldp-v1.1-dev.json" in table
+  with pytest.raises(FlanxError, match=r"missing data file .*tydiqa-goldp-v1\.1-dev\.json") as e:
+    run("tydiqa", oracle, tmp_path / "run")
+  assert "\n" not in str(e.value)
+
+
+def test_nothing_to_evaluate_is_one_error(use_data, tmp_path):
+  (tmp_path / "empty").mkdir()
+  use_data(tmp_path / "empty")
+  with pytest.raises(FlanxError, match="suite 'flan_heldout': no setting has its data .*missing data file"):
+    run("flan_heldout", oracle, tmp_path)
 
 
 def test_self_consistency_votes_over_samples(fixture_data, tmp_path):
@@ -73,9 +140,11 @@ def test_self_consistency_votes_over_samples(fixture_data, tmp_path):
     samples = [v.encode("The answer is 12.")] * 2 + [v.encode("... The answer is 2,125.")] * 3
     return [(int(i), samples) for i, _ in ds.as_numpy_iterator()]
 
-  r = evaluator.evaluate("mgsm", constant("12"), step=3, model_dir=str(tmp_path), sample_fn=sample_fn, progress=False)
+  r = run("mgsm", constant("12"), tmp_path, step=3, sample_fn=sample_fn)
   metrics = r["settings"]["mgsm"]["metrics"]
   assert metrics["correct/en"] == pytest.approx(100 / 3)
   rows = [json.loads(line) for line in (results_lib.eval_dir(tmp_path, 3) / "predictions" / "mgsm.jsonl").open()]
   en = [row for row in rows if row["group"] == "en"]
   assert en[0]["votes"] == ["12", "12", "2125", "2125", "2125"] and en[0]["answer"] == "2125"
+  de = [row for row in rows if row["group"] == "de"]  # English phrasing in German: five votes for no answer
+  assert de[0]["votes"] == [""] * 5 and de[0]["answer"] == ""

@@ -1,7 +1,8 @@
 """An evaluation example as the seqio tasks carry it: the prompt, the target, and a JSON `meta` string.
 
-`meta` holds what scoring needs beyond the text (gold answers, group, chance, answer format and phrases), so
-seqio's postprocessors and the prediction writer read one field rather than one tensor per benchmark.
+This is the contract between a benchmark's loader (tasks/evals) and the scorer (this package): `meta` holds
+what scoring needs beyond the text (accepted answers, group, chance, and the answers.Rule that reads outputs),
+so seqio's postprocessor and the prediction writer read one field rather than one tensor per benchmark.
 """
 
 import dataclasses
@@ -9,17 +10,17 @@ import json
 
 import tensorflow as tf
 
+from flanx.evaluation import answers
+
 
 @dataclasses.dataclass(frozen=True)
 class EvalExample:
   inputs: str                 # the full few-shot prompt
-  targets: str                # the answer as an exemplar would state it (for scoring and display)
-  gold: tuple[str, ...]       # every accepted answer (TyDiQA has several; the others one)
+  targets: str                # the answer as an exemplar would state it (shown in the predictions file)
+  gold: tuple[str, ...]       # every accepted answer, in the form answers.extract gives (spans as written)
   group: str                  # MMLU subject, BBH subtask or language
   id: str
-  answer_format: str          # "choice" | "text" | "number" | "span": how answers are extracted and compared
-  phrases: tuple[str, ...] = ()  # "The answer is"-style phrases that precede the final answer
-  stop: str = ""              # an output is cut here first (the start of a next exemplar)
+  rule: answers.Rule          # how outputs are read
   chance: float = 0.0         # probability that a uniform random guess is right, in [0, 1]
 
   def meta(self) -> dict:
@@ -36,7 +37,14 @@ def to_dataset(examples: list[EvalExample]) -> tf.data.Dataset:
   })
 
 
+def as_text(value) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
 def meta_of(example) -> dict:
   """The meta dict of a seqio example (bytes or str `meta`), as postprocessors receive it."""
-  raw = example["meta"]
-  return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+  return json.loads(as_text(example["meta"]))
+
+
+def rule_of(meta: dict) -> answers.Rule:
+  return answers.Rule.from_json(meta["rule"])
