@@ -4,6 +4,7 @@ The task definition is the instruction and the task's positive examples are the 
 task is declared at the 5k cap (per-task instance counts are only known once the files are read).
 """
 
+from tasks.evals.names import BBH_SOURCE_TASKS
 from tasks.flan import readers
 from tasks.flan.niv2_catalog import NIV2_TASKS
 from tasks.flan.readers import Root
@@ -12,14 +13,8 @@ from tasks.flan.sources import Source
 CAP = 5_000
 # Substrings of task names built from held-out benchmarks: MMLU (and its translation, mmmlu), TyDiQA, MGSM.
 HELD_OUT_SOURCES: tuple[str, ...] = ("mmlu", "tydiqa", "mgsm")
-# BIG-Bench tasks that are BBH subtasks (BBH is a subset of BIG-Bench); other BIG-Bench tasks are kept.
-BBH_SUBTASKS: tuple[str, ...] = (
-    "boolean_expressions", "causal_judgement", "date_understanding", "disambiguation_qa", "dyck_languages",
-    "formal_fallacies", "geometric_shapes", "hyperbaton", "logical_deduction", "movie_recommendation",
-    "multistep_arithmetic", "navigate", "object_counting", "penguins_in_a_table", "reasoning_about_colored_objects",
-    "ruin_names", "salient_translation_error_detection", "snarks", "sports_understanding", "temporal_sequences",
-    "tracking_shuffled_objects", "web_of_lies", "word_sorting",
-)
+# BIG-Bench tasks that BBH subtasks come from (BBH is a subset of BIG-Bench); other BIG-Bench tasks are kept.
+BBH_SUBTASKS: tuple[str, ...] = BBH_SOURCE_TASKS
 
 
 def excluded(task: str) -> str | None:
