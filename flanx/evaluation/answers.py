@@ -82,13 +82,13 @@ def _same_text(a: str, b: str) -> bool:
 
 def read_choice(text: str, options: Sequence[tuple[str, str]] = (), cot: bool = False) -> str:
   """'(B)' or '' (rules in the module docstring)."""
-  text = _stated(text)
   if cot:
-    return text if _STATED_CHOICE.fullmatch(text) else ""
-  text = _ANSWER_LABEL.sub("", text, count=1)
+    stated = _stated(text)
+    return stated if _STATED_CHOICE.fullmatch(stated) else ""
+  text = _ANSWER_LABEL.sub("", text.strip(), count=1)
   letters = {letter for letter, _ in options}
   named = set()
-  if m := _LETTER.fullmatch(text):
+  if m := _LETTER.fullmatch(_stated(text)):
     named.add(m[1])
   if (m := _LETTER_AND_TEXT.fullmatch(text)) and _same_text(dict(options).get(m[1], ""), m[2]):
     named.add(m[1])  # "(B) Paris" when B is Paris

@@ -19,6 +19,8 @@ SUITES: dict[str, Suite] = {
 
 def get(name: str) -> Suite:
   """The suite called `name`; an unknown name is a FlanxError with a did-you-mean."""
+  if not isinstance(name, str):
+    raise FlanxError(f"the evaluation suite must be a name such as {names.HELDOUT_SUITE!r}, got {name!r}")
   if name not in SUITES:
     raise FlanxError(f"unknown evaluation suite or benchmark {name!r}{closest(name, SUITES)}; "
                      f"known: {', '.join(SUITES)}")

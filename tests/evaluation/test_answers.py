@@ -136,3 +136,32 @@ def test_rule_round_trips_through_json_and_rejects_unknowns():
     Rule("essay")
   with pytest.raises(ValueError, match="no number format for language 'xx'"):
     Rule(NUMBER, locale="xx")
+
+
+def test_an_option_text_with_its_own_final_period_still_names_it():
+  options = (("A", "to be palpable intraorally.."), ("B", "to be palpable extraorally."))
+  assert extract("to be palpable intraorally..", direct_choice(options)) == "(A)"
+  assert extract("to be palpable extraorally", direct_choice(options)) == "(B)"
+
+
+def test_real_option_texts_read_as_their_own_letter(shared_data, use_data):
+  """A direct model that answers with an option's text: every MMLU (val and test) and BBH option text reads as
+  its own letter, never as a wrong one. No answer only where the text could name another option too (two
+  options with one text, or an option whose text is a letter, such as "B")."""
+  from tasks.evals import names, registry
+  use_data(shared_data)
+  right, ambiguous, starts_with_a = 0, 0, 0
+  for setting, split in (("mmlu_direct", names.VALIDATION), ("mmlu_direct", names.TEST),
+                         ("bbh_direct", names.VALIDATION)):
+    for example in registry.examples(names.SETTINGS_BY_NAME[setting], split):
+      texts = [" ".join(t.casefold().rstrip(".").split()) for _, t in example.rule.options]
+      for (letter, text), folded in zip(example.rule.options, texts):
+        got = extract(text, example.rule)
+        if got == "":
+          assert texts.count(folded) > 1 or len(text.strip(" ().")) == 1, (example.id, text)
+          ambiguous += 1
+        else:
+          assert got == f"({letter})", (example.id, text, got)
+          right += 1
+          starts_with_a += text.startswith("A ")
+  assert right > 80_000 and ambiguous < 100 and starts_with_a > 1000

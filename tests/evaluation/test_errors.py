@@ -79,6 +79,10 @@ def test_unknown_suite_suggests():
   _one_line(e)
   with pytest.raises(FlanxError, match="did you mean 'mgsm'"):
     suites.get("msgm")
+  for wrong in (None, 5, ["mmlu"]):
+    with pytest.raises(FlanxError, match="must be a name such as 'flan_heldout', got") as e:
+      suites.get(wrong)
+    _one_line(e)
 
 
 def test_missing_file_asked_for_by_name_is_the_one_line_error(use_data, tmp_path):
