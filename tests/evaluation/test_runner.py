@@ -148,3 +148,14 @@ def test_self_consistency_votes_over_samples(fixture_data, tmp_path):
   assert en[0]["votes"] == ["12", "12", "2125", "2125", "2125"] and en[0]["answer"] == "2125"
   de = [row for row in rows if row["group"] == "de"]  # English phrasing in German: five votes for no answer
   assert de[0]["votes"] == [""] * 5 and de[0]["answer"] == ""
+
+
+@pytest.mark.slow  # a fresh interpreter imports tensorflow and seqio
+def test_the_evaluation_package_does_not_import_the_benchmarks():
+  import subprocess
+  import sys
+  code = ("import sys, pkgutil, importlib, flanx.evaluation as e\n"
+          "for m in pkgutil.iter_modules(e.__path__): importlib.import_module('flanx.evaluation.' + m.name)\n"
+          "print(sorted(n for n in sys.modules if n == 'tasks' or n.startswith('tasks.')))")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert out.stdout.strip() == "[]"
