@@ -6,10 +6,11 @@ so the caller decides what "same seed" means; the task pipeline seeds it per exa
 
 import dataclasses
 import random
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 from flanx.templates import library
-from flanx.templates.options import OPTION_STYLES, render_options
+from flanx.templates.options import OPTION_STYLES, OptionStyle, render_options
 
 # Inputs are 2048 tokens in the public recipe; exemplars are pruned to leave room for the target prefix.
 INPUT_BUDGET = 1920
@@ -55,8 +56,13 @@ class Rendered:
   num_shots: int = 0
 
 
+# "Question: Question: ..." arises when a template or a few-shot delimiter labels a field whose text already
+# starts with the same label (P3 prompts, CoT inputs such as "Claim: ..."). One label is kept.
+_DOUBLED_LABEL = re.compile(r"\b([A-Za-z][A-Za-z0-9 ]{0,30}):\s*\1:[ \t]*", re.IGNORECASE)
+
+
 def _tidy(text: str) -> str:
-  return text.strip()
+  return _DOUBLED_LABEL.sub(r"\1: ", text).strip()
 
 
 def render(
@@ -78,7 +84,9 @@ def render(
   def one(ex: Mapping) -> tuple[str, str]:
     inputs, targets = template.inputs.format(**ex), template.targets.format(**ex)
     if style is not None:
-      block, targets = render_options(list(ex["options"]), ex["answer"], style)
+      # Letters run out after Z (ReCoRD lists dozens of entities): such a list is numbered instead.
+      fitting = style if style.fits(len(ex["options"])) else OptionStyle(style.header, "paren_number")
+      block, targets = render_options(list(ex["options"]), ex["answer"], fitting)
       inputs = f"{inputs}\n\n{block}"
     return _tidy(inputs), _tidy(targets)
 
@@ -101,4 +109,4 @@ def render(
   # Drop shots from the end until the whole prompt fits the input budget.
   while shots and count_tokens(separator.join(shots + [query])) > budget:
     shots.pop()
-  return Rendered(separator.join(shots + [query]), targets, index, len(shots))
+  return Rendered(_tidy(separator.join(shots + [query])), targets, index, len(shots))

@@ -29,11 +29,14 @@ class OptionStyle:
     return self.marker in ("paren_letter", "letter_dot", "paren_number")
 
   def label(self, i: int) -> str:
-    return {
-        "paren_letter": f"({string.ascii_uppercase[i]})",
-        "letter_dot": f"{string.ascii_uppercase[i]}.",
-        "paren_number": f"({i + 1})",
-    }[self.marker]
+    if self.marker == "paren_number":
+      return f"({i + 1})"
+    letter = string.ascii_uppercase[i]
+    return f"({letter})" if self.marker == "paren_letter" else f"{letter}."
+
+  def fits(self, num_options: int) -> bool:
+    """Letter labels run out after Z (ReCoRD lists dozens of entities)."""
+    return self.marker not in ("paren_letter", "letter_dot") or num_options <= len(string.ascii_uppercase)
 
   def bullet(self, i: int) -> str:
     return self.label(i) if self.is_label else {"dash": "-", "star": "*"}[self.marker]

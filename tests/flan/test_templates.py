@@ -22,6 +22,20 @@ RECORDS = {
     "program_synthesis": {"question": "add two numbers", "answer": "def f(a, b): return a + b"},
     "cot": {"question": "1+1?", "rationale": "One and one make two.", "answer": "2"},
     "niv2": {"definition": "Do X.", "input": "in", "answer": "out"},
+    "text_classification": {"text": "Stocks rose.", "options": ["World", "Business"], "answer": "Business"},
+    "acceptability": {"sentence": "Him went.", "options": ["unacceptable", "acceptable"], "answer": "unacceptable"},
+    "data_to_text": {"data": "Paris | capital of | France", "answer": "Paris is the capital of France."},
+    "pronoun_resolution": {"sentence": "Ann thanked Bo because she was kind.", "pronoun": "she",
+                           "options": ["Ann", "Bo"], "answer": "Bo"},
+    "text_repair": {"text": "hello world", "problem": "capital letters", "answer": "Hello World"},
+    "next_word": {"text": "The cat sat on the", "answer": "mat"},
+    "math": {"question": "Solve 2x = 4 for x.", "answer": "2"},
+    "answer_check": {"context": "Bo is 3.", "question": "How old is Bo?", "candidate": "3", "options": ["no", "yes"],
+                     "answer": "yes"},
+    "contains_answer": {"question": "Who?", "sentence": "Bo did.", "options": ["yes", "no"], "answer": "yes"},
+    "similarity": {"sentence1": "S1", "sentence2": "S2", "options": ["0", "1", "2", "3", "4", "5"], "answer": "4"},
+    "word_sense": {"word": "bank", "sentence1": "A river bank.", "sentence2": "A bank loan.", "options": ["no", "yes"],
+                   "answer": "no"},
     "prompted": {"inputs": "prompted text", "options": ["a", "b"], "answer": "b"},
 }
 
@@ -134,3 +148,13 @@ def test_cot_targets_end_in_the_answer_phrase():
       out = render(record, "cot", FORMATS[fmt], random.Random(s), [record] * 3)
       assert out.targets.endswith(f"{ANSWER_PHRASE} 2.")
       assert out.targets.startswith("One and one make two.")
+
+
+@pytest.mark.parametrize("fmt", ["zs_opt", "fs_opt"])
+def test_more_options_than_letters_are_numbered(fmt):
+  options = [f"entity {i}" for i in range(40)]  # ReCoRD passages list dozens of entities
+  record = {"text": "___ won.", "options": options, "answer": "entity 33"}
+  for s in range(40):
+    out = render(record, "coreference", FORMATS[fmt], random.Random(s), [record] * 3)
+    assert "entity 39" in out.inputs
+    assert out.targets in ("entity 33", "(34)")
