@@ -23,6 +23,7 @@ setuptools.setup(
         "sentencepiece>=0.2",
         "numpy",
         "pandas",
+        "pyarrow>=14",  # the released Flan collection and CodeContests are Parquet
         "matplotlib",
         "tqdm",
     ],

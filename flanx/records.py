@@ -1,14 +1,16 @@
 """What a malformed source record does: BAD_RECORD_POLICY = 'strict' (the default) or 'skip'.
 
 Readers call `bad_record(path, line, reason)` for each record they cannot use: a broken JSON line, a missing
-field, a wrong column count, undecodable bytes, an empty file. 'strict' stops with a FlanxError naming the
-file, line and reason. 'skip' drops the record but never silently: each skip is counted per file, the first
-few are printed, and `skipped()` reports them all.
+field, a wrong column count, undecodable bytes, a corrupt compressed stream, an empty file. 'strict' stops
+with a FlanxError naming the file, line and reason. 'skip' drops the record but never silently: each skip is
+counted per file, the first few are printed, and `skipped()` reports them all.
 """
 
 import collections
 import dataclasses
+import gzip
 import sys
+import zlib
 
 import gin
 
@@ -54,11 +56,29 @@ def report() -> str:
   return f"flanx: skipped {sum(_skipped.values())} malformed records (BAD_RECORD_POLICY='skip'): {files}"
 
 
+def _open_binary(path):
+  """A binary stream for a local path or any path object with `.open` (etils.epath: gs:// too); .gz is
+  decompressed on the fly."""
+  stream = path.open("rb") if hasattr(path, "open") else open(path, "rb")
+  if str(path).endswith(".gz"):
+    return gzip.GzipFile(fileobj=stream, mode="rb")
+  return stream
+
+
 def decoded_lines(path):
-  """(line number, text) for each line of a UTF-8 file; undecodable lines and an empty file are bad records."""
+  """(line number, text) for each line of a UTF-8 file (gzip-compressed when it ends in .gz); undecodable
+  lines, a truncated or corrupt compressed stream and an empty file are bad records."""
   count = 0
-  with open(path, "rb") as f:
-    for number, raw in enumerate(f, start=1):
+  with _open_binary(path) as f:
+    lines = enumerate(f, start=1)
+    while True:
+      try:
+        number, raw = next(lines)
+      except StopIteration:
+        break
+      except (OSError, EOFError, zlib.error) as e:  # gzip: bad CRC, truncated member, not a gzip file
+        bad_record(path, count + 1, f"unreadable compressed data ({e}); the rest of the file is skipped")
+        return
       count += 1
       try:
         yield number, raw.decode("utf-8")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 from flanx import data_dir, records as bad
 from flanx.errors import FlanxError
+from tasks.flan import files
 
 Record = dict
 Convert = Callable[[dict], Record | None]  # release-format record -> template fields (None: skip it)
@@ -79,19 +80,40 @@ class CotTsv(Reader):
       yield {"question": question, "answer": answer, "rationale": rationale}
 
 
+def niv2_catalog_form(name: str) -> str:
+  """A Super-Natural-Instructions task name as the collection's task list spells it: hyphens became
+  underscores and everything from the first dot was cut ("task075_squad1.1_answer_generation" ->
+  "task075_squad1")."""
+  return name.replace("-", "_").split(".", 1)[0]
+
+
 @dataclasses.dataclass(frozen=True)
 class Niv2Json(Reader):
-  """One Super-Natural-Instructions task file: Definition, Positive Examples, Instances (output is a list)."""
+  """One Super-Natural-Instructions task file: Definition, Positive Examples, Instances (output is a list).
+
+  The file is `niv2/tasks/{task}.json`; a task known only by its catalogue spelling is matched to the file
+  whose real name has that spelling.
+  """
   task: str
 
   def location(self) -> str:
     return f"niv2/tasks/{self.task}.json"
 
+  def _path(self) -> pathlib.Path | None:
+    exact = self.root() / self.location()
+    if exact.is_file():
+      return exact
+    number, wanted = self.task.split("_", 1)[0], niv2_catalog_form(self.task)
+    for candidate in sorted(glob.glob(str(self.root() / "niv2" / "tasks" / f"{number}_*.json"))):
+      if niv2_catalog_form(pathlib.Path(candidate).stem) == wanted:
+        return pathlib.Path(candidate)
+    return None
+
   def present(self) -> bool:
-    return (self.root() / self.location()).is_file()
+    return self._path() is not None
 
   def _load(self) -> dict:
-    with open(self.root() / self.location(), encoding="utf-8") as f:
+    with open(self._path() or self.root() / self.location(), encoding="utf-8") as f:
       return json.load(f)
 
   @staticmethod
@@ -106,7 +128,7 @@ class Niv2Json(Reader):
       try:
         record = {"definition": definition, "input": instance["input"], "output": instance["output"], "id": instance["id"]}
       except (KeyError, TypeError) as e:
-        bad.bad_record(self.root() / self.location(), f"Instances[{i}]", f"missing field {e}")
+        bad.bad_record(self._path(), f"Instances[{i}]", f"missing field {e}")
         continue
       if record.pop("output") and instance["output"]:
         yield {**record, "answer": instance["output"][0]}
@@ -132,27 +154,46 @@ class JsonRecords(Reader):
   def _raw(self) -> Iterator[tuple[int | str, dict]]:
     """(line or item number, record); JSON lines that do not parse are bad records."""
     path = self.root() / self.path
-    if not self.path.endswith(".jsonl"):
+    if not self.path.endswith((".jsonl", ".jsonl.gz")):
       with open(path, encoding="utf-8") as f:
         yield from ((f"item {i}", raw) for i, raw in enumerate(json.load(f)))
       return
-    for number, line in bad.decoded_lines(path):
-      if not line.strip():
-        continue
-      try:
-        yield number, json.loads(line)
-      except json.JSONDecodeError as e:
-        bad.bad_record(path, number, f"broken JSON ({e.msg} at column {e.colno})")
+    yield from files.json_lines(path)
 
   def records(self) -> Iterator[Record]:
-    for where, raw in self._raw():
-      try:
-        record = self.convert(raw)
-      except (KeyError, IndexError, TypeError) as e:  # the release format's fields, missing or of the wrong shape
-        bad.bad_record(self.root() / self.path, where, f"missing or malformed field {e}")
-        continue
-      if record is not None:
-        yield record
+    yield from converted(self._raw(), self.convert, self.root() / self.path)
+
+
+def converted(rows: Iterator[tuple[int | str, dict]], convert: Convert, where_from) -> Iterator[Record]:
+  """Release-file rows through a converter; a row missing a field, or with one of the wrong shape, is bad."""
+  for where, raw in rows:
+    try:
+      record = convert(raw)
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+      bad.bad_record(where_from, where, f"missing or malformed field {e}")
+      continue
+    if record is not None:
+      yield record
+
+
+@dataclasses.dataclass(frozen=True)
+class ParquetRecords(Reader):
+  """Parquet shards matching a glob under the root (a Hugging Face dataset repository's data/train-*.parquet)."""
+  pattern: str
+  convert: Convert
+
+  def location(self) -> str:
+    return self.pattern
+
+  def _files(self) -> list[pathlib.Path]:
+    return sorted(pathlib.Path(p) for p in glob.glob(str(self.root() / self.pattern)))
+
+  def present(self) -> bool:
+    return bool(self._files())
+
+  def records(self) -> Iterator[Record]:
+    for path in self._files():
+      yield from converted(files.parquet_rows(path), self.convert, path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +214,7 @@ class Tfds(Reader):
     import tensorflow_datasets as tfds  # noqa: PLC0415  heavy, and only needed when the dataset is read
     builder = tfds.builder(self.name, data_dir=str(self.root() / "tfds"))
     for raw in tfds.as_numpy(builder.as_dataset(split=self.split, shuffle_files=False)):
+      # A converter's KeyError here is a wrong feature name in flanx, not bad data: it is not caught.
       record = self.convert(raw)
       if record is not None:
         yield record
@@ -182,27 +224,30 @@ class Tfds(Reader):
 class P3(Reader):
   """bigscience/P3 layout: data/{dataset}_{prompt}/train.tfrecord-* with inputs_pretokenized,
   targets_pretokenized and answer_choices. One prompt folder is one template; jsonl files with the same
-  feature names are read too (the embedded collection uses them)."""
+  feature names are read too (the embedded collection uses them). With `prompts`, only those folders are read
+  (P3 also holds prompts that the collection does not use, and score-eval variants)."""
   dataset: str
+  prompts: tuple[str, ...] | None = None
 
   def location(self) -> str:
     return f"p3/data/{self.dataset}_*"
 
   def _prompt_dirs(self) -> list[pathlib.Path]:
-    return sorted(pathlib.Path(p) for p in glob.glob(str(self.root() / self.location())) if pathlib.Path(p).is_dir())
+    dirs = (pathlib.Path(p) for p in glob.glob(str(self.root() / self.location())))
+    return sorted(d for d in dirs if d.is_dir() and (self.prompts is None or d.name in self.prompts))
 
   def present(self) -> bool:
     return any(glob.glob(str(d / "train.*")) for d in self._prompt_dirs())
 
   @staticmethod
-  def _tfrecords(files: list[str]) -> Iterator[dict]:
+  def _tfrecords(paths: list[str]) -> Iterator[dict]:
     import tensorflow as tf  # noqa: PLC0415
     spec = {
         "inputs_pretokenized": tf.io.FixedLenFeature([], tf.string),
         "targets_pretokenized": tf.io.FixedLenFeature([], tf.string),
         "answer_choices": tf.io.VarLenFeature(tf.string),
     }
-    for raw in tf.data.TFRecordDataset(files):
+    for raw in tf.data.TFRecordDataset(paths):
       ex = tf.io.parse_single_example(raw, spec)
       yield {
           "inputs_pretokenized": ex["inputs_pretokenized"].numpy(),
@@ -210,16 +255,10 @@ class P3(Reader):
           "answer_choices": list(tf.sparse.to_dense(ex["answer_choices"]).numpy()),
       }
 
-  @staticmethod
-  def _jsonl(path: pathlib.Path) -> Iterator[dict]:
-    with open(path, encoding="utf-8") as f:
-      yield from (json.loads(line) for line in f if line.strip())
-
   def records(self) -> Iterator[Record]:
     for template_id, prompt_dir in enumerate(self._prompt_dirs()):
       tfrecords = sorted(glob.glob(str(prompt_dir / "train.tfrecord*")))
-      jsonl = prompt_dir / "train.jsonl"
-      raws = self._tfrecords(tfrecords) if tfrecords else self._jsonl(jsonl)
+      raws = self._tfrecords(tfrecords) if tfrecords else (row for _, row in files.json_lines(prompt_dir / "train.jsonl"))
       for raw in raws:
         answer = text(raw["targets_pretokenized"]).strip()
         options = [text(c).strip() for c in raw.get("answer_choices") or []]

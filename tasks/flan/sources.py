@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from flanx.errors import FlanxError
 from flanx.templates import TASK_TYPES
 from tasks.flan.readers import Reader
 
@@ -27,6 +28,16 @@ class Source:
 
   def describe(self) -> str:
     return f"{self.family} source {self.dataset!r}"
+
+  def present(self) -> bool:
+    return self.reader.present()
+
+  def where(self) -> str:
+    """Where the source's files belong: under the data directory, or relative to it when none is set."""
+    try:
+      return str(self.reader.root() / self.reader.location())
+    except FlanxError:
+      return self.reader.location()
 
   def check(self) -> None:
     """Raises one FlanxError naming this source and where its files belong, if they are absent."""
