@@ -8,10 +8,13 @@ from flanx.errors import FlanxError
 
 
 def status(mini: bool = False) -> list[tuple[str, str, bool, str]]:
-  """(family, dataset, present, expected location) for every source."""
-  from tasks.flan import registry  # noqa: PLC0415
-  root = registry.MINI_ROOT if mini else data_dir.data_dir()
-  return [(s.family, s.dataset, s.reader.present(), str(root / s.reader.location())) for s in registry.sources(mini)]
+  """(family, dataset, present, expected location) for every source: the raw sources of each family, then
+  (unless `mini`) each template type of each submix of the released collection."""
+  from tasks.flan import registry, released  # noqa: PLC0415
+  rows = [(s.family, s.dataset, s.present(), s.where()) for s in registry.sources(mini)]
+  if not mini:
+    rows += [(f"released {s.submix}", s.template_type, s.present(), s.where()) for s in released.sources()]
+  return rows
 
 
 def main(argv: Sequence[str]) -> int:
@@ -23,11 +26,11 @@ def main(argv: Sequence[str]) -> int:
   if not args.mini and data_dir.data_dir(required=False) is None:
     raise FlanxError(f"no data directory: set {data_dir.ENV_VAR}=/path/to/data or the gin macro DATA_DIR")
   rows = status(args.mini)
-  families = sorted({r[0] for r in rows})
+  families = list(dict.fromkeys(r[0] for r in rows))
   for family in families:
     mine = [r for r in rows if r[0] == family]
     present = [r for r in mine if r[2]]
-    print(f"{family:<7} {len(present):>5} / {len(mine):<5} present")
+    print(f"{family:<17} {len(present):>5} / {len(mine):<5} present")
     for r in present:
       print(f"  + {r[1]}")
     if args.missing:

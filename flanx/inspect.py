@@ -61,7 +61,7 @@ def rates(name: str) -> pd.DataFrame:
   rows = []
   for task, rate in zip(task_list, values):
     meta = TASKS.get(task.name)
-    rows.append({"task": task.name, "family": meta.source.family if meta else "", "dataset": meta.source.dataset if meta else "",
+    rows.append({"task": task.name, "family": meta.family if meta else "", "dataset": meta.dataset if meta else "",
                  "format": meta.fmt if meta else "", "rate": rate})
   df = pd.DataFrame(rows)
   df["rate"] = df["rate"] / df["rate"].sum()

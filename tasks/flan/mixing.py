@@ -17,6 +17,29 @@ PROPORTION_A: dict[str, float] = {"muffin": 52.0, "t0sf": 15.0, "cot": 3.0, "niv
 PROPORTION_B: dict[str, float] = {"muffin": 46.0, "t0sf": 27.9, "cot": 1.8, "niv2": 24.2}
 PROPORTIONS: dict[str, dict[str, float]] = {"a": PROPORTION_A, "b": PROPORTION_B}
 
+# The released collection's submixes. The public Flan code mixes them at these rates (its flan2022_submix
+# mixture, whose niv2 line is commented out in run_example.py although the five rates only sum to 1 with it;
+# the collection's README says to mix all five), and mixes each submix's template types in equal parts.
+SUBMIX_RATES: dict[str, float] = {"flan2021": 0.40, "t0": 0.32, "niv2": 0.20, "cot": 0.05, "dialog": 0.03}
+SUBMIX_TEMPLATE_TYPES: dict[str, tuple[str, ...]] = {
+    "flan2021": ("zs_opt", "zs_noopt", "fs_opt", "fs_noopt"),
+    "t0": ("zs_opt", "zs_noopt", "fs_opt", "fs_noopt"),
+    # These have no answer options, so the code mixes only the "opt" variants (they equal the "noopt" ones).
+    "niv2": ("zs_opt", "fs_opt"),
+    "cot": ("zs_opt", "fs_opt"),
+    "dialog": ("zs_opt", "fs_opt"),
+}
+# The paper's family of each submix: Muffin is Flan 2021 plus dialog (and program synthesis, not released).
+SUBMIX_FAMILY: dict[str, str] = {"flan2021": "muffin", "dialog": "muffin", "t0": "t0sf", "niv2": "niv2", "cot": "cot"}
+
+
+def submix_shares(family_shares: dict[str, float]) -> dict[str, float]:
+  """Family shares (Proportion A or B) as submix shares: a family's share is split over its submixes in the
+  ratio of the public code's rates (so Muffin's goes 40:3 to flan2021 and dialog). Shares sum to 1."""
+  total = sum(family_shares.values())
+  family_rate = {f: sum(r for s, r in SUBMIX_RATES.items() if SUBMIX_FAMILY[s] == f) for f in family_shares}
+  return {s: family_shares[f] / total * SUBMIX_RATES[s] / family_rate[f] for s, f in SUBMIX_FAMILY.items()}
+
 
 @functools.cache
 def capped_rate(task_name: str, cap: int, num_formats: int) -> float:

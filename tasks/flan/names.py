@@ -37,3 +37,23 @@ def family_mixture(family: str, fmt: str | None = None, mini: bool = False) -> s
 
 def proportion(variant: str) -> str:
   return f"{_PREFIX}_proportion_{variant}"
+
+
+# The released, pre-rendered collection: five submixes, each in several template types.
+SUBMIXES: tuple[str, ...] = ("flan2021", "t0", "niv2", "cot", "dialog")
+TEMPLATE_TYPES: tuple[str, ...] = ("zs_opt", "zs_noopt", "fs_opt", "fs_noopt")
+_RELEASED = f"{_PREFIX}_released"
+
+
+def released_task(submix: str, template_type: str) -> str:
+  return f"{_RELEASED}_{submix}_{template_type}"
+
+
+def released_submix(submix: str) -> str:
+  """One submix, its template types mixed as the public Flan code mixes them."""
+  return f"{_RELEASED}_{submix}"
+
+
+def released_mixture(variant: str | None = None) -> str:
+  """The five submixes at the public code's rates (no variant), or at the paper's Proportion A or B."""
+  return _RELEASED if variant is None else f"{_RELEASED}_proportion_{variant}"

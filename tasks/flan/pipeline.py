@@ -55,8 +55,31 @@ def _count_tokens(text: str) -> int:
   return len(vocab.active().encode(text))
 
 
+class SourceTask:
+  """What a registered task reads: its `source` (present, describe, where, check), named by family and
+  dataset, and the examples it yields as FEATURES."""
+  source: Source
+
+  @property
+  def family(self) -> str:
+    return self.source.family
+
+  @property
+  def dataset(self) -> str:
+    return self.source.dataset
+
+  def examples(self, seed: int = 0) -> Iterator[dict]:
+    raise NotImplementedError
+
+  def dataset_fn(self, split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
+    del split, shuffle_files  # one train split; seqio shuffles examples
+    self.source.check()  # a missing source fails here, with its own message, before any graph is built
+    seed = 0 if seed is None else int(seed)
+    return tf.data.Dataset.from_generator(lambda: self.examples(seed), output_signature=FEATURES)
+
+
 @dataclasses.dataclass(frozen=True)
-class FormattedSource:
+class FormattedSource(SourceTask):
   """One seqio task's data: `source` rendered in format `fmt`."""
   source: Source
   fmt: str
@@ -82,9 +105,3 @@ class FormattedSource:
           "template": int(record.get("template_id", out.template)),
           "format": self.fmt,
       }
-
-  def dataset_fn(self, split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
-    del split, shuffle_files  # one train split; seqio shuffles examples
-    self.source.check()  # a missing source fails here, with its own message, before any graph is built
-    seed = 0 if seed is None else int(seed)
-    return tf.data.Dataset.from_generator(lambda: self.examples(seed), output_signature=FEATURES)

@@ -14,6 +14,7 @@ from flanx.errors import FlanxError
 from flanx.templates import ANSWER_PHRASE, formats
 from tasks.flan import mixing, names, niv2, registry
 from tasks.flan.pipeline import FormattedSource
+from tasks.flan.released import ReleasedTask
 from tasks.flan.niv2_catalog import NIV2_TASKS
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,10 +31,13 @@ def mini_tasks(fmt=None) -> list[FormattedSource]:
 
 def test_one_task_per_dataset_and_format_with_names_from_names_module():
   for task_name, t in registry.TASKS.items():
-    mini = task_name.startswith(names.MINI)
-    assert task_name == names.task(t.source.family, t.source.dataset, t.fmt, mini=mini)
+    if isinstance(t, ReleasedTask):
+      assert task_name == names.released_task(t.source.submix, t.source.template_type)
+    else:
+      mini = task_name.startswith(names.MINI)
+      assert task_name == names.task(t.source.family, t.source.dataset, t.fmt, mini=mini)
     assert task_name in seqio.TaskRegistry.names()
-  full = [t for n, t in registry.TASKS.items() if not n.startswith(names.MINI)]
+  full = [t for n, t in registry.TASKS.items() if not n.startswith(names.MINI) and isinstance(t, FormattedSource)]
   by_family = {f: {t.source.dataset for t in full if t.source.family == f} for f in names.FAMILIES}
   assert len(by_family["cot"]) == 9
   assert len(by_family["niv2"]) == len(niv2.kept(NIV2_TASKS)) > 1500
@@ -163,6 +167,7 @@ def test_importing_the_tasks_opens_no_data_file(tmp_path):
       bad = [p for p in opened if p.startswith({str(tmp_path)!r}) or "/tasks/flan/mini/" in p]
       print(len(bad)); sys.exit(1 if bad else 0)
   """)
-  env = dict(os.environ, FLANX_DATA_DIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="3")
+  env = dict(os.environ, FLANX_DATA_DIR=str(tmp_path), FLANX_COLLECTION_DIR=str(tmp_path / "collection"),
+             TF_CPP_MIN_LOG_LEVEL="3")
   result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stdout + result.stderr[-2000:]
