@@ -126,6 +126,8 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--lengths", type=int, default=0, help="examples to sample for length statistics")
   parser.add_argument("--png", help="where to save the length histogram (with --lengths)")
   parser.add_argument("--vocab", choices=("byte", "sentencepiece"), default="sentencepiece")
+  parser.add_argument("--allow-partial", action="store_true",
+                      help="sample a mixture whose sources are partly missing from the present ones (ALLOW_PARTIAL_MIXTURE)")
   args = parser.parse_args(list(argv))
   if args.examples < 0 or args.lengths < 0:
     raise FlanxError("--examples and --lengths must be >= 0")
@@ -134,6 +136,10 @@ def main(argv: Sequence[str]) -> int:
     return 0
   from flanx import vocab  # noqa: PLC0415
   vocab.use(vocab.byte() if args.vocab == "byte" else vocab.sentencepiece())
+  if args.allow_partial:
+    import gin  # noqa: PLC0415
+    _seqio()  # registers the configurable
+    gin.bind_parameter("allow_partial_mixture.allow", True)
   table = rates(args.mixture)
   print(f"{args.mixture}: {len(table)} tasks")
   print(table.groupby("family")["rate"].sum().mul(100).round(2).to_string())

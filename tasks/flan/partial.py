@@ -24,9 +24,14 @@ from flanx.errors import FlanxError
 _EXAMPLES_IN_MESSAGE = 3
 
 
-@gin.configurable
-def allow_partial_mixture(allow: bool = False) -> bool:
-  """gin: allow_partial_mixture.allow = %ALLOW_PARTIAL_MIXTURE."""
+@gin.configurable("allow_partial_mixture")
+def _configured(allow: bool = False):
+  """gin: allow_partial_mixture.allow = %ALLOW_PARTIAL_MIXTURE (validated outside gin's call)."""
+  return allow
+
+
+def allow_partial_mixture() -> bool:
+  allow = _configured()
   if not isinstance(allow, bool):
     raise FlanxError(f"ALLOW_PARTIAL_MIXTURE={allow!r}: use True or False")
   return allow
@@ -80,13 +85,14 @@ def plan(mixture: seqio.Mixture) -> Plan:
 
 
 def _missing_by_family(plan_: Plan) -> str:
+  """'cot 7 of 9, niv2 1556 of 1556': sources (a raw dataset, or a released submix's template type)."""
   counts: dict[str, list[set, set]] = {}
   for name in list(plan_.rates) + list(plan_.missing):
     meta = _metadata(name)
     missing, total = counts.setdefault(meta.family, [set(), set()])
-    total.add(meta.dataset)
+    total.add(meta.source.describe())
     if name in plan_.missing:
-      missing.add(meta.dataset)
+      missing.add(meta.source.describe())
   return ", ".join(f"{family} {len(m)} of {len(t)}" for family, (m, t) in sorted(counts.items()) if m)
 
 
@@ -107,7 +113,7 @@ def _percentages(shares: dict[str, float]) -> str:
 
 def missing_error(plan_: Plan) -> FlanxError:
   return FlanxError(
-      f"mixture {plan_.mixture!r}: sources are missing (datasets missing per family: {_missing_by_family(plan_)}): "
+      f"mixture {plan_.mixture!r} is missing sources (per family: {_missing_by_family(plan_)}): "
       f"{_examples(plan_)}. `flanx data status --missing` lists them all; set ALLOW_PARTIAL_MIXTURE=True "
       f"(gin) to build the mixture from the present ones")
 
@@ -115,7 +121,7 @@ def missing_error(plan_: Plan) -> FlanxError:
 def report(plan_: Plan) -> str:
   """Two lines for the log when a partial mixture is built."""
   return (f"flanx: mixture {plan_.mixture!r} is built from the present sources (ALLOW_PARTIAL_MIXTURE); "
-          f"datasets missing per family: {_missing_by_family(plan_)}: {_examples(plan_)}\n"
+          f"missing sources per family: {_missing_by_family(plan_)}: {_examples(plan_)}\n"
           f"flanx: family shares used: {_percentages(plan_.used_shares)} "
           f"(configured: {_percentages(plan_.configured_shares)})")
 

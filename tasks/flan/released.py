@@ -38,15 +38,26 @@ PER_TEMPLATE = ("{alias}_{compact}_data/*.parquet",
                   for suffix in ("_train.jsonl", "_train.jsonl.gz", ".jsonl", ".jsonl.gz")))
 
 
-@gin.configurable
-def collection_dir(path: str | None = None) -> epath.Path:
-  """Where the released collection is: `path` (gin), else $FLANX_COLLECTION_DIR, else DATA_DIR/flan_collection."""
+@gin.configurable("collection_dir")
+def _configured_path(path: str | None = None):
+  """gin: collection_dir.path = 'gs://bucket/flan' (validated by `collection_dir`, outside gin's call)."""
+  return path
+
+
+def collection_dir() -> epath.Path:
+  """Where the released collection is: gin `collection_dir.path`, else $FLANX_COLLECTION_DIR, else
+  DATA_DIR/flan_collection."""
+  path = _configured_path()
   if path is not None and not isinstance(path, (str, os.PathLike)):
     raise FlanxError(f"collection_dir.path={path!r}: give a directory path as a string")
   chosen = str(path) if path else os.environ.get(ENV_VAR)
   if chosen:
     return epath.Path(chosen)
-  return epath.Path(data_dir.data_dir()) / "flan_collection"
+  base = data_dir.data_dir(required=False)
+  if base is None:
+    raise FlanxError(f"no released Flan collection directory: set {ENV_VAR}=/path/or/gs://bucket, the gin "
+                     f"binding collection_dir.path, or a data directory ({data_dir.ENV_VAR}) holding flan_collection/")
+  return epath.Path(base) / "flan_collection"
 
 
 def _field(row: dict, name: str):

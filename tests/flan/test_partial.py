@@ -50,7 +50,7 @@ def test_missing_sources_are_one_clear_error_by_default(some_sources):
   with pytest.raises(FlanxError) as e:
     seqio.get_mixture_or_task(names.family_mixture("cot", "cot_zs")).get_dataset(LENGTHS, split="train")
   message = str(e.value)
-  assert "\n" not in message and "datasets missing per family: cot 7 of 9" in message
+  assert "\n" not in message and "is missing sources (per family: cot 7 of 9)" in message
   assert f"cot source 'creak' (expected at {some_sources}/flan_cot/cot_data/creak_train.tsv)" in message
   assert "set ALLOW_PARTIAL_MIXTURE=True" in message and "and 4 more" in message
 
@@ -60,7 +60,7 @@ def test_partial_family_mixture_uses_the_present_sources(some_sources, capsys):
   rows = draw(names.family_mixture("cot", "cot_zs"), 60)
   assert {r["task"] for r in rows} == set(PRESENT_COT)
   err = capsys.readouterr().err
-  assert "built from the present sources (ALLOW_PARTIAL_MIXTURE); datasets missing per family: cot 7 of 9" in err
+  assert "built from the present sources (ALLOW_PARTIAL_MIXTURE); missing sources per family: cot 7 of 9" in err
   assert "family shares used: cot 100.0%" in err
 
 
@@ -87,7 +87,7 @@ def test_partial_released_mixture(tmp_path, capsys):
   fx.exported_jsonl(tmp_path, "cot", "cot", "zs_opt")
   fx.exported_jsonl(tmp_path, "cot", "cot", "fs_opt")
   fx.open_orca(tmp_path, "t0", "t0", "zs_opt")
-  with pytest.raises(FlanxError, match="datasets missing per family: dialog 1 of 1, flan2021 1 of 1, niv2 1 of 1"):
+  with pytest.raises(FlanxError, match="per family: dialog 2 of 2, flan2021 4 of 4, niv2 2 of 2, t0 3 of 4"):
     draw(names.released_mixture(), 1)
   allow()
   plan = partial.plan(seqio.get_mixture_or_task(names.released_mixture()))
@@ -108,10 +108,21 @@ def test_nothing_present_is_an_error_even_when_allowed(tmp_path):
 @pytest.mark.parametrize("value", ["'yes'", "1", "None", "''"])
 def test_the_flag_takes_only_true_or_false(value):
   gin.parse_config(f"allow_partial_mixture.allow = {value}")
-  with pytest.raises(FlanxError, match="ALLOW_PARTIAL_MIXTURE=.*: use True or False"):
+  with pytest.raises(FlanxError, match="ALLOW_PARTIAL_MIXTURE=.*: use True or False") as e:
     partial.allow_partial_mixture()
+  assert "\n" not in str(e.value)
 
 
 def test_the_finetune_config_wires_the_macro():
   text = (registry.MINI_ROOT.parents[2] / "gin/runs/finetune.gin").read_text()
   assert "ALLOW_PARTIAL_MIXTURE = False" in text and "allow_partial_mixture.allow = %ALLOW_PARTIAL_MIXTURE" in text
+
+
+def test_inspect_samples_a_partial_mixture_when_asked(some_sources, capsys):
+  from flanx import cli
+  mixture = names.family_mixture("cot", "cot_zs")
+  assert cli.main(["inspect", mixture, "-n", "2", "--vocab", "byte"]) == 2
+  assert "is missing sources (per family: cot 7 of 9)" in capsys.readouterr().err
+  assert cli.main(["inspect", mixture, "-n", "2", "--vocab", "byte", "--allow-partial"]) == 0
+  captured = capsys.readouterr()
+  assert "family shares used: cot 100.0%" in captured.err and captured.out.count("=>") == 2

@@ -144,9 +144,15 @@ def test_collection_directory_from_gin_env_and_data_dir(tmp_path, monkeypatch):
   monkeypatch.delenv(released.ENV_VAR)
   monkeypatch.setenv("FLANX_DATA_DIR", str(tmp_path))
   assert str(released.collection_dir()) == str(tmp_path / "flan_collection")
-  for wrong in (3, ["a"], True):
-    with pytest.raises(FlanxError, match="collection_dir.path="):
-      released.collection_dir(wrong)
+  for wrong in ("3", "['a']", "True"):
+    gin.parse_config(f"collection_dir.path = {wrong}")
+    with pytest.raises(FlanxError, match="collection_dir.path=") as e:
+      released.collection_dir()
+    assert "\n" not in str(e.value)
+  gin.clear_config()
+  monkeypatch.delenv("FLANX_DATA_DIR")
+  with pytest.raises(FlanxError, match="no released Flan collection directory: set FLANX_COLLECTION_DIR"):
+    released.collection_dir()
 
 
 def _submix_shares(mixture: str) -> dict[str, float]:
