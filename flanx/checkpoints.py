@@ -9,9 +9,12 @@ moved aside to `corrupt_checkpoint_<step>` (kept for inspection, invisible to or
 restored. `data_position` is the input pipeline's position (data.DataPosition), a small JSON file.
 """
 
+import contextlib
 import dataclasses
+import logging
 import pathlib
 import sys
+from typing import Any
 
 import jax
 import numpy as np
@@ -19,9 +22,10 @@ import orbax.checkpoint as ocp
 from etils import epath
 from jax.experimental import multihost_utils
 
-from flanx import nonfinite
+from flanx import decoding, nonfinite, partitioning
 from flanx.errors import FlanxError
-from flanx.trainer import TrainState
+from flanx.optimizer import OptimizerConfig
+from flanx.trainer import Trainer, TrainState
 
 STEP_PREFIX = "checkpoint"
 CORRUPT_PREFIX = "corrupt_"
@@ -46,9 +50,10 @@ def _is_storage_error(e: BaseException) -> bool:
   return False
 
 
-def _first_line(e: BaseException) -> str:
+def _first_line(e: BaseException, limit: int = 300) -> str:
   text = str(e).strip()
-  return text.splitlines()[0] if text else type(e).__name__
+  line = text.splitlines()[0] if text else type(e).__name__
+  return line if len(line) <= limit else line[:limit] + "..."
 
 
 class Checkpointer:
@@ -186,3 +191,101 @@ def load_params_numpy(path: str | pathlib.Path) -> dict:
   tree = getattr(tree, "tree", tree)
   restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
   return checkpointer.restore(params_dir, restore_args=restore_args)
+
+
+# --- inference: eval, infer, generate and score restore a checkpoint's parameters the same way -----------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointRef:
+  params_dir: pathlib.Path
+  step: int
+  model_dir: pathlib.Path  # where training wrote config.gin, and where eval/<step>/ goes
+
+
+def locate(path: str, name: str = "CHECKPOINT_PATH") -> CheckpointRef:
+  """A step directory (run/checkpoint_600) or a model directory (its newest checkpoint); `name` is what the
+  user called the path, for the error line."""
+  try:
+    params_dir = resolve_initial_checkpoint(path)
+  except FlanxError as e:
+    raise FlanxError(str(e).replace("INITIAL_CHECKPOINT_PATH", name)) from e
+  step_dir = params_dir.parent
+  suffix = step_dir.name.rpartition("_")[2]
+  return CheckpointRef(params_dir.absolute(), int(suffix) if suffix.isdigit() else 0, step_dir.parent.absolute())
+
+
+def _path_name(path) -> str:
+  return "/".join(str(getattr(k, "key", k)) for k in path)
+
+
+@contextlib.contextmanager
+def _quiet_storage_logs():
+  """orbax, tensorstore's asyncio tasks and absl log every failed read of a damaged checkpoint (thousands of
+  lines); the one error line the caller raises says it all."""
+  loggers = [logging.getLogger(n) for n in ("absl", "asyncio", "orbax", "jax")]
+  levels = [l.level for l in loggers]
+  for l in loggers:
+    l.setLevel(logging.CRITICAL)
+  try:
+    yield
+  finally:
+    for l, level in zip(loggers, levels):
+      l.setLevel(level)
+
+
+def check_compatible(ref: CheckpointRef, abstract_params, model) -> None:
+  """One line naming the first parameter whose name or shape differs, before orbax sees the checkpoint."""
+  vocab_size = model.vocabulary.vocab_size
+  if vocab_size > model.config.vocab_size:
+    raise FlanxError(f"the vocabulary has {vocab_size} ids but the model embeds only {model.config.vocab_size} "
+                     f"(NUM_EMBEDDINGS)")
+  try:
+    with _quiet_storage_logs():
+      saved = ocp.StandardCheckpointer().metadata(ref.params_dir).item_metadata
+  except Exception as e:  # noqa: BLE001  a damaged _METADATA fails with any of several types
+    raise FlanxError(f"checkpoint {ref.params_dir.parent} is damaged or not an orbax checkpoint: "
+                     f"{_first_line(e)}") from e
+  saved = {_path_name(p): tuple(m.shape) for p, m in jax.tree_util.tree_flatten_with_path(saved)[0]}
+  wanted = {_path_name(p): tuple(a.shape) for p, a in jax.tree_util.tree_flatten_with_path(abstract_params)[0]}
+  for name, shape in wanted.items():
+    if name not in saved:
+      raise FlanxError(f"checkpoint {ref.params_dir.parent} does not match the model: it has no parameter {name}")
+    if saved[name] != shape:
+      hint = " (a different vocabulary size)" if "embedding" in name or "logits_dense" in name else ""
+      raise FlanxError(f"checkpoint {ref.params_dir.parent} does not match the model: parameter {name} has shape "
+                       f"{saved[name]} in the checkpoint but {shape} in the model{hint}")
+  extra = sorted(set(saved) - set(wanted))
+  if extra:
+    raise FlanxError(f"checkpoint {ref.params_dir.parent} does not match the model: the model has no parameter {extra[0]}")
+
+
+@dataclasses.dataclass
+class Loaded:
+  """A restored model, ready to decode."""
+  model: Any
+  trainer: Trainer
+  params: Any
+  ref: CheckpointRef
+
+  @property
+  def decoder(self) -> decoding.Decoder:
+    return decoding.Decoder.from_trainer(self.trainer)
+
+
+def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str, int],
+                          partition: partitioning.PartitionConfig = partitioning.PartitionConfig(),
+                          name: str = "CHECKPOINT_PATH") -> Loaded:
+  """Locates the checkpoint, checks it fits `model`, and restores its parameters straight into the shardings
+  the model has on the mesh. A damaged file is one FlanxError line, not orbax's error log."""
+  ref = locate(checkpoint_path, name)
+  trainer = Trainer(model, OptimizerConfig(), partitioning.make_mesh(partition), partition.logical_rules(),
+                    feature_lengths)
+  abstract = trainer.abstract_state().params
+  check_compatible(ref, abstract, model)
+  try:
+    with _quiet_storage_logs():
+      params = ocp.StandardCheckpointer().restore(ref.params_dir, abstract)
+  except Exception as e:  # noqa: BLE001  tensorstore/orbax raise many types for truncated or corrupted files
+    raise FlanxError(f"checkpoint {ref.params_dir.parent} is damaged: {_first_line(e)}") from e
+  return Loaded(model, trainer, params, ref)

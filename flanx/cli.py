@@ -1,12 +1,14 @@
 """The `flanx` command: one subcommand per module, each module exposing `main(argv) -> int`."""
 
+import ast
 import importlib
 import importlib.util
-import os
+import pathlib
+import re
 import sys
 from collections.abc import Callable, Sequence
 
-from flanx import supervisor
+from flanx import quiet, supervisor
 from flanx.errors import FlanxError
 
 # subcommand -> (module with main(argv), one-line help). Modules are imported only when their command runs.
@@ -21,6 +23,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("flanx.convert", "import or export Hugging Face checkpoints"),
     "bench": ("flanx.bench", "benchmarks: train, data, decode, eval"),
 }
+
+
+# Gin-driven commands: the run file whose macros --help lists (gin/runs/, with their comments).
+GIN_COMMANDS = {"train": "finetune.gin", "eval": "eval.gin", "infer": "infer.gin"}
+_MACRO_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*=\s*(.*?)\s*(?:#\s*(.*))?$")
+
+
+def gin_help(name: str) -> str:
+  """`flanx train|eval|infer --help`, from the module docstring and the run file, without importing either
+  the module or jax/tensorflow/seqio."""
+  module = pathlib.Path(__file__).with_name(f"{COMMANDS[name][0].split('.')[-1]}.py")
+  doc = ast.get_docstring(ast.parse(module.read_text())) or ""
+  run_file = pathlib.Path(__file__).resolve().parent.parent / "gin" / "runs" / GIN_COMMANDS[name]
+  lines = [f"usage: flanx {name} --gin_file=FILE [--gin_file=FILE ...] [--gin.MACRO=VALUE ...]", "", doc.strip(), "",
+           f"macros (defaults from gin/runs/{GIN_COMMANDS[name]}; strings need quotes: --gin.MODEL_DIR=\"'runs/x'\"):"]
+  for line in run_file.read_text().splitlines() if run_file.is_file() else []:
+    macro = _MACRO_LINE.match(line)
+    if macro:
+      default = "(required)" if "gin.REQUIRED" in macro.group(2) else macro.group(2)
+      lines.append(f"  {macro.group(1):<26} {default:<28} {macro.group(3) or ''}".rstrip())
+  return "\n".join(lines)
 
 
 def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str], prog: str = "flanx") -> int:
@@ -43,9 +66,9 @@ def usage() -> str:
   return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  quiet.environment()
   if not argv or argv[0] in ("-h", "--help", "help"):
     print(usage())
     return 0
@@ -55,12 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from flanx.errors import closest
     print(f"flanx: error: unknown command {name!r}{closest(name, commands)}\n\n{usage()}", file=sys.stderr)
     return 2
+  if name in GIN_COMMANDS and any(a in ("-h", "--help") for a in argv[1:]):
+    print(gin_help(name))
+    return 0
   if name == "train" and supervisor.wanted(argv[1:]):
     return supervisor.supervise("flanx.train", argv[1:])
   module = importlib.import_module(commands[name][0])
   # Modules serving several commands (generate/score) take the command name as their first argument.
   args = argv if getattr(module, "TAKES_COMMAND_NAME", False) else argv[1:]
-  return run(module.main, args, prog=f"flanx {name}")
+  return run(module.main, args, prog=prog or f"flanx {name}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ its SentencePiece model. Parameters are read one at a time and put straight onto
 """
 
 import argparse
+import contextlib
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -22,7 +24,8 @@ import orbax.checkpoint as ocp
 import seqio
 from flax import traverse_util
 
-from flanx import checkpoints, partitioning
+from flanx import checkpoints, errors, partitioning
+from flanx import vocab as vocab_lib
 from flanx.errors import FlanxError
 from flanx.hf import t5_mapping
 from flanx.hf.t5_mapping import Tensor
@@ -90,9 +93,23 @@ def _read(weights: HfWeights, t: Tensor, expected: tuple[int, ...], scale_output
   return w
 
 
+def _open_weights(hf_dir: pathlib.Path) -> HfWeights:
+  try:
+    return HfWeights(hf_dir)
+  except FlanxError:
+    raise
+  except Exception as e:  # noqa: BLE001  torch.load(weights_only=True) refusing a pickle raises UnpicklingError
+    if "weights_only" in str(e) or "Unpickl" in type(e).__name__:
+      raise FlanxError(
+          f"{hf_dir}: the PyTorch weights can only be loaded by unpickling code, which flanx refuses; convert them "
+          f"to safetensors first: python -c \"from transformers import AutoModelForSeq2SeqLM as M; "
+          f"M.from_pretrained('{hf_dir}').save_pretrained('{hf_dir}', safe_serialization=True)\"") from None
+    raise
+
+
 def load_hf_params(hf_dir: pathlib.Path, hf_config: dict, config: T5Config, mesh, rules):
   """The directory's tensors as flanx params, each put straight onto its sharding on `mesh`."""
-  weights = HfWeights(hf_dir)
+  weights = _open_weights(hf_dir)
   targets = _target_shardings(config, mesh, rules)
   groups = _grouped(config, config.scan_layers)
   if set(groups) != set(targets):
@@ -119,20 +136,54 @@ def import_hf(hf_dir: str | pathlib.Path, out: str | pathlib.Path, scan_layers: 
   hf_config = read_hf_config(hf_dir)
   config = t5_mapping.config_from_hf(hf_config, str(hf_dir))
   config = T5Config(**{**config.__dict__, "scan_layers": scan_layers})
-  if (out / f"{checkpoints.STEP_PREFIX}_0").exists():
-    raise FlanxError(f"--out {out} already holds a checkpoint; choose a new directory")
+  _check_new_output(out)
   partition = partition or partitioning.PartitionConfig()
   params = load_hf_params(hf_dir, hf_config, config, partitioning.make_mesh(partition), partition.logical_rules())
 
-  out.mkdir(parents=True, exist_ok=True)
-  saver = ocp.StandardCheckpointer()
-  saver.save(out / f"{checkpoints.STEP_PREFIX}_0" / "params", params)
-  saver.wait_until_finished()
   vocab = hf_dir / VOCAB_FILE
-  if vocab.is_file():
-    shutil.copyfile(vocab, out / VOCAB_FILE)
-  (out / GIN_FILE).write_text(model_gin(config, out / VOCAB_FILE if vocab.is_file() else None, hf_dir))
+  with _staging(out) as staging:
+    saver = ocp.StandardCheckpointer()
+    saver.save(staging / f"{checkpoints.STEP_PREFIX}_0" / "params", params)
+    saver.wait_until_finished()
+    if vocab.is_file():
+      shutil.copyfile(vocab, staging / VOCAB_FILE)
+    (staging / GIN_FILE).write_text(model_gin(config, out / VOCAB_FILE if vocab.is_file() else None, hf_dir))
   return config
+
+
+def _check_new_output(out: pathlib.Path) -> None:
+  """--out must be new (or an empty directory): never mixed into a training run or an earlier export."""
+  errors.writable_dir("--out", out)
+  if out.exists() and not out.is_dir():
+    raise FlanxError(f"--out {out} is a file; give a new directory")
+  if out.is_dir() and any(out.iterdir()):
+    what = ("a training run" if (out / "config.gin").exists() or any(out.glob(f"{checkpoints.STEP_PREFIX}_*"))
+            else "files")
+    raise FlanxError(f"--out {out} already holds {what}; give a new or empty directory")
+
+
+@contextlib.contextmanager
+def _staging(out: pathlib.Path):
+  """A hidden sibling directory renamed to `out` once everything is written: `out` is complete or absent."""
+  staging = out.parent / f".{out.name}.tmp{os.getpid()}"
+  if staging.exists():
+    shutil.rmtree(staging)
+  staging.mkdir(parents=True)
+  try:
+    yield staging
+    if out.is_dir():
+      out.rmdir()  # empty, checked before converting
+    staging.rename(out)
+  finally:
+    if staging.exists():
+      shutil.rmtree(staging, ignore_errors=True)
+
+
+def vocabulary_note(hf_dir: pathlib.Path) -> str:
+  """Which vocabulary the converted model uses when the HF directory ships no SentencePiece model."""
+  return (f"{hf_dir} has no {VOCAB_FILE}: the converted model uses T5's SentencePiece vocabulary "
+          f"(DATA_DIR/vocab/spiece.model if present, else {vocab_lib.T5_VOCABULARY_PATH}); set "
+          f"vocab.sentencepiece.path in {GIN_FILE} to use another")
 
 
 def model_gin(config: T5Config, vocab_path: pathlib.Path | None, source: pathlib.Path) -> str:
@@ -141,6 +192,8 @@ def model_gin(config: T5Config, vocab_path: pathlib.Path | None, source: pathlib
   if vocab_path is not None:
     lines += ["# The SentencePiece model shipped with the checkpoint, used as is.",
               f"vocab.sentencepiece.path = '{vocab_path}'"]
+  else:
+    lines += [f"# {vocabulary_note(source)}."]
   lines += [f"NUM_EMBEDDINGS = {config.vocab_size}", f"SCAN_LAYERS = {config.scan_layers}"]
   for field in ("emb_dim", "mlp_dim", "num_encoder_layers", "num_decoder_layers", "num_heads", "head_dim",
                 "relative_attention_num_buckets", "relative_attention_max_distance"):
@@ -173,7 +226,8 @@ def export_hf(checkpoint: str | pathlib.Path, out: str | pathlib.Path) -> T5Conf
   """Writes config.json + model.safetensors (+ spiece.model) that T5ForConditionalGeneration loads."""
   from safetensors.numpy import save_file
 
-  checkpoint, out = pathlib.Path(checkpoint), pathlib.Path(out)
+  checkpoint, out = pathlib.Path(checkpoint), pathlib.Path(out).absolute()
+  _check_new_output(out)
   flat = traverse_util.flatten_dict(load_params_numpy(checkpoint))
   config = t5_mapping.config_from_params({p: a.shape for p, a in flat.items()}, _max_distance(checkpoint))
   tensors = {}
@@ -184,13 +238,13 @@ def export_hf(checkpoint: str | pathlib.Path, out: str | pathlib.Path) -> T5Conf
     else:  # scanned: layers_{i} is slice i of the stacked `layers` tree
       w = flat[(p[0], "layers") + p[2:]][int(p[1].split("_")[1])]
     tensors[t.hf_name] = np.ascontiguousarray(t.to_hf(np.asarray(w, np.float32)))
-  out.mkdir(parents=True, exist_ok=True)
-  save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
-  (out / "config.json").write_text(json.dumps(t5_mapping.config_to_hf(config), indent=2) + "\n")
-  for d in (checkpoint, *checkpoint.parents[:2]):
-    if (d / VOCAB_FILE).is_file():
-      shutil.copyfile(d / VOCAB_FILE, out / VOCAB_FILE)
-      break
+  with _staging(out) as staging:
+    save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
+    (staging / "config.json").write_text(json.dumps(t5_mapping.config_to_hf(config), indent=2) + "\n")
+    for d in (checkpoint, *checkpoint.parents[:2]):
+      if (d / VOCAB_FILE).is_file():
+        shutil.copyfile(d / VOCAB_FILE, staging / VOCAB_FILE)
+        break
   return config
 
 
@@ -215,11 +269,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
   args = _parser().parse_args(list(argv))
   if args.direction == "from-hf":
+    errors.positive_int("--num_partitions", args.num_partitions)
+    hf_dir = pathlib.Path(args.hf_dir)
+    if hf_dir.is_dir() and not (hf_dir / VOCAB_FILE).is_file():
+      print(f"flanx convert: note: {vocabulary_note(hf_dir)}", flush=True)
     config = import_hf(args.hf_dir, args.out, args.scan_layers,
                        partitioning.PartitionConfig(num_partitions=args.num_partitions, rules=args.rules))
     print(f"flanx convert: wrote {args.out} ({config.num_encoder_layers}+{config.num_decoder_layers} layers, "
           f"d_model {config.emb_dim}); train from it with --gin_file={pathlib.Path(args.out) / GIN_FILE} "
-          f"--gin.INITIAL_CHECKPOINT_PATH=\"'{args.out}'\"")
+          f"--gin.INITIAL_CHECKPOINT_PATH=\"'{args.out}'\", or decode with flanx generate --checkpoint {args.out}")
   else:
     config = export_hf(args.checkpoint, args.out)
     print(f"flanx convert: wrote {args.out} (T5ForConditionalGeneration, d_model {config.emb_dim})")

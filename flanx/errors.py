@@ -1,7 +1,9 @@
 """User-facing errors: one clear line saying what was wrong and where."""
 
 import difflib
-from collections.abc import Iterable
+import os
+import pathlib
+from collections.abc import Iterable, Mapping
 
 
 class FlanxError(Exception):
@@ -12,3 +14,47 @@ def closest(name: str, candidates: Iterable[str], n: int = 3) -> str:
   """A ' (did you mean ...?)' suffix naming the closest candidates, or ''."""
   matches = difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.5)
   return f" (did you mean {', '.join(repr(m) for m in matches)}?)" if matches else ""
+
+
+# --- checks of configured values: the name in each message is the gin macro or flag the user sets ------------
+
+
+def positive_int(name: str, value, optional: bool = False, minimum: int = 1) -> None:
+  """An integer >= minimum (bools and strings refused); None passes when `optional`."""
+  if value is None and optional:
+    return
+  if isinstance(value, bool) or not isinstance(value, int):
+    raise FlanxError(f"{name}={value!r} must be an integer (got {type(value).__name__})")
+  if value < minimum:
+    raise FlanxError(f"{name}={value} must be at least {minimum}" + (" (or None)" if optional else ""))
+
+
+def require_str(name: str, value) -> None:
+  if not isinstance(value, str) or not value.strip():
+    raise FlanxError(f"{name}={value!r} must be a non-empty string (quote it: --gin.{name}=\"'...'\")")
+
+
+def feature_lengths(name: str, value, required: Iterable[str] = ("inputs", "targets")) -> None:
+  """A {'inputs': N, 'targets': M} dict of positive integers."""
+  if not isinstance(value, Mapping):
+    raise FlanxError(f"{name}={value!r} must be a dict like {{'inputs': 512, 'targets': 64}}")
+  missing = [k for k in required if k not in value]
+  if missing:
+    raise FlanxError(f"{name}={dict(value)!r} has no {missing[0]!r} length (needs {', '.join(map(repr, required))})")
+  for key, length in value.items():
+    positive_int(f"{name}[{key!r}]", length)
+
+
+def writable_dir(name: str, path: str | os.PathLike) -> None:
+  """An output directory that exists or can be created: no regular file at it or above it (local paths)."""
+  if "://" in str(path):
+    return
+  p = pathlib.Path(path).absolute()
+  for candidate in (p, *p.parents):
+    if candidate.exists():
+      if not candidate.is_dir():
+        where = "is a file" if candidate == p else f"is under the regular file {candidate}"
+        raise FlanxError(f"{name}={path} {where}; give a directory")
+      if not os.access(candidate, os.W_OK | os.X_OK):
+        raise FlanxError(f"{name}={path} is not writable ({candidate} does not allow it)")
+      return

@@ -4,6 +4,8 @@
       [--temperature 0] [--top_k 0] [--top_p 1] [--beam_size 1] [--num_samples 1]
   flanx score --checkpoint runs/demo --input pairs.jsonl     # lines {"input": ..., "target": ...}
 
+The model and vocabulary come from the checkpoint directory's config.gin (written by training) or model.gin
+(written by `flanx convert from-hf`), or from --gin_file (a model gin file, repeatable).
 generate writes one JSON object per prompt line: {"prompt", "outputs", "scores"} (scores: summed
 log-probabilities; for beam search the length-penalised beam scores). score prints one JSON object per pair
 with its "log_likelihood".
@@ -14,13 +16,20 @@ import json
 import pathlib
 from collections.abc import Sequence
 
-import gin
-import numpy as np
+import gin  # light: the heavy imports (jax, the model) wait until a command runs
 
-from flanx import decoding, eval as eval_lib
+from flanx import errors
 from flanx.errors import FlanxError
 
 TAKES_COMMAND_NAME = True
+
+INPUT_FORMATS = {
+    "generate": "--input: a UTF-8 text file, one prompt per line (blank lines skipped; write a newline inside a "
+                "prompt as \\n). --output: JSON lines {\"prompt\", \"outputs\": [text, ...], \"scores\": [float, ...]}.",
+    "score": "--input: a UTF-8 JSON-lines file, one object per line with string fields \"input\" and \"target\", "
+             "e.g. {\"input\": \"copy: abc\", \"target\": \"abc\"}. Prints one JSON object per line with its "
+             "\"log_likelihood\" (summed over the target's tokens, EOS included).",
+}
 
 
 @gin.configurable("flanx_generate")
@@ -28,18 +37,21 @@ def configured_model(model=gin.REQUIRED):
   return model
 
 
-def load(checkpoint: str, lengths: dict[str, int]) -> eval_lib.Loaded:
-  """The model and vocabulary of the checkpoint's saved config.gin, with its parameters restored."""
-  eval_lib.parse_with_saved_config([], ["flanx_generate.model = %MODEL"], checkpoint)
-  model = configured_model()
-  return eval_lib.restore(model, checkpoint, lengths)
+def load(checkpoint: str, lengths: dict[str, int], gin_files: Sequence[str] = ()):
+  """The model and vocabulary of --gin_file, else of the checkpoint's saved config.gin or model.gin, with its
+  parameters restored (a checkpoints.Loaded)."""
+  from flanx import checkpoints, gin_config  # noqa: PLC0415
+  gin_config.parse_with_saved_model(gin_files, ["flanx_generate.model = %MODEL"], checkpoint, name="--checkpoint")
+  model = gin_config.call(configured_model)
+  return checkpoints.restore_for_inference(model, checkpoint, lengths, name="--checkpoint")
 
 
 def _encode(vocabulary, texts: Sequence[str], eos: bool = True) -> list[list[int]]:
   return [list(vocabulary.encode(t)) + ([vocabulary.eos_id] if eos else []) for t in texts]
 
 
-def _pad(rows: list[list[int]], width: int | None = None) -> np.ndarray:
+def _pad(rows: list[list[int]], width: int | None = None):
+  import numpy as np  # noqa: PLC0415
   width = width or max(len(r) for r in rows)
   out = np.zeros((len(rows), width), np.int32)
   for i, r in enumerate(rows):
@@ -50,8 +62,14 @@ def _pad(rows: list[list[int]], width: int | None = None) -> np.ndarray:
 def _read_lines(path: str) -> list[str]:
   p = pathlib.Path(path)
   if not p.is_file():
-    raise FlanxError(f"input file {path} does not exist")
-  return [line for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    raise FlanxError(f"--input {path} " + ("is a directory" if p.is_dir() else "does not exist"))
+  try:
+    text = p.read_text(encoding="utf-8")
+  except UnicodeDecodeError as e:
+    line = p.read_bytes()[:e.start].count(b"\n") + 1
+    raise FlanxError(f"--input {path}:{line}: not UTF-8 text (byte {e.object[e.start]:#04x}); save the file as "
+                     f"UTF-8") from None
+  return [line for line in text.splitlines() if line.strip()]
 
 
 def generate(args) -> int:
@@ -60,9 +78,12 @@ def generate(args) -> int:
     raise FlanxError(f"{args.input} has no prompts")
   if args.beam_size > 1 and (args.num_samples > 1 or args.temperature > 0):
     raise FlanxError("--beam_size > 1 is deterministic; leave --temperature 0 and --num_samples 1")
+  from flanx import decoding, vocab  # noqa: PLC0415
   sampling = decoding.Sampling(args.temperature, args.top_k, args.top_p)  # validates the flags
-  from flanx import vocab  # noqa: PLC0415
-  loaded = load(args.checkpoint, {"inputs": 8, "targets": args.max_new_tokens})
+  errors.writable_dir("--output", pathlib.Path(args.output).absolute().parent)
+  if pathlib.Path(args.output).is_dir():
+    raise FlanxError(f"--output {args.output} is a directory; give a file name")
+  loaded = load(args.checkpoint, {"inputs": 8, "targets": args.max_new_tokens}, args.gin_file)
   vocabulary = loaded.model.vocabulary
   vocab.use(vocabulary)
   inputs = _pad(_encode(vocabulary, prompts))
@@ -85,9 +106,14 @@ def score(args) -> int:
     try:
       row = json.loads(line)
       pairs.append((row["input"], row["target"]))
+      if not all(isinstance(v, str) for v in pairs[-1]):
+        raise TypeError("'input' and 'target' must be strings")
     except (json.JSONDecodeError, KeyError, TypeError) as e:
       raise FlanxError(f"{args.input}:{n}: expected a JSON object with 'input' and 'target' ({e})") from e
-  loaded = load(args.checkpoint, {"inputs": 8, "targets": 8})
+  if not pairs:
+    raise FlanxError(f"{args.input} has no input/target pairs")
+  from flanx import decoding  # noqa: PLC0415
+  loaded = load(args.checkpoint, {"inputs": 8, "targets": 8}, args.gin_file)
   vocabulary = loaded.model.vocabulary
   batch = decoding.teacher_forced(loaded.model, _pad(_encode(vocabulary, [i for i, _ in pairs])),
                                   _pad(_encode(vocabulary, [t for _, t in pairs])))
@@ -96,19 +122,39 @@ def score(args) -> int:
   return 0
 
 
+def _at_least(minimum: int):
+  def parse(text: str) -> int:
+    try:
+      value = int(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < minimum:
+      raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
+    return value
+  return parse
+
+
+def parser(command: str) -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog=f"flanx {command}", description=__doc__.splitlines()[0],
+                                   epilog=INPUT_FORMATS[command])
+  parser.add_argument("--checkpoint", required=True,
+                      help="a checkpoint_<step> directory, a MODEL_DIR, or a `flanx convert from-hf` --out directory")
+  parser.add_argument("--input", required=True, help="see the file format below")
+  parser.add_argument("--gin_file", action="append", default=[],
+                      help="a model gin file (defines MODEL) instead of the checkpoint's config.gin/model.gin")
+  if command == "generate":
+    parser.add_argument("--output", required=True, help="JSON-lines file to write (whole or not at all)")
+    parser.add_argument("--max_new_tokens", type=_at_least(1), default=64)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--top_k", type=_at_least(0), default=0)
+    parser.add_argument("--top_p", type=float, default=1.0)
+    parser.add_argument("--beam_size", type=_at_least(1), default=1)
+    parser.add_argument("--num_samples", type=_at_least(1), default=1)
+    parser.add_argument("--seed", type=int, default=0)
+  return parser
+
+
 def main(argv: Sequence[str]) -> int:
   command, *rest = argv
-  parser = argparse.ArgumentParser(prog=f"flanx {command}", description=__doc__.splitlines()[0])
-  parser.add_argument("--checkpoint", required=True, help="a checkpoint_<step> directory or a MODEL_DIR")
-  parser.add_argument("--input", required=True)
-  if command == "generate":
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--max_new_tokens", type=int, default=64)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--top_k", type=int, default=0)
-    parser.add_argument("--top_p", type=float, default=1.0)
-    parser.add_argument("--beam_size", type=int, default=1)
-    parser.add_argument("--num_samples", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-  args = parser.parse_args(rest)
+  args = parser(command).parse_args(rest)
   return generate(args) if command == "generate" else score(args)

@@ -4,6 +4,8 @@ Gin files are looked up relative to the working directory, then the project's gi
 `--gin_file=runs/demo.gin` and `--gin_file=gin/runs/demo.gin` both work.
 """
 
+import ast
+import inspect
 import os
 import pathlib
 import re
@@ -17,6 +19,14 @@ from flanx.errors import FlanxError, closest
 GIN_DIR = pathlib.Path(__file__).resolve().parent.parent / "gin"
 _LOCATION = re.compile(r'In (?:file|bindings string) "?([^"\n]*)"?, line (\d+)')
 _MACRO_OVERRIDE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*=")
+# A bare word or path that Python cannot read as a literal: almost always a string the user forgot to quote.
+_BARE_STRING = re.compile(r"^[A-Za-z_./~][\w./~:-]*$")
+_NO_PARAMETER = re.compile(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'")
+# Configurables that only an entry point defines (flanx.train, flanx.eval, ...). A gin file written for one
+# command (a training run's saved config.gin, finetune.gin read by `flanx bench train`) may bind them while
+# another command runs; gin skips those bindings instead of requiring every command module to be imported.
+COMMAND_CONFIGURABLES = ("train", "DistributedTimeouts", "EvalConfig", "InferConfig", "flanx_generate",
+                         "bench_model")
 
 
 def split_args(argv: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
@@ -37,22 +47,41 @@ def split_args(argv: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
     elif name.startswith("--gin."):
       if not eq:
         raise FlanxError(f"{arg}: gin overrides look like --gin.NAME=VALUE")
+      _check_quoted(name, value)
       bindings.append(f"{name[len('--gin.'):]} = {value}")
     else:
       rest.append(arg)
   return files, bindings, rest
 
 
+def _check_quoted(flag: str, value: str) -> None:
+  """gin reads values as Python literals: `--gin.MODEL_DIR=runs/x` would reach gin as a bare name."""
+  text = value.strip()
+  if not text or text.startswith(("@", "%")) or text in ("True", "False", "None"):
+    if not text:
+      raise FlanxError(f"{flag}= has no value (strings need quotes: {flag}=\"'...'\")")
+    return
+  try:
+    ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    if _BARE_STRING.match(text):
+      raise FlanxError(f"{flag}={value}: gin values are Python literals; quote the string: "
+                       f"{flag}=\"'{text}'\"") from None
+
+
 def register_configurables() -> None:
-  """Imports every module whose configurables gin files name; tasks too, since gin locks its registry."""
+  """Imports the library modules whose configurables gin files name (before gin locks its registry).
+
+  Command modules are not imported here: each entry point registers its own configurables by being imported,
+  and COMMAND_CONFIGURABLES lets a command read gin files that bind another command's.
+  """
   import flanx.data  # noqa: F401
   import flanx.data_dir  # noqa: F401
-  import flanx.eval  # noqa: F401  (with flanx.evaluation and flanx.decoding)
-  import flanx.infer  # noqa: F401
   import flanx.models  # noqa: F401
+  import flanx.nonfinite  # noqa: F401
   import flanx.optimizer  # noqa: F401
   import flanx.partitioning  # noqa: F401
-  import flanx.train  # noqa: F401
+  import flanx.records  # noqa: F401
   import flanx.vocab  # noqa: F401
   import tasks  # noqa: F401
 
@@ -62,6 +91,8 @@ def resolve_file(name: str) -> pathlib.Path:
   for candidate in (pathlib.Path(name), GIN_DIR / name, GIN_DIR.parent / name):
     if candidate.is_file():
       return candidate.resolve()
+    if candidate.is_dir():
+      raise FlanxError(f"--gin_file={name} is a directory ({candidate.resolve()}); give a .gin file inside it")
   raise FlanxError(f"gin file {name!r} not found (looked in {os.getcwd()} and {GIN_DIR})")
 
 
@@ -73,9 +104,24 @@ def check_command_line(gin_files: Sequence[str], unknown: Sequence[str], example
     raise FlanxError(f"no --gin_file given (try --gin_file={example})")
 
 
+def _parameter_hint(first_line: str) -> str:
+  """' (did you mean ...?)' for a misspelled parameter of a known configurable."""
+  found = _NO_PARAMETER.search(first_line)
+  if not found:
+    return ""
+  try:
+    target = gin.config._REGISTRY.get_match(found.group(1)).wrapped  # noqa: SLF001
+    fn = target.__init__ if inspect.isclass(target) else target
+    names = [p for p in inspect.signature(fn).parameters if p != "self"]
+  except (AttributeError, TypeError, ValueError):
+    return ""
+  return closest(found.group(2), names)
+
+
 def _one_line(error: Exception) -> str:
   text = str(error).strip()
   first = text.splitlines()[0] if text else type(error).__name__
+  first += _parameter_hint(first)
   where = _LOCATION.search(text)
   return f"gin: {first} ({where.group(1)}:{where.group(2)})" if where else f"gin: {first}"
 
@@ -85,28 +131,56 @@ def _defined_macros() -> list[str]:
   return sorted(scope for scope, selector in gin.config._CONFIG if selector == "gin.macro")
 
 
+def _registered(name: str) -> bool:
+  try:
+    return gin.config._REGISTRY.get_match(name) is not None  # noqa: SLF001
+  except KeyError:  # ambiguous: registered more than once
+    return True
+
+
 def parse(gin_files: Sequence[str], bindings: Sequence[str], finalize: bool = True) -> None:
   """Parses files then overrides; every gin mistake becomes one FlanxError line with its location."""
   register_configurables()
   gin.clear_config()
+  skip = [name for name in COMMAND_CONFIGURABLES if not _registered(name)]
   # Includes inside gin files ('models/t5_1_1/base.gin') resolve against gin/ before the working directory.
   # It must come first: gin's Python-package reader misreads a relative include when the working directory
   # holds a folder of the same name (e.g. runs/), and crashes instead of moving on.
   if str(GIN_DIR) not in gin.config._LOCATION_PREFIXES:
     gin.config._LOCATION_PREFIXES.insert(0, str(GIN_DIR))
   try:
-    gin.parse_config_files_and_bindings([str(resolve_file(f)) for f in gin_files], [], finalize_config=False)
+    gin.parse_config_files_and_bindings([str(resolve_file(f)) for f in gin_files], [], finalize_config=False,
+                                        skip_unknown=skip)
     defined = _defined_macros()
     for binding in bindings:
       macro = _MACRO_OVERRIDE.match(binding)
       if macro and macro.group(1) not in defined:
         raise FlanxError(f"unknown gin macro {macro.group(1)} in --gin.{binding.split('=')[0].strip()}"
                          f"{closest(macro.group(1), defined)}")
-    gin.parse_config_files_and_bindings([], list(bindings), finalize_config=finalize)
+    gin.parse_config_files_and_bindings([], list(bindings), finalize_config=finalize, skip_unknown=skip)
   except FlanxError:
     raise
   except (ValueError, SyntaxError, TypeError, IOError) as e:
     raise FlanxError(_one_line(e)) from e
+
+
+def parse_with_saved_model(gin_files: Sequence[str], bindings: Sequence[str], checkpoint_path: str | None = None,
+                          name: str = "CHECKPOINT_PATH") -> None:
+  """For commands that read a checkpoint: parses their gin; without a model (no MODEL macro) puts the
+  checkpoint's saved config.gin first, so the model and vocabulary are the ones it was trained with."""
+  parse(gin_files, bindings, finalize=False)
+  if "MODEL" in _defined_macros():
+    return
+  path = checkpoint_path or gin.query_parameter("%CHECKPOINT_PATH")
+  if not path:
+    raise FlanxError(f"no model: give a model gin file, or a {name} whose MODEL_DIR holds config.gin")
+  from flanx import checkpoints  # noqa: PLC0415  (orbax and jax, only for commands that restore)
+  model_dir = checkpoints.locate(path, name).model_dir
+  saved = [model_dir / f for f in ("config.gin", "model.gin") if (model_dir / f).is_file()]
+  if not saved:
+    raise FlanxError(f"no model: {model_dir} has no config.gin (written by training) or model.gin (written by "
+                     f"`flanx convert from-hf`); give a model gin file (e.g. gin/models/t5_1_1/small.gin)")
+  parse([str(saved[0]), *gin_files], bindings, finalize=False)
 
 
 def call_error(error: Exception) -> FlanxError:
@@ -115,6 +189,37 @@ def call_error(error: Exception) -> FlanxError:
   configurable = re.search(r"In call to configurable '([^']+)'", text)
   first = text.splitlines()[0] if text else type(error).__name__
   return FlanxError(f"gin: {first}" + (f" (configurable {configurable.group(1)})" if configurable else ""))
+
+
+def call(configurable):
+  """Calls a gin-configured class or function with no arguments; a required value left unset, or a wrong or
+  missing argument, becomes one line naming the macro or the configurable."""
+  try:
+    return configurable()
+  except RuntimeError as e:
+    raise required_error(e) or e
+  except TypeError as e:
+    raise call_error(e) from e
+
+
+def required_error(error: Exception) -> FlanxError | None:
+  """gin's 'Required bindings ... not provided' -> one line naming the macro to set; None for other errors."""
+  required = re.search(r"Required bindings for `([^`]+)` not provided in config: \[([^\]]*)\]", str(error))
+  if not required:
+    return None
+  params = [p.strip(" '\"") for p in required.group(2).split(",")]
+  macros = [m for m in (_macro_of(required.group(1), p) for p in params) if m]
+  what = macros[0] if macros else f"{required.group(1)}.{params[0]}"
+  return FlanxError(f"{what} is required: set it in a gin file or with --gin.{what}=...")
+
+
+def _macro_of(configurable: str, parameter: str) -> str | None:
+  """The macro a parameter is bound to in the parsed config (`EvalConfig.checkpoint_path = %CHECKPOINT_PATH`)."""
+  for (scope, selector), params in gin.config._CONFIG.items():  # noqa: SLF001
+    if selector.split(".")[-1] == configurable and not scope and parameter in params:
+      ref = params[parameter]
+      return getattr(ref, "name", None) if isinstance(ref, gin.config.ConfigurableReference) else None
+  return None
 
 
 def write_operative_config(model_dir: str | os.PathLike) -> pathlib.Path:

@@ -9,11 +9,19 @@ As with flanx.eval, the model comes from a model gin file on the command line or
 in the checkpoint's MODEL_DIR.
 """
 
+import sys
+
+if __name__ == "__main__":
+  # `python -m flanx.infer`: through the `flanx` command, which imports this module once by its own name so
+  # gin registers InferConfig once (see flanx.train).
+  from flanx import cli
+
+  sys.exit(cli.main(["infer", *sys.argv[1:]], prog="flanx.infer"))
+
 import dataclasses
 import json
 import os
 import pathlib
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,16 +29,7 @@ import gin
 import jax
 import seqio
 
-from flanx import data, data_dir, gin_config, partitioning, predict, vocab
-from flanx import eval as eval_lib
-from flanx.errors import FlanxError
-
-if __name__ == "__main__":
-  # `python -m flanx.infer`: hand over to the importable module so gin registers InferConfig once (see flanx.train).
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  from flanx import cli, infer as _importable
-
-  sys.exit(cli.run(_importable.main, sys.argv[1:], prog="flanx.infer"))
+from flanx import checkpoints, data, data_dir, errors, gin_config, partitioning, predict, vocab
 
 
 @gin.configurable
@@ -69,7 +68,7 @@ def rows(predictions: list[predict.Prediction], with_targets: bool) -> str:
   return "".join(line + "\n" for line in out)
 
 
-def run(config: InferConfig, loaded: eval_lib.Loaded) -> list[pathlib.Path]:
+def run(config: InferConfig, loaded: checkpoints.Loaded) -> list[pathlib.Path]:
   from flanx.evaluation.results import write_atomic  # noqa: PLC0415
   lengths = dict(config.feature_lengths)
   written = []
@@ -85,21 +84,30 @@ def run(config: InferConfig, loaded: eval_lib.Loaded) -> list[pathlib.Path]:
   return written
 
 
+def check(config: InferConfig) -> None:
+  """Every value a user sets in infer.gin, checked before the checkpoint is read."""
+  errors.require_str("CHECKPOINT_PATH", config.checkpoint_path)
+  errors.require_str("MIXTURE_OR_TASK_NAME", config.mixture_or_task_name)
+  errors.require_str("INFER_OUTPUT_DIR", config.output_dir)
+  errors.writable_dir("INFER_OUTPUT_DIR", config.output_dir)
+  errors.require_str("INFER_SPLIT", config.split)
+  errors.feature_lengths("INFER_FEATURE_LENGTHS", config.feature_lengths)
+  errors.positive_int("INFER_BATCH_SIZE", config.batch_size)
+  errors.positive_int("INFER_NUM_EXAMPLES", config.num_examples, optional=True)
+  errors.positive_int("INFER_BEAM_SIZE", config.beam_size)
+
+
 def main(argv: Sequence[str]) -> int:
   gin_files, bindings, rest = gin_config.split_args(argv)
   gin_config.check_command_line(gin_files, rest, example="gin/runs/infer.gin")
-  eval_lib.parse_with_saved_config(gin_files, bindings)
-  try:
-    config = InferConfig()
-    data_dir.set_data_dir()
-  except TypeError as e:
-    raise gin_config.call_error(e) from e
-  if config.batch_size < 1 or config.beam_size < 1:
-    raise FlanxError(f"INFER_BATCH_SIZE and INFER_BEAM_SIZE must be positive, got {config.batch_size} and "
-                     f"{config.beam_size}")
+  gin_config.parse_with_saved_model(gin_files, bindings)
+  config = gin_config.call(InferConfig)
+  gin_config.call(data_dir.set_data_dir)
+  check(config)
   vocab.use(config.model.vocabulary)
   data.check_task_name(config.mixture_or_task_name)  # an unknown name fails before the checkpoint is read
-  loaded = eval_lib.restore(config.model, config.checkpoint_path, dict(config.feature_lengths), config.partition)
+  loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, dict(config.feature_lengths),
+                                             config.partition)
   for path in run(config, loaded):
     print(f"flanx: predictions of step {loaded.ref.step} written to {path}", flush=True)
   return 0

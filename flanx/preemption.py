@@ -1,4 +1,4 @@
-"""Preemption: on SIGTERM every process finishes its step, all agree to stop at the same step, checkpoint, exit 0.
+"""Preemption: on SIGTERM (or Ctrl-C, SIGINT) every process finishes its step, all agree to stop at the same step, checkpoint, exit 0.
 
 The signal handler only sets a flag (it runs between Python bytecodes, never inside a compiled step). At each
 sync point (every HOST_SYNC_PERIOD steps, see train.py) the processes exchange their flags (one tiny
@@ -19,7 +19,7 @@ from jax.experimental import multihost_utils
 @dataclasses.dataclass
 class StopSignal:
   """Installed for the duration of a run; `should_stop()` is the job-wide agreement."""
-  signals: tuple[int, ...] = (signal.SIGTERM,)
+  signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
   received: int | None = None
 
   def __enter__(self) -> "StopSignal":
@@ -33,6 +33,8 @@ class StopSignal:
       signal.signal(s, handler)
 
   def _handle(self, signum, frame) -> None:
+    if signum == signal.SIGINT and self.received == signal.SIGINT:
+      raise KeyboardInterrupt  # a second Ctrl-C: the user does not want to wait for the checkpoint
     self.received = signum
     print(f"flanx: received {signal.Signals(signum).name}: finishing the current step, then checkpointing",
           flush=True)

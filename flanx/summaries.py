@@ -42,6 +42,19 @@ class MetricsLogger:
       f.flush()
       os.fsync(f.fileno())
 
+  def drop_after(self, step: int) -> None:
+    """Removes rows of steps after `step`: a resumed run redoes them, and would otherwise log them twice."""
+    path = self.model_dir / METRICS_FILE
+    if not self.is_writer or not path.exists():
+      return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [l for l in lines if l.strip() and json.loads(l).get("step", 0) <= step]
+    if len(kept) == len(lines):
+      return
+    tmp = path.parent / f".{METRICS_FILE}.tmp{os.getpid()}"
+    tmp.write_text("".join(kept), encoding="utf-8")
+    tmp.replace(path)
+
   def progress(self, step: int, metrics: Mapping[str, float], first_step: int) -> None:
     if not self.is_writer:
       return

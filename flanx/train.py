@@ -13,15 +13,13 @@ if __name__ == "__main__":
   # `python -m flanx.train`: a multi-process run first starts its light supervisor (flanx/supervisor.py),
   # before the heavy imports below. Otherwise hand over to the importable module before this copy defines
   # its gin configurables, so gin sees each configurable once (as flanx.train.*, never __main__.*).
-  from flanx import supervisor
+  # `flanx train` does both, and answers --help and quiets start-up first.
+  from flanx import cli
 
-  if supervisor.wanted(sys.argv[1:]):
-    sys.exit(supervisor.supervise("flanx.train", sys.argv[1:]))
-  from flanx import cli, train as _importable
-
-  sys.exit(cli.run(_importable.main, sys.argv[1:], prog="flanx.train"))
+  sys.exit(cli.main(["train", *sys.argv[1:]], prog="flanx.train"))
 
 import dataclasses
+import os
 import time
 from collections.abc import Sequence
 
@@ -29,7 +27,8 @@ import gin
 import jax
 from etils import epath
 
-from flanx import checkpoints, data, gin_config, nonfinite, partitioning, predict, preemption, records, summaries, vocab
+from flanx import (checkpoints, data, errors, gin_config, nonfinite, partitioning, predict, preemption, records,
+                   run_lock, summaries, vocab)
 from flanx.errors import FlanxError
 from flanx.flops import measure_peak_flops
 from flanx.optimizer import OptimizerConfig
@@ -55,6 +54,32 @@ def _check_writable(model_dir) -> None:
     probe.unlink()
   except OSError as e:
     raise FlanxError(f"MODEL_DIR={model_dir} is not writable: {e.strerror or e}") from e
+
+
+def _check_settings(model_dir, train_steps: int, train_dataset_cfg: data.DatasetConfig, checkpoint_period: int,
+                    keep_checkpoints: int | None, log_period: int, eval_period: int, eval_examples: int | None,
+                    num_microbatches: int, show_predictions: int, host_sync_period: int) -> None:
+  """Every run-level value, checked before anything is built or written; the names are the gin macros."""
+  if not isinstance(model_dir, os.PathLike):
+    errors.require_str("MODEL_DIR", model_dir)
+  errors.positive_int("TRAIN_STEPS", train_steps)
+  errors.require_str("MIXTURE_OR_TASK_NAME", train_dataset_cfg.mixture_or_task_name)
+  errors.positive_int("BATCH_SIZE", train_dataset_cfg.batch_size)
+  errors.feature_lengths("TASK_FEATURE_LENGTHS", train_dataset_cfg.task_feature_lengths)
+  errors.positive_int("CHECKPOINT_PERIOD", checkpoint_period, minimum=0)
+  # 0 would let orbax delete every checkpoint as it is written.
+  errors.positive_int("KEEP_CHECKPOINTS", keep_checkpoints, optional=True)
+  errors.positive_int("LOG_PERIOD", log_period, minimum=0)
+  errors.positive_int("EVAL_PERIOD", eval_period, minimum=0)
+  errors.positive_int("train.eval_examples", eval_examples, optional=True)
+  errors.positive_int("NUM_MICROBATCHES", num_microbatches)
+  errors.positive_int("train.show_predictions", show_predictions, minimum=0)
+  errors.positive_int("HOST_SYNC_PERIOD", host_sync_period)
+
+
+def _has_validation_split(name: str) -> bool:
+  import seqio  # noqa: PLC0415
+  return "validation" in seqio.get_mixture_or_task(name).splits
 
 
 def _initial_state(trainer: Trainer, checkpointer: checkpoints.Checkpointer, initial_checkpoint_path: str | None,
@@ -128,16 +153,23 @@ def train(
     devices. Log, checkpoint and evaluation steps are sync points too, so a NaN is never logged or saved as
     progress; a NaN is still named at its exact step.
 
-  SIGTERM stops every process after the same step, writes a checkpoint and returns with `preempted` set.
+  SIGTERM or SIGINT (Ctrl-C) stops every process after the same step, writes a checkpoint and returns with
+  `preempted` set; a second Ctrl-C aborts at once.
   """
   # --- set-up: directories, mesh, data, state --------------------------------------------------------
-  if host_sync_period < 1:
-    raise FlanxError(f"HOST_SYNC_PERIOD={host_sync_period} must be at least 1")
+  _check_settings(model_dir, train_steps, train_dataset_cfg, checkpoint_period, keep_checkpoints, log_period,
+                  eval_period, eval_examples, num_microbatches, show_predictions, host_sync_period)
   model_dir = checkpoints.as_path(model_dir)
   _check_writable(model_dir)
+  if jax.process_index() == 0:
+    run_lock.acquire(model_dir)  # two trainings into one MODEL_DIR would overwrite each other's checkpoints
   mesh = partitioning.make_mesh(partition)
   vocab.use(model.vocabulary)
   data.check_task_name(train_dataset_cfg.mixture_or_task_name)
+  if show_predictions and not _has_validation_split(train_dataset_cfg.mixture_or_task_name):
+    print(f"flanx: warning: train.show_predictions={show_predictions} skipped: "
+          f"{train_dataset_cfg.mixture_or_task_name} has no validation split", file=sys.stderr, flush=True)
+    show_predictions = 0
   data.check_vocabulary(train_dataset_cfg.mixture_or_task_name, model.config.vocab_size)
   lengths = dict(train_dataset_cfg.task_feature_lengths)
   monitor = nonfinite.NonfiniteMonitor(nonfinite_policy)
@@ -157,15 +189,16 @@ def train(
   batches = data.global_batches(dataset.skip(resumed_at.batches), mesh)
   dropout_rng = jax.random.key(random_seed + 1)
   logger = summaries.MetricsLogger(model_dir, train_steps)
+  logger.drop_after(first_step)  # rows a crash left beyond the restored checkpoint are about to be redone
   tokens_per_step = train_dataset_cfg.batch_size * (lengths["inputs"] + lengths["targets"])
   flops_per_step = model.flops_per_example(lengths) * train_dataset_cfg.batch_size
   if log_period and peak_flops is None:
     peak_flops = measure_peak_flops(jax.devices(), size=1024, repeats=3)
   held_out = None
   if eval_period and eval_suite:
-    from flanx import eval as eval_lib  # the evaluator pulls in decoding and the benchmark tasks
+    from flanx import heldout  # the evaluator pulls in decoding and the benchmark tasks
 
-    held_out = eval_lib.training_evaluator(eval_suite, model_dir=model_dir, feature_lengths=lengths,
+    held_out = heldout.training_evaluator(eval_suite, model_dir=model_dir, feature_lengths=lengths,
                                            num_examples=eval_examples)
   if jax.process_index() == 0:
     print(f"flanx: {model.num_params(state.params):,} parameters on mesh {dict(mesh.shape)}; "
@@ -233,6 +266,7 @@ def train(
   if show_predictions:
     _print_predictions(trainer, state.params, train_dataset_cfg.mixture_or_task_name, show_predictions,
                        train_dataset_cfg.batch_size)
+  run_lock.release(model_dir)
   return TrainResult(step=final_step, metrics=metrics, model_dir=model_dir,
                      checkpoint_steps=steps, trainer=trainer, state=state, preempted=preempted)
 
@@ -293,11 +327,19 @@ def configured_train() -> TrainResult:
   try:
     return train()
   except FlanxError as e:
+    run_lock.release_all()
     # gin appends "In call to configurable ..." lines to exceptions passing through it; keep the user's line.
     raise FlanxError(str(e).splitlines()[0]) from None
   except TypeError as e:
+    run_lock.release_all()
     if "In call to configurable" in str(e) or "missing" in str(e).split("\n")[0]:
       raise gin_config.call_error(e) from e
+    raise
+  except RuntimeError as e:
+    run_lock.release_all()
+    raise gin_config.required_error(e) or e
+  except BaseException:
+    run_lock.release_all()
     raise
 
 

@@ -26,6 +26,8 @@ def write_atomic(path: pathlib.Path, data: bytes | str) -> None:
   """Readers see the old file or the whole new one, never a half-written one."""
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  # mkstemp makes the file owner-only; give it the read/write bits of its directory (e.g. group-readable runs).
+  os.chmod(tmp, 0o600 | (os.stat(path.parent).st_mode & 0o066))
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data.encode("utf-8") if isinstance(data, str) else data)

@@ -1,0 +1,90 @@
+"""Held-out evaluation of live parameters: the seqio-format model functions the evaluator calls, and the
+evaluator that the training loop runs every EVAL_PERIOD steps. `flanx eval` runs the same code on a checkpoint.
+
+No gin configurables here, so the training loop can import it after gin's configuration is locked.
+"""
+
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from flanx import decoding
+from flanx.trainer import Trainer
+
+
+def _batches(dataset, batch_size: int):
+  """(indices, features) chunks of an enumerated seqio dataset, as numpy."""
+  indices, rows = [], []
+  for index, features in dataset.as_numpy_iterator():
+    indices.append(int(index))
+    rows.append(features)
+    if len(rows) == batch_size:
+      yield indices, {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+      indices, rows = [], []
+  if rows:
+    yield indices, {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+
+@dataclasses.dataclass
+class ModelFns:
+  """predict_fn, sample_fn and score_fn in the format flanx.evaluation.evaluator.evaluate takes."""
+  decoder: decoding.Decoder
+  params: Any
+  batch_size: int
+  max_length: int
+
+  def _eos(self) -> int:
+    return self.decoder.model.vocabulary.eos_id
+
+  def predict(self, dataset) -> list[tuple[int, list[int]]]:
+    out = []
+    for indices, batch in _batches(dataset, self.batch_size):
+      decoded = self.decoder.generate(self.params, decoding.prompt_tokens(batch), self.max_length)
+      out += [(i, decoding.trim(t[0], self._eos())) for i, t in zip(indices, decoded.tokens)]
+    return out
+
+  def sample(self, dataset, num_samples: int, temperature: float) -> list[tuple[int, list[list[int]]]]:
+    out = []
+    for n, (indices, batch) in enumerate(_batches(dataset, self.batch_size)):
+      decoded = self.decoder.generate(self.params, decoding.prompt_tokens(batch), self.max_length,
+                                      decoding.Sampling(temperature), num_samples, seed=n)
+      out += [(i, [decoding.trim(s, self._eos()) for s in t]) for i, t in zip(indices, decoded.tokens)]
+    return out
+
+  def score(self, dataset) -> list[tuple[int, float]]:
+    out = []
+    for indices, batch in _batches(dataset, self.batch_size):
+      out += list(zip(indices, self.decoder.score(self.params, batch).astype(float).tolist()))
+    return out
+
+
+def run_suite(model_fns: ModelFns, suite: str, step: int, model_dir: str | os.PathLike, vocabulary,
+              feature_lengths: dict[str, int], split: str = "validation", num_examples: int | None = None,
+              self_consistency: bool = False, progress: bool = True) -> dict:
+  from flanx.evaluation import evaluator  # noqa: PLC0415  (imports tensorflow)
+  from tasks.evals import suites  # noqa: PLC0415  the benchmarks register their suites; the evaluator gets one
+  # The model's own converter (unpacked): encoder features for T5, one prefix-LM sequence for PaLM.
+  converter = model_fns.decoder.model.feature_converter(pack=False)
+  return evaluator.evaluate(suites.get(suite), model_fns.predict, model_fns.score, step=step, model_dir=str(model_dir),
+                            vocabulary=vocabulary, feature_lengths=feature_lengths, split=split,
+                            feature_converter=converter,
+                            sample_fn=model_fns.sample if self_consistency else None,
+                            num_examples=num_examples, progress=progress)
+
+
+def training_evaluator(suite: str, *, model_dir: str | os.PathLike, feature_lengths: dict[str, int],
+                       batch_size: int = 8, num_examples: int | None = None, split: str = "validation",
+                       progress: bool = False) -> Callable[[int, Trainer, Any], dict]:
+  """For the training loop: `evaluator(step, trainer, params)` evaluates the live parameters on `suite`,
+  writes MODEL_DIR/eval/<step>/ and returns the Table 5 row."""
+  from tasks.evals import suites  # noqa: PLC0415
+  suites.get(suite)  # an unknown suite fails before training starts
+
+  def evaluate(step: int, trainer: Trainer, params) -> dict:
+    fns = ModelFns(decoding.Decoder.from_trainer(trainer), params, batch_size, feature_lengths["targets"])
+    return run_suite(fns, suite, step, model_dir, trainer.model.vocabulary, feature_lengths, split, num_examples,
+                     progress=progress)["table5"]
+  return evaluate
