@@ -1,0 +1,394 @@
+"""Every bad input a newcomer might give gets one clear line (what was wrong, and where) and leaves nothing
+behind. One table per command; add a row for each new mistake found.
+
+Rows run in-process and fail before a model is built, so the file stays fast; only the checks that are about
+the entry point itself (start-up imports, --help) start a fresh interpreter.
+"""
+
+import ast
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO_ROOT, gin_train
+import flanx.infer  # noqa: F401  registers InferConfig before any test locks gin's registry
+from flanx import cli, run_lock, train
+from flanx.errors import FlanxError
+
+
+def _one_line(capsys, rc: int) -> str:
+  """The command's error output: exit status 2 and exactly one 'error:' line, no traceback."""
+  err = capsys.readouterr().err
+  assert rc == 2, err
+  assert "Traceback" not in err, err
+  lines = [l for l in err.splitlines() if "error:" in l]
+  assert len(lines) == 1, err
+  return lines[0]
+
+
+def _argparse_line(capsys, argv) -> str:
+  with pytest.raises(SystemExit) as exit_:
+    cli.main(argv)
+  return _one_line(capsys, exit_.value.code)
+
+
+# --- flanx train --------------------------------------------------------------------------------------------
+
+TRAIN_ROWS = [
+    # (overrides, message fragment)
+    (["--gin.TRAIN_STEPS=0"], "TRAIN_STEPS=0 must be at least 1"),
+    (["--gin.TRAIN_STEPS=-5"], "TRAIN_STEPS=-5 must be at least 1"),
+    (["--gin.TRAIN_STEPS='100'"], "TRAIN_STEPS='100' must be an integer"),
+    (["--gin.BATCH_SIZE=0"], "BATCH_SIZE=0 must be at least 1"),
+    (["--gin.BATCH_SIZE=-8"], "BATCH_SIZE=-8 must be at least 1"),
+    (["--gin.BATCH_SIZE='32'"], "BATCH_SIZE='32' must be an integer"),
+    (["--gin.BATCH_SIZE=8.0"], "BATCH_SIZE=8.0 must be an integer"),
+    (["--gin.KEEP_CHECKPOINTS=0"], "KEEP_CHECKPOINTS=0 must be at least 1 (or None)"),
+    (["--gin.KEEP_CHECKPOINTS=-1"], "KEEP_CHECKPOINTS=-1 must be at least 1"),
+    (["--gin.CHECKPOINT_PERIOD=-1"], "CHECKPOINT_PERIOD=-1 must be at least 0"),
+    (["--gin.LOG_PERIOD=-1"], "LOG_PERIOD=-1 must be at least 0"),
+    (["--gin.NUM_MICROBATCHES=0"], "NUM_MICROBATCHES=0 must be at least 1"),
+    (["--gin.HOST_SYNC_PERIOD=0"], "HOST_SYNC_PERIOD=0 must be at least 1"),
+    (["--gin.TASK_FEATURE_LENGTHS={'inputs': 32}"], "TASK_FEATURE_LENGTHS={'inputs': 32} has no 'targets' length"),
+    (["--gin.TASK_FEATURE_LENGTHS={'inputs': -1, 'targets': 16}"], "TASK_FEATURE_LENGTHS['inputs']=-1 must be at least 1"),
+    (["--gin.TASK_FEATURE_LENGTHS={'inputs': 32, 'targets': '16'}"], "TASK_FEATURE_LENGTHS['targets']='16' must be an integer"),
+    (["--gin.TASK_FEATURE_LENGTHS=32"], "TASK_FEATURE_LENGTHS=32 must be a dict"),
+    (["--gin.TASK_FEATURE_LENGTHS={'inputs': 32"], "gin:"),  # malformed: gin's parse error, with its location
+    (["--gin.MIXTURE_OR_TASK_NAME=''"], "MIXTURE_OR_TASK_NAME='' must be a non-empty string"),
+    (["--gin.MODEL_DIR=runs/x"], "quote the string: --gin.MODEL_DIR=\"'runs/x'\""),
+    (["--gin.MIXTURE_OR_TASK_NAME=flanx_demo"], "quote the string"),
+    (["--gin.MODEL_DIR="], "--gin.MODEL_DIR= has no value"),
+    (["--gin.train.trian_steps=5"], "(did you mean 'train_steps'?)"),
+    (["--gin.T5Config.emb_dimm=8"], "(did you mean 'emb_dim'?)"),
+    (["--gin.MODLE_DIR='/tmp/x'"], "did you mean 'MODEL_DIR'"),
+    (["--gin_file=gin/models"], "--gin_file=gin/models is a directory"),
+    (["--gin_file=nope.gin"], "gin file 'nope.gin' not found"),
+    (["--bogus"], "unknown argument '--bogus'"),
+]
+
+
+@pytest.mark.parametrize("overrides, fragment", TRAIN_ROWS, ids=[" ".join(r[0]) for r in TRAIN_ROWS])
+def test_train_rejects(tmp_path, capsys, overrides, fragment):
+  model_dir = tmp_path / "run"
+  rc = cli.main(["train", "--gin_file=runs/demo.gin", f"--gin.MODEL_DIR='{model_dir}'", *overrides])
+  line = _one_line(capsys, rc)
+  assert fragment in line, line
+  assert not model_dir.exists()  # checked before anything is created
+
+
+def test_train_model_dir_under_a_regular_file(tmp_path, capsys):
+  (tmp_path / "file").write_text("x")
+  rc = cli.main(["train", "--gin_file=runs/demo.gin", f"--gin.MODEL_DIR='{tmp_path / 'file' / 'run'}'"])
+  assert "MODEL_DIR" in _one_line(capsys, rc)
+
+
+def test_second_training_into_a_model_dir_names_the_first(tmp_path, capsys):
+  model_dir = tmp_path / "run"
+  model_dir.mkdir()
+  holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    import socket
+    (model_dir / run_lock.LOCK_FILE).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+    rc = cli.main(["train", "--gin_file=runs/demo.gin", f"--gin.MODEL_DIR='{model_dir}'"])
+    line = _one_line(capsys, rc)
+    assert f"pid {holder.pid}" in line and "in use by another training" in line, line
+    assert not list(model_dir.glob("checkpoint_*"))
+  finally:
+    holder.kill()
+    holder.wait()
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+  import socket
+  dead = subprocess.Popen([sys.executable, "-c", "pass"])
+  dead.wait()
+  lock = tmp_path / run_lock.LOCK_FILE
+  lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+  run_lock.acquire(tmp_path)
+  assert json.loads(lock.read_text())["pid"] == os.getpid()
+  run_lock.release(tmp_path)
+  assert not lock.exists()
+
+
+def test_lock_from_another_host_says_how_to_remove_it(tmp_path):
+  (tmp_path / run_lock.LOCK_FILE).write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
+  with pytest.raises(FlanxError, match=r"pid 1 on elsewhere\); if that process is gone, delete"):
+    run_lock.acquire(tmp_path)
+
+
+def test_sigint_stops_like_sigterm():
+  from flanx import preemption
+  with preemption.StopSignal() as stop:
+    os.kill(os.getpid(), signal.SIGINT)
+    assert stop.should_stop() and stop.received == signal.SIGINT
+    with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C does not wait for the checkpoint
+      os.kill(os.getpid(), signal.SIGINT)
+
+
+# --- a tiny trained run, shared by the checkpoint-reading commands ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+  model_dir = tmp_path_factory.mktemp("run")
+  gin_train(model_dir, "TRAIN_STEPS = 2", "CHECKPOINT_PERIOD = 2", "BATCH_SIZE = 8")
+  return model_dir
+
+
+def test_resume_writes_no_duplicate_metric_steps(run_dir, tmp_path):
+  import shutil
+  copy = tmp_path / "run"
+  shutil.copytree(run_dir, copy)
+  from flanx import summaries
+  # A crash after step 2's checkpoint but after steps 3-4 were logged: their rows are redone on resume.
+  with open(copy / summaries.METRICS_FILE, "a") as f:
+    f.write(json.dumps({"step": 3, "loss": 1.0}) + "\n" + json.dumps({"step": 4, "loss": 1.0}) + "\n")
+  gin_train(copy, "TRAIN_STEPS = 4", "CHECKPOINT_PERIOD = 2", "BATCH_SIZE = 8")
+  steps = [row["step"] for row in summaries.read_metrics(copy)]
+  assert steps == sorted(set(steps)) and steps[-1] == 4, steps
+  assert not (copy / run_lock.LOCK_FILE).exists()  # released at the end of the run
+
+
+def _eval(*overrides):
+  return cli.main(["eval", "--gin_file=gin/runs/eval.gin", "--gin_file=gin/models/t5_1_1/tiny.gin",
+                   "--gin.VOCABULARY=@vocab.byte()", "--gin.NUM_EMBEDDINGS=384", *overrides])
+
+
+EVAL_ROWS = [
+    ([], "CHECKPOINT_PATH is required"),
+    (["--gin.EVAL_NUM_EXAMPLES=0"], "EVAL_NUM_EXAMPLES=0 must be at least 1 (or None)"),
+    (["--gin.EVAL_NUM_EXAMPLES=-1"], "EVAL_NUM_EXAMPLES=-1 must be at least 1"),
+    (["--gin.EVAL_BATCH_SIZE=0"], "EVAL_BATCH_SIZE=0 must be at least 1"),
+    (["--gin.EVAL_BATCH_SIZE='8'"], "EVAL_BATCH_SIZE='8' must be an integer"),
+    (["--gin.EVAL_SPLIT='train'"], "EVAL_SPLIT='train': the held-out suites are scored on validation or test"),
+    (["--gin.EVAL_FEATURE_LENGTHS={'inputs': 8}"], "EVAL_FEATURE_LENGTHS={'inputs': 8} has no 'targets'"),
+    (["--gin.CHECKPOINT_PATH='/nonexistent/run'"], "CHECKPOINT_PATH=/nonexistent/run does not exist"),
+]
+
+
+@pytest.mark.parametrize("overrides, fragment", EVAL_ROWS, ids=[" ".join(r[0]) or "none" for r in EVAL_ROWS])
+def test_eval_rejects(tmp_path, capsys, overrides, fragment):
+  if not any("CHECKPOINT_PATH" in o for o in overrides) and overrides:
+    overrides = [f"--gin.CHECKPOINT_PATH='{tmp_path}'", *overrides]  # settings are checked before the path
+  line = _one_line(capsys, _eval(*overrides))
+  assert fragment in line, line
+  assert not (tmp_path / "eval").exists()
+
+
+def _damage(step_dir: pathlib.Path) -> None:
+  for f in (step_dir / "params").rglob("*"):
+    if f.is_file() and f.name != "_METADATA" and "d" in f.parent.name:
+      f.write_bytes(b"\0garbage" * 8)
+
+
+def test_eval_of_a_damaged_checkpoint_is_one_line(run_dir, tmp_path, capsys):
+  import shutil
+  damaged = tmp_path / "run"
+  shutil.copytree(run_dir, damaged)
+  _damage(damaged / "checkpoint_2")
+  capsys.readouterr()
+  rc = cli.main(["eval", "--gin_file=gin/runs/eval.gin", f"--gin.CHECKPOINT_PATH='{damaged}'"])
+  err = capsys.readouterr().err
+  assert rc == 2 and "checkpoint_2" in err and "damaged" in err, err[-2000:]
+  assert len(err.strip().splitlines()) <= 3, err[-2000:]  # not orbax's thousands of lines
+  assert not (damaged / "eval").exists()
+
+
+INFER_ROWS = [
+    ([], "INFER_OUTPUT_DIR is required"),
+    (["--gin.INFER_OUTPUT_DIR='{file}/out'"], "is under the regular file"),
+    (["--gin.INFER_BEAM_SIZE=0"], "INFER_BEAM_SIZE=0 must be at least 1"),
+    (["--gin.INFER_BATCH_SIZE=-2"], "INFER_BATCH_SIZE=-2 must be at least 1"),
+    (["--gin.INFER_NUM_EXAMPLES=0"], "INFER_NUM_EXAMPLES=0 must be at least 1"),
+    (["--gin.INFER_FEATURE_LENGTHS={'targets': 8}"], "has no 'inputs' length"),
+]
+
+
+@pytest.mark.parametrize("overrides, fragment", INFER_ROWS, ids=[" ".join(r[0]) or "none" for r in INFER_ROWS])
+def test_infer_rejects(tmp_path, capsys, overrides, fragment):
+  (tmp_path / "file").write_text("x")
+  overrides = [o.replace("{file}", str(tmp_path / "file")) for o in overrides]
+  if not any("OUTPUT_DIR" in o for o in overrides) and overrides:
+    overrides = [f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'out'}'", *overrides]
+  rc = cli.main(["infer", "--gin_file=gin/runs/infer.gin", "--gin_file=gin/models/t5_1_1/tiny.gin",
+                 "--gin.VOCABULARY=@vocab.byte()", "--gin.NUM_EMBEDDINGS=384", f"--gin.CHECKPOINT_PATH='{tmp_path}'",
+                 "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", *overrides])
+  line = _one_line(capsys, rc)
+  assert fragment in line, line
+  assert not (tmp_path / "out").exists()
+
+
+# --- flanx generate / score ---------------------------------------------------------------------------------
+
+GENERATE_FLAG_ROWS = [
+    (["--beam_size", "0"], "argument --beam_size: 0 must be at least 1"),
+    (["--beam_size", "-2"], "argument --beam_size: -2 must be at least 1"),
+    (["--max_new_tokens", "0"], "argument --max_new_tokens: 0 must be at least 1"),
+    (["--max_new_tokens", "abc"], "argument --max_new_tokens: 'abc' is not an integer"),
+    (["--max_new_tokens", ""], "argument --max_new_tokens: '' is not an integer"),
+    (["--num_samples", "0"], "argument --num_samples: 0 must be at least 1"),
+    (["--top_k", "-1"], "argument --top_k: -1 must be at least 0"),
+]
+
+
+@pytest.mark.parametrize("flags, fragment", GENERATE_FLAG_ROWS, ids=[" ".join(r[0]) for r in GENERATE_FLAG_ROWS])
+def test_generate_rejects_flags(tmp_path, capsys, flags, fragment):
+  line = _argparse_line(capsys, ["generate", "--checkpoint", str(tmp_path), "--input", "p.txt", "--output",
+                                 str(tmp_path / "out.jsonl"), *flags])
+  assert fragment in line, line
+  assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_generate_prompts_that_are_not_utf8(tmp_path, capsys):
+  prompts = tmp_path / "prompts.txt"
+  prompts.write_bytes(b"copy: abc\n\xff\xfe bad\n")
+  rc = cli.main(["generate", "--checkpoint", str(tmp_path), "--input", str(prompts), "--output",
+                 str(tmp_path / "out.jsonl")])
+  line = _one_line(capsys, rc)
+  assert f"{prompts}:2: not UTF-8" in line, line
+  assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_generate_output_under_a_regular_file(tmp_path, capsys):
+  (tmp_path / "prompts.txt").write_text("copy: abc\n")
+  (tmp_path / "file").write_text("x")
+  rc = cli.main(["generate", "--checkpoint", str(tmp_path), "--input", str(tmp_path / "prompts.txt"), "--output",
+                 str(tmp_path / "file" / "out.jsonl")])
+  assert "is under the regular file" in _one_line(capsys, rc)
+
+
+def test_score_pairs_that_are_not_strings(tmp_path, capsys):
+  pairs = tmp_path / "pairs.jsonl"
+  pairs.write_text('{"input": "copy: abc", "target": 3}\n')
+  rc = cli.main(["score", "--checkpoint", str(tmp_path), "--input", str(pairs)])
+  assert f"{pairs}:1: expected a JSON object with 'input' and 'target'" in _one_line(capsys, rc)
+
+
+def test_generate_on_a_damaged_checkpoint_is_one_line(run_dir, tmp_path, capsys):
+  import shutil
+  damaged = tmp_path / "run"
+  shutil.copytree(run_dir, damaged)
+  _damage(damaged / "checkpoint_2")
+  (tmp_path / "prompts.txt").write_text("copy: abc\n")
+  rc = cli.main(["generate", "--checkpoint", str(damaged), "--input", str(tmp_path / "prompts.txt"), "--output",
+                 str(tmp_path / "out.jsonl"), "--max_new_tokens", "2"])
+  assert "damaged" in _one_line(capsys, rc)
+  assert not (tmp_path / "out.jsonl").exists()
+
+
+# --- flanx convert, bench -------------------------------------------------------------------------------------
+
+_HF_CONFIG = dict(vocab_size=384, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
+                  feed_forward_proj="gated-gelu", relative_attention_num_buckets=32,
+                  relative_attention_max_distance=128, model_type="t5", tie_word_embeddings=False)
+
+
+def test_convert_to_hf_into_a_non_empty_directory(run_dir, tmp_path, capsys):
+  (tmp_path / "hf").mkdir()
+  (tmp_path / "hf" / "keep.txt").write_text("mine")
+  rc = cli.main(["convert", "to-hf", "--checkpoint", str(run_dir), "--out", str(tmp_path / "hf")])
+  assert "already holds files; give a new or empty directory" in _one_line(capsys, rc)
+  assert [p.name for p in (tmp_path / "hf").iterdir()] == ["keep.txt"]
+
+
+def test_convert_from_hf_into_a_training_run(run_dir, tmp_path, capsys):
+  (tmp_path / "hf").mkdir()
+  (tmp_path / "hf" / "config.json").write_text(json.dumps(_HF_CONFIG))
+  before = sorted(p.name for p in run_dir.iterdir())
+  rc = cli.main(["convert", "from-hf", "--hf_dir", str(tmp_path / "hf"), "--out", str(run_dir)])
+  assert "already holds a training run" in _one_line(capsys, rc)
+  assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_convert_from_hf_num_partitions_zero(tmp_path, capsys):
+  rc = cli.main(["convert", "from-hf", "--hf_dir", str(tmp_path), "--out", str(tmp_path / "out"),
+                 "--num_partitions", "0"])
+  assert "--num_partitions=0 must be at least 1" in _one_line(capsys, rc)
+
+
+def test_convert_refuses_torch_pickles_and_says_how_to_convert(tmp_path, capsys):
+  torch = pytest.importorskip("torch")
+  import datetime
+  hf = tmp_path / "hf"
+  hf.mkdir()
+  (hf / "config.json").write_text(json.dumps(_HF_CONFIG))
+  # Anything but tensors and plain containers needs unpickling code, which weights_only loading refuses.
+  torch.save({"shared.weight": torch.zeros(2), "when": datetime.date(2020, 1, 1)}, hf / "pytorch_model.bin")
+  rc = cli.main(["convert", "from-hf", "--hf_dir", str(hf), "--out", str(tmp_path / "out")])
+  line = _one_line(capsys, rc)
+  assert "flanx refuses" in line and "safe_serialization=True" in line, line
+  assert not (tmp_path / "out").exists()
+
+
+def test_bench_unknown_name_is_named(capsys):
+  rc = cli.main(["bench", "speed"])
+  err = capsys.readouterr().err
+  assert rc == 2 and "unknown benchmark 'speed'" in err, err
+
+
+# --- entry points: --help before heavy imports, and no import cycle ------------------------------------------
+
+COMMAND_MODULES = ("flanx.train", "flanx.eval", "flanx.infer", "flanx.generate", "flanx.gin_config")
+
+
+def test_help_is_immediate_and_lists_the_macros():
+  code = ("import sys; from flanx import cli\n"
+          "for name in ('train', 'eval', 'infer'):\n"
+          "  cli.main([name, '--help'])\n"
+          "heavy = [m for m in ('jax', 'tensorflow', 'seqio', 'gin') if m in sys.modules]\n"
+          "print('HEAVY', heavy)\n")
+  out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+  assert out.returncode == 0, out.stderr
+  assert "HEAVY []" in out.stdout
+  for macro in ("MODEL_DIR", "TRAIN_STEPS", "CHECKPOINT_PATH", "EVAL_SUITE", "INFER_OUTPUT_DIR"):
+    assert macro in out.stdout
+
+
+@pytest.mark.parametrize("command, fragment", [("generate", "one prompt per line"),
+                                               ("score", 'string fields "input" and "target"')])
+def test_generate_and_score_help_describe_the_input_format(capsys, command, fragment):
+  with pytest.raises(SystemExit):
+    cli.main([command, "--help"])
+  assert fragment in " ".join(capsys.readouterr().out.split())
+
+
+def _module_imports(module: str) -> set[str]:
+  """flanx modules a module imports anywhere in its body (functions included), by AST."""
+  source = (REPO_ROOT / (module.replace(".", "/") + ".py")).read_text()
+  found = set()
+  for node in ast.walk(ast.parse(source)):
+    if isinstance(node, ast.Import):
+      found |= {a.name for a in node.names}
+    elif isinstance(node, ast.ImportFrom) and node.module:
+      found |= {f"{node.module}.{a.name}" if node.module == "flanx" else node.module for a in node.names}
+  return {m for m in found if m in COMMAND_MODULES and m != module}
+
+
+def test_command_modules_have_no_import_cycle():
+  graph = {m: _module_imports(m) for m in COMMAND_MODULES}
+  assert graph["flanx.gin_config"] == set(), graph
+  assert "flanx.eval" not in graph["flanx.infer"] | graph["flanx.generate"], graph
+
+  def reaches(start, target, seen=()):
+    return any(n == target or (n not in seen and reaches(n, target, (*seen, n))) for n in graph[start])
+  assert not [m for m in COMMAND_MODULES if reaches(m, m)], graph
+
+
+def test_importing_infer_and_generate_loads_no_other_command():
+  code = ("import sys, flanx.infer, flanx.generate\n"
+          "print('LOADED', sorted(m for m in ('flanx.eval', 'flanx.train') if m in sys.modules))\n")
+  out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "LOADED []" in out.stdout
+
+
+def test_outputs_are_as_readable_as_their_directory(tmp_path):
+  from flanx.evaluation.results import write_atomic
+  tmp_path.chmod(0o750)
+  write_atomic(tmp_path / "x.json", "{}")
+  assert (tmp_path / "x.json").stat().st_mode & 0o040  # group-readable like MODEL_DIR
