@@ -80,9 +80,11 @@ def generate(args) -> int:
     raise FlanxError("--beam_size > 1 is deterministic; leave --temperature 0 and --num_samples 1")
   from flanx import decoding, vocab  # noqa: PLC0415
   sampling = decoding.Sampling(args.temperature, args.top_k, args.top_p)  # validates the flags
-  errors.writable_dir("--output", pathlib.Path(args.output).absolute().parent)
-  if pathlib.Path(args.output).is_dir():
+  output = pathlib.Path(args.output).absolute()
+  if output.is_dir():
     raise FlanxError(f"--output {args.output} is a directory; give a file name")
+  if not output.exists():  # an existing file is replaced, whole
+    errors.writable_dir("--output", output)
   loaded = load(args.checkpoint, {"inputs": 8, "targets": args.max_new_tokens}, args.gin_file)
   vocabulary = loaded.model.vocabulary
   vocab.use(vocabulary)

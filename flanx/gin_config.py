@@ -5,10 +5,12 @@ Gin files are looked up relative to the working directory, then the project's gi
 """
 
 import ast
+import dataclasses
 import inspect
 import os
 import pathlib
 import re
+import tokenize
 from collections.abc import Sequence
 
 import gin
@@ -121,7 +123,8 @@ def _parameter_hint(first_line: str) -> str:
 def _one_line(error: Exception) -> str:
   text = str(error).strip()
   first = text.splitlines()[0] if text else type(error).__name__
-  first += _parameter_hint(first)
+  hint = _parameter_hint(first)
+  first = first.rstrip(".") + hint if hint else first
   where = _LOCATION.search(text)
   return f"gin: {first} ({where.group(1)}:{where.group(2)})" if where else f"gin: {first}"
 
@@ -160,7 +163,7 @@ def parse(gin_files: Sequence[str], bindings: Sequence[str], finalize: bool = Tr
     gin.parse_config_files_and_bindings([], list(bindings), finalize_config=finalize, skip_unknown=skip)
   except FlanxError:
     raise
-  except (ValueError, SyntaxError, TypeError, IOError) as e:
+  except (ValueError, SyntaxError, TypeError, IOError, tokenize.TokenError) as e:  # TokenError: unclosed brackets
     raise FlanxError(_one_line(e)) from e
 
 
@@ -195,11 +198,18 @@ def call(configurable):
   """Calls a gin-configured class or function with no arguments; a required value left unset, or a wrong or
   missing argument, becomes one line naming the macro or the configurable."""
   try:
-    return configurable()
+    value = configurable()
   except RuntimeError as e:
     raise required_error(e) or e
   except TypeError as e:
     raise call_error(e) from e
+  # A macro bound to %gin.REQUIRED and never set arrives as gin's REQUIRED marker instead of failing.
+  for field in dataclasses.fields(value) if dataclasses.is_dataclass(value) else ():
+    if getattr(value, field.name) is gin.REQUIRED or type(getattr(value, field.name)) is object:
+      name = type(value).__name__
+      what = _macro_of(name, field.name) or f"{name}.{field.name}"
+      raise FlanxError(f"{what} is required: set it in a gin file or with --gin.{what}=...")
+  return value
 
 
 def required_error(error: Exception) -> FlanxError | None:
@@ -218,7 +228,8 @@ def _macro_of(configurable: str, parameter: str) -> str | None:
   for (scope, selector), params in gin.config._CONFIG.items():  # noqa: SLF001
     if selector.split(".")[-1] == configurable and not scope and parameter in params:
       ref = params[parameter]
-      return getattr(ref, "name", None) if isinstance(ref, gin.config.ConfigurableReference) else None
+      text = repr(ref) if isinstance(ref, gin.config.ConfigurableReference) else ""
+      return text[1:] if text.startswith("%") else None  # a macro reference prints as %NAME
   return None
 
 
