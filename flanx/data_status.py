@@ -7,13 +7,30 @@ from flanx import data_dir
 from flanx.errors import FlanxError
 
 
+def held_out() -> list[tuple[str, str, bool, str]]:
+  """The held-out benchmarks' files (Table 5), in their release layouts under the data directory."""
+  from tasks.evals import tydiqa  # noqa: PLC0415
+  root = data_dir.data_dir(required=False)
+  if root is None:
+    return []
+  rows = []
+  for name, parts in (("MMLU", ("mmlu", "data")), ("MMLU chain-of-thought prompts", ("mmlu-cot", "mmlu-cot.json")),
+                      ("BBH", ("bbh", "bbh")), ("BBH chain-of-thought prompts", ("bbh", "cot-prompts")),
+                      ("TyDiQA-GoldP", ("tydiqa", tydiqa.DEV)), ("MGSM", ("mgsm",))):
+    path = root.joinpath(*parts)
+    present = path.is_file() or (path.is_dir() and any(path.iterdir()))
+    rows.append(("held-out", name, present, str(path)))
+  return rows
+
+
 def status(mini: bool = False) -> list[tuple[str, str, bool, str]]:
   """(family, dataset, present, expected location) for every source: the raw sources of each family, then
-  (unless `mini`) each template type of each submix of the released collection."""
+  (unless `mini`) each template type of each submix of the released collection and the held-out benchmarks."""
   from tasks.flan import registry, released  # noqa: PLC0415
   rows = [(s.family, s.dataset, s.present(), s.where()) for s in registry.sources(mini)]
   if not mini:
     rows += [(f"released {s.submix}", s.template_type, s.present(), s.where()) for s in released.sources()]
+    rows += held_out()
   return rows
 
 

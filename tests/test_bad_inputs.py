@@ -392,3 +392,13 @@ def test_outputs_are_as_readable_as_their_directory(tmp_path):
   tmp_path.chmod(0o750)
   write_atomic(tmp_path / "x.json", "{}")
   assert (tmp_path / "x.json").stat().st_mode & 0o040  # group-readable like MODEL_DIR
+
+
+def test_data_status_lists_the_held_out_benchmarks(tmp_path, monkeypatch):
+  from flanx import data_status
+  (tmp_path / "mmlu" / "data").mkdir(parents=True)
+  (tmp_path / "mmlu" / "data" / "x.csv").write_text("q,a,b,c,d,A\n")
+  (tmp_path / "bbh" / "bbh").mkdir(parents=True)  # empty: not present
+  monkeypatch.setenv("FLANX_DATA_DIR", str(tmp_path))
+  rows = {name: present for family, name, present, _ in data_status.held_out() if family == "held-out"}
+  assert rows["MMLU"] and not rows["BBH"] and not rows["TyDiQA-GoldP"] and set(rows) >= {"MGSM"}
