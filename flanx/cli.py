@@ -83,6 +83,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     return 0
   if name == "train" and supervisor.wanted(argv[1:]):
     return supervisor.supervise("flanx.train", argv[1:])
+  if not any(a in ("-h", "--help") for a in argv[1:]):
+    quiet.import_tensorflow()  # every command's data or model code imports it; its banners are not for users
   module = importlib.import_module(commands[name][0])
   # Modules serving several commands (generate/score) take the command name as their first argument.
   args = argv if getattr(module, "TAKES_COMMAND_NAME", False) else argv[1:]

@@ -61,6 +61,7 @@ def check(config: EvalConfig) -> None:
   errors.positive_int("EVAL_NUM_EXAMPLES", config.num_examples, optional=True)
   if config.model_dir is not None:
     errors.require_str("EVAL_MODEL_DIR", config.model_dir)
+    errors.writable_dir("EVAL_MODEL_DIR", config.model_dir)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -175,8 +175,9 @@ def parse_with_saved_model(gin_files: Sequence[str], bindings: Sequence[str], ch
   if "MODEL" in _defined_macros():
     return
   path = checkpoint_path or gin.query_parameter("%CHECKPOINT_PATH")
-  if not path:
-    raise FlanxError(f"no model: give a model gin file, or a {name} whose MODEL_DIR holds config.gin")
+  if not isinstance(path, str) or not path:  # %gin.REQUIRED, left unset, arrives as a reference
+    raise FlanxError(f"{name} is required: set it with --gin.{name}=\"'run/checkpoint_N'\" (a model gin file "
+                     f"is also needed when its MODEL_DIR holds no config.gin)")
   from flanx import checkpoints  # noqa: PLC0415  (orbax and jax, only for commands that restore)
   model_dir = checkpoints.locate(path, name).model_dir
   saved = [model_dir / f for f in ("config.gin", "model.gin") if (model_dir / f).is_file()]

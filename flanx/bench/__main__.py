@@ -1,5 +1,10 @@
 import sys
 
-from flanx import bench, cli
+from flanx import quiet
+
+quiet.environment()  # before bench imports tensorflow or jax
+quiet.import_tensorflow()
+
+from flanx import bench, cli  # noqa: E402
 
 sys.exit(cli.run(bench.main, sys.argv[1:], prog="flanx bench"))
