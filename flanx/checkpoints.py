@@ -53,6 +53,7 @@ def _is_storage_error(e: BaseException) -> bool:
 def _first_line(e: BaseException, limit: int = 300) -> str:
   text = str(e).strip()
   line = text.splitlines()[0] if text else type(e).__name__
+  line = line.split(" See full TensorStore details")[0]  # a repr of the whole store spec follows
   return line if len(line) <= limit else line[:limit] + "..."
 
 

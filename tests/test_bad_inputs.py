@@ -182,7 +182,7 @@ def test_eval_rejects(tmp_path, capsys, overrides, fragment):
 
 def _damage(step_dir: pathlib.Path) -> None:
   for f in (step_dir / "params").rglob("*"):
-    if f.is_file() and f.name != "_METADATA" and "d" in f.parent.name:
+    if f.is_file() and f.parent.name == "d":  # the array chunks; the metadata and manifest stay readable
       f.write_bytes(b"\0garbage" * 8)
 
 
@@ -403,3 +403,16 @@ def test_data_status_lists_the_held_out_benchmarks(tmp_path, monkeypatch):
   monkeypatch.setenv("FLANX_DATA_DIR", str(tmp_path))
   rows = {name: present for family, name, present, _ in data_status.held_out() if family == "held-out"}
   assert rows["MMLU"] and not rows["BBH"] and not rows["TyDiQA-GoldP"] and set(rows) >= {"MGSM"}
+
+
+def test_show_predictions_without_a_validation_split_is_skipped_with_a_warning():
+  import seqio
+  import tensorflow as tf
+  import tasks  # noqa: F401
+  name = "bad_inputs_train_only"
+  if name not in seqio.TaskRegistry.names():
+    seqio.TaskRegistry.add(name, source=seqio.FunctionDataSource(
+        lambda split, shuffle_files, seed=None: tf.data.Dataset.from_tensors({"inputs": "a", "targets": "b"}),
+        splits=("train",)), output_features={})
+  assert not train._has_validation_split(name)
+  assert train._has_validation_split("flanx_demo")
