@@ -416,3 +416,15 @@ def test_show_predictions_without_a_validation_split_is_skipped_with_a_warning()
         splits=("train",)), output_features={})
   assert not train._has_validation_split(name)
   assert train._has_validation_split("flanx_demo")
+
+
+def test_repeated_absl_warnings_are_shown_once(caplog):
+  import logging
+  from flanx import quiet
+  quiet.once_per_message()
+  logger = logging.getLogger("absl")
+  with caplog.at_level(logging.WARNING, logger="absl"):
+    for _ in range(3):
+      logger.warning("the same warning")
+    logger.warning("another warning")
+  assert [r.getMessage() for r in caplog.records] == ["the same warning", "another warning"]
