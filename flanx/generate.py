@@ -17,6 +17,7 @@ import pathlib
 from collections.abc import Sequence
 
 import gin  # light: the heavy imports (jax, the model) wait until a command runs
+import numpy as np
 
 from flanx import errors
 from flanx.errors import FlanxError
@@ -50,8 +51,7 @@ def _encode(vocabulary, texts: Sequence[str], eos: bool = True) -> list[list[int
   return [list(vocabulary.encode(t)) + ([vocabulary.eos_id] if eos else []) for t in texts]
 
 
-def _pad(rows: list[list[int]], width: int | None = None):
-  import numpy as np  # noqa: PLC0415
+def _pad(rows: list[list[int]], width: int | None = None) -> np.ndarray:
   width = width or max(len(r) for r in rows)
   out = np.zeros((len(rows), width), np.int32)
   for i, r in enumerate(rows):
