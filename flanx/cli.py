@@ -54,6 +54,9 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str], prog: 
     lines = str(e).splitlines()
     print(f"{prog}: error: {lines[0] if lines else type(e).__name__}", file=sys.stderr)
     return 2
+  except KeyboardInterrupt:  # Ctrl-C outside training's own handler (start-up, decoding, a second Ctrl-C)
+    print(f"{prog}: interrupted", file=sys.stderr)
+    return 130
 
 
 def available() -> dict[str, tuple[str, str]]:

@@ -428,3 +428,10 @@ def test_repeated_absl_warnings_are_shown_once(caplog):
       logger.warning("the same warning")
     logger.warning("another warning")
   assert [r.getMessage() for r in caplog.records] == ["the same warning", "another warning"]
+
+
+def test_ctrl_c_outside_the_training_loop_is_one_line(capsys):
+  def interrupted(argv):
+    raise KeyboardInterrupt
+  assert cli.run(interrupted, [], prog="flanx train") == 130
+  assert capsys.readouterr().err.strip() == "flanx train: interrupted"
