@@ -435,3 +435,9 @@ def test_ctrl_c_outside_the_training_loop_is_one_line(capsys):
     raise KeyboardInterrupt
   assert cli.run(interrupted, [], prog="flanx train") == 130
   assert capsys.readouterr().err.strip() == "flanx train: interrupted"
+
+
+def test_convert_out_under_a_regular_file(run_dir, tmp_path, capsys):
+  (tmp_path / "file").write_text("x")
+  rc = cli.main(["convert", "to-hf", "--checkpoint", str(run_dir), "--out", str(tmp_path / "file" / "hf")])
+  assert "is under the regular file" in _one_line(capsys, rc)
