@@ -48,12 +48,15 @@ class PartitionConfig:
   mesh_shape: explicit (data, model) or (replica, data, model); one entry may be -1 (the rest).
   num_slices: slices joined over DCN (the `replica` axis) when mesh_shape is not given.
   rules: a RULE_PRESETS name or an explicit list of (logical axis, mesh axis) pairs.
+  topology: the slice the run is sized for (e.g. 'v4-64'); `flanx plan` checks the run fits it. Training
+    itself uses the devices it finds.
   """
 
   num_partitions: int = 1
   mesh_shape: Sequence[int] | None = None
   num_slices: int = 1
   rules: str | Sequence[tuple[str, str | tuple[str, ...] | None]] = "model_parallel"
+  topology: str | None = None
 
   def logical_rules(self) -> LogicalRules:
     if isinstance(self.rules, str):
@@ -134,11 +137,14 @@ def _spec_for_derived(leaf_shape: tuple[int, ...], param_shape: tuple[int, ...],
   return PartitionSpec()
 
 
-def optimizer_state_shardings(opt_state_shapes, param_shapes, param_shardings, mesh: Mesh):
-  """Shardings for an optax state, following the parameters wherever a subtree mirrors them."""
+def optimizer_state_specs(opt_state_shapes, param_shapes, param_specs):
+  """PartitionSpecs for an optax state, following the parameters wherever a subtree mirrors them.
+
+  Works on specs alone (no devices), so `flanx plan` can size a pod's state on a laptop.
+  """
   param_def = jax.tree.structure(param_shapes)
   flat_shapes = jax.tree.leaves(param_shapes)
-  flat_specs = [s.spec for s in jax.tree.leaves(param_shardings)]
+  flat_specs = jax.tree.leaves(param_specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
 
   def mirrors_params(x) -> bool:
     try:
@@ -146,11 +152,18 @@ def optimizer_state_shardings(opt_state_shapes, param_shapes, param_shardings, m
     except Exception:  # noqa: BLE001  (non-pytree leaves)
       return False
 
-  def shard(subtree):
+  def spec(subtree):
     if not mirrors_params(subtree):
-      return jax.tree.map(lambda _: replicated(mesh), subtree)
+      return jax.tree.map(lambda _: PartitionSpec(), subtree)
     leaves = jax.tree.leaves(subtree)
     specs = [_spec_for_derived(l.shape, p.shape, s) for l, p, s in zip(leaves, flat_shapes, flat_specs)]
-    return jax.tree.unflatten(param_def, [NamedSharding(mesh, s) for s in specs])
+    return jax.tree.unflatten(param_def, specs)
 
-  return jax.tree.map(shard, opt_state_shapes, is_leaf=mirrors_params)
+  return jax.tree.map(spec, opt_state_shapes, is_leaf=mirrors_params)
+
+
+def optimizer_state_shardings(opt_state_shapes, param_shapes, param_shardings, mesh: Mesh):
+  """Shardings for an optax state, following the parameters wherever a subtree mirrors them."""
+  param_specs = jax.tree.map(lambda s: s.spec, param_shardings)
+  specs = optimizer_state_specs(opt_state_shapes, param_shapes, param_specs)
+  return jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda x: isinstance(x, PartitionSpec))

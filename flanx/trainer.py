@@ -159,6 +159,11 @@ class Trainer:
     with self.context():
       return self._train_step(state, batch, rng)
 
+  def lower_train_step(self, state, batch: Batch, rng: jax.Array):
+    """The train step lowered for these (possibly abstract) arguments: `.compile().memory_analysis()` sizes it."""
+    with self.context():
+      return self._train_step.lower(state, batch, rng)
+
   def eval_step(self, params, batch: Batch) -> dict:
     with self.context():
       return self._eval_step(params, batch)
