@@ -73,13 +73,14 @@ script=$(
   if [ -n "$partition" ]; then echo "#SBATCH --partition=$partition"; fi
   echo "set -euo pipefail"
   for e in "${envs[@]}"; do echo "export $(printf '%q' "$e")"; done
+  # shellcheck disable=SC2016  # expanded by the batch script on the first node, not here
   echo 'FLANX_COORDINATOR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1):'"$port"'"'
   echo "export FLANX_COORDINATOR"
   echo "# SIGTERM (scancel, preemption) reaches every task: flanx writes a checkpoint and exits; resubmit to resume."
   echo "srun --kill-on-bad-exit=1 bash -c $(printf '%q' "exec $(printf '%q' "$venv/bin/flanx") $command $distributed$(printf '%q ' "${flanx_args[@]}")")"
 )
 
-echo "$script" | sed 's/^/| /'
+while IFS= read -r line; do echo "| $line"; done <<< "$script"
 if [ "$DRY_RUN" -eq 1 ]; then
   echo "+ sbatch  # with the script above on stdin"
 else

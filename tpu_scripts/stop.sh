@@ -36,6 +36,7 @@ positive_int --num-slices "$slices"
 
 if [ "$stop" -eq 1 ]; then
   # The pid launch.sh recorded; waits until the process has written its checkpoint and exited.
+  # shellcheck disable=SC2016  # runs on the workers, which expand it
   stop_cmd='if [ -f ~/flanx.pid ]; then pid=$(cat ~/flanx.pid); kill -TERM "$pid" 2>/dev/null; while kill -0 "$pid" 2>/dev/null; do sleep 5; done; fi'
   for node in $(nodes "$name" "$slices"); do
     run gcloud compute tpus tpu-vm ssh "$node" --zone "$zone" --worker=all --command "$stop_cmd"
