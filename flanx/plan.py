@@ -52,7 +52,8 @@ def plan_inputs(model, partition, optimizer, feature_lengths, batch_size, num_mi
 
 
 def load(gin_files: Sequence[str], bindings: Sequence[str]) -> PlanInputs:
-  gin_config.parse(gin_files, [*_INPUT_BINDINGS, *bindings])
+  # Not finalized: MODEL_DIR and the like may still be %gin.REQUIRED, and planning needs none of them.
+  gin_config.parse(gin_files, [*_INPUT_BINDINGS, *bindings], finalize=False)
   try:
     return plan_inputs()
   except TypeError as e:
@@ -178,7 +179,8 @@ def compiled_memory(plan: Plan) -> dict[str, int]:
 # --- report ------------------------------------------------------------------------------------------------------
 
 def _gib(n: float) -> str:
-  return f"{n / 1024**3:8.2f} GiB"
+  """Bytes in GiB, or MiB below one GiB, so tiny models do not print as zeros."""
+  return f"{n / 1024**3:8.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:8.2f} MiB"
 
 
 def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | None = None) -> str:
@@ -188,7 +190,7 @@ def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | N
   lines = [
       f"flanx plan: {' + '.join(gin_files)} on {plan.topology.name} ({plan.topology.num_devices} devices of "
       f"{chip.bytes_per_device / 1024**3:.1f} GiB, {chip.name}); mesh {mesh}; rules {inputs.partition.rules}",
-      f"  {plan.num_params / 1e9:.3f}B parameters; batch {inputs.batch_size} ({plan.batch_per_device} per device "
+      f"  {plan.num_params / 1e6:,.1f}M parameters; batch {inputs.batch_size} ({plan.batch_per_device} per device "
       f"per microbatch, {inputs.num_microbatches} microbatch(es)); lengths {dict(inputs.feature_lengths)}; "
       f"activations {config.dtype}; remat {config.remat_policy}; scan {config.scan_layers}",
       f"  {'per device':<22}{'estimate':>12}" + (f"{'compiled (XLA, CPU)':>24}" if compiled else ""),
