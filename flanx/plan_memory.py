@@ -84,27 +84,38 @@ def _model_split(rules: partitioning.LogicalRules, mesh_shape: Mapping[str, int]
   return mesh_shape.get(axis, 1) if isinstance(axis, str) else 1
 
 
+# The backward pass of one layer holds its recomputed forward values, their cotangents and the attention-score
+# gradients at once: about this many times the layer's forward values (from compiled scanned layers).
+_BACKWARD_WORKING_FACTOR = 3
+# Dropout draws 32 random bits per element it masks; a kept mask is one byte per element.
+_RANDOM_BITS_BYTES = 4
+
+
 def _layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_tokens: int = 0) -> dict[str, float]:
-  """What one layer of one sequence holds for the backward pass, by remat class.
+  """What one layer of one sequence holds, by remat class.
 
   'inputs': the layer input (all that full remat keeps); 'weight_dots': outputs of the products with weight
-  matrices (kept by dots_with_no_batch_dims_saveable); 'all': everything, including attention scores (f32
-  logits plus probabilities) and the elementwise MLP values.
+  matrices (kept by dots_with_no_batch_dims_saveable); 'dots': those plus the attention scores; 'all':
+  everything the backward pass uses, including f32 attention logits and probabilities and the elementwise
+  MLP values; 'random_bits': the dropout draws made while computing the layer.
   """
   d, f, h = config.emb_dim, config.mlp_dim / m, config.num_heads / m
   hd = config.num_heads * config.head_dim / m
   kv_hd = config.head_dim if not hasattr(config, "num_encoder_layers") else hd  # PaLM: one shared K/V head
   drop = 1 if config.dropout_rate > 0 else 0
-  inputs = tokens * d * a
+  score_elems = h * tokens * kv_tokens
   weight_dots = tokens * (hd + 2 * kv_hd + d + 2 * f + d) * a
-  scores = h * tokens * kv_tokens * (4 + a + drop)
-  elementwise = tokens * (4 * d + hd + 2 * f) * a + tokens * (2 * f + d) * drop
+  elementwise = tokens * (4 * d + hd + 2 * f) * a
+  dropped = tokens * (2 * f + d)
   if cross_tokens:  # decoder layer: a second attention over the encoder output
     weight_dots += (tokens * (hd + d) + 2 * cross_tokens * hd) * a
-    scores += h * tokens * cross_tokens * (4 + a + drop)
+    score_elems += h * tokens * cross_tokens
     elementwise += tokens * (2 * d + hd) * a
-  return {"inputs": inputs, "weight_dots": weight_dots, "all": inputs + weight_dots + scores + elementwise,
-          "dots": weight_dots + scores}
+  scores = score_elems * (4 + a)
+  inputs = tokens * d * a
+  return {"inputs": inputs, "weight_dots": weight_dots, "dots": weight_dots + scores,
+          "all": inputs + weight_dots + scores + elementwise + drop * (score_elems + dropped),
+          "random_bits": drop * _RANDOM_BITS_BYTES * (score_elems + dropped)}
 
 
 def _kept(layer: Mapping[str, float], policy: str) -> float:
@@ -117,6 +128,13 @@ def _kept(layer: Mapping[str, float], policy: str) -> float:
   return layer["inputs"] + layer["dots"]  # dots_saveable
 
 
+def _working(layer: Mapping[str, float], policy: str) -> float:
+  """The transient peak of differentiating one rematerialised layer (none: everything is kept already)."""
+  if policy == "none":
+    return layer["random_bits"]
+  return _BACKWARD_WORKING_FACTOR * layer["all"] + layer["random_bits"]
+
+
 def activation_bytes(config, feature_lengths: Mapping[str, int], batch_per_device: int, model_split: int) -> int:
   """Activations one device keeps for the backward pass, plus the working set of the layer being
   differentiated (recomputed under remat) and of the f32 logits and their gradient."""
@@ -125,17 +143,15 @@ def activation_bytes(config, feature_lengths: Mapping[str, int], batch_per_devic
   vocab = config.vocab_size / model_split
   if hasattr(config, "num_encoder_layers"):
     enc, dec = feature_lengths["inputs"], feature_lengths["targets"]
-    enc_layer = _layer_bytes(enc, enc, config, model_split, a)
-    dec_layer = _layer_bytes(dec, dec, config, model_split, a, cross_tokens=enc)
-    kept = config.num_encoder_layers * _kept(enc_layer, policy) + config.num_decoder_layers * _kept(dec_layer, policy)
-    working = 0 if policy == "none" else max(enc_layer["all"], dec_layer["all"])
+    layers = [(config.num_encoder_layers, _layer_bytes(enc, enc, config, model_split, a)),
+              (config.num_decoder_layers, _layer_bytes(dec, dec, config, model_split, a, cross_tokens=enc))]
     logits_tokens = dec
   else:
     length = feature_lengths["inputs"] + feature_lengths["targets"]
-    layer = _layer_bytes(length, length, config, model_split, a)
-    kept = config.num_layers * _kept(layer, policy)
-    working = 0 if policy == "none" else layer["all"]
+    layers = [(config.num_layers, _layer_bytes(length, length, config, model_split, a))]
     logits_tokens = length
+  kept = sum(n * _kept(layer, policy) for n, layer in layers)
+  working = max(_working(layer, policy) for _, layer in layers)
   logits = logits_tokens * vocab * (a + 4 + 4)  # logits, their f32 log-softmax, and its gradient
   return int(batch_per_device * (kept + working + logits))
 
