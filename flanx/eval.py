@@ -98,8 +98,7 @@ def restore(model, checkpoint_path: str, feature_lengths: dict[str, int],
             partition: partitioning.PartitionConfig = partitioning.PartitionConfig()) -> Loaded:
   """Restores the checkpoint's parameters straight into the trainer's shardings."""
   ref = locate(checkpoint_path)
-  trainer = Trainer(model, OptimizerConfig(), partitioning.make_mesh(partition), partition.logical_rules(),
-                    feature_lengths)
+  trainer = Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), feature_lengths)
   abstract = trainer.abstract_state().params
   check_compatible(ref, abstract, model)
   params = ocp.StandardCheckpointer().restore(ref.params_dir, abstract)

@@ -7,8 +7,10 @@ array falls through to its next rule (or stays unsharded), which is how FSDP sha
 `embed` over `data` while an activation's `batch` already occupies `data`.
 """
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 
 import flax.linen as nn
 import gin
@@ -101,6 +103,72 @@ def make_mesh(config: PartitionConfig, devices: Sequence[jax.Device] | None = No
     grid = mesh_utils.create_hybrid_device_mesh((1, data, model), (replica, 1, 1), devices)
     return Mesh(grid, MESH_AXES, axis_types=auto)
   return jax.make_mesh((replica, data, model), MESH_AXES, axis_types=auto, devices=devices)
+
+
+def abstract_params(model, feature_lengths: Mapping[str, int]):
+  """(parameter ShapeDtypeStructs, their logical PartitionSpecs) of `model`, traced without allocating or
+  needing a mesh (which is how `flanx plan` sizes a pod's model on one machine)."""
+  boxed = jax.eval_shape(functools.partial(model.init, feature_lengths=dict(feature_lengths)), jax.random.key(0))
+  return nn.meta.unbox(boxed), nn.get_partition_spec(boxed)
+
+
+class Partitioner:
+  """A model on a mesh, built once from a PartitionConfig: the mesh, the logical rules, parameter shardings
+  from an abstract model, the context that resolves logical constraints, and a jit that runs inside it.
+
+  Training, planning and (in time) decoding, conversion and the benchmarks take one of these instead of each
+  building its own mesh-and-rules context.
+  """
+
+  def __init__(self, config: PartitionConfig = PartitionConfig(), devices: Sequence[jax.Device] | None = None):
+    self.config = config
+    self.rules: LogicalRules = config.logical_rules()
+    self.mesh: Mesh = make_mesh(config, devices)
+
+  @contextlib.contextmanager
+  def context(self):
+    """Mesh and logical rules in scope, so with_logical_constraint inside a model resolves."""
+    with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+      yield
+
+  def abstract_params(self, model, feature_lengths: Mapping[str, int]):
+    """(parameter ShapeDtypeStructs, their logical PartitionSpecs), traced without allocating anything."""
+    with self.context():
+      return abstract_params(model, feature_lengths)
+
+  def shardings(self, logical_specs):
+    """A tree of logical PartitionSpecs -> NamedShardings on this mesh under these rules."""
+    return logical_to_shardings(logical_specs, self.mesh, self.rules)
+
+  @property
+  def batch_sharding(self) -> NamedSharding:
+    return batch_sharding(self.mesh)
+
+  @property
+  def replicated(self) -> NamedSharding:
+    return replicated(self.mesh)
+
+  @property
+  def data_parallel_size(self) -> int:
+    return data_parallel_size(self.mesh)
+
+  def jit(self, fn: Callable, **jit_kwargs) -> "_Partitioned":
+    """jax.jit(fn, **jit_kwargs), called (and lowered) inside this partitioner's context."""
+    return _Partitioned(self, jax.jit(fn, **jit_kwargs))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Partitioned:
+  partitioner: Partitioner
+  jitted: Callable
+
+  def __call__(self, *args):
+    with self.partitioner.context():
+      return self.jitted(*args)
+
+  def lower(self, *args):
+    with self.partitioner.context():
+      return self.jitted.lower(*args)
 
 
 def data_parallel_size(mesh: Mesh) -> int:

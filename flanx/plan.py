@@ -159,16 +159,14 @@ def compiled_memory(plan: Plan) -> dict[str, int]:
   inputs = plan.inputs
   config = partitioning.PartitionConfig(mesh_shape=(plan.mesh_shape["replica"], plan.mesh_shape["data"],
                                                     plan.mesh_shape["model"]), rules=inputs.partition.rules)
-  mesh = partitioning.make_mesh(config, devices[:count])
-  trainer = Trainer(inputs.model, inputs.optimizer, mesh, config.logical_rules(), inputs.feature_lengths,
-                    inputs.num_microbatches)
-  batch_sharding = partitioning.batch_sharding(mesh)
+  partitioner = partitioning.Partitioner(config, devices[:count])
+  trainer = Trainer(inputs.model, inputs.optimizer, partitioner, inputs.feature_lengths, inputs.num_microbatches)
+  batch_sharding = partitioner.batch_sharding
   batch = {name: jax.ShapeDtypeStruct(shape, jnp.int32, sharding=batch_sharding)
            for name, shape in inputs.model.batch_shapes(inputs.batch_size, inputs.feature_lengths).items()}
   key = jax.eval_shape(jax.random.key, 0)
-  rng = jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=partitioning.replicated(mesh))
-  with trainer.context():
-    compiled = trainer.lower_train_step(trainer.abstract_state(), batch, rng).compile()
+  rng = jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=partitioner.replicated)
+  compiled = trainer.lower_train_step(trainer.abstract_state(), batch, rng).compile()
   analysis = compiled.memory_analysis()
   figures = {name: int(getattr(analysis, f"{name}_size_in_bytes", 0))
              for name in ("argument", "output", "alias", "temp", "generated_code")}

@@ -7,7 +7,6 @@ PaLM-style layer holds for its backward pass. `flanx plan --compile` checks the 
 """
 
 import dataclasses
-import functools
 import math
 from collections.abc import Mapping
 
@@ -50,8 +49,7 @@ class AbstractModel:
 
   @classmethod
   def of(cls, model, feature_lengths: Mapping[str, int]) -> "AbstractModel":
-    boxed = jax.eval_shape(functools.partial(model.init, feature_lengths=dict(feature_lengths)), jax.random.key(0))
-    return cls(nn.meta.unbox(boxed), nn.get_partition_spec(boxed))
+    return cls(*partitioning.abstract_params(model, feature_lengths))
 
   @property
   def num_params(self) -> int:

@@ -135,13 +135,14 @@ def train(
     raise FlanxError(f"HOST_SYNC_PERIOD={host_sync_period} must be at least 1")
   model_dir = checkpoints.as_path(model_dir)
   _check_writable(model_dir)
-  mesh = partitioning.make_mesh(partition)
+  partitioner = partitioning.Partitioner(partition)
+  mesh = partitioner.mesh
   vocab.use(model.vocabulary)
   data.check_task_name(train_dataset_cfg.mixture_or_task_name)
   data.check_vocabulary(train_dataset_cfg.mixture_or_task_name, model.config.vocab_size)
   lengths = dict(train_dataset_cfg.task_feature_lengths)
   monitor = nonfinite.NonfiniteMonitor(nonfinite_policy)
-  trainer = Trainer(model, optimizer, mesh, partition.logical_rules(), lengths, num_microbatches,
+  trainer = Trainer(model, optimizer, partitioner, lengths, num_microbatches,
                     skip_nonfinite=nonfinite_policy == "skip")
   trainer.check_batch_size(train_dataset_cfg.batch_size)
 

@@ -17,8 +17,7 @@ OPTIMIZER = OptimizerConfig(learning_rate=1e-2, min_dim_size_to_factor=16)
 def _trainer(mesh_shape, rules):
   devices = jax.devices()[:int(np.prod(mesh_shape))]
   config = partitioning.PartitionConfig(mesh_shape=mesh_shape, rules=rules)
-  mesh = partitioning.make_mesh(config, devices)
-  return Trainer(tiny_model(), OPTIMIZER, mesh, config.logical_rules(), DEMO_LENGTHS)
+  return Trainer(tiny_model(), OPTIMIZER, partitioning.Partitioner(config, devices), DEMO_LENGTHS)
 
 
 def _losses(trainer, batches):
