@@ -108,7 +108,15 @@ def make_mesh(config: PartitionConfig, devices: Sequence[jax.Device] | None = No
 def abstract_params(model, feature_lengths: Mapping[str, int]):
   """(parameter ShapeDtypeStructs, their logical PartitionSpecs) of `model`, traced without allocating or
   needing a mesh (which is how `flanx plan` sizes a pod's model on one machine)."""
-  boxed = jax.eval_shape(functools.partial(model.init, feature_lengths=dict(feature_lengths)), jax.random.key(0))
+  return _split_boxed(_boxed_params(model, feature_lengths))
+
+
+def _boxed_params(model, feature_lengths: Mapping[str, int]):
+  return jax.eval_shape(functools.partial(model.init, feature_lengths=dict(feature_lengths)), jax.random.key(0))
+
+
+def _split_boxed(boxed):
+  # Outside any mesh context: unboxing under one would apply the logical constraints to the shapes themselves.
   return nn.meta.unbox(boxed), nn.get_partition_spec(boxed)
 
 
@@ -134,7 +142,8 @@ class Partitioner:
   def abstract_params(self, model, feature_lengths: Mapping[str, int]):
     """(parameter ShapeDtypeStructs, their logical PartitionSpecs), traced without allocating anything."""
     with self.context():
-      return abstract_params(model, feature_lengths)
+      boxed = _boxed_params(model, feature_lengths)
+    return _split_boxed(boxed)
 
   def shardings(self, logical_specs):
     """A tree of logical PartitionSpecs -> NamedShardings on this mesh under these rules."""
