@@ -21,7 +21,7 @@ from flanx.optimizer import OptimizerConfig
 # Working space beside the state that the count below does not itemise: the optimizer update of the largest
 # parameter, XLA's fusion temporaries, the batch. A fraction of the itemised total, from compiled runs
 # (see docs/tpu.md for the comparison).
-_UNITEMISED_FRACTION = 0.05
+_UNITEMISED_FRACTION = 0.12
 _ACTIVATION_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
