@@ -218,9 +218,14 @@ def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | N
   return "\n".join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+  def error(self, message: str):  # one line through flanx's error path, not usage plus message
+    raise FlanxError(message)
+
+
 def main(argv: Sequence[str]) -> int:
   gin_files, bindings, rest = gin_config.split_args(argv)
-  parser = argparse.ArgumentParser(prog="flanx plan", description=__doc__.split("\n\n")[0],
+  parser = _Parser(prog="flanx plan", description=__doc__.split("\n\n")[0],
                                    epilog="Gin: --gin_file=FILE (repeatable) and --gin.NAME=VALUE overrides.")
   parser.add_argument("--topology", help="slice such as v4-64, 2xv4-64 (multislice), v5litepod-16, h100-8; "
                       "default: TOPOLOGY from the gin file")

@@ -117,3 +117,15 @@ def test_cli_prints_the_plan_and_exits_by_fit(capsys):
   assert "v4-32" in out and "data=4, model=4" in out and "fits: yes" in out
   assert cli.main(["plan", "--gin_file=runs/flan_t5_xl.gin", "--topology=v5litepod-4", "--mesh", "data=4"]) == 1
   assert "fits: NO" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--topology"], "expected one argument"),
+    (["--mesh"], "expected one argument"),
+    (["--compile=yes"], "ignored explicit argument"),
+    (["--frobnicate"], "unrecognized arguments"),
+])
+def test_cli_flag_errors_are_one_line(argv, message, capsys):
+  assert cli.main(["plan", "--gin_file=runs/demo.gin", *argv]) == 2
+  err = capsys.readouterr().err.strip()
+  assert message in err and len(err.splitlines()) == 1, err
