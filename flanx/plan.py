@@ -239,10 +239,9 @@ def main(argv: Sequence[str]) -> int:
   if args.compile and mesh is not None:
     _ensure_simulated_devices(mesh["replica"] * mesh["data"] * mesh["model"])
   inputs = load(gin_files, bindings)
-  topology_name = args.topology if args.topology is not None else inputs.partition.topology
-  if not topology_name:
+  if args.topology is None and not inputs.partition.topology:
     raise FlanxError("no slice to plan for: pass --topology (e.g. v4-64) or set TOPOLOGY in the gin file")
-  topology = plan_chips.parse_topology(topology_name)
+  topology = plan_chips.parse_topology(args.topology if args.topology is not None else inputs.partition.topology)
   if args.compile and mesh is None:
     _ensure_simulated_devices(topology.num_devices)
   plan = make_plan(inputs, topology, mesh)

@@ -101,6 +101,7 @@ def test_batch_must_split_over_the_data_shards():
     (["plan"], "no --gin_file"),
     (["plan", "--gin_file=runs/demo.gin"], "no slice to plan for"),
     (["plan", "--gin_file=runs/demo.gin", "--topology", "v9-8"], "--topology 'v9-8'"),
+    (["plan", "--gin_file=runs/demo.gin", "--topology="], "--topology ''"),
     (["plan", "--gin_file=runs/demo.gin", "--topology=v4-8", "--mesh="], "--mesh is empty"),
     (["plan", "--gin_file=runs/flan_t5_xl.gin", "--gin.NO_SUCH_MACRO=1"], "unknown gin macro NO_SUCH_MACRO"),
     (["plan", "--gin_file=runs/no_such.gin", "--topology=v4-8"], "not found"),
