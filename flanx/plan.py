@@ -128,7 +128,7 @@ def make_plan(inputs: PlanInputs, topology: plan_chips.Topology, mesh: Mapping[s
   rules = inputs.partition.logical_rules()
   per_device = inputs.batch_size // shards
   est = plan_memory.estimate(inputs.model, abstract, inputs.optimizer, rules, mesh_shape, inputs.feature_lengths,
-                             per_device)
+                             per_device, inputs.num_microbatches)
   return Plan(inputs, topology, mesh_shape, per_device, abstract.num_params, est)
 
 

@@ -155,14 +155,20 @@ def activation_bytes(config, feature_lengths: Mapping[str, int], batch_per_devic
 
 
 def estimate(model, abstract: AbstractModel, optimizer: OptimizerConfig, rules: partitioning.LogicalRules,
-             mesh_shape: Mapping[str, int], feature_lengths: Mapping[str, int], batch_per_device: int) -> MemoryEstimate:
-  """Per-device memory of a train step of `model` on a mesh of `mesh_shape` ({'replica': r, 'data': d, 'model': m})."""
+             mesh_shape: Mapping[str, int], feature_lengths: Mapping[str, int], batch_per_device: int,
+             num_microbatches: int = 1) -> MemoryEstimate:
+  """Per-device memory of a train step of `model` on a mesh of `mesh_shape` ({'replica': r, 'data': d, 'model': m}).
+
+  batch_per_device: sequences per device in one microbatch. With several microbatches the gradients are
+  held twice: the running sum and the current microbatch's.
+  """
   param_specs = nn.logical_to_mesh(abstract.logical_specs, rules)
   params = tree_bytes(abstract.shapes, param_specs, mesh_shape)
   opt_shapes = jax.eval_shape(optimizer.build().init, abstract.shapes)
   opt_specs = partitioning.optimizer_state_specs(opt_shapes, abstract.shapes, param_specs)
   opt = tree_bytes(opt_shapes, opt_specs, mesh_shape)
   acts = activation_bytes(model.config, feature_lengths, batch_per_device, _model_split(rules, mesh_shape))
-  itemised = 2 * params + opt + acts
-  return MemoryEstimate(parameters=params, optimizer_state=opt, gradients=params, activations=acts,
+  grads = params * (2 if num_microbatches > 1 else 1)
+  itemised = params + grads + opt + acts
+  return MemoryEstimate(parameters=params, optimizer_state=opt, gradients=grads, activations=acts,
                         workspace=int(_UNITEMISED_FRACTION * itemised))

@@ -48,6 +48,15 @@ def test_sharding_rules_shrink_the_per_device_state():
   assert sharded.estimate.activations < replicated.estimate.activations  # heads and MLP split over `model`
 
 
+def test_microbatches_trade_activations_for_a_gradient_accumulator():
+  topology = plan_chips.parse_topology("v4-64")
+  one = plan.make_plan(plan.load(["runs/flan_t5_xxl.gin"], ["NUM_MICROBATCHES=1"]), topology)
+  two = plan.make_plan(plan.load(["runs/flan_t5_xxl.gin"], ["NUM_MICROBATCHES=2"]), topology)
+  assert (one.batch_per_device, two.batch_per_device) == (8, 4)
+  assert two.estimate.gradients == 2 * one.estimate.gradients
+  assert two.estimate.activations < 0.6 * one.estimate.activations
+
+
 def test_sharded_bytes_divides_each_dimension_by_its_mesh_axes():
   mesh = {"replica": 2, "data": 4, "model": 2}
   assert plan_memory.sharded_bytes((10, 64), np.float32, P("data", None), mesh) == 3 * 64 * 4  # ceil(10 / 4)
