@@ -139,3 +139,14 @@ def test_cli_flag_errors_are_one_line(argv, message, capsys):
   assert cli.main(["plan", "--gin_file=runs/demo.gin", *argv]) == 2
   err = capsys.readouterr().err.strip()
   assert message in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("run", PAPER_RUNS)
+def test_paper_runs_parse_as_flanx_train_reads_them(run):
+  import gin
+
+  from flanx import gin_config, partitioning as partitioning_lib
+  gin_config.parse([f"runs/{run}.gin"], ["MODEL_DIR = '/tmp/unused'"])  # finalized: nothing left REQUIRED
+  assert gin.query_parameter("%MIXTURE_OR_TASK_NAME") == "flan2022_proportion_b"
+  config = partitioning_lib.PartitionConfig()
+  assert config.topology == gin.query_parameter("%TOPOLOGY") and config.mesh_shape is not None
