@@ -45,8 +45,8 @@ def test_help(script):
 def test_unknown_argument_is_one_line(script):
   result = run(script, "--frobnicate", "--dry-run")
   assert result.returncode == 2 and result.stdout == ""
-  assert result.stderr.strip() == f"{script}: error: unknown argument '--frobnicate' (see --help)" or \
-      "unknown argument '--frobnicate'" in result.stderr and len(result.stderr.splitlines()) == 1
+  assert result.stderr.startswith(f"{script}: error: unknown argument '--frobnicate'")
+  assert len(result.stderr.splitlines()) == 1
 
 
 @pytest.mark.parametrize("script,args,message", [
