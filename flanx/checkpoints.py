@@ -280,8 +280,7 @@ def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str
   """Locates the checkpoint, checks it fits `model`, and restores its parameters straight into the shardings
   the model has on the mesh. A damaged file is one FlanxError line, not orbax's error log."""
   ref = locate(checkpoint_path, name)
-  trainer = Trainer(model, OptimizerConfig(), partitioning.make_mesh(partition), partition.logical_rules(),
-                    feature_lengths)
+  trainer = Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), feature_lengths)
   abstract = trainer.abstract_state().params
   check_compatible(ref, abstract, model)
   try:

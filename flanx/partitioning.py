@@ -7,8 +7,10 @@ array falls through to its next rule (or stays unsharded), which is how FSDP sha
 `embed` over `data` while an activation's `batch` already occupies `data`.
 """
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 
 import flax.linen as nn
 import gin
@@ -48,12 +50,15 @@ class PartitionConfig:
   mesh_shape: explicit (data, model) or (replica, data, model); one entry may be -1 (the rest).
   num_slices: slices joined over DCN (the `replica` axis) when mesh_shape is not given.
   rules: a RULE_PRESETS name or an explicit list of (logical axis, mesh axis) pairs.
+  topology: the slice the run is sized for (e.g. 'v4-64'); `flanx plan` checks the run fits it. Training
+    itself uses the devices it finds.
   """
 
   num_partitions: int = 1
   mesh_shape: Sequence[int] | None = None
   num_slices: int = 1
   rules: str | Sequence[tuple[str, str | tuple[str, ...] | None]] = "model_parallel"
+  topology: str | None = None
 
   def logical_rules(self) -> LogicalRules:
     if isinstance(self.rules, str):
@@ -100,6 +105,81 @@ def make_mesh(config: PartitionConfig, devices: Sequence[jax.Device] | None = No
   return jax.make_mesh((replica, data, model), MESH_AXES, axis_types=auto, devices=devices)
 
 
+def abstract_params(model, feature_lengths: Mapping[str, int]):
+  """(parameter ShapeDtypeStructs, their logical PartitionSpecs) of `model`, traced without allocating or
+  needing a mesh (which is how `flanx plan` sizes a pod's model on one machine)."""
+  return _split_boxed(_boxed_params(model, feature_lengths))
+
+
+def _boxed_params(model, feature_lengths: Mapping[str, int]):
+  return jax.eval_shape(functools.partial(model.init, feature_lengths=dict(feature_lengths)), jax.random.key(0))
+
+
+def _split_boxed(boxed):
+  # Outside any mesh context: unboxing under one would apply the logical constraints to the shapes themselves.
+  return nn.meta.unbox(boxed), nn.get_partition_spec(boxed)
+
+
+class Partitioner:
+  """A model on a mesh, built once from a PartitionConfig: the mesh, the logical rules, parameter shardings
+  from an abstract model, the context that resolves logical constraints, and a jit that runs inside it.
+
+  Training, planning and (in time) decoding, conversion and the benchmarks take one of these instead of each
+  building its own mesh-and-rules context.
+  """
+
+  def __init__(self, config: PartitionConfig = PartitionConfig(), devices: Sequence[jax.Device] | None = None):
+    self.config = config
+    self.rules: LogicalRules = config.logical_rules()
+    self.mesh: Mesh = make_mesh(config, devices)
+
+  @contextlib.contextmanager
+  def context(self):
+    """Mesh and logical rules in scope, so with_logical_constraint inside a model resolves."""
+    with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+      yield
+
+  def abstract_params(self, model, feature_lengths: Mapping[str, int]):
+    """(parameter ShapeDtypeStructs, their logical PartitionSpecs), traced without allocating anything."""
+    with self.context():
+      boxed = _boxed_params(model, feature_lengths)
+    return _split_boxed(boxed)
+
+  def shardings(self, logical_specs):
+    """A tree of logical PartitionSpecs -> NamedShardings on this mesh under these rules."""
+    return logical_to_shardings(logical_specs, self.mesh, self.rules)
+
+  @property
+  def batch_sharding(self) -> NamedSharding:
+    return batch_sharding(self.mesh)
+
+  @property
+  def replicated(self) -> NamedSharding:
+    return replicated(self.mesh)
+
+  @property
+  def data_parallel_size(self) -> int:
+    return data_parallel_size(self.mesh)
+
+  def jit(self, fn: Callable, **jit_kwargs) -> "_Partitioned":
+    """jax.jit(fn, **jit_kwargs), called (and lowered) inside this partitioner's context."""
+    return _Partitioned(self, jax.jit(fn, **jit_kwargs))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Partitioned:
+  partitioner: Partitioner
+  jitted: Callable
+
+  def __call__(self, *args):
+    with self.partitioner.context():
+      return self.jitted(*args)
+
+  def lower(self, *args):
+    with self.partitioner.context():
+      return self.jitted.lower(*args)
+
+
 def data_parallel_size(mesh: Mesh) -> int:
   return int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
 
@@ -134,11 +214,14 @@ def _spec_for_derived(leaf_shape: tuple[int, ...], param_shape: tuple[int, ...],
   return PartitionSpec()
 
 
-def optimizer_state_shardings(opt_state_shapes, param_shapes, param_shardings, mesh: Mesh):
-  """Shardings for an optax state, following the parameters wherever a subtree mirrors them."""
+def optimizer_state_specs(opt_state_shapes, param_shapes, param_specs):
+  """PartitionSpecs for an optax state, following the parameters wherever a subtree mirrors them.
+
+  Works on specs alone (no devices), so `flanx plan` can size a pod's state on a laptop.
+  """
   param_def = jax.tree.structure(param_shapes)
   flat_shapes = jax.tree.leaves(param_shapes)
-  flat_specs = [s.spec for s in jax.tree.leaves(param_shardings)]
+  flat_specs = jax.tree.leaves(param_specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
 
   def mirrors_params(x) -> bool:
     try:
@@ -146,11 +229,18 @@ def optimizer_state_shardings(opt_state_shapes, param_shapes, param_shardings, m
     except Exception:  # noqa: BLE001  (non-pytree leaves)
       return False
 
-  def shard(subtree):
+  def spec(subtree):
     if not mirrors_params(subtree):
-      return jax.tree.map(lambda _: replicated(mesh), subtree)
+      return jax.tree.map(lambda _: PartitionSpec(), subtree)
     leaves = jax.tree.leaves(subtree)
     specs = [_spec_for_derived(l.shape, p.shape, s) for l, p, s in zip(leaves, flat_shapes, flat_specs)]
-    return jax.tree.unflatten(param_def, [NamedSharding(mesh, s) for s in specs])
+    return jax.tree.unflatten(param_def, specs)
 
-  return jax.tree.map(shard, opt_state_shapes, is_leaf=mirrors_params)
+  return jax.tree.map(spec, opt_state_shapes, is_leaf=mirrors_params)
+
+
+def optimizer_state_shardings(opt_state_shapes, param_shapes, param_shardings, mesh: Mesh):
+  """Shardings for an optax state, following the parameters wherever a subtree mirrors them."""
+  param_specs = jax.tree.map(lambda s: s.spec, param_shardings)
+  specs = optimizer_state_specs(opt_state_shapes, param_shapes, param_specs)
+  return jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda x: isinstance(x, PartitionSpec))

@@ -163,7 +163,8 @@ def train(
   _check_writable(model_dir)
   if jax.process_index() == 0:
     run_lock.acquire(model_dir)  # two trainings into one MODEL_DIR would overwrite each other's checkpoints
-  mesh = partitioning.make_mesh(partition)
+  partitioner = partitioning.Partitioner(partition)
+  mesh = partitioner.mesh
   vocab.use(model.vocabulary)
   data.check_task_name(train_dataset_cfg.mixture_or_task_name)
   if show_predictions and not _has_validation_split(train_dataset_cfg.mixture_or_task_name):
@@ -173,7 +174,7 @@ def train(
   data.check_vocabulary(train_dataset_cfg.mixture_or_task_name, model.config.vocab_size)
   lengths = dict(train_dataset_cfg.task_feature_lengths)
   monitor = nonfinite.NonfiniteMonitor(nonfinite_policy)
-  trainer = Trainer(model, optimizer, mesh, partition.logical_rules(), lengths, num_microbatches,
+  trainer = Trainer(model, optimizer, partitioner, lengths, num_microbatches,
                     skip_nonfinite=nonfinite_policy == "skip")
   trainer.check_batch_size(train_dataset_cfg.batch_size)
 

@@ -5,8 +5,6 @@ the state directly in its sharded layout (the full model is never materialised o
 one train step with explicit in/out shardings and buffer donation.
 """
 
-import contextlib
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +13,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh
 
 from flanx import losses, nonfinite, partitioning
 from flanx.errors import FlanxError
@@ -44,20 +41,19 @@ def _split_microbatches(batch: Batch, n: int) -> Batch:
 class Trainer:
   """One model, one optimizer, one mesh: sharded init, train step and eval step."""
 
-  def __init__(self, model, optimizer: OptimizerConfig, mesh: Mesh, rules: partitioning.LogicalRules,
+  def __init__(self, model, optimizer: OptimizerConfig, partitioner: partitioning.Partitioner,
                feature_lengths: Mapping[str, int], num_microbatches: int = 1, skip_nonfinite: bool = False):
-    self.model, self.mesh, self.rules = model, mesh, rules
+    self.model, self.partitioner = model, partitioner
+    self.mesh, self.rules = partitioner.mesh, partitioner.rules
+    mesh = self.mesh
     self.skip_nonfinite = skip_nonfinite  # NONFINITE_POLICY='skip': a NaN/Inf update leaves the state unchanged
     self.feature_lengths = dict(feature_lengths)
     self.num_microbatches = num_microbatches
     self.tx = optimizer.build()
     self.learning_rate_fn = optimizer.learning_rate_fn()
 
-    with self.context():
-      boxed = jax.eval_shape(functools.partial(model.init, feature_lengths=self.feature_lengths), jax.random.key(0))
-    self.param_shapes = nn.meta.unbox(boxed)
-    self.param_logical_specs = nn.get_partition_spec(boxed)
-    self.param_shardings = partitioning.logical_to_shardings(self.param_logical_specs, mesh, rules)
+    self.param_shapes, self.param_logical_specs = partitioner.abstract_params(model, self.feature_lengths)
+    self.param_shardings = partitioner.shardings(self.param_logical_specs)
     opt_shapes = jax.eval_shape(self.tx.init, self.param_shapes)
     self.state_shardings = TrainState(
         step=partitioning.replicated(mesh),
@@ -68,16 +64,15 @@ class Trainer:
                                     opt_state=opt_shapes)
     self._batch_sharding = partitioning.batch_sharding(mesh)
     self._replicated = partitioning.replicated(mesh)
-    self._train_step = jax.jit(self._step, in_shardings=(self.state_shardings, self._batch_sharding, self._replicated),
-                               out_shardings=(self.state_shardings, self._replicated), donate_argnums=(0,))
-    self._eval_step = jax.jit(self._eval, in_shardings=(self.param_shardings, self._batch_sharding),
-                              out_shardings=self._replicated)
+    self._train_step = partitioner.jit(
+        self._step, in_shardings=(self.state_shardings, self._batch_sharding, self._replicated),
+        out_shardings=(self.state_shardings, self._replicated), donate_argnums=(0,))
+    self._eval_step = partitioner.jit(self._eval, in_shardings=(self.param_shardings, self._batch_sharding),
+                                      out_shardings=self._replicated)
 
-  @contextlib.contextmanager
   def context(self):
     """Mesh and logical rules in scope, so with_logical_constraint inside the model resolves."""
-    with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
-      yield
+    return self.partitioner.context()
 
   # --- state ---------------------------------------------------------------------------------------
 
@@ -156,12 +151,14 @@ class Trainer:
 
   def train_step(self, state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, dict]:
     """One optimizer step on a global batch. `state` is donated: use only the returned one."""
-    with self.context():
-      return self._train_step(state, batch, rng)
+    return self._train_step(state, batch, rng)
+
+  def lower_train_step(self, state, batch: Batch, rng: jax.Array):
+    """The train step lowered for these (possibly abstract) arguments: `.compile().memory_analysis()` sizes it."""
+    return self._train_step.lower(state, batch, rng)
 
   def eval_step(self, params, batch: Batch) -> dict:
-    with self.context():
-      return self._eval_step(params, batch)
+    return self._eval_step(params, batch)
 
   def check_batch_size(self, global_batch_size: int) -> None:
     dp = partitioning.data_parallel_size(self.mesh)

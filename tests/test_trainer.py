@@ -16,9 +16,8 @@ OPTIMIZER = OptimizerConfig(learning_rate=1e-2, min_dim_size_to_factor=16)
 
 def _trainer(mesh_shape, rules="model_parallel", num_microbatches=1, model=None):
   devices = jax.devices()[:int(np.prod(mesh_shape))]
-  mesh = partitioning.make_mesh(partitioning.PartitionConfig(mesh_shape=mesh_shape), devices)
-  return Trainer(model or tiny_model(), OPTIMIZER, mesh, partitioning.RULE_PRESETS[rules], DEMO_LENGTHS,
-                 num_microbatches)
+  partitioner = partitioning.Partitioner(partitioning.PartitionConfig(mesh_shape=mesh_shape, rules=rules), devices)
+  return Trainer(model or tiny_model(), OPTIMIZER, partitioner, DEMO_LENGTHS, num_microbatches)
 
 
 def _run(trainer, batches):

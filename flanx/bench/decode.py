@@ -64,7 +64,7 @@ def trainer_for(model, lengths):
   from flanx.optimizer import OptimizerConfig  # noqa: PLC0415
   from flanx.trainer import Trainer  # noqa: PLC0415
   partition = partitioning.PartitionConfig()
-  return Trainer(model, OptimizerConfig(), partitioning.make_mesh(partition), partition.logical_rules(), lengths)
+  return Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), lengths)
 
 
 def _timed(fn, repeats: int) -> float:

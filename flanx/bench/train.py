@@ -69,8 +69,8 @@ def main(argv: Sequence[str]) -> int:
   model, partition = bench_model()
   lengths = {"inputs": args.inputs_length, "targets": args.targets_length}
 
-  mesh = partitioning.make_mesh(partition)
-  trainer = Trainer(model, OptimizerConfig(), mesh, partition.logical_rules(), lengths)
+  trainer = Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), lengths)
+  mesh = trainer.mesh
   trainer.check_batch_size(args.batch_size)
   batch = {k: jax.device_put(v, partitioning.batch_sharding(mesh))
            for k, v in _random_batch(model, args.batch_size, lengths).items()}

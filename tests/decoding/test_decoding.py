@@ -19,8 +19,7 @@ MAX_LENGTH = 12
 
 def _trainer(model, num_partitions=2):
   partition = partitioning.PartitionConfig(num_partitions=num_partitions)
-  return Trainer(model, OptimizerConfig(learning_rate=1e-2), partitioning.make_mesh(partition),
-                 partition.logical_rules(), DEMO_LENGTHS)
+  return Trainer(model, OptimizerConfig(learning_rate=1e-2), partitioning.Partitioner(partition), DEMO_LENGTHS)
 
 
 @pytest.fixture(scope="module")

@@ -165,8 +165,7 @@ def test_losses_equal_on_1x1_and_2x4_meshes(model_and_params):
   results = []
   for shape, devices in (((1, 1), jax.devices()[:1]), ((2, 4), jax.devices()[:8])):
     config = partitioning.PartitionConfig(mesh_shape=shape)
-    mesh = partitioning.make_mesh(config, devices)
-    trainer = Trainer(model, OptimizerConfig(), mesh, config.logical_rules(), LENGTHS)
+    trainer = Trainer(model, OptimizerConfig(), partitioning.Partitioner(config, devices), LENGTHS)
     sharded = jax.device_put(params, trainer.param_shardings)
     results.append(jax.device_get(trainer.eval_step(sharded, jax.device_put(batch, trainer._batch_sharding))))
   assert results[0]["target_tokens"] > 8

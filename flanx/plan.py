@@ -1,0 +1,250 @@
+"""flanx plan: will this run fit its slice? Per-device memory of the train step, before paying for a pod.
+
+    flanx plan --gin_file=runs/flan_t5_xl.gin                       # the slice and mesh the gin file names
+    flanx plan --gin_file=runs/flan_t5_xl.gin --topology v4-64 --mesh data=8,model=4
+    flanx plan --gin_file=runs/flan_t5_base.gin --compile            # and XLA's figure for the real train step
+
+--compile lowers and compiles the real train step from abstract shapes on simulated CPU devices (one per device
+of the mesh, at most 256), so nothing the size of the model is allocated, and prints XLA's memory analysis
+beside the estimate. Exit status: 0 fits, 1 does not fit, 2 bad arguments.
+"""
+
+import argparse
+import dataclasses
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+import gin
+
+from flanx import gin_config, partitioning, plan_chips
+from flanx.errors import FlanxError
+from flanx.optimizer import OptimizerConfig
+
+MAX_SIMULATED_DEVICES = 256
+# Memory a run may plan to use: the rest is left for the runtime, program code and fragmentation.
+USABLE_FRACTION = 0.9
+_MESH_ITEM = re.compile(r"^(replica|data|model)=(-?\d+)$")
+# Read the run's settings through the same macros `flanx train` uses.
+_INPUT_BINDINGS = (
+    "plan_inputs.model = %MODEL",
+    "plan_inputs.partition = @PartitionConfig()",
+    "plan_inputs.optimizer = @OptimizerConfig()",
+    "plan_inputs.feature_lengths = %TASK_FEATURE_LENGTHS",
+    "plan_inputs.batch_size = %BATCH_SIZE",
+    "plan_inputs.num_microbatches = %NUM_MICROBATCHES",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanInputs:
+  model: object
+  partition: partitioning.PartitionConfig
+  optimizer: OptimizerConfig
+  feature_lengths: Mapping[str, int]
+  batch_size: int
+  num_microbatches: int = 1
+
+
+@gin.configurable
+def plan_inputs(model, partition, optimizer, feature_lengths, batch_size, num_microbatches=1) -> PlanInputs:
+  return PlanInputs(model, partition, optimizer, dict(feature_lengths), batch_size, num_microbatches)
+
+
+def load(gin_files: Sequence[str], bindings: Sequence[str]) -> PlanInputs:
+  # Not finalized: MODEL_DIR and the like may still be %gin.REQUIRED, and planning needs none of them.
+  gin_config.parse(gin_files, [*_INPUT_BINDINGS, *bindings], finalize=False)
+  try:
+    return plan_inputs()
+  except TypeError as e:
+    raise gin_config.call_error(e) from e
+
+
+def parse_mesh(text: str) -> dict[str, int]:
+  """'data=8,model=4' (replica optional, default 1) -> {'replica': 1, 'data': 8, 'model': 4}."""
+  sizes = {"replica": 1, "data": 1, "model": 1}
+  items = [item.strip() for item in text.split(",")] if text.strip() else []
+  if not items:
+    raise FlanxError("--mesh is empty; give sizes such as data=8,model=4 (axes: replica, data, model)")
+  seen = set()
+  for item in items:
+    match = _MESH_ITEM.match(item)
+    if not match:
+      raise FlanxError(f"--mesh {text!r}: {item!r} is not AXIS=SIZE with AXIS one of replica, data, model")
+    axis, size = match.group(1), int(match.group(2))
+    if size < 1:
+      raise FlanxError(f"--mesh {text!r}: {axis}={size} must be at least 1")
+    if axis in seen:
+      raise FlanxError(f"--mesh {text!r}: {axis} is given twice")
+    seen.add(axis)
+    sizes[axis] = size
+  return sizes
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  inputs: PlanInputs
+  topology: plan_chips.Topology
+  mesh_shape: dict[str, int]
+  batch_per_device: int
+  num_params: int
+  estimate: "object"  # plan_memory.MemoryEstimate
+
+  @property
+  def usable_bytes(self) -> int:
+    return int(USABLE_FRACTION * self.topology.chip.bytes_per_device)
+
+  @property
+  def fits(self) -> bool:
+    return self.estimate.total <= self.usable_bytes
+
+
+def mesh_for(partition: partitioning.PartitionConfig, topology: plan_chips.Topology,
+             mesh: Mapping[str, int] | None) -> dict[str, int]:
+  if mesh is None:
+    config = partition
+    if topology.num_slices > 1 and partition.mesh_shape is not None and len(partition.mesh_shape) == 2:
+      config = dataclasses.replace(partition, mesh_shape=(topology.num_slices, *partition.mesh_shape))
+    elif partition.mesh_shape is None:
+      config = dataclasses.replace(partition, num_slices=topology.num_slices)
+    replica, data, model = config.mesh_dims(topology.num_devices)
+    return {"replica": replica, "data": data, "model": model}
+  needed = mesh["replica"] * mesh["data"] * mesh["model"]
+  if needed != topology.num_devices:
+    raise FlanxError(f"--mesh {','.join(f'{k}={v}' for k, v in mesh.items())} has {needed} devices, but "
+                     f"{topology.name} has {topology.num_devices}")
+  return dict(mesh)
+
+
+def make_plan(inputs: PlanInputs, topology: plan_chips.Topology, mesh: Mapping[str, int] | None = None) -> Plan:
+  from flanx import plan_memory
+
+  mesh_shape = mesh_for(inputs.partition, topology, mesh)
+  shards = mesh_shape["replica"] * mesh_shape["data"] * inputs.num_microbatches
+  if inputs.batch_size % (mesh_shape["replica"] * mesh_shape["data"]) or inputs.batch_size < shards:
+    raise FlanxError(f"BATCH_SIZE={inputs.batch_size} does not split over {mesh_shape['replica']} replica x "
+                     f"{mesh_shape['data']} data shards x NUM_MICROBATCHES={inputs.num_microbatches}")
+  abstract = plan_memory.AbstractModel.of(inputs.model, inputs.feature_lengths)
+  rules = inputs.partition.logical_rules()
+  per_device = inputs.batch_size // shards
+  est = plan_memory.estimate(inputs.model, abstract, inputs.optimizer, rules, mesh_shape, inputs.feature_lengths,
+                             per_device, inputs.num_microbatches)
+  return Plan(inputs, topology, mesh_shape, per_device, abstract.num_params, est)
+
+
+# --- compiling the real train step ------------------------------------------------------------------------------
+
+def _ensure_simulated_devices(count: int) -> None:
+  """Asks XLA for `count` CPU devices, which works only before jax starts its backends (a fresh process)."""
+  if count > MAX_SIMULATED_DEVICES:
+    raise FlanxError(f"--compile simulates at most {MAX_SIMULATED_DEVICES} devices; this mesh has {count}")
+  flags = os.environ.get("XLA_FLAGS", "")
+  if "xla_force_host_platform_device_count" not in flags:
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+  os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def compiled_memory(plan: Plan) -> dict[str, int]:
+  """XLA's memory analysis of the real train step (per device), compiled from abstract shapes."""
+  import jax
+  import jax.numpy as jnp
+
+  from flanx.trainer import Trainer
+
+  count = plan.mesh_shape["replica"] * plan.mesh_shape["data"] * plan.mesh_shape["model"]
+  devices = jax.devices("cpu")
+  if len(devices) < count:
+    raise FlanxError(f"--compile needs {count} simulated devices but this process has {len(devices)}; run "
+                     f"flanx plan in a fresh process (it sets XLA_FLAGS itself)")
+  inputs = plan.inputs
+  config = partitioning.PartitionConfig(mesh_shape=(plan.mesh_shape["replica"], plan.mesh_shape["data"],
+                                                    plan.mesh_shape["model"]), rules=inputs.partition.rules)
+  partitioner = partitioning.Partitioner(config, devices[:count])
+  trainer = Trainer(inputs.model, inputs.optimizer, partitioner, inputs.feature_lengths, inputs.num_microbatches)
+  batch_sharding = partitioner.batch_sharding
+  batch = {name: jax.ShapeDtypeStruct(shape, jnp.int32, sharding=batch_sharding)
+           for name, shape in inputs.model.batch_shapes(inputs.batch_size, inputs.feature_lengths).items()}
+  key = jax.eval_shape(jax.random.key, 0)
+  rng = jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=partitioner.replicated)
+  compiled = trainer.lower_train_step(trainer.abstract_state(), batch, rng).compile()
+  analysis = compiled.memory_analysis()
+  figures = {name: int(getattr(analysis, f"{name}_size_in_bytes", 0))
+             for name in ("argument", "output", "alias", "temp", "generated_code")}
+  figures["total"] = figures["argument"] + figures["output"] - figures["alias"] + figures["temp"]
+  return figures
+
+
+# --- report ------------------------------------------------------------------------------------------------------
+
+def _gib(n: float) -> str:
+  """Bytes in GiB, or MiB below one GiB, so tiny models do not print as zeros."""
+  return f"{n / 1024**3:8.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:8.2f} MiB"
+
+
+def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | None = None) -> str:
+  inputs, est, chip = plan.inputs, plan.estimate, plan.topology.chip
+  config = inputs.model.config
+  mesh = ", ".join(f"{k}={v}" for k, v in plan.mesh_shape.items())
+  lines = [
+      f"flanx plan: {' + '.join(gin_files)} on {plan.topology.name} ({plan.topology.num_devices} devices of "
+      f"{chip.bytes_per_device / 1024**3:.1f} GiB, {chip.name}); mesh {mesh}; rules {inputs.partition.rules}",
+      f"  {plan.num_params / 1e6:,.1f}M parameters; batch {inputs.batch_size} ({plan.batch_per_device} per device "
+      f"per microbatch, {inputs.num_microbatches} microbatch(es)); lengths {dict(inputs.feature_lengths)}; "
+      f"activations {config.dtype}; remat {config.remat_policy}; scan {config.scan_layers}",
+      f"  {'per device':<22}{'estimate':>12}" + (f"{'compiled (XLA, CPU)':>24}" if compiled else ""),
+  ]
+  rows = [("parameters", est.parameters), ("Adafactor state", est.optimizer_state), ("gradients", est.gradients),
+          ("activations", est.activations), ("workspace", est.workspace)]
+  for name, value in rows:
+    lines.append(f"  {name:<22}{_gib(value):>12}")
+  total = f"  {'total':<22}{_gib(est.total):>12}"
+  if compiled:
+    total += f"{_gib(compiled['total']):>24}"
+    lines.append(total)
+    lines.append(f"    XLA: arguments {_gib(compiled['argument']).strip()}, outputs {_gib(compiled['output']).strip()}, "
+                 f"aliased {_gib(compiled['alias']).strip()}, temporaries {_gib(compiled['temp']).strip()}; "
+                 f"estimate / compiled = {est.total / max(compiled['total'], 1):.2f}")
+  else:
+    lines.append(total)
+  lines.append(f"  {'device memory':<22}{_gib(chip.bytes_per_device):>12}  (plan within {USABLE_FRACTION:.0%}: "
+               f"{_gib(plan.usable_bytes).strip()})")
+  margin = plan.usable_bytes - est.total
+  if plan.fits:
+    lines.append(f"fits: yes, {_gib(margin).strip()} to spare per device ({est.total / chip.bytes_per_device:.0%} "
+                 f"of {chip.name} memory)")
+  else:
+    lines.append(f"fits: NO, {_gib(-margin).strip()} over per device; use more devices, a larger model axis, "
+                 f"REMAT_POLICY='full', NUM_MICROBATCHES, or the model_parallel_2d rules")
+  return "\n".join(lines)
+
+
+class _Parser(argparse.ArgumentParser):
+  def error(self, message: str):  # one line through flanx's error path, not usage plus message
+    raise FlanxError(message)
+
+
+def main(argv: Sequence[str]) -> int:
+  gin_files, bindings, rest = gin_config.split_args(argv)
+  parser = _Parser(prog="flanx plan", description=__doc__.split("\n\n")[0],
+                                   epilog="Gin: --gin_file=FILE (repeatable) and --gin.NAME=VALUE overrides.")
+  parser.add_argument("--topology", help="slice such as v4-64, 2xv4-64 (multislice), v5litepod-16, h100-8; "
+                      "default: TOPOLOGY from the gin file")
+  parser.add_argument("--mesh", help="replica=R,data=D,model=M (missing axes are 1); default: MESH_SHAPE from "
+                      "the gin file, else NUM_PARTITIONS")
+  parser.add_argument("--compile", action="store_true",
+                      help=f"also compile the train step on simulated CPU devices (at most {MAX_SIMULATED_DEVICES})")
+  args = parser.parse_args(rest)
+  gin_config.check_command_line(gin_files, [], "runs/flan_t5_xl.gin")
+  mesh = parse_mesh(args.mesh) if args.mesh is not None else None
+  if args.compile and mesh is not None:
+    _ensure_simulated_devices(mesh["replica"] * mesh["data"] * mesh["model"])
+  inputs = load(gin_files, bindings)
+  if args.topology is None and not inputs.partition.topology:
+    raise FlanxError("no slice to plan for: pass --topology (e.g. v4-64) or set TOPOLOGY in the gin file")
+  topology = plan_chips.parse_topology(args.topology if args.topology is not None else inputs.partition.topology)
+  if args.compile and mesh is None:
+    _ensure_simulated_devices(topology.num_devices)
+  plan = make_plan(inputs, topology, mesh)
+  compiled = compiled_memory(plan) if args.compile else None
+  print(report(plan, gin_files, compiled), flush=True)
+  return 0 if plan.fits else 1

@@ -1,0 +1,174 @@
+"""Per-device memory of one train step, estimated from shapes alone: parameters, Adafactor state, gradients
+and the activations the backward pass keeps (which depend on the batch, the lengths and the remat policy).
+
+Nothing is allocated: the parameter and optimizer shapes come from jax.eval_shape, their per-device size from
+the logical partitioning rules and the mesh, and the activations from a per-layer count of what a T5 or
+PaLM-style layer holds for its backward pass. `flanx plan --compile` checks the count against XLA.
+"""
+
+import dataclasses
+import math
+from collections.abc import Mapping
+
+import flax.linen as nn
+import jax
+import numpy as np
+from jax.sharding import PartitionSpec
+
+from flanx import partitioning
+from flanx.optimizer import OptimizerConfig
+
+# Working space beside the state that the count below does not itemise: the optimizer update of the largest
+# parameter, XLA's fusion temporaries, the batch. A fraction of the itemised total, from compiled runs
+# (see docs/tpu.md for the comparison).
+_UNITEMISED_FRACTION = 0.12
+_ACTIVATION_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryEstimate:
+  """Bytes per device."""
+
+  parameters: int
+  optimizer_state: int
+  gradients: int
+  activations: int
+  workspace: int
+
+  @property
+  def total(self) -> int:
+    return self.parameters + self.optimizer_state + self.gradients + self.activations + self.workspace
+
+
+@dataclasses.dataclass(frozen=True)
+class AbstractModel:
+  """Parameter shapes (ShapeDtypeStructs) and their logical PartitionSpecs, built without allocating."""
+
+  shapes: object
+  logical_specs: object
+
+  @classmethod
+  def of(cls, model, feature_lengths: Mapping[str, int]) -> "AbstractModel":
+    return cls(*partitioning.abstract_params(model, feature_lengths))
+
+  @property
+  def num_params(self) -> int:
+    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(self.shapes)))
+
+
+def _is_spec(x) -> bool:
+  return isinstance(x, PartitionSpec)
+
+
+def sharded_bytes(shape, dtype, spec: PartitionSpec, mesh_shape: Mapping[str, int]) -> int:
+  """Bytes of one device's shard of an array laid out as `spec` on a mesh of `mesh_shape`."""
+  size = 1
+  entries = tuple(spec) + (None,) * (len(shape) - len(spec))
+  for dim, axes in zip(shape, entries):
+    axes = () if axes is None else (axes,) if isinstance(axes, str) else axes
+    size *= math.ceil(dim / int(np.prod([mesh_shape[a] for a in axes])))
+  return size * np.dtype(dtype).itemsize
+
+
+def tree_bytes(shapes, specs, mesh_shape: Mapping[str, int]) -> int:
+  leaves = jax.tree.leaves(shapes)
+  spec_leaves = jax.tree.leaves(specs, is_leaf=_is_spec)
+  return sum(sharded_bytes(x.shape, x.dtype, s, mesh_shape) for x, s in zip(leaves, spec_leaves))
+
+
+def _model_split(rules: partitioning.LogicalRules, mesh_shape: Mapping[str, int]) -> int:
+  """How many ways the rules split heads, MLP and vocabulary activations (1 unless they use `model`)."""
+  axis = dict(rules).get("heads")
+  return mesh_shape.get(axis, 1) if isinstance(axis, str) else 1
+
+
+# The backward pass of one layer holds its recomputed forward values, their cotangents and the attention-score
+# gradients at once: about this many times the layer's forward values (from compiled scanned layers).
+_BACKWARD_WORKING_FACTOR = 3
+# Dropout draws 32 random bits per element it masks; a kept mask is one byte per element.
+_RANDOM_BITS_BYTES = 4
+
+
+def _layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_tokens: int = 0) -> dict[str, float]:
+  """What one layer of one sequence holds, by remat class.
+
+  'inputs': the layer input (all that full remat keeps); 'weight_dots': outputs of the products with weight
+  matrices (kept by dots_with_no_batch_dims_saveable); 'dots': those plus the attention scores; 'all':
+  everything the backward pass uses, including f32 attention logits and probabilities and the elementwise
+  MLP values; 'random_bits': the dropout draws made while computing the layer.
+  """
+  d, f, h = config.emb_dim, config.mlp_dim / m, config.num_heads / m
+  hd = config.num_heads * config.head_dim / m
+  kv_hd = config.head_dim if not hasattr(config, "num_encoder_layers") else hd  # PaLM: one shared K/V head
+  drop = 1 if config.dropout_rate > 0 else 0
+  score_elems = h * tokens * kv_tokens
+  weight_dots = tokens * (hd + 2 * kv_hd + d + 2 * f + d) * a
+  elementwise = tokens * (4 * d + hd + 2 * f) * a
+  dropped = tokens * (2 * f + d)
+  if cross_tokens:  # decoder layer: a second attention over the encoder output
+    weight_dots += (tokens * (hd + d) + 2 * cross_tokens * hd) * a
+    score_elems += h * tokens * cross_tokens
+    elementwise += tokens * (2 * d + hd) * a
+  scores = score_elems * (4 + a)
+  inputs = tokens * d * a
+  return {"inputs": inputs, "weight_dots": weight_dots, "dots": weight_dots + scores,
+          "all": inputs + weight_dots + scores + elementwise + drop * (score_elems + dropped),
+          "random_bits": drop * _RANDOM_BITS_BYTES * (score_elems + dropped)}
+
+
+def _kept(layer: Mapping[str, float], policy: str) -> float:
+  if policy == "none":
+    return layer["all"]
+  if policy in ("full", "nothing_saveable"):
+    return layer["inputs"]
+  if policy == "dots_with_no_batch_dims_saveable":
+    return layer["inputs"] + layer["weight_dots"]
+  return layer["inputs"] + layer["dots"]  # dots_saveable
+
+
+def _working(layer: Mapping[str, float], policy: str) -> float:
+  """The transient peak of differentiating one rematerialised layer (none: everything is kept already)."""
+  if policy == "none":
+    return layer["random_bits"]
+  return _BACKWARD_WORKING_FACTOR * layer["all"] + layer["random_bits"]
+
+
+def activation_bytes(config, feature_lengths: Mapping[str, int], batch_per_device: int, model_split: int) -> int:
+  """Activations one device keeps for the backward pass, plus the working set of the layer being
+  differentiated (recomputed under remat) and of the f32 logits and their gradient."""
+  a = _ACTIVATION_BYTES[str(config.dtype)]
+  policy = config.remat_policy
+  vocab = config.vocab_size / model_split
+  if hasattr(config, "num_encoder_layers"):
+    enc, dec = feature_lengths["inputs"], feature_lengths["targets"]
+    layers = [(config.num_encoder_layers, _layer_bytes(enc, enc, config, model_split, a)),
+              (config.num_decoder_layers, _layer_bytes(dec, dec, config, model_split, a, cross_tokens=enc))]
+    logits_tokens = dec
+  else:
+    length = feature_lengths["inputs"] + feature_lengths["targets"]
+    layers = [(config.num_layers, _layer_bytes(length, length, config, model_split, a))]
+    logits_tokens = length
+  kept = sum(n * _kept(layer, policy) for n, layer in layers)
+  working = max(_working(layer, policy) for _, layer in layers)
+  logits = logits_tokens * vocab * (a + 4 + 4)  # logits, their f32 log-softmax, and its gradient
+  return int(batch_per_device * (kept + working + logits))
+
+
+def estimate(model, abstract: AbstractModel, optimizer: OptimizerConfig, rules: partitioning.LogicalRules,
+             mesh_shape: Mapping[str, int], feature_lengths: Mapping[str, int], batch_per_device: int,
+             num_microbatches: int = 1) -> MemoryEstimate:
+  """Per-device memory of a train step of `model` on a mesh of `mesh_shape` ({'replica': r, 'data': d, 'model': m}).
+
+  batch_per_device: sequences per device in one microbatch. With several microbatches the gradients are
+  held twice: the running sum and the current microbatch's.
+  """
+  param_specs = nn.logical_to_mesh(abstract.logical_specs, rules)
+  params = tree_bytes(abstract.shapes, param_specs, mesh_shape)
+  opt_shapes = jax.eval_shape(optimizer.build().init, abstract.shapes)
+  opt_specs = partitioning.optimizer_state_specs(opt_shapes, abstract.shapes, param_specs)
+  opt = tree_bytes(opt_shapes, opt_specs, mesh_shape)
+  acts = activation_bytes(model.config, feature_lengths, batch_per_device, _model_split(rules, mesh_shape))
+  grads = params * (2 if num_microbatches > 1 else 1)
+  itemised = params + grads + opt + acts
+  return MemoryEstimate(parameters=params, optimizer_state=opt, gradients=grads, activations=acts,
+                        workspace=int(_UNITEMISED_FRACTION * itemised))
