@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from flanx import checkpoints, data_dir, decoding, gin_config, partitioning, vocab
+from flanx import checkpoints, data_dir, decoding, gin_config, partitioning
 from flanx.errors import FlanxError
 from flanx.optimizer import OptimizerConfig
 from flanx.trainer import Trainer
@@ -226,12 +226,12 @@ def main(argv: Sequence[str]) -> int:
   parse_with_saved_config(gin_files, bindings)
   try:
     config = EvalConfig()
-    data_dir.set_data_dir()
+    context = data_dir.resolve().with_vocabulary(config.model.vocabulary)
   except TypeError as e:
     raise gin_config.call_error(e) from e
   from tasks.evals import suites  # noqa: PLC0415
   suites.get(config.suite)  # unknown suites fail before the checkpoint is read
-  vocab.use(config.model.vocabulary)
+  data_dir.install(context)
   loaded = restore(config.model, config.checkpoint_path, dict(config.feature_lengths), config.partition)
   fns = ModelFns(loaded.decoder, loaded.params, config.batch_size, config.feature_lengths["targets"])
   model_dir = config.model_dir or loaded.ref.model_dir

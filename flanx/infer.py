@@ -21,7 +21,7 @@ import gin
 import jax
 import seqio
 
-from flanx import data, data_dir, gin_config, partitioning, predict, vocab
+from flanx import data, data_dir, gin_config, partitioning, predict
 from flanx import eval as eval_lib
 from flanx.errors import FlanxError
 
@@ -91,13 +91,13 @@ def main(argv: Sequence[str]) -> int:
   eval_lib.parse_with_saved_config(gin_files, bindings)
   try:
     config = InferConfig()
-    data_dir.set_data_dir()
+    context = data_dir.resolve().with_vocabulary(config.model.vocabulary)
   except TypeError as e:
     raise gin_config.call_error(e) from e
   if config.batch_size < 1 or config.beam_size < 1:
     raise FlanxError(f"INFER_BATCH_SIZE and INFER_BEAM_SIZE must be positive, got {config.batch_size} and "
                      f"{config.beam_size}")
-  vocab.use(config.model.vocabulary)
+  data_dir.install(context)
   data.check_task_name(config.mixture_or_task_name)  # an unknown name fails before the checkpoint is read
   loaded = eval_lib.restore(config.model, config.checkpoint_path, dict(config.feature_lengths), config.partition)
   for path in run(config, loaded):

@@ -29,7 +29,7 @@ import gin
 import jax
 from etils import epath
 
-from flanx import checkpoints, data, gin_config, nonfinite, partitioning, predict, preemption, records, summaries, vocab
+from flanx import checkpoints, data, data_dir, gin_config, nonfinite, partitioning, predict, preemption, records, summaries
 from flanx.errors import FlanxError
 from flanx.flops import measure_peak_flops
 from flanx.optimizer import OptimizerConfig
@@ -136,7 +136,8 @@ def train(
   model_dir = checkpoints.as_path(model_dir)
   _check_writable(model_dir)
   mesh = partitioning.make_mesh(partition)
-  vocab.use(model.vocabulary)
+  # The data directory (DATA_DIR, else FLANX_DATA_DIR) and the model's vocabulary, for every task this run reads.
+  data_dir.install(data_dir.resolve().with_vocabulary(model.vocabulary))
   data.check_task_name(train_dataset_cfg.mixture_or_task_name)
   data.check_vocabulary(train_dataset_cfg.mixture_or_task_name, model.config.vocab_size)
   lengths = dict(train_dataset_cfg.task_feature_lengths)

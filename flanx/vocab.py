@@ -13,20 +13,39 @@ import seqio
 
 from flanx import data_dir
 
-# Where T5X and the Flan-T5 checkpoints take the vocabulary from.
-T5_VOCABULARY_PATH = "gs://t5-data/vocabs/cc_all.32000/sentencepiece.model"
 T5_EXTRA_IDS = 100
+CHOICES = ("auto", "sentencepiece", "byte")
 
 
 @gin.configurable
 def sentencepiece(path: str | None = None, extra_ids: int = T5_EXTRA_IDS) -> seqio.SentencePieceVocabulary:
-  """T5's SentencePiece vocabulary. Without a path: DATA_DIR/vocab/spiece.model if present, else T5's GCS path."""
+  """T5's SentencePiece vocabulary: `path`, else DATA_DIR/vocab/spiece.model. Never a download: a missing
+  file is one FlanxError line naming the path and how to set it."""
   if path is None:
-    local = data_dir.data_dir(required=False)
-    path = str(local / "vocab" / "spiece.model") if local and (local / "vocab" / "spiece.model").exists() else T5_VOCABULARY_PATH
-  elif "://" not in path and not pathlib.Path(path).exists():
+    path = str(data_dir.current().vocabulary_file())
+  elif not isinstance(path, (str, os.PathLike)) or not str(path):
+    raise data_dir.FlanxError(f"vocab.sentencepiece.path={path!r}: give the SentencePiece model's path as a string")
+  elif "://" not in str(path) and not pathlib.Path(path).is_file():
     raise data_dir.FlanxError(f"SentencePiece model {path} does not exist (vocab.sentencepiece.path)")
   return seqio.SentencePieceVocabulary(os.fspath(path), extra_ids=extra_ids)
+
+
+def for_command(choice: str, context: "data_dir.DataContext") -> tuple[seqio.Vocabulary, str]:
+  """The vocabulary of a --vocab flag (inspect, bench data, data cache) and a line saying which it is.
+
+  'auto' takes the data directory's SentencePiece model when there is one, else the byte vocabulary, so the
+  README's commands run on a machine with no data directory; 'sentencepiece' insists on the model."""
+  if choice not in CHOICES:
+    raise data_dir.FlanxError(f"--vocab {choice!r}: choose one of {', '.join(CHOICES)}")
+  if choice == "byte":
+    return byte(), "byte vocabulary"
+  try:
+    path = context.vocabulary_file()
+  except data_dir.FlanxError as e:
+    if choice == "sentencepiece":
+      raise
+    return byte(), f"byte vocabulary ({e}; --vocab sentencepiece insists on it)"
+  return seqio.SentencePieceVocabulary(os.fspath(path), extra_ids=T5_EXTRA_IDS), f"SentencePiece vocabulary {path}"
 
 
 @gin.configurable

@@ -63,15 +63,19 @@ def main(argv: Sequence[str]) -> int:
   parser = argparse.ArgumentParser(prog="flanx bench data", description=__doc__.splitlines()[0])
   parser.add_argument("mixture", help="e.g. flan2022_mini")
   parser.add_argument("--rows", type=int, default=200, help="converted rows (packed sequences) to time")
-  parser.add_argument("--vocab", choices=("byte", "sentencepiece"), default="sentencepiece")
+  parser.add_argument("--vocab", choices=("auto", "byte", "sentencepiece"), default="auto",
+                      help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
+  from flanx import data_dir, vocab  # noqa: PLC0415
+  given_dir, argv = data_dir.split_argv(argv)  # --gin.DATA_DIR, as for the gin commands
   args = parser.parse_args(list(argv))
   if args.rows <= 0:
     raise FlanxError("--rows must be positive")
-  from flanx import vocab  # noqa: PLC0415
-  vocab.use(vocab.byte() if args.vocab == "byte" else vocab.sentencepiece())
+  context = data_dir.resolve(given_dir)
+  vocabulary, which = vocab.for_command(args.vocab, context)
+  data_dir.install(context.with_vocabulary(vocabulary))
   packed = measure(args.mixture, pack=True, rows=args.rows)
   unpacked = measure(args.mixture, pack=False, rows=args.rows)
-  print(f"{args.mixture} ({args.vocab} vocabulary), inputs {LENGTHS['inputs']} / targets {LENGTHS['targets']}")
+  print(f"{args.mixture} ({which}), inputs {LENGTHS['inputs']} / targets {LENGTHS['targets']}")
   for label, m in (("packed", packed), ("unpacked (baseline)", unpacked)):
     print(f"  {label:<20} {m['examples/s']:9.1f} examples/s  {m['tokens/s']:11.0f} tokens/s  "
           f"packing efficiency {m['efficiency']:.3f}")
