@@ -197,6 +197,10 @@ class CachedBatches:
   def restore(self, state: dict) -> None:
     self._iterator.set_state(state)
 
+  def close(self) -> None:
+    """Stops the prefetch thread (left to the garbage collector, it may outlive the modules it needs)."""
+    self._iterator.close()
+
 
 def check_converter(feature_converter) -> None:
   """The cache reader makes EncDecFeatureConverter's rows; other model families read through seqio for now."""
@@ -204,3 +208,12 @@ def check_converter(feature_converter) -> None:
   if type(feature_converter) is not seqio.EncDecFeatureConverter:
     raise FlanxError(f"DATA_CACHE_DIR feeds encoder-decoder models (seqio.EncDecFeatureConverter); this model uses "
                      f"{type(feature_converter).__name__}: set DATA_CACHE_DIR=None to read through seqio")
+
+
+def unpacked_position(spec: CacheSpec, batches: int, local_batch: int) -> dict:
+  """The position after `batches` batches, from the count alone: exact for unpacked rows (one example each)."""
+  if spec.pack:
+    raise FlanxError(f"the checkpoint has no cache-reader position (it was written reading through seqio), and "
+                     f"packed rows do not say how many examples {batches} batches took: train from a fresh "
+                     f"MODEL_DIR with DATA_CACHE_DIR, or keep DATA_CACHE_DIR=None for this one")
+  return {"start": batches * local_batch, "row": 0}

@@ -122,11 +122,21 @@ def write(mixture: str, out: str | os.PathLike, num_examples: int, *, split: str
   from flanx import vocab  # noqa: PLC0415
   if num_examples < 1 or shard_examples < 1:
     raise FlanxError(f"--examples ({num_examples}) and --shard-examples ({shard_examples}) must be positive")
+  stream = examples(mixture, split, seed)
+  features = seqio.get_mixture_or_task(mixture).output_features
+  active = vocab.active()
+  manifest = Manifest(mixture=mixture, split=split, seed=seed, examples=0, shards=[], shard_examples=[],
+                      vocabulary=describe(active), vocab_size=int(active.vocab_size), eos_id=int(active.eos_id),
+                      add_eos={k: bool(features[k].add_eos) for k in FEATURES})
+  return write_examples(stream, out, num_examples, manifest, shard_examples=shard_examples, progress=progress)
+
+
+def write_examples(stream: Iterator[dict], out: str | os.PathLike, num_examples: int, manifest: Manifest, *,
+                   shard_examples: int = 50_000, progress: bool = False) -> Manifest:
+  """The first `num_examples` of `stream` as shards under `out`, then `manifest` with the shards filled in."""
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
   (out / MANIFEST).unlink(missing_ok=True)  # an interrupted rewrite must not look complete
-  provider = seqio.get_mixture_or_task(mixture) if mixture in seqio.MixtureRegistry.names() else None
-  stream = examples(mixture, split, seed)
   shards, sizes, written, start = [], [], 0, time.perf_counter()
   while written < num_examples:
     n = min(shard_examples, num_examples - written)
@@ -138,11 +148,7 @@ def write(mixture: str, out: str | os.PathLike, num_examples: int, *, split: str
     if progress:
       rate = written / max(time.perf_counter() - start, 1e-9)
       print(f"flanx data cache: {written:,} / {num_examples:,} examples ({rate:,.0f}/s), {out / name}", flush=True)
-  features = (provider or seqio.get_mixture_or_task(mixture)).output_features
-  active = vocab.active()
-  manifest = Manifest(mixture=mixture, split=split, seed=seed, examples=written, shards=shards,
-                      shard_examples=sizes, vocabulary=describe(active), vocab_size=int(active.vocab_size),
-                      eos_id=int(active.eos_id), add_eos={k: bool(features[k].add_eos) for k in FEATURES})
+  manifest = dataclasses.replace(manifest, examples=written, shards=shards, shard_examples=sizes)
   tmp = out / f".{MANIFEST}.tmp{os.getpid()}"
   tmp.write_text(json.dumps(dataclasses.asdict(manifest), indent=1))
   tmp.replace(out / MANIFEST)

@@ -1,4 +1,7 @@
-"""`flanx data status`: which sources of the Flan collection are present in the data directory."""
+"""`flanx data status`: which sources of the Flan collection are present in the data directory.
+
+`flanx data cache MIXTURE --out DIR --examples N` writes a mixture to ArrayRecord shards (flanx/data_cache.py).
+"""
 
 import argparse
 from collections.abc import Sequence
@@ -17,6 +20,9 @@ def status(mini: bool = False) -> list[tuple[str, str, bool, str]]:
 
 
 def main(argv: Sequence[str]) -> int:
+  if argv and argv[0] == "cache":  # `flanx data cache MIXTURE ...`: flanx/data_cache.py
+    from flanx import data_cache  # noqa: PLC0415
+    return data_cache.main(argv[1:])
   parser = argparse.ArgumentParser(prog="flanx data", description=__doc__.splitlines()[0])
   parser.add_argument("command", choices=("status",), nargs="?", default="status")
   parser.add_argument("--missing", action="store_true", help="also list each missing source and where it belongs")

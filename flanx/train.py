@@ -154,8 +154,13 @@ def train(
   # Deterministic data: a resumed run seeks past the batches its checkpoint says were consumed.
   # One batch per step, so the position at step s is `resumed_at` advanced by s - first_step.
   resumed_at = data.DataPosition.start(train_dataset_cfg).resume(restored.data_position, first_step)
-  dataset = data.process_dataset(train_dataset_cfg, model.feature_converter(train_dataset_cfg.pack))
-  batches = data.global_batches(dataset.skip(resumed_at.batches), mesh)
+  converter = model.feature_converter(train_dataset_cfg.pack)
+  reader = data.cached_batches(train_dataset_cfg, converter, resumed_at) if train_dataset_cfg.cache_dir else None
+  if reader is not None:  # DATA_CACHE_DIR: each process its own records, the position restored without replay
+    batches = (data.to_global(local, mesh) for local in reader)
+  else:
+    dataset = data.process_dataset(train_dataset_cfg, converter)
+    batches = data.global_batches(dataset.skip(resumed_at.batches), mesh)
   dropout_rng = jax.random.key(random_seed + 1)
   logger = summaries.MetricsLogger(model_dir, train_steps)
   tokens_per_step = train_dataset_cfg.batch_size * (lengths["inputs"] + lengths["targets"])
@@ -208,7 +213,7 @@ def train(
         logger.progress(done, metrics, first_step)
         window_start, window_steps = time.perf_counter(), 0
       if save_now:
-        checkpointer.save(state, resumed_at.advanced(done - first_step).to_json())
+        checkpointer.save(state, resumed_at.advanced(done - first_step, reader).to_json())
       if evaluate_now:
         if eval_dataset_cfg is not None:
           logger.write(done, _validation_loss(trainer, state.params, eval_dataset_cfg, eval_batches))
@@ -222,7 +227,9 @@ def train(
   # --- wrap up ------------------------------------------------------------------------------------------
   # The loop ended at a sync point (the last step, or a stop), so no non-finite flag is left unread.
   final_step = int(jax.device_get(state.step))
-  checkpointer.save(state, resumed_at.advanced(final_step - first_step).to_json(), force=True)
+  checkpointer.save(state, resumed_at.advanced(final_step - first_step, reader).to_json(), force=True)
+  if reader is not None:
+    reader.close()
   checkpointer.wait()
   steps = checkpointer.all_steps()
   checkpointer.close()
