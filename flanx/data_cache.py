@@ -107,8 +107,6 @@ def describe(vocabulary) -> str:
 def examples(mixture: str, split: str, seed: int) -> Iterator[dict[str, np.ndarray]]:
   """The mixture's training stream, tokenized, before trimming and the feature converter."""
   import seqio  # noqa: PLC0415
-  from flanx import data  # noqa: PLC0415
-  data.check_task_name(mixture)
   provider = seqio.get_mixture_or_task(mixture)
   ds = provider.get_dataset(None, split=split, shuffle=True, seed=seed, num_epochs=None)
   for example in ds.as_numpy_iterator():
@@ -119,9 +117,10 @@ def write(mixture: str, out: str | os.PathLike, num_examples: int, *, split: str
           shard_examples: int = 50_000, progress: bool = False) -> Manifest:
   """Writes the first `num_examples` of the mixture's stream to shards under `out`; returns the manifest."""
   import seqio  # noqa: PLC0415
-  from flanx import vocab  # noqa: PLC0415
+  from flanx import data, vocab  # noqa: PLC0415
   if num_examples < 1 or shard_examples < 1:
     raise FlanxError(f"--examples ({num_examples}) and --shard-examples ({shard_examples}) must be positive")
+  data.check_task_name(mixture)  # registers the tasks; an unknown name is one line with suggestions
   stream = examples(mixture, split, seed)
   features = seqio.get_mixture_or_task(mixture).output_features
   active = vocab.active()

@@ -1,0 +1,128 @@
+"""`flanx data cache` and the Grain reader: seqio's rows, disjoint per process, resumed without replay."""
+
+import itertools
+
+import jax
+import numpy as np
+import pytest
+import seqio
+
+from flanx import cache_reader, data_cache, summaries
+from tests.helpers import gin_train
+
+LENGTHS = {"inputs": 32, "targets": 16}
+
+
+@pytest.fixture(scope="module")
+def demo_cache(tmp_path_factory):
+  """The demo mixture's first 600 examples, written by the command, in 3 shards."""
+  out = tmp_path_factory.mktemp("cache")
+  assert data_cache.main(["flanx_demo", "--out", str(out), "--examples", "600", "--shard-examples", "250",
+                          "--vocab", "byte"]) == 0
+  return out
+
+
+def _seqio_rows(pack: bool, count: int) -> list[dict]:
+  ds = seqio.get_dataset("flanx_demo", LENGTHS, dataset_split="train", shuffle=True, seed=0, num_epochs=None,
+                         feature_converter=seqio.EncDecFeatureConverter(pack=pack))
+  return list(itertools.islice(ds.as_numpy_iterator(), count))
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_rows_equal_seqios_for_the_same_mixture(demo_cache, pack):
+  manifest = data_cache.Manifest.read(demo_cache)
+  assert manifest.examples == 600 and manifest.shard_examples == [250, 250, 100]
+  rows = iter(cache_reader.row_dataset(cache_reader.CacheSpec(str(demo_cache), LENGTHS, pack)))
+  count = 90  # packed: past the first chunks of 32 examples
+  expected = _seqio_rows(pack, count)
+  for i, (want, got) in enumerate(zip(expected, (next(rows) for _ in range(count)))):
+    assert sorted(want) == sorted(got), i
+    for k in want:
+      np.testing.assert_array_equal(got[k], want[k], err_msg=f"row {i} {k}")
+  if pack:
+    assert max(int(r["encoder_segment_ids"].max()) for r in expected) > 1  # rows really hold several examples
+
+
+def _synthetic_cache(out, n: int):
+  """n examples whose inputs start with their own index (+2, clear of padding and EOS)."""
+  stream = ({"inputs": np.array([i + 2, 1]), "targets": np.array([5, 1])} for i in itertools.count())
+  manifest = data_cache.Manifest("synthetic", "train", 0, 0, [], [], "ByteVocabulary", 259, 1,
+                                 {"inputs": True, "targets": True})
+  return data_cache.write_examples(stream, out, n, manifest, shard_examples=37)
+
+
+def test_two_processes_read_disjoint_records_that_cover_the_cache(tmp_path):
+  _synthetic_cache(tmp_path, 101)
+  seen = []
+  for index in range(2):
+    spec = cache_reader.CacheSpec(str(tmp_path), LENGTHS, pack=False, process_index=index, process_count=2)
+    reader = cache_reader.CachedBatches(spec, local_batch=5)
+    batches = [next(reader) for _ in range(10)]  # 50 of this process's 51 or 50 records
+    reader.close()
+    seen.append({int(t) - 2 for b in batches for t in b["encoder_input_tokens"][:, 0]})
+  assert seen[0].isdisjoint(seen[1])
+  assert len(seen[0]) == len(seen[1]) == 50
+  assert all(i % 2 == 0 for i in seen[0]) and all(i % 2 == 1 for i in seen[1])
+
+
+def test_resume_seek_reads_one_chunk_whatever_the_step(demo_cache, monkeypatch):
+  """Restoring a position far into the run decodes one chunk's records, not the records before it."""
+  spec = cache_reader.CacheSpec(str(demo_cache), LENGTHS, pack=True)
+  reference = cache_reader.CachedBatches(spec, local_batch=4, prefetch=0)
+  for _ in range(7):
+    next(reference)
+  state = reference.state()
+  wanted = [next(reference) for _ in range(3)]
+  decoded = []
+  real_decode = data_cache.decode
+  monkeypatch.setattr(data_cache, "decode", lambda record: decoded.append(1) or real_decode(record))
+  for start in (state["start"], state["start"] + 10**9 * spec.chunk):
+    decoded.clear()
+    resumed = cache_reader.CachedBatches(spec, local_batch=4, prefetch=0)
+    resumed.restore({**state, "start": start})
+    got = next(resumed)
+    assert len(decoded) <= 2 * spec.chunk, (start, len(decoded))  # at most the chunk and the one after it
+  resumed.restore(state)
+  for want, got in zip(wanted, (next(resumed) for _ in range(3))):
+    for k in want:
+      np.testing.assert_array_equal(got[k], want[k])
+  assert got is not None
+
+
+def test_kill_and_resume_gives_the_uninterrupted_batches(tmp_path, demo_cache):
+  """Train 6 steps from the cache straight, and 3 + 3 with a fresh process state: same losses and parameters,
+  and the checkpoint holds the reader's position, not a count to replay."""
+  common = ("CHECKPOINT_PERIOD = 3", "BATCH_SIZE = 8", f"DATA_CACHE_DIR = '{demo_cache}'",
+            f"TASK_FEATURE_LENGTHS = {LENGTHS}")
+  straight = gin_train(tmp_path / "straight", *common, "TRAIN_STEPS = 6")
+  gin_train(tmp_path / "resumed", *common, "TRAIN_STEPS = 3")
+  resumed = gin_train(tmp_path / "resumed", *common, "TRAIN_STEPS = 6")
+  losses = lambda run: [r["loss"] for r in summaries.read_metrics(run.model_dir)]  # noqa: E731
+  assert len(losses(straight)) == 6
+  np.testing.assert_allclose(losses(resumed), losses(straight), rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(straight.state.params), jax.tree.leaves(resumed.state.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  import orbax.checkpoint as ocp
+
+  from flanx import checkpoints
+  saved = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(tmp_path / "resumed" / "checkpoint_3" /
+                                                                checkpoints.DATA_POSITION)
+  assert saved["readers"] and set(saved["readers"][0]) == {"start", "row"}
+  assert saved["pipeline"]["cache_dir"] == str(demo_cache)
+
+
+def test_a_missing_cache_is_one_line(tmp_path):
+  from flanx.errors import FlanxError
+  with pytest.raises(FlanxError, match=r"no data cache at .*manifest.json does not exist .*flanx data cache"):
+    cache_reader.CachedBatches(cache_reader.CacheSpec(str(tmp_path), LENGTHS, True), 2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--examples", "0"], "must be positive"),
+    (["--examples", "-3"], "must be positive"),
+    (["--examples", "5", "--shard-examples", "0"], "must be positive"),
+])
+def test_cache_command_rejects_bad_counts(tmp_path, args, message):
+  from flanx.errors import FlanxError
+  with pytest.raises(FlanxError, match=message):
+    data_cache.main(["flanx_demo", "--out", str(tmp_path), "--vocab", "byte", *args])
