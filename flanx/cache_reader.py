@@ -202,6 +202,14 @@ class CachedBatches:
     self._iterator.close()
 
 
+def check_vocabulary(directory: str, vocabulary) -> None:
+  """Cached token ids are only meaningful to a model with the vocabulary that wrote them."""
+  manifest = data_cache.Manifest.read(directory)
+  if manifest.vocabulary != data_cache.describe(vocabulary):
+    raise FlanxError(f"data cache {directory} was written with {manifest.vocabulary}, but this run's vocabulary "
+                     f"is {data_cache.describe(vocabulary)}: rewrite it with `flanx data cache --vocab ...`")
+
+
 def check_converter(feature_converter) -> None:
   """The cache reader makes EncDecFeatureConverter's rows; other model families read through seqio for now."""
   import seqio  # noqa: PLC0415

@@ -139,6 +139,8 @@ def cached_batches(config: DatasetConfig, feature_converter: seqio.FeatureConver
   if config.batch_size % num_processes:
     raise FlanxError(f"BATCH_SIZE={config.batch_size} is not divisible by the {num_processes} processes")
   cache_reader.check_converter(feature_converter)
+  from flanx import vocab  # noqa: PLC0415
+  cache_reader.check_vocabulary(str(config.cache_dir), vocab.active())
   spec = cache_reader.CacheSpec(str(config.cache_dir), dict(config.task_feature_lengths), config.pack,
                                 jax.process_index(), num_processes)
   reader = cache_reader.CachedBatches(spec, config.batch_size // num_processes)

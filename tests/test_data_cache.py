@@ -126,3 +126,37 @@ def test_cache_command_rejects_bad_counts(tmp_path, args, message):
   from flanx.errors import FlanxError
   with pytest.raises(FlanxError, match=message):
     data_cache.main(["flanx_demo", "--out", str(tmp_path), "--vocab", "byte", *args])
+
+
+def test_bench_data_reports_cache_throughput_and_flat_resume_seek(demo_cache, capsys):
+  import re
+
+  from flanx.bench import data as bench_data
+  bench_data.bench_cache("flanx_demo", str(demo_cache), 40, 1, {"tokens/s": 1000.0}, seqio_rows_per_second=50.0)
+  out = capsys.readouterr().out
+  assert f"reading the cache {demo_cache}" in out
+  rate = re.search(r"cache, packed\s+([\d.]+) examples/s\s+(\d+) tokens/s", out)
+  assert rate and float(rate.group(1)) > 0 and int(rate.group(2)) > 0, out
+  seeks = dict(re.findall(r"step ([\d,]+) ([\d.]+) s \(", out))
+  assert set(seeks) == {"0", "10,000", "1,000,000"}, out
+  # The restore does the same work at every step; allow for a noisy shared machine, not for growth with the step.
+  assert float(seeks["1,000,000"]) < 20 * max(float(seeks["0"]), 0.01), out
+  assert "resume seek (seqio, replayed) at step 10,000: about 1,600 s" in out
+
+
+@pytest.mark.parametrize("args", [["--cache", ""], ["--cache", "x", "--cache-examples", "0"],
+                                  ["--cache", "x", "--cache-examples", "-1"]])
+def test_bench_data_rejects_bad_cache_flags(args):
+  from flanx.bench import data as bench_data
+  from flanx.errors import FlanxError
+  with pytest.raises(FlanxError, match="--cache needs a directory and --cache-examples a positive count"):
+    bench_data.main(["flanx_demo", "--vocab=byte", *args])
+
+
+def test_a_cache_of_another_vocabulary_is_refused(tmp_path, demo_cache):
+  from flanx.errors import FlanxError
+  with pytest.raises(FlanxError, match=r"written with ByteVocabulary, but this run's vocabulary is "
+                                       r"SentencePieceVocabulary\(.*spiece.model\)"):
+    cache_reader.check_vocabulary(str(demo_cache), type("SentencePieceVocabulary", (),
+                                                        {"sentencepiece_model_file": "/v/spiece.model"})())
+  cache_reader.check_vocabulary(str(demo_cache), seqio.ByteVocabulary())
