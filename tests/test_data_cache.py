@@ -160,3 +160,54 @@ def test_a_cache_of_another_vocabulary_is_refused(tmp_path, demo_cache):
     cache_reader.check_vocabulary(str(demo_cache), type("SentencePieceVocabulary", (),
                                                         {"sentencepiece_model_file": "/v/spiece.model"})())
   cache_reader.check_vocabulary(str(demo_cache), seqio.ByteVocabulary())
+
+
+_TWO_PROCESS_READER = r"""
+import json, sys
+import jax
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+jax.distributed.initialize(sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
+from flanx import data, data_dir, vocab
+data_dir.install(data_dir.DataContext(None).with_vocabulary(vocab.byte()))  # what the cache was written with
+config = data.DatasetConfig("synthetic", {"inputs": 32, "targets": 16}, batch_size=8, pack=False,
+                            cache_dir=sys.argv[3])
+reader = data.cached_batches(config, __import__("seqio").EncDecFeatureConverter(pack=False),
+                             data.DataPosition.start(config))
+ids = [int(t) - 2 for _ in range(5) for t in next(reader)["encoder_input_tokens"][:, 0]]
+positions = data.reader_positions(reader)  # a collective: both processes at once
+reader.close()
+print("RESULT", json.dumps({"ids": ids, "positions": positions}), flush=True)
+"""
+
+
+def test_two_processes_read_disjoint_records(tmp_path):
+  """Two jax.distributed processes (gloo), each with its cached_batches: no record read twice, and the
+  positions gathered for the checkpoint are both processes'."""
+  import json
+  import os
+  import socket
+  import subprocess
+  import sys
+
+  from tests.helpers import REPO_ROOT
+  _synthetic_cache(tmp_path, 90)
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1",
+             TF_CPP_MIN_LOG_LEVEL="3")
+  procs = [subprocess.Popen([sys.executable, "-c", _TWO_PROCESS_READER, f"127.0.0.1:{port}", str(i), str(tmp_path)],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           for i in range(2)]
+  try:
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  results = []
+  for p, out in zip(procs, outputs):
+    assert p.returncode == 0, out[-3000:]
+    results.append(json.loads(out.split("RESULT ", 1)[1].splitlines()[0]))
+  first, second = (set(r["ids"]) for r in results)
+  assert len(first) == len(second) == 20 and first.isdisjoint(second)
+  assert results[0]["positions"] == results[1]["positions"] == [{"start": 19, "row": 1}] * 2  # 20 rows handed out, prefetched ones not counted
