@@ -130,10 +130,11 @@ def install(context: DataContext | None) -> None:
   """Makes `context` the one every registered task reads from in this process (None: resolve on each use),
   its vocabulary (when set) the one they encode with."""
   global _installed
-  _installed = context
   if context is not None and context.vocabulary is not None:
     from flanx import vocab  # noqa: PLC0415  (vocab imports this module)
+    vocab.check(context.vocabulary)  # a missing SentencePiece model: one line, before any data is read
     vocab.use(context.vocabulary)
+  _installed = context
 
 
 def set_data_dir(path: str | os.PathLike | None) -> None:

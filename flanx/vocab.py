@@ -17,17 +17,41 @@ T5_EXTRA_IDS = 100
 CHOICES = ("auto", "sentencepiece", "byte")
 
 
+class _SentencePiece(seqio.SentencePieceVocabulary):
+  """seqio's vocabulary, which reads its model file on first use; a file known to be missing is one
+  FlanxError line then, and at `check()`, which every entry point runs before reading data."""
+
+  def __init__(self, path: str, extra_ids: int, missing: str | None = None):
+    super().__init__(path, extra_ids=extra_ids)
+    self.missing = missing
+
+  def _model_context(self):
+    check(self)
+    return super()._model_context()
+
+
+def check(vocabulary: seqio.Vocabulary) -> None:
+  """Raises the one-line FlanxError of a SentencePiece vocabulary whose model file is missing."""
+  if getattr(vocabulary, "missing", None):
+    raise data_dir.FlanxError(vocabulary.missing)
+
+
 @gin.configurable
 def sentencepiece(path: str | None = None, extra_ids: int = T5_EXTRA_IDS) -> seqio.SentencePieceVocabulary:
   """T5's SentencePiece vocabulary: `path`, else DATA_DIR/vocab/spiece.model. Never a download: a missing
-  file is one FlanxError line naming the path and how to set it."""
+  file is one FlanxError line naming the path and how to set it, when the vocabulary is first needed (a model
+  built only for its shapes, as `flanx bench train` does, needs no file)."""
   if path is None:
-    path = str(data_dir.current().vocabulary_file())
-  elif not isinstance(path, (str, os.PathLike)) or not str(path):
+    try:
+      return _SentencePiece(str(data_dir.current().vocabulary_file()), extra_ids)
+    except data_dir.FlanxError as e:
+      return _SentencePiece(os.path.join(*data_dir.VOCABULARY_FILE), extra_ids, missing=str(e))
+  if not isinstance(path, (str, os.PathLike)) or not str(path):
     raise data_dir.FlanxError(f"vocab.sentencepiece.path={path!r}: give the SentencePiece model's path as a string")
-  elif "://" not in str(path) and not pathlib.Path(path).is_file():
-    raise data_dir.FlanxError(f"SentencePiece model {path} does not exist (vocab.sentencepiece.path)")
-  return seqio.SentencePieceVocabulary(os.fspath(path), extra_ids=extra_ids)
+  if "://" not in str(path) and not pathlib.Path(path).is_file():
+    return _SentencePiece(os.fspath(path), extra_ids,
+                          missing=f"SentencePiece model {path} does not exist (vocab.sentencepiece.path)")
+  return _SentencePiece(os.fspath(path), extra_ids)
 
 
 def for_command(choice: str, context: "data_dir.DataContext") -> tuple[seqio.Vocabulary, str]:
@@ -45,7 +69,7 @@ def for_command(choice: str, context: "data_dir.DataContext") -> tuple[seqio.Voc
     if choice == "sentencepiece":
       raise
     return byte(), f"byte vocabulary ({e}; --vocab sentencepiece insists on it)"
-  return seqio.SentencePieceVocabulary(os.fspath(path), extra_ids=T5_EXTRA_IDS), f"SentencePiece vocabulary {path}"
+  return _SentencePiece(os.fspath(path), T5_EXTRA_IDS), f"SentencePiece vocabulary {path}"
 
 
 @gin.configurable

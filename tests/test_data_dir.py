@@ -57,11 +57,16 @@ def test_argparse_commands_take_a_quoted_gin_data_dir(tmp_path):
 
 def test_missing_vocabulary_is_one_line_naming_the_path_never_a_download(tmp_path, monkeypatch):
   monkeypatch.delenv(data_dir.ENV_VAR, raising=False)
+  unset = vocab.sentencepiece()  # a model built for its shapes only (bench train) needs no file
   with pytest.raises(FlanxError, match=r"no SentencePiece vocabulary: no data directory is set.*FLANX_DATA_DIR"):
-    vocab.sentencepiece()
+    vocab.check(unset)
+  with pytest.raises(FlanxError, match=r"no SentencePiece vocabulary: no data directory is set"):
+    unset.encode("first use")
   data_dir.set_data_dir(tmp_path)
   with pytest.raises(FlanxError, match=rf"no SentencePiece vocabulary at {tmp_path}/vocab/spiece.model"):
-    vocab.sentencepiece()
+    data_dir.install(data_dir.current().with_vocabulary(vocab.sentencepiece()))
+  with pytest.raises(FlanxError, match=r"SentencePiece model /nowhere/x.model does not exist"):
+    vocab.check(vocab.sentencepiece(path="/nowhere/x.model"))
   with pytest.raises(FlanxError, match=r"vocab.sentencepiece.path=5: give"):
     vocab.sentencepiece(path=5)
 

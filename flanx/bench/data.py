@@ -165,7 +165,7 @@ def main(argv: Sequence[str]) -> int:
   if seek < 0.05:
     print(f"  resume seek past {args.rows} packed rows: too quick to time ({seek:.3f} s); use more --rows")
   else:
-    print(f"  resume seek past {args.rows} packed rows: {seek:.2f} s ({args.rows / seek:.1f} rows/s, "
+    print(f"  resume seek past {args.rows} packed rows: {seek:.3f} s ({args.rows / seek:.1f} rows/s, "
           f"{packed['seconds'] / seek:.2f}x the reading rate)")
   if args.cache is not None:
     bench_cache(args.mixture, args.cache, args.rows, args.cache_examples, packed,
