@@ -169,6 +169,8 @@ def main(argv: Sequence[str]) -> int:
   args = parser.parse_args(list(argv))
   if not args.out.strip():
     raise FlanxError("--out is empty: give the cache directory")
+  if args.examples < 1 or args.shard_examples < 1:
+    raise FlanxError(f"--examples ({args.examples}) and --shard-examples ({args.shard_examples}) must be positive")
   context = data_dir.resolve(given_dir)
   vocabulary, which = vocab.for_command(args.vocab, context)
   data_dir.install(context.with_vocabulary(vocabulary))

@@ -77,7 +77,7 @@ def check_value(value, where: str = MACRO) -> str | os.PathLike | None:
     return value
   if isinstance(value, str):
     raise FlanxError(f"{where}='' is empty: give a directory path, or None to use {ENV_VAR}")
-  raise FlanxError(f"{where}={value!r} is a {type(value).__name__}: give a directory path as a string, "
+  raise FlanxError(f"{where}={value!r}: give a directory path as a string (got {type(value).__name__}), "
                    f"e.g. --gin.{MACRO}=\"'/data/flan'\"")
 
 
@@ -90,12 +90,14 @@ def _gin_value():
 
 
 def resolve(data_dir: str | os.PathLike | None = None, environ=None) -> DataContext:
-  """The one resolution: `data_dir` (an entry point's --gin.DATA_DIR), else the parsed gin macro DATA_DIR,
-  else $FLANX_DATA_DIR, else unset."""
+  """The one resolution: `data_dir` (an entry point's --gin.DATA_DIR), else the parsed gin macro DATA_DIR (or a
+  DATA_DIR already installed in this process), else $FLANX_DATA_DIR, else unset."""
   environ = os.environ if environ is None else environ
   value = check_value(data_dir if data_dir is not None else _gin_value())
   if value is not None:
     return DataContext(pathlib.Path(value).expanduser(), MACRO)
+  if _installed is not None and _installed.origin == MACRO:  # set in-process (set_data_dir, a notebook, a test)
+    return DataContext(_installed.path, MACRO)
   if environ.get(ENV_VAR):
     return DataContext(pathlib.Path(environ[ENV_VAR]).expanduser(), ENV_VAR)
   return DataContext(None)

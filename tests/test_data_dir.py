@@ -29,10 +29,10 @@ def test_gin_macro_then_environment_then_unset(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("value, message", [
-    (5, r"DATA_DIR=5 is a int: give a directory path as a string"),
-    (["/data"], r"is a list: give a directory path"),
+    (5, r"DATA_DIR=5: give a directory path as a string \(got int\)"),
+    (["/data"], r"give a directory path as a string \(got list\)"),
     ("", r"DATA_DIR='' is empty"),
-    (True, r"is a bool"),
+    (True, r"DATA_DIR=True: give a directory path as a string \(got bool\)"),
 ])
 def test_wrong_type_is_one_line(value, message):
   with pytest.raises(FlanxError, match=message):
@@ -40,7 +40,7 @@ def test_wrong_type_is_one_line(value, message):
 
 
 @pytest.mark.parametrize("arg, message", [
-    ("--gin.DATA_DIR=5", r"--gin.DATA_DIR=5 is a int"),
+    ("--gin.DATA_DIR=5", r"--gin.DATA_DIR=5: give a directory path"),
     ("--gin.DATA_DIR=/data/flan", r"not a gin value; quote the path"),
     ("--gin.DATA_DIR=''", r"is empty"),
     ("--gin.DATA_DIR", r"needs a value"),
@@ -123,6 +123,6 @@ def test_train_honours_gin_data_dir(tmp_path, monkeypatch):
 
 
 def test_train_rejects_a_wrongly_typed_data_dir(tmp_path):
-  with pytest.raises(FlanxError, match=r"DATA_DIR=7 is a int"):
+  with pytest.raises(FlanxError, match=r"DATA_DIR=7: give a directory path as a string"):
     gin_train(tmp_path / "run", "DATA_DIR = 7", "TRAIN_STEPS = 1")
 
