@@ -25,9 +25,6 @@ import numpy as np
 from flanx import data_cache
 from flanx.errors import FlanxError
 
-ENC_DEC_FEATURES = ("encoder_input_tokens", "decoder_target_tokens", "decoder_input_tokens", "decoder_loss_weights")
-PACKING_FEATURES = ("encoder_segment_ids", "encoder_positions", "decoder_segment_ids", "decoder_positions")
-
 
 def _trim(tokens: np.ndarray, length: int, add_eos: bool, eos_id: int) -> np.ndarray:
   """seqio's append_eos_after_trim on an example cached with its EOS: an overlong one keeps EOS last."""
