@@ -24,6 +24,8 @@ setuptools.setup(
         "numpy",
         "pandas",
         "pyarrow>=14",  # the released Flan collection and CodeContests are Parquet
+        "array_record>=0.8",  # `flanx data cache` shards
+        "grain>=0.2.18",  # the cache reader (flanx/cache_reader.py)
         "matplotlib",
         "tqdm",
     ],

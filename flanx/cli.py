@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("flanx.generate", "decode prompts from a text file with a checkpoint"),
     "score": ("flanx.generate", "print the log-likelihood of given targets"),
     "inspect": ("flanx.inspect", "show a mixture's tasks, rates, examples and lengths"),
-    "data": ("flanx.data_status", "list which data sources are present"),
+    "data": ("flanx.data_status", "list which data sources are present (status); cache a mixture (cache)"),
     "convert": ("flanx.convert", "import or export Hugging Face checkpoints"),
     "bench": ("flanx.bench", "benchmarks: train, data, decode, eval"),
     "plan": ("flanx.plan", "per-device memory of a run on a TPU slice or GPU cluster: does it fit?"),

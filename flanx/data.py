@@ -32,6 +32,7 @@ class DatasetConfig:
   use_cached: bool = False
   pack: bool = True
   num_epochs: int | None = None  # None repeats forever (training)
+  cache_dir: str | None = None  # DATA_CACHE_DIR: read `flanx data cache` shards with Grain instead of seqio
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,9 +41,11 @@ class DataPosition:
 
   The pipeline is deterministic given `pipeline` (mixture, seed, batch size, lengths, process count), so
   `batches` global batches consumed is enough to continue with exactly the next one: the restart seeks there.
+  Read from a data cache, `readers` holds each process's reader position instead, restored without replay.
   """
   batches: int
   pipeline: dict
+  readers: list[dict] | None = None
 
   @classmethod
   def start(cls, config: "DatasetConfig") -> "DataPosition":
@@ -50,13 +53,18 @@ class DataPosition:
                     seed=config.seed, batch_size=config.batch_size, pack=config.pack,
                     task_feature_lengths=dict(sorted(config.task_feature_lengths.items())),
                     process_count=jax.process_count())
+    if config.cache_dir:
+      pipeline["cache_dir"] = str(config.cache_dir)
     return cls(0, pipeline)
 
-  def advanced(self, batches: int) -> "DataPosition":
-    return dataclasses.replace(self, batches=self.batches + batches)
+  def advanced(self, batches: int, reader=None) -> "DataPosition":
+    """`batches` further on; with a cache reader, every process's reader position (a collective call)."""
+    readers = None if reader is None else reader_positions(reader)
+    return dataclasses.replace(self, batches=self.batches + batches, readers=readers)
 
   def to_json(self) -> dict:
-    return {"batches": self.batches, "pipeline": self.pipeline}
+    saved = {"batches": self.batches, "pipeline": self.pipeline}
+    return saved if self.readers is None else {**saved, "readers": self.readers}
 
   def resume(self, saved: dict | None, step: int) -> "DataPosition":
     """This run's pipeline at the saved position (checkpoints from before positions were saved: at `step`).
@@ -71,7 +79,7 @@ class DataPosition:
       what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
       print(f"flanx: warning: the input pipeline changed since the checkpoint ({what}); the run continues "
             f"with batch {saved['batches'] + 1} of the new pipeline, not the old sequence", flush=True)
-    return dataclasses.replace(self, batches=int(saved["batches"]))
+    return dataclasses.replace(self, batches=int(saved["batches"]), readers=saved.get("readers"))
 
 
 def check_task_name(name: str) -> None:
@@ -111,6 +119,39 @@ def process_dataset(config: DatasetConfig, feature_converter: seqio.FeatureConve
   )
   drop_remainder = config.num_epochs is None  # evaluation keeps its last, smaller batch
   return ds.batch(config.batch_size // num_processes, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def reader_positions(reader) -> list[dict]:
+  """Every process's cache-reader position, gathered (all processes call this at the same step)."""
+  state = reader.state()
+  if jax.process_count() == 1:
+    return [state]
+  from jax.experimental import multihost_utils  # noqa: PLC0415
+  keys = sorted(state)
+  gathered = multihost_utils.process_allgather(np.array([int(state[k]) for k in keys], dtype=np.int64))
+  return [dict(zip(keys, map(int, row))) for row in np.asarray(gathered).reshape(jax.process_count(), -1)]
+
+
+def cached_batches(config: DatasetConfig, feature_converter: seqio.FeatureConverter, position: DataPosition):
+  """This process's batches from DATA_CACHE_DIR (flanx/cache_reader.py), at `position` without replay."""
+  from flanx import cache_reader  # noqa: PLC0415
+  num_processes = jax.process_count()
+  if config.batch_size % num_processes:
+    raise FlanxError(f"BATCH_SIZE={config.batch_size} is not divisible by the {num_processes} processes")
+  cache_reader.check_converter(feature_converter)
+  from flanx import vocab  # noqa: PLC0415
+  cache_reader.check_vocabulary(str(config.cache_dir), vocab.active())
+  spec = cache_reader.CacheSpec(str(config.cache_dir), dict(config.task_feature_lengths), config.pack,
+                                jax.process_index(), num_processes)
+  reader = cache_reader.CachedBatches(spec, config.batch_size // num_processes)
+  if position.readers is not None:
+    if len(position.readers) != num_processes:
+      raise FlanxError(f"the checkpoint's data position was saved by {len(position.readers)} processes, this run "
+                       f"has {num_processes}: a cache reader's position cannot be re-split (DATA_CACHE_DIR)")
+    reader.restore(position.readers[jax.process_index()])
+  elif position.batches:
+    reader.restore(cache_reader.unpacked_position(spec, position.batches, config.batch_size // num_processes))
+  return reader
 
 
 def to_global(local_batch: Mapping[str, np.ndarray], mesh: jax.sharding.Mesh) -> dict[str, jax.Array]:

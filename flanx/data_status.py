@@ -1,10 +1,12 @@
-"""`flanx data status`: which sources of the Flan collection are present in the data directory."""
+"""`flanx data status`: which sources of the Flan collection are present in the data directory.
+
+`flanx data cache MIXTURE --out DIR --examples N` writes a mixture to ArrayRecord shards (flanx/data_cache.py).
+"""
 
 import argparse
 from collections.abc import Sequence
 
 from flanx import data_dir
-from flanx.errors import FlanxError
 
 
 def held_out() -> list[tuple[str, str, bool, str]]:
@@ -35,13 +37,19 @@ def status(mini: bool = False) -> list[tuple[str, str, bool, str]]:
 
 
 def main(argv: Sequence[str]) -> int:
+  if argv and argv[0] == "cache":  # `flanx data cache MIXTURE ...`: flanx/data_cache.py
+    from flanx import data_cache  # noqa: PLC0415
+    return data_cache.main(argv[1:])
   parser = argparse.ArgumentParser(prog="flanx data", description=__doc__.splitlines()[0])
   parser.add_argument("command", choices=("status",), nargs="?", default="status")
   parser.add_argument("--missing", action="store_true", help="also list each missing source and where it belongs")
   parser.add_argument("--mini", action="store_true", help="check the embedded miniature collection instead")
+  given_dir, argv = data_dir.split_argv(argv)
   args = parser.parse_args(list(argv))
-  if not args.mini and data_dir.data_dir(required=False) is None:
-    raise FlanxError(f"no data directory: set {data_dir.ENV_VAR}=/path/to/data or the gin macro DATA_DIR")
+  context = data_dir.resolve(given_dir)
+  if not args.mini:
+    context.require()
+  data_dir.install(context)
   rows = status(args.mini)
   families = list(dict.fromkeys(r[0] for r in rows))
   for family in families:

@@ -24,7 +24,7 @@ from typing import Any
 import gin
 import jax
 
-from flanx import checkpoints, data_dir, errors, gin_config, heldout, partitioning, vocab
+from flanx import checkpoints, data_dir, errors, gin_config, heldout, partitioning
 from flanx.errors import FlanxError
 
 # --- the command ------------------------------------------------------------------------------------------------
@@ -69,11 +69,11 @@ def main(argv: Sequence[str]) -> int:
   gin_config.check_command_line(gin_files, rest, example="gin/runs/eval.gin")
   gin_config.parse_with_saved_model(gin_files, bindings)
   config = gin_config.call(EvalConfig)
-  gin_config.call(data_dir.set_data_dir)
+  context = data_dir.resolve().with_vocabulary(config.model.vocabulary)
   check(config)
   from tasks.evals import suites  # noqa: PLC0415
   suites.get(config.suite)  # unknown suites fail before the checkpoint is read
-  vocab.use(config.model.vocabulary)
+  data_dir.install(context)
   loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, dict(config.feature_lengths),
                                              config.partition)
   fns = heldout.ModelFns(loaded.decoder, loaded.params, config.batch_size, config.feature_lengths["targets"])

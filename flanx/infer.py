@@ -29,7 +29,7 @@ import gin
 import jax
 import seqio
 
-from flanx import checkpoints, data, data_dir, errors, gin_config, partitioning, predict, vocab
+from flanx import checkpoints, data, data_dir, errors, gin_config, partitioning, predict
 
 
 @gin.configurable
@@ -102,9 +102,9 @@ def main(argv: Sequence[str]) -> int:
   gin_config.check_command_line(gin_files, rest, example="gin/runs/infer.gin")
   gin_config.parse_with_saved_model(gin_files, bindings)
   config = gin_config.call(InferConfig)
-  gin_config.call(data_dir.set_data_dir)
+  context = data_dir.resolve().with_vocabulary(config.model.vocabulary)
   check(config)
-  vocab.use(config.model.vocabulary)
+  data_dir.install(context)
   data.check_task_name(config.mixture_or_task_name)  # an unknown name fails before the checkpoint is read
   loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, dict(config.feature_lengths),
                                              config.partition)

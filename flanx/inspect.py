@@ -125,17 +125,22 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--lengths", type=int, default=0, help="examples to sample for length statistics")
   parser.add_argument("--png", help="where to save the length histogram (with --lengths)")
-  parser.add_argument("--vocab", choices=("byte", "sentencepiece"), default="sentencepiece")
+  parser.add_argument("--vocab", choices=("auto", "byte", "sentencepiece"), default="auto",
+                      help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
   parser.add_argument("--allow-partial", action="store_true",
                       help="sample a mixture whose sources are partly missing from the present ones (ALLOW_PARTIAL_MIXTURE)")
+  from flanx import data_dir, vocab  # noqa: PLC0415
+  given_dir, argv = data_dir.split_argv(argv)  # --gin.DATA_DIR, as for the gin commands
   args = parser.parse_args(list(argv))
   if args.examples < 0 or args.lengths < 0:
     raise FlanxError("--examples and --lengths must be >= 0")
   if args.mixture is None:
     print("\n".join(mixtures()))
     return 0
-  from flanx import vocab  # noqa: PLC0415
-  vocab.use(vocab.byte() if args.vocab == "byte" else vocab.sentencepiece())
+  context = data_dir.resolve(given_dir)
+  vocabulary, which = vocab.for_command(args.vocab, context)
+  data_dir.install(context.with_vocabulary(vocabulary))
+  print(f"flanx inspect: {which}; data directory {context.path or 'unset (embedded fixtures only)'}", flush=True)
   if args.allow_partial:
     import gin  # noqa: PLC0415
     _seqio()  # registers the configurable
@@ -148,5 +153,8 @@ def main(argv: Sequence[str]) -> int:
     for row in sample(args.mixture, args.examples, args.seed).itertuples():
       print(f"\n--- {row.task} [{row.family} {row.format} template {row.template}]\n{row.inputs}\n=> {row.targets}")
   if args.lengths:
+    print(f"flanx inspect: sampling {args.lengths} examples for length statistics ...", flush=True)
     print(length_stats(sample(args.mixture, args.lengths, args.seed), args.png).to_string())
+    if args.png:
+      print(f"flanx inspect: length histogram written to {pathlib.Path(args.png).resolve()}", flush=True)
   return 0

@@ -27,8 +27,8 @@ import gin
 import jax
 from etils import epath
 
-from flanx import (checkpoints, data, errors, gin_config, nonfinite, partitioning, predict, preemption, records,
-                   run_lock, summaries, vocab)
+from flanx import (checkpoints, data, data_dir, errors, gin_config, nonfinite, partitioning, predict, preemption,
+                   records, run_lock, summaries)
 from flanx.errors import FlanxError
 from flanx.flops import measure_peak_flops
 from flanx.optimizer import OptimizerConfig
@@ -165,7 +165,8 @@ def train(
     run_lock.acquire(model_dir)  # two trainings into one MODEL_DIR would overwrite each other's checkpoints
   partitioner = partitioning.Partitioner(partition)
   mesh = partitioner.mesh
-  vocab.use(model.vocabulary)
+  # The data directory (DATA_DIR, else FLANX_DATA_DIR) and the model's vocabulary, for every task this run reads.
+  data_dir.install(data_dir.resolve().with_vocabulary(model.vocabulary))
   data.check_task_name(train_dataset_cfg.mixture_or_task_name)
   if show_predictions and not _has_validation_split(train_dataset_cfg.mixture_or_task_name):
     print(f"flanx: warning: train.show_predictions={show_predictions} skipped: "
@@ -186,8 +187,13 @@ def train(
   # Deterministic data: a resumed run seeks past the batches its checkpoint says were consumed.
   # One batch per step, so the position at step s is `resumed_at` advanced by s - first_step.
   resumed_at = data.DataPosition.start(train_dataset_cfg).resume(restored.data_position, first_step)
-  dataset = data.process_dataset(train_dataset_cfg, model.feature_converter(train_dataset_cfg.pack))
-  batches = data.global_batches(dataset.skip(resumed_at.batches), mesh)
+  converter = model.feature_converter(train_dataset_cfg.pack)
+  reader = data.cached_batches(train_dataset_cfg, converter, resumed_at) if train_dataset_cfg.cache_dir else None
+  if reader is not None:  # DATA_CACHE_DIR: each process its own records, the position restored without replay
+    batches = (data.to_global(local, mesh) for local in reader)
+  else:
+    dataset = data.process_dataset(train_dataset_cfg, converter)
+    batches = data.global_batches(dataset.skip(resumed_at.batches), mesh)
   dropout_rng = jax.random.key(random_seed + 1)
   logger = summaries.MetricsLogger(model_dir, train_steps)
   logger.drop_after(first_step)  # rows a crash left beyond the restored checkpoint are about to be redone
@@ -241,7 +247,7 @@ def train(
         logger.progress(done, metrics, first_step)
         window_start, window_steps = time.perf_counter(), 0
       if save_now:
-        checkpointer.save(state, resumed_at.advanced(done - first_step).to_json())
+        checkpointer.save(state, resumed_at.advanced(done - first_step, reader).to_json())
       if evaluate_now:
         if eval_dataset_cfg is not None:
           logger.write(done, _validation_loss(trainer, state.params, eval_dataset_cfg, eval_batches))
@@ -255,7 +261,9 @@ def train(
   # --- wrap up ------------------------------------------------------------------------------------------
   # The loop ended at a sync point (the last step, or a stop), so no non-finite flag is left unread.
   final_step = int(jax.device_get(state.step))
-  checkpointer.save(state, resumed_at.advanced(final_step - first_step).to_json(), force=True)
+  checkpointer.save(state, resumed_at.advanced(final_step - first_step, reader).to_json(), force=True)
+  if reader is not None:
+    reader.close()
   checkpointer.wait()
   steps = checkpointer.all_steps()
   checkpointer.close()

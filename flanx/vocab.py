@@ -13,20 +13,63 @@ import seqio
 
 from flanx import data_dir
 
-# Where T5X and the Flan-T5 checkpoints take the vocabulary from.
-T5_VOCABULARY_PATH = "gs://t5-data/vocabs/cc_all.32000/sentencepiece.model"
 T5_EXTRA_IDS = 100
+CHOICES = ("auto", "sentencepiece", "byte")
+
+
+class _SentencePiece(seqio.SentencePieceVocabulary):
+  """seqio's vocabulary, which reads its model file on first use; a file known to be missing is one
+  FlanxError line then, and at `check()`, which every entry point runs before reading data."""
+
+  def __init__(self, path: str, extra_ids: int, missing: str | None = None):
+    super().__init__(path, extra_ids=extra_ids)
+    self.missing = missing
+
+  def _model_context(self):
+    check(self)
+    return super()._model_context()
+
+
+def check(vocabulary: seqio.Vocabulary) -> None:
+  """Raises the one-line FlanxError of a SentencePiece vocabulary whose model file is missing."""
+  if getattr(vocabulary, "missing", None):
+    raise data_dir.FlanxError(vocabulary.missing)
 
 
 @gin.configurable
 def sentencepiece(path: str | None = None, extra_ids: int = T5_EXTRA_IDS) -> seqio.SentencePieceVocabulary:
-  """T5's SentencePiece vocabulary. Without a path: DATA_DIR/vocab/spiece.model if present, else T5's GCS path."""
+  """T5's SentencePiece vocabulary: `path`, else DATA_DIR/vocab/spiece.model. Never a download: a missing
+  file is one FlanxError line naming the path and how to set it, when the vocabulary is first needed (a model
+  built only for its shapes, as `flanx bench train` does, needs no file)."""
   if path is None:
-    local = data_dir.data_dir(required=False)
-    path = str(local / "vocab" / "spiece.model") if local and (local / "vocab" / "spiece.model").exists() else T5_VOCABULARY_PATH
-  elif "://" not in path and not pathlib.Path(path).exists():
-    raise data_dir.FlanxError(f"SentencePiece model {path} does not exist (vocab.sentencepiece.path)")
-  return seqio.SentencePieceVocabulary(os.fspath(path), extra_ids=extra_ids)
+    try:
+      return _SentencePiece(str(data_dir.current().vocabulary_file()), extra_ids)
+    except data_dir.FlanxError as e:
+      return _SentencePiece(os.path.join(*data_dir.VOCABULARY_FILE), extra_ids, missing=str(e))
+  if not isinstance(path, (str, os.PathLike)) or not str(path):
+    raise data_dir.FlanxError(f"vocab.sentencepiece.path={path!r}: give the SentencePiece model's path as a string")
+  if "://" not in str(path) and not pathlib.Path(path).is_file():
+    return _SentencePiece(os.fspath(path), extra_ids,
+                          missing=f"SentencePiece model {path} does not exist (vocab.sentencepiece.path)")
+  return _SentencePiece(os.fspath(path), extra_ids)
+
+
+def for_command(choice: str, context: "data_dir.DataContext") -> tuple[seqio.Vocabulary, str]:
+  """The vocabulary of a --vocab flag (inspect, bench data, data cache) and a line saying which it is.
+
+  'auto' takes the data directory's SentencePiece model when there is one, else the byte vocabulary, so the
+  README's commands run on a machine with no data directory; 'sentencepiece' insists on the model."""
+  if choice not in CHOICES:
+    raise data_dir.FlanxError(f"--vocab {choice!r}: choose one of {', '.join(CHOICES)}")
+  if choice == "byte":
+    return byte(), "byte vocabulary"
+  try:
+    path = context.vocabulary_file()
+  except data_dir.FlanxError as e:
+    if choice == "sentencepiece":
+      raise
+    return byte(), f"byte vocabulary ({e}; --vocab sentencepiece insists on it)"
+  return _SentencePiece(os.fspath(path), T5_EXTRA_IDS), f"SentencePiece vocabulary {path}"
 
 
 @gin.configurable

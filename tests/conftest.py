@@ -35,6 +35,15 @@ def fresh_gin_config():
   gin.clear_config()
 
 
+@pytest.fixture(autouse=True)
+def no_installed_data_context():
+  """A command run in-process installs its data directory and vocabulary (flanx.data_dir.install); the next
+  test resolves its own."""
+  yield
+  from flanx import data_dir
+  data_dir.install(None)
+
+
 def pytest_terminal_summary(terminalreporter):
   """The fault suite's table (faults injected, runs that survived, steps lost), from the `ledger` records
   (tests/faults/conftest.py) that came back with the test reports."""

@@ -1,0 +1,182 @@
+r"""`flanx data cache MIXTURE`: a mixture's tokenized examples, written once to ArrayRecord shards.
+
+  flanx data cache flan2022_mini --examples 100000 --out /data/cache/flan2022_mini
+
+The examples are the mixture's stream as seqio produces it for training (shuffled, mixed at the mixture's
+rates, tokenized, EOS appended, not yet trimmed, packed or padded): the first --examples of it for --seed.
+The seqio tasks and mixtures stay the definitions; the cache is how a pod reads them (flanx/cache_reader.py:
+each process its own records, positions restored without replay). Layout of OUT:
+
+  manifest.json            mixture, split, seed, examples, shard names and sizes, features, vocabulary
+  shard-00000.array_record ... one record per example: the `inputs` and `targets` token ids
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from flanx.errors import FlanxError
+
+MANIFEST = "manifest.json"
+FORMAT = "flanx-token-cache-1"
+FEATURES = ("inputs", "targets")
+_HEADER = np.dtype("<u4")
+_TOKENS = np.dtype("<i4")
+
+
+def encode(example: dict) -> bytes:
+  """One record: the features' lengths (uint32 each), then their token ids (int32), in FEATURES order."""
+  arrays = [np.asarray(example[k], dtype=_TOKENS) for k in FEATURES]
+  return np.array([a.size for a in arrays], dtype=_HEADER).tobytes() + b"".join(a.tobytes() for a in arrays)
+
+
+def decode(record: bytes) -> dict[str, np.ndarray]:
+  sizes = np.frombuffer(record, dtype=_HEADER, count=len(FEATURES))
+  out, offset = {}, len(FEATURES) * _HEADER.itemsize
+  for k, n in zip(FEATURES, sizes):
+    out[k] = np.frombuffer(record, dtype=_TOKENS, count=int(n), offset=offset)
+    offset += int(n) * _TOKENS.itemsize
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+  """What a cache holds; written last, so a directory with a manifest is a complete cache."""
+  mixture: str
+  split: str
+  seed: int
+  examples: int
+  shards: list[str]
+  shard_examples: list[int]
+  vocabulary: str
+  vocab_size: int
+  eos_id: int
+  add_eos: dict[str, bool]
+  format: str = FORMAT
+
+  @classmethod
+  def read(cls, directory: str | os.PathLike) -> "Manifest":
+    path = pathlib.Path(directory) / MANIFEST
+    if not path.is_file():
+      raise FlanxError(f"no data cache at {directory}: {path} does not exist (write one with "
+                       f"`flanx data cache MIXTURE --out {directory}`)")
+    try:
+      fields = json.loads(path.read_text())
+      manifest = cls(**fields)
+    except (ValueError, TypeError) as e:
+      raise FlanxError(f"{path} is not a flanx data cache manifest: {e}") from e
+    if manifest.format != FORMAT:
+      raise FlanxError(f"{path} has format {manifest.format!r}; this flanx reads {FORMAT!r}")
+    return manifest
+
+  def paths(self, directory: str | os.PathLike) -> list[pathlib.Path]:
+    paths = [pathlib.Path(directory) / name for name in self.shards]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+      raise FlanxError(f"data cache {directory} lacks shard {missing[0]} named in its {MANIFEST}")
+    return paths
+
+
+def _write_atomic(path: pathlib.Path, records: Iterable[bytes]) -> int:
+  from array_record.python import array_record_module  # noqa: PLC0415
+  tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+  writer = array_record_module.ArrayRecordWriter(str(tmp), "group_size:1")
+  count = 0
+  try:
+    for record in records:
+      writer.write(record)
+      count += 1
+  finally:
+    writer.close()
+  tmp.replace(path)
+  return count
+
+
+def describe(vocabulary) -> str:
+  """A vocabulary in words, for the manifest and the reader's check against the model's."""
+  path = getattr(vocabulary, "sentencepiece_model_file", None)
+  return f"{type(vocabulary).__name__}({path})" if path else type(vocabulary).__name__
+
+
+def examples(mixture: str, split: str, seed: int) -> Iterator[dict[str, np.ndarray]]:
+  """The mixture's training stream, tokenized, before trimming and the feature converter."""
+  import seqio  # noqa: PLC0415
+  provider = seqio.get_mixture_or_task(mixture)
+  ds = provider.get_dataset(None, split=split, shuffle=True, seed=seed, num_epochs=None)
+  for example in ds.as_numpy_iterator():
+    yield {k: example[k] for k in FEATURES}
+
+
+def write(mixture: str, out: str | os.PathLike, num_examples: int, *, split: str = "train", seed: int = 0,
+          shard_examples: int = 50_000, progress: bool = False) -> Manifest:
+  """Writes the first `num_examples` of the mixture's stream to shards under `out`; returns the manifest."""
+  import seqio  # noqa: PLC0415
+  from flanx import data, vocab  # noqa: PLC0415
+  if num_examples < 1 or shard_examples < 1:
+    raise FlanxError(f"--examples ({num_examples}) and --shard-examples ({shard_examples}) must be positive")
+  data.check_task_name(mixture)  # registers the tasks; an unknown name is one line with suggestions
+  stream = examples(mixture, split, seed)
+  features = seqio.get_mixture_or_task(mixture).output_features
+  active = vocab.active()
+  manifest = Manifest(mixture=mixture, split=split, seed=seed, examples=0, shards=[], shard_examples=[],
+                      vocabulary=describe(active), vocab_size=int(active.vocab_size), eos_id=int(active.eos_id),
+                      add_eos={k: bool(features[k].add_eos) for k in FEATURES})
+  return write_examples(stream, out, num_examples, manifest, shard_examples=shard_examples, progress=progress)
+
+
+def write_examples(stream: Iterator[dict], out: str | os.PathLike, num_examples: int, manifest: Manifest, *,
+                   shard_examples: int = 50_000, progress: bool = False) -> Manifest:
+  """The first `num_examples` of `stream` as shards under `out`, then `manifest` with the shards filled in."""
+  out = pathlib.Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  (out / MANIFEST).unlink(missing_ok=True)  # an interrupted rewrite must not look complete
+  shards, sizes, written, start = [], [], 0, time.perf_counter()
+  while written < num_examples:
+    n = min(shard_examples, num_examples - written)
+    name = f"shard-{len(shards):05d}.array_record"
+    count = _write_atomic(out / name, (encode(next(stream)) for _ in range(n)))
+    shards.append(name)
+    sizes.append(count)
+    written += count
+    if progress:
+      rate = written / max(time.perf_counter() - start, 1e-9)
+      print(f"flanx data cache: {written:,} / {num_examples:,} examples ({rate:,.0f}/s), {out / name}", flush=True)
+  manifest = dataclasses.replace(manifest, examples=written, shards=shards, shard_examples=sizes)
+  tmp = out / f".{MANIFEST}.tmp{os.getpid()}"
+  tmp.write_text(json.dumps(dataclasses.asdict(manifest), indent=1))
+  tmp.replace(out / MANIFEST)
+  return manifest
+
+
+def main(argv: Sequence[str]) -> int:
+  from flanx import data_dir, vocab  # noqa: PLC0415
+  parser = argparse.ArgumentParser(prog="flanx data cache", description=__doc__.splitlines()[0])
+  parser.add_argument("mixture", help="a registered mixture or task, e.g. flan2022_mini")
+  parser.add_argument("--out", required=True, help="the cache directory (DATA_CACHE_DIR of the training run)")
+  parser.add_argument("--examples", type=int, required=True, help="how many examples of the stream to write")
+  parser.add_argument("--split", default="train")
+  parser.add_argument("--seed", type=int, default=0, help="the stream's shuffle and mixing seed")
+  parser.add_argument("--shard-examples", type=int, default=50_000, help="examples per ArrayRecord shard")
+  parser.add_argument("--vocab", choices=vocab.CHOICES, default="sentencepiece",
+                      help="must be the training model's vocabulary (VOCABULARY); 'byte' for the tiny demo models")
+  given_dir, argv = data_dir.split_argv(argv)
+  args = parser.parse_args(list(argv))
+  if not args.out.strip():
+    raise FlanxError("--out is empty: give the cache directory")
+  if args.examples < 1 or args.shard_examples < 1:
+    raise FlanxError(f"--examples ({args.examples}) and --shard-examples ({args.shard_examples}) must be positive")
+  context = data_dir.resolve(given_dir)
+  vocabulary, which = vocab.for_command(args.vocab, context)
+  data_dir.install(context.with_vocabulary(vocabulary))
+  print(f"flanx data cache: {args.mixture} ({which}), {args.examples:,} examples to {args.out}", flush=True)
+  manifest = write(args.mixture, args.out, args.examples, split=args.split, seed=args.seed,
+                   shard_examples=args.shard_examples, progress=True)
+  print(f"flanx data cache: wrote {manifest.examples:,} examples in {len(manifest.shards)} shards and "
+        f"{pathlib.Path(args.out).resolve() / MANIFEST}", flush=True)
+  return 0

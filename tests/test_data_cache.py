@@ -1,0 +1,213 @@
+"""`flanx data cache` and the Grain reader: seqio's rows, disjoint per process, resumed without replay."""
+
+import itertools
+
+import jax
+import numpy as np
+import pytest
+import seqio
+
+from flanx import cache_reader, data_cache, summaries
+from tests.helpers import gin_train
+
+LENGTHS = {"inputs": 32, "targets": 16}
+
+
+@pytest.fixture(scope="module")
+def demo_cache(tmp_path_factory):
+  """The demo mixture's first 600 examples, written by the command, in 3 shards."""
+  out = tmp_path_factory.mktemp("cache")
+  assert data_cache.main(["flanx_demo", "--out", str(out), "--examples", "600", "--shard-examples", "250",
+                          "--vocab", "byte"]) == 0
+  return out
+
+
+def _seqio_rows(pack: bool, count: int) -> list[dict]:
+  ds = seqio.get_dataset("flanx_demo", LENGTHS, dataset_split="train", shuffle=True, seed=0, num_epochs=None,
+                         feature_converter=seqio.EncDecFeatureConverter(pack=pack))
+  return list(itertools.islice(ds.as_numpy_iterator(), count))
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_rows_equal_seqios_for_the_same_mixture(demo_cache, pack):
+  manifest = data_cache.Manifest.read(demo_cache)
+  assert manifest.examples == 600 and manifest.shard_examples == [250, 250, 100]
+  rows = iter(cache_reader.row_dataset(cache_reader.CacheSpec(str(demo_cache), LENGTHS, pack)))
+  count = 90  # packed: past the first chunks of 32 examples
+  expected = _seqio_rows(pack, count)
+  for i, (want, got) in enumerate(zip(expected, (next(rows) for _ in range(count)))):
+    assert sorted(want) == sorted(got), i
+    for k in want:
+      np.testing.assert_array_equal(got[k], want[k], err_msg=f"row {i} {k}")
+  if pack:
+    assert max(int(r["encoder_segment_ids"].max()) for r in expected) > 1  # rows really hold several examples
+
+
+def _synthetic_cache(out, n: int):
+  """n examples whose inputs start with their own index (+2, clear of padding and EOS)."""
+  stream = ({"inputs": np.array([i + 2, 1]), "targets": np.array([5, 1])} for i in itertools.count())
+  manifest = data_cache.Manifest("synthetic", "train", 0, 0, [], [], "ByteVocabulary", 259, 1,
+                                 {"inputs": True, "targets": True})
+  return data_cache.write_examples(stream, out, n, manifest, shard_examples=37)
+
+
+def test_two_processes_read_disjoint_records_that_cover_the_cache(tmp_path):
+  _synthetic_cache(tmp_path, 101)
+  seen = []
+  for index in range(2):
+    spec = cache_reader.CacheSpec(str(tmp_path), LENGTHS, pack=False, process_index=index, process_count=2)
+    reader = cache_reader.CachedBatches(spec, local_batch=5)
+    batches = [next(reader) for _ in range(10)]  # 50 of this process's 51 or 50 records
+    reader.close()
+    seen.append({int(t) - 2 for b in batches for t in b["encoder_input_tokens"][:, 0]})
+  assert seen[0].isdisjoint(seen[1])
+  assert len(seen[0]) == len(seen[1]) == 50
+  assert all(i % 2 == 0 for i in seen[0]) and all(i % 2 == 1 for i in seen[1])
+
+
+def test_resume_seek_reads_one_chunk_whatever_the_step(demo_cache, monkeypatch):
+  """Restoring a position far into the run decodes one chunk's records, not the records before it."""
+  spec = cache_reader.CacheSpec(str(demo_cache), LENGTHS, pack=True)
+  reference = cache_reader.CachedBatches(spec, local_batch=4, prefetch=0)
+  for _ in range(7):
+    next(reference)
+  state = reference.state()
+  wanted = [next(reference) for _ in range(3)]
+  decoded = []
+  real_decode = data_cache.decode
+  monkeypatch.setattr(data_cache, "decode", lambda record: decoded.append(1) or real_decode(record))
+  for start in (state["start"], state["start"] + 10**9 * spec.chunk):
+    decoded.clear()
+    resumed = cache_reader.CachedBatches(spec, local_batch=4, prefetch=0)
+    resumed.restore({**state, "start": start})
+    got = next(resumed)
+    assert len(decoded) <= 2 * spec.chunk, (start, len(decoded))  # at most the chunk and the one after it
+  resumed.restore(state)
+  for want, got in zip(wanted, (next(resumed) for _ in range(3))):
+    for k in want:
+      np.testing.assert_array_equal(got[k], want[k])
+  assert got is not None
+
+
+def test_kill_and_resume_gives_the_uninterrupted_batches(tmp_path, demo_cache):
+  """Train 6 steps from the cache straight, and 3 + 3 with a fresh process state: same losses and parameters,
+  and the checkpoint holds the reader's position, not a count to replay."""
+  common = ("CHECKPOINT_PERIOD = 3", "BATCH_SIZE = 8", f"DATA_CACHE_DIR = '{demo_cache}'",
+            f"TASK_FEATURE_LENGTHS = {LENGTHS}")
+  straight = gin_train(tmp_path / "straight", *common, "TRAIN_STEPS = 6")
+  gin_train(tmp_path / "resumed", *common, "TRAIN_STEPS = 3")
+  resumed = gin_train(tmp_path / "resumed", *common, "TRAIN_STEPS = 6")
+  losses = lambda run: [r["loss"] for r in summaries.read_metrics(run.model_dir)]  # noqa: E731
+  assert len(losses(straight)) == 6
+  np.testing.assert_allclose(losses(resumed), losses(straight), rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(straight.state.params), jax.tree.leaves(resumed.state.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  import orbax.checkpoint as ocp
+
+  from flanx import checkpoints
+  saved = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(tmp_path / "resumed" / "checkpoint_3" /
+                                                                checkpoints.DATA_POSITION)
+  assert saved["readers"] and set(saved["readers"][0]) == {"start", "row"}
+  assert saved["pipeline"]["cache_dir"] == str(demo_cache)
+
+
+def test_a_missing_cache_is_one_line(tmp_path):
+  from flanx.errors import FlanxError
+  with pytest.raises(FlanxError, match=r"no data cache at .*manifest.json does not exist .*flanx data cache"):
+    cache_reader.CachedBatches(cache_reader.CacheSpec(str(tmp_path), LENGTHS, True), 2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--examples", "0"], "must be positive"),
+    (["--examples", "-3"], "must be positive"),
+    (["--examples", "5", "--shard-examples", "0"], "must be positive"),
+])
+def test_cache_command_rejects_bad_counts(tmp_path, args, message):
+  from flanx.errors import FlanxError
+  with pytest.raises(FlanxError, match=message):
+    data_cache.main(["flanx_demo", "--out", str(tmp_path), "--vocab", "byte", *args])
+
+
+def test_bench_data_reports_cache_throughput_and_flat_resume_seek(demo_cache, capsys):
+  import re
+
+  from flanx.bench import data as bench_data
+  bench_data.bench_cache("flanx_demo", str(demo_cache), 40, 1, {"tokens/s": 1000.0}, seqio_rows_per_second=50.0)
+  out = capsys.readouterr().out
+  assert f"reading the cache {demo_cache}" in out
+  rate = re.search(r"cache, packed\s+([\d.]+) examples/s\s+(\d+) tokens/s", out)
+  assert rate and float(rate.group(1)) > 0 and int(rate.group(2)) > 0, out
+  seeks = dict(re.findall(r"step ([\d,]+) ([\d.]+) s \(", out))
+  assert set(seeks) == {"0", "10,000", "1,000,000"}, out
+  # The restore does the same work at every step; allow for a noisy shared machine, not for growth with the step.
+  assert float(seeks["1,000,000"]) < 20 * max(float(seeks["0"]), 0.01), out
+  assert "resume seek (seqio, replayed) at step 10,000: about 1,600 s" in out
+
+
+@pytest.mark.parametrize("args", [["--cache", ""], ["--cache", "x", "--cache-examples", "0"],
+                                  ["--cache", "x", "--cache-examples", "-1"]])
+def test_bench_data_rejects_bad_cache_flags(args):
+  from flanx.bench import data as bench_data
+  from flanx.errors import FlanxError
+  with pytest.raises(FlanxError, match="--cache needs a directory and --cache-examples a positive count"):
+    bench_data.main(["flanx_demo", "--vocab=byte", *args])
+
+
+def test_a_cache_of_another_vocabulary_is_refused(tmp_path, demo_cache):
+  from flanx.errors import FlanxError
+  with pytest.raises(FlanxError, match=r"written with ByteVocabulary, but this run's vocabulary is "
+                                       r"SentencePieceVocabulary\(.*spiece.model\)"):
+    cache_reader.check_vocabulary(str(demo_cache), type("SentencePieceVocabulary", (),
+                                                        {"sentencepiece_model_file": "/v/spiece.model"})())
+  cache_reader.check_vocabulary(str(demo_cache), seqio.ByteVocabulary())
+
+
+_TWO_PROCESS_READER = r"""
+import json, sys
+import jax
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+jax.distributed.initialize(sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
+from flanx import data, data_dir, vocab
+data_dir.install(data_dir.DataContext(None).with_vocabulary(vocab.byte()))  # what the cache was written with
+config = data.DatasetConfig("synthetic", {"inputs": 32, "targets": 16}, batch_size=8, pack=False,
+                            cache_dir=sys.argv[3])
+reader = data.cached_batches(config, __import__("seqio").EncDecFeatureConverter(pack=False),
+                             data.DataPosition.start(config))
+ids = [int(t) - 2 for _ in range(5) for t in next(reader)["encoder_input_tokens"][:, 0]]
+positions = data.reader_positions(reader)  # a collective: both processes at once
+reader.close()
+print("RESULT", json.dumps({"ids": ids, "positions": positions}), flush=True)
+"""
+
+
+def test_two_processes_read_disjoint_records(tmp_path):
+  """Two jax.distributed processes (gloo), each with its cached_batches: no record read twice, and the
+  positions gathered for the checkpoint are both processes'."""
+  import json
+  import os
+  import socket
+  import subprocess
+  import sys
+
+  from tests.helpers import REPO_ROOT
+  _synthetic_cache(tmp_path, 90)
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1",
+             TF_CPP_MIN_LOG_LEVEL="3")
+  procs = [subprocess.Popen([sys.executable, "-c", _TWO_PROCESS_READER, f"127.0.0.1:{port}", str(i), str(tmp_path)],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           for i in range(2)]
+  try:
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  results = []
+  for p, out in zip(procs, outputs):
+    assert p.returncode == 0, out[-3000:]
+    results.append(json.loads(out.split("RESULT ", 1)[1].splitlines()[0]))
+  first, second = (set(r["ids"]) for r in results)
+  assert len(first) == len(second) == 20 and first.isdisjoint(second)
+  assert results[0]["positions"] == results[1]["positions"] == [{"start": 19, "row": 1}] * 2  # 20 rows handed out, prefetched ones not counted
