@@ -182,8 +182,8 @@ def _staging(out: pathlib.Path):
 def vocabulary_note(hf_dir: pathlib.Path) -> str:
   """Which vocabulary the converted model uses when the HF directory ships no SentencePiece model."""
   return (f"{hf_dir} has no {VOCAB_FILE}: the converted model uses T5's SentencePiece vocabulary "
-          f"(DATA_DIR/vocab/spiece.model if present, else {vocab_lib.T5_VOCABULARY_PATH}); set "
-          f"vocab.sentencepiece.path in {GIN_FILE} to use another")
+          f"from DATA_DIR/vocab/spiece.model, which must then exist); set vocab.sentencepiece.path in {GIN_FILE} "
+          f"to use another")
 
 
 def model_gin(config: T5Config, vocab_path: pathlib.Path | None, source: pathlib.Path) -> str:

@@ -396,7 +396,7 @@ def test_outputs_are_as_readable_as_their_directory(tmp_path):
 
 def test_data_status_lists_the_held_out_benchmarks(tmp_path, monkeypatch):
   from flanx import data_dir, data_status
-  monkeypatch.setattr(data_dir, "_override", None)  # an earlier eval in this process may have set DATA_DIR
+  monkeypatch.setattr(data_dir, "_installed", None)  # an earlier command in this process may have installed one
   (tmp_path / "mmlu" / "data").mkdir(parents=True)
   (tmp_path / "mmlu" / "data" / "x.csv").write_text("q,a,b,c,d,A\n")
   (tmp_path / "bbh" / "bbh").mkdir(parents=True)  # empty: not present
