@@ -176,14 +176,7 @@ def export_hf(checkpoint: str | pathlib.Path, out: str | pathlib.Path) -> T5Conf
   checkpoint, out = pathlib.Path(checkpoint), pathlib.Path(out)
   flat = traverse_util.flatten_dict(load_params_numpy(checkpoint))
   config = t5_mapping.config_from_params({p: a.shape for p, a in flat.items()}, _max_distance(checkpoint))
-  tensors = {}
-  for t in t5_mapping.tensors(config):
-    p = t.flanx_path
-    if p in flat:
-      w = flat[p]
-    else:  # scanned: layers_{i} is slice i of the stacked `layers` tree
-      w = flat[(p[0], "layers") + p[2:]][int(p[1].split("_")[1])]
-    tensors[t.hf_name] = np.ascontiguousarray(t.to_hf(np.asarray(w, np.float32)))
+  tensors = t5_mapping.hf_tensors(config, traverse_util.unflatten_dict(flat))
   out.mkdir(parents=True, exist_ok=True)
   save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
   (out / "config.json").write_text(json.dumps(t5_mapping.config_to_hf(config), indent=2) + "\n")
