@@ -34,8 +34,11 @@ def hf_model(config: T5Config, params: Mapping | None = None):
   hf_config.pop("architectures")
   torch.manual_seed(0)
   model = transformers.T5ForConditionalGeneration(transformers.T5Config(**hf_config)).float()
+  # transformers 5 builds T5 with the LM head tied to the embedding and unties only while loading a file
+  # that holds both; v1.1 (and flanx) has a separate head, so give it its own tensor before loading.
+  model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
   if params is not None:
-    state = {k: torch.from_numpy(v) for k, v in t5_mapping.hf_tensors(config, params).items()}
+    state = {k: torch.from_numpy(v.copy()) for k, v in t5_mapping.hf_tensors(config, params).items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     # transformers keeps tied copies of shared.weight under these names; everything else must be filled.
     untied = [k for k in missing if k not in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")]
