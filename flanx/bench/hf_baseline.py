@@ -83,7 +83,7 @@ def greedy(model, inputs: np.ndarray, new_tokens: int) -> np.ndarray:
   """`generate` with greedy search and its KV cache; no id ends a row, so every row decodes `new_tokens`."""
   torch, _ = require_torch()
   model.eval()
-  ids = torch.from_numpy(inputs).long()
+  ids = torch.tensor(np.asarray(inputs), dtype=torch.long)
   with torch.inference_mode():
     out = model.generate(input_ids=ids, attention_mask=(ids > 0).long(), max_new_tokens=new_tokens,
                          min_new_tokens=new_tokens, do_sample=False, num_beams=1, use_cache=True,
