@@ -13,7 +13,7 @@ pytest.importorskip("transformers")
 
 
 def test_bench_train_against_hf_prints_phases_and_ratio(capsys):
-  code = bench_train.main(["--gin_file=models/t5_1_1/tiny.gin", "--gin.NUM_EMBEDDINGS=384", "--batch_size=2",
+  code = bench_train.main(["--gin_file=models/t5_1_1/tiny.gin", "--gin.NUM_EMBEDDINGS=384", "--batch_size=8",
                            "--inputs_length=16", "--targets_length=8", "--steps=1", "--against=hf"])
   assert code == 0
   out = capsys.readouterr().out
