@@ -7,7 +7,7 @@ MFU is the model's FLOP rate divided by the peak that this same process measures
 matrix product on the same devices, so the figure is a ratio of two measurements taken side by side.
 The same steps are then timed with the host reading a metric after every step (HOST_SYNC_PERIOD = 1),
 the cost that a longer sync period avoids by letting the host dispatch ahead of the devices.
-On CPU, activations default to float32 (bfloat16 matmuls are slower there); --gin.ACTIVATION_DTYPE overrides.
+On CPU, activations default to float32, the torch baseline's precision; --gin.ACTIVATION_DTYPE overrides.
 `--against hf` times a torch T5ForConditionalGeneration step with Adafactor on the same batch (flanx.bench.hf_baseline).
 """
 
@@ -79,7 +79,8 @@ def main(argv: Sequence[str]) -> int:
     if getattr(args, name) <= 0:
       raise FlanxError(f"--{name}={getattr(args, name)} must be positive")
   gin_files = gin_files or [DEFAULT_MODEL]
-  # bfloat16 matmuls are slower than float32 on CPU; keep the gin file's choice only where it pays.
+  # On CPU, float32 activations: the precision of the torch baseline, so `--against hf` compares equal work
+  # (docs/performance.md has the bfloat16 figure). --gin.ACTIVATION_DTYPE overrides.
   cpu_defaults = ["ACTIVATION_DTYPE = 'float32'"] if jax.default_backend() == "cpu" else []
   _phase(f"building {', '.join(gin_files)}")
   gin_config.parse(gin_files, ["bench_model.model = %MODEL", *cpu_defaults, *bindings])
