@@ -25,7 +25,6 @@ import seqio
 from flax import traverse_util
 
 from flanx import checkpoints, errors, partitioning
-from flanx import vocab as vocab_lib
 from flanx.errors import FlanxError
 from flanx.hf import t5_mapping
 from flanx.hf.t5_mapping import Tensor
@@ -230,14 +229,7 @@ def export_hf(checkpoint: str | pathlib.Path, out: str | pathlib.Path) -> T5Conf
   _check_new_output(out)
   flat = traverse_util.flatten_dict(load_params_numpy(checkpoint))
   config = t5_mapping.config_from_params({p: a.shape for p, a in flat.items()}, _max_distance(checkpoint))
-  tensors = {}
-  for t in t5_mapping.tensors(config):
-    p = t.flanx_path
-    if p in flat:
-      w = flat[p]
-    else:  # scanned: layers_{i} is slice i of the stacked `layers` tree
-      w = flat[(p[0], "layers") + p[2:]][int(p[1].split("_")[1])]
-    tensors[t.hf_name] = np.ascontiguousarray(t.to_hf(np.asarray(w, np.float32)))
+  tensors = t5_mapping.hf_tensors(config, traverse_util.unflatten_dict(flat))
   with _staging(out) as staging:
     save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
     (staging / "config.json").write_text(json.dumps(t5_mapping.config_to_hf(config), indent=2) + "\n")

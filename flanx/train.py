@@ -200,7 +200,7 @@ def train(
   tokens_per_step = train_dataset_cfg.batch_size * (lengths["inputs"] + lengths["targets"])
   flops_per_step = model.flops_per_example(lengths) * train_dataset_cfg.batch_size
   if log_period and peak_flops is None:
-    peak_flops = measure_peak_flops(jax.devices(), size=1024, repeats=3)
+    peak_flops = measure_peak_flops(jax.devices())
   held_out = None
   if eval_period and eval_suite:
     from flanx import heldout  # the evaluator pulls in decoding and the benchmark tasks

@@ -2,7 +2,8 @@
 
 The baseline is `uncached_greedy`, which reruns the whole decoder over the prefix at every step (the
 tests also use it as the reference that cached decoding must match token for token); both are timed in this process, after compilation, on the same inputs. EOS is disabled so that every
-row decodes the full length in both.
+row decodes the full length in both. `--against hf` also times transformers' `generate` (greedy, KV cache)
+on the same weights, converted through flanx's HF conversion table, and the same inputs.
 """
 
 import argparse
@@ -81,6 +82,8 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--input_length", type=int, default=128)
   parser.add_argument("--output_length", type=int, default=64)
   parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--against", choices=("hf",), default=None,
+                      help="also time Hugging Face `generate` (greedy, KV cache) with the same weights")
   args = parser.parse_args(list(argv))
   if min(args.batch_size, args.input_length, args.output_length, args.repeats) <= 0:
     raise FlanxError("--batch_size, --input_length, --output_length and --repeats must be positive")
@@ -104,4 +107,22 @@ def main(argv: Sequence[str]) -> int:
   print(f"  KV cache             {tokens / cached_s:9.1f} tokens/s  ({cached_s:.2f} s per batch)")
   print(f"  no cache (baseline)  {tokens / uncached_s:9.1f} tokens/s  ({uncached_s:.2f} s per batch)")
   print(f"  cache / no cache: {uncached_s / cached_s:.1f}x; identical tokens: {same}")
+  if args.against == "hf":
+    _against_hf(model, params, inputs, args, decoder.generate(params, inputs, args.output_length).tokens[:, 0],
+                cached_s)
   return 0
+
+
+def _against_hf(model, params, inputs: np.ndarray, args, flanx_tokens: np.ndarray, cached_s: float) -> None:
+  """Times transformers' greedy `generate` on the same weights (converted through flanx.hf) and inputs."""
+  from flanx.bench import hf_baseline  # noqa: PLC0415
+  print("[bench decode] converting the weights and timing Hugging Face generate ...", flush=True)
+  hf = hf_baseline.hf_model(model.config, jax.device_get(params))
+  hf_s = hf_baseline.greedy_seconds(hf, inputs, args.output_length, args.repeats)
+  hf_tokens = hf_baseline.greedy(hf, inputs, args.output_length)
+  tokens = args.batch_size * args.output_length
+  # float32 on both sides, but different summation orders: a near-tie can flip a later token.
+  agree = float(np.mean(hf_tokens == np.asarray(flanx_tokens)))
+  print(f"  HF generate          {tokens / hf_s:9.1f} tokens/s  ({hf_s:.2f} s per batch, torch "
+        f"{hf_baseline.torch_threads()} threads, greedy, KV cache)")
+  print(f"  flanx KV cache / HF generate: {hf_s / cached_s:.2f}x; tokens equal to flanx's: {agree:.1%}")

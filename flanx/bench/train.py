@@ -1,12 +1,14 @@
 """`flanx bench train`: training-step speed of a gin-configured model, and its MFU.
 
-  python -m flanx.bench train --gin_file=gin/models/t5_1_1/small.gin [--batch_size=8]
-      [--inputs_length=512] [--targets_length=128] [--steps=3] [--gin.NAME=VALUE ...]
+  flanx bench train [--gin_file=gin/models/t5_1_1/small.gin] [--batch_size=8] [--inputs_length=512]
+      [--targets_length=128] [--steps=3] [--against=hf] [--gin.NAME=VALUE ...]
 
 MFU is the model's FLOP rate divided by the peak that this same process measures with a large float32
 matrix product on the same devices, so the figure is a ratio of two measurements taken side by side.
 The same steps are then timed with the host reading a metric after every step (HOST_SYNC_PERIOD = 1),
 the cost that a longer sync period avoids by letting the host dispatch ahead of the devices.
+On CPU, activations default to float32, the torch baseline's precision; --gin.ACTIVATION_DTYPE overrides.
+`--against hf` times a torch T5ForConditionalGeneration step with Adafactor on the same batch (flanx.bench.hf_baseline).
 """
 
 import argparse
@@ -55,6 +57,14 @@ def _layers(config) -> str:
   return f"{config.num_encoder_layers}+{config.num_decoder_layers} layers"
 
 
+DEFAULT_MODEL = "models/t5_1_1/small.gin"
+
+
+def _phase(text: str) -> None:
+  """One line as each phase starts, so a long compile or baseline never looks like a hang."""
+  print(f"[bench train] {text} ...", flush=True)
+
+
 def main(argv: Sequence[str]) -> int:
   gin_files, bindings, rest = gin_config.split_args(argv)
   parser = argparse.ArgumentParser(prog="flanx bench train")
@@ -62,29 +72,49 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--inputs_length", type=int, default=512)
   parser.add_argument("--targets_length", type=int, default=128)
   parser.add_argument("--steps", type=int, default=3)
+  parser.add_argument("--against", choices=("hf",), default=None,
+                      help="also time a Hugging Face T5ForConditionalGeneration step (torch) in this process")
   args = parser.parse_args(rest)
-  if not gin_files:
-    raise FlanxError("give a model, e.g. --gin_file=gin/models/t5_1_1/small.gin")
-  gin_config.parse(gin_files, ["bench_model.model = %MODEL", *bindings])
+  for name in ("batch_size", "inputs_length", "targets_length", "steps"):
+    if getattr(args, name) <= 0:
+      raise FlanxError(f"--{name}={getattr(args, name)} must be positive")
+  gin_files = gin_files or [DEFAULT_MODEL]
+  # On CPU, float32 activations: the precision of the torch baseline, so `--against hf` compares equal work
+  # (docs/performance.md has the bfloat16 figure). --gin.ACTIVATION_DTYPE overrides.
+  cpu_defaults = ["ACTIVATION_DTYPE = 'float32'"] if jax.default_backend() == "cpu" else []
+  _phase(f"building {', '.join(gin_files)}")
+  gin_config.parse(gin_files, ["bench_model.model = %MODEL", *cpu_defaults, *bindings])
   model, partition = bench_model()
+  if args.against == "hf" and not hasattr(model.config, "num_encoder_layers"):
+    raise FlanxError("--against hf compares T5 (encoder-decoder) models; this gin file builds another family")
   lengths = {"inputs": args.inputs_length, "targets": args.targets_length}
 
   trainer = Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), lengths)
   mesh = trainer.mesh
   trainer.check_batch_size(args.batch_size)
-  batch = {k: jax.device_put(v, partitioning.batch_sharding(mesh))
-           for k, v in _random_batch(model, args.batch_size, lengths).items()}
+  host_batch = _random_batch(model, args.batch_size, lengths)
+  batch = {k: jax.device_put(v, partitioning.batch_sharding(mesh)) for k, v in host_batch.items()}
+  _phase("initialising parameters")
   state = trainer.init_state(jax.random.key(0))
   rng = jax.random.key(1)
 
+  _phase("compiling and running the first step")
   start = time.perf_counter()
   state, metrics = trainer.train_step(state, batch, rng)  # compiles
   jax.block_until_ready(metrics)
   compile_seconds = time.perf_counter() - start
+  _phase(f"timing {args.steps} steps")
   state, seconds_per_step = _time_steps(trainer, state, batch, rng, args.steps, sync_every_step=False)
+  _phase(f"timing {args.steps} steps with a host sync after each")
   state, synced_seconds_per_step = _time_steps(trainer, state, batch, rng, args.steps, sync_every_step=True)
 
+  _phase("measuring the float32 matmul peak")
   peak = measure_peak_flops(jax.devices())
+  hf_seconds = None
+  if args.against == "hf":
+    from flanx.bench import hf_baseline  # noqa: PLC0415
+    _phase(f"timing {args.steps} Hugging Face (torch) steps")
+    hf_seconds = hf_baseline.train_step_seconds(hf_baseline.hf_model(model.config), host_batch, args.steps)
   tokens = args.batch_size * (lengths["inputs"] + lengths["targets"])
   model_flops = model.flops_per_example(lengths) * args.batch_size
   c = model.config
@@ -100,4 +130,10 @@ def main(argv: Sequence[str]) -> int:
   print(f"MFU            {model_flops / seconds_per_step / peak:.1%}")
   print(f"host sync every step: {synced_seconds_per_step:.3f} s/step, "
         f"{synced_seconds_per_step / seconds_per_step:.2f}x the free-running step")
+  if hf_seconds is not None:
+    print(f"Hugging Face T5ForConditionalGeneration + Adafactor (torch, {hf_baseline.torch_threads()} threads), "
+          f"same shapes, dropout 0:")
+    print(f"  seconds/step {hf_seconds:.4g}, tokens/s {tokens / hf_seconds:,.0f}, "
+          f"MFU {model_flops / hf_seconds / peak:.1%}")
+    print(f"flanx / Hugging Face: {hf_seconds / seconds_per_step:.2f}x tokens/s")
   return 0

@@ -104,6 +104,22 @@ def tensors(c: T5Config) -> list[Tensor]:
   return out
 
 
+def hf_tensors(c: T5Config, params) -> dict[str, np.ndarray]:
+  """A flanx param tree (nested dicts, scanned `layers` or unscanned `layers_{i}`) -> transformers tensors."""
+  from flax import traverse_util  # noqa: PLC0415
+
+  flat = traverse_util.flatten_dict(params)
+  out = {}
+  for t in tensors(c):
+    p = t.flanx_path
+    if p in flat:
+      w = flat[p]
+    else:  # scanned: layers_{i} is slice i of the stacked `layers` tree
+      w = flat[(p[0], "layers") + p[2:]][int(p[1].split("_")[1])]
+    out[t.hf_name] = np.ascontiguousarray(t.to_hf(np.asarray(w, np.float32)))
+  return out
+
+
 def scaled_decoder_outputs(hf_config: dict[str, Any]) -> bool:
   """Whether transformers multiplies the decoder output by d_model**-0.5 before the LM head.
 
