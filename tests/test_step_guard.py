@@ -36,10 +36,11 @@ def _batch(step: int, batch_size: int = 8) -> dict[str, np.ndarray]:
 def test_steady_state_train_step_does_not_recompile_and_donates_its_state():
   base = tiny_model()
   model = _TraceCountingModel(base.config, base.vocabulary)
-  mesh = partitioning.make_mesh(partitioning.PartitionConfig(mesh_shape=(1, 2, 1)), jax.devices()[:2])
-  trainer = Trainer(model, OptimizerConfig(), mesh, partitioning.RULE_PRESETS["model_parallel"], DEMO_LENGTHS)
+  config = partitioning.PartitionConfig(mesh_shape=(1, 2, 1), rules="model_parallel")
+  partitioner = partitioning.Partitioner(config, jax.devices()[:2])
+  trainer = Trainer(model, OptimizerConfig(), partitioner, DEMO_LENGTHS)
   state = trainer.init_state(jax.random.key(0))
-  sharding = partitioning.batch_sharding(mesh)
+  sharding = partitioner.batch_sharding
 
   state, metrics = trainer.train_step(state, jax.device_put(_batch(0), sharding), jax.random.key(1))  # compiles
   jax.block_until_ready(metrics)
@@ -56,5 +57,5 @@ def test_steady_state_train_step_does_not_recompile_and_donates_its_state():
     assert all(freed), f"step {step}: {freed.count(False)} of {len(freed)} state buffers were not donated"
 
   assert len(model.traces) == traces_after_first_step, "the train step was retraced in steady state"
-  assert trainer._train_step._cache_size() == 1, "the train step was compiled more than once"  # noqa: SLF001
+  assert trainer._train_step.jitted._cache_size() == 1, "the train step was compiled more than once"  # noqa: SLF001
   assert int(state.step) == 4
