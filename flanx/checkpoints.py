@@ -24,8 +24,7 @@ from jax.experimental import multihost_utils
 
 from flanx import decoding, nonfinite, partitioning
 from flanx.errors import FlanxError
-from flanx.optimizer import OptimizerConfig
-from flanx.trainer import Trainer, TrainState
+from flanx.trainer import TrainState
 
 STEP_PREFIX = "checkpoint"
 CORRUPT_PREFIX = "corrupt_"
@@ -263,15 +262,12 @@ def check_compatible(ref: CheckpointRef, abstract_params, model) -> None:
 
 @dataclasses.dataclass
 class Loaded:
-  """A restored model, ready to decode."""
+  """A restored model on its partitioner's mesh, ready to decode."""
   model: Any
-  trainer: Trainer
+  partitioner: partitioning.Partitioner
   params: Any
   ref: CheckpointRef
-
-  @property
-  def decoder(self) -> decoding.Decoder:
-    return decoding.Decoder.from_trainer(self.trainer)
+  decoder: decoding.Decoder
 
 
 def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str, int],
@@ -280,12 +276,13 @@ def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str
   """Locates the checkpoint, checks it fits `model`, and restores its parameters straight into the shardings
   the model has on the mesh. A damaged file is one FlanxError line, not orbax's error log."""
   ref = locate(checkpoint_path, name)
-  trainer = Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), feature_lengths)
-  abstract = trainer.abstract_state().params
+  partitioner = partitioning.Partitioner(partition)
+  abstract = partitioner.sharded_abstract_params(model, feature_lengths)
   check_compatible(ref, abstract, model)
   try:
     with _quiet_storage_logs():
       params = ocp.StandardCheckpointer().restore(ref.params_dir, abstract)
   except Exception as e:  # noqa: BLE001  tensorstore/orbax raise many types for truncated or corrupted files
     raise FlanxError(f"checkpoint {ref.params_dir.parent} is damaged: {_first_line(e)}") from e
-  return Loaded(model, trainer, params, ref)
+  decoder = decoding.Decoder(model, partitioner, jax.tree.map(lambda a: a.sharding, abstract))
+  return Loaded(model, partitioner, params, ref, decoder)

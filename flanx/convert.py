@@ -17,7 +17,6 @@ import re
 import shutil
 from collections.abc import Sequence
 
-import flax.linen as nn
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -53,15 +52,13 @@ def read_hf_config(hf_dir: pathlib.Path) -> dict:
     raise FlanxError(f"{path} is not valid JSON: {e}") from e
 
 
-def _target_shardings(config: T5Config, mesh, rules) -> dict[tuple[str, ...], jax.sharding.NamedSharding]:
-  """Each flanx parameter's path -> its NamedSharding, from the model's logical axes (nothing allocated)."""
+def _target_shardings(config: T5Config, partitioner: partitioning.Partitioner
+                      ) -> dict[tuple[str, ...], tuple[tuple[int, ...], jax.sharding.NamedSharding]]:
+  """Each flanx parameter's path -> (its shape, its NamedSharding), from the model's logical axes (nothing
+  allocated)."""
   model = EncoderDecoderModel(config, seqio.ByteVocabulary())
-  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    boxed = jax.eval_shape(lambda rng: model.init(rng, _TRACE_LENGTHS), jax.random.key(0))
-  shardings = partitioning.logical_to_shardings(nn.get_partition_spec(boxed), mesh, rules)
-  shapes = traverse_util.flatten_dict(nn.meta.unbox(boxed))
-  flat = traverse_util.flatten_dict(shardings)
-  return {path: (shapes[path].shape, flat[path]) for path in shapes}
+  abstract = traverse_util.flatten_dict(partitioner.sharded_abstract_params(model, _TRACE_LENGTHS))
+  return {path: (a.shape, a.sharding) for path, a in abstract.items()}
 
 
 def _grouped(config: T5Config, scan_layers: bool) -> dict[tuple[str, ...], list[Tensor]]:
@@ -106,10 +103,10 @@ def _open_weights(hf_dir: pathlib.Path) -> HfWeights:
     raise
 
 
-def load_hf_params(hf_dir: pathlib.Path, hf_config: dict, config: T5Config, mesh, rules):
-  """The directory's tensors as flanx params, each put straight onto its sharding on `mesh`."""
+def load_hf_params(hf_dir: pathlib.Path, hf_config: dict, config: T5Config, partitioner: partitioning.Partitioner):
+  """The directory's tensors as flanx params, each put straight onto its sharding on `partitioner`'s mesh."""
   weights = _open_weights(hf_dir)
-  targets = _target_shardings(config, mesh, rules)
+  targets = _target_shardings(config, partitioner)
   groups = _grouped(config, config.scan_layers)
   if set(groups) != set(targets):
     unknown = sorted("/".join(p) for p in set(targets) ^ set(groups))
@@ -136,8 +133,8 @@ def import_hf(hf_dir: str | pathlib.Path, out: str | pathlib.Path, scan_layers: 
   config = t5_mapping.config_from_hf(hf_config, str(hf_dir))
   config = T5Config(**{**config.__dict__, "scan_layers": scan_layers})
   _check_new_output(out)
-  partition = partition or partitioning.PartitionConfig()
-  params = load_hf_params(hf_dir, hf_config, config, partitioning.make_mesh(partition), partition.logical_rules())
+  partitioner = partitioning.Partitioner(partition or partitioning.PartitionConfig())
+  params = load_hf_params(hf_dir, hf_config, config, partitioner)
 
   vocab = hf_dir / VOCAB_FILE
   with _staging(out) as staging:

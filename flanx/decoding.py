@@ -1,6 +1,6 @@
 """Decoding and scoring for any model with a KV-cache interface, jitted and sharded like training.
 
-    decoder = Decoder.from_trainer(trainer)             # the trainer's mesh, rules and parameter shardings
+    decoder = Decoder.for_model(model, partitioner, feature_lengths)  # the partitioner's mesh, rules, shardings
     out = decoder.generate(params, inputs, max_length)  # greedy; temperature/top_k/top_p/num_samples sample
     out = decoder.beam_search(params, inputs, max_length, beam_size=4, alpha=0.6)
     ll = decoder.score(params, batch)                   # summed log-likelihood of each row's targets
@@ -23,17 +23,14 @@ Outputs are (batch, num, max_length) token ids, 0 after the first EOS (which is 
 sequence: the summed log-probability of its tokens (for beam search, the length-penalised beam score).
 """
 
-import contextlib
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import seqio
-from jax.sharding import Mesh
 
 from flanx import partitioning
 from flanx.errors import FlanxError
@@ -163,29 +160,29 @@ class Decoder:
   Rows are padded to a multiple of the data-parallel size so the batch splits evenly over the mesh.
   """
   model: Any
-  mesh: Mesh
-  rules: Any
+  partitioner: partitioning.Partitioner
   param_shardings: Any
   _compiled: dict = dataclasses.field(default_factory=dict)
 
   @classmethod
-  def from_trainer(cls, trainer) -> "Decoder":
-    return cls(trainer.model, trainer.mesh, trainer.rules, trainer.param_shardings)
+  def for_model(cls, model, partitioner: partitioning.Partitioner, feature_lengths: Mapping[str, int]) -> "Decoder":
+    """Decodes `model` laid out on `partitioner`'s mesh (parameters sharded as for training)."""
+    return cls(model, partitioner, partitioner.param_shardings(model, feature_lengths))
 
-  @contextlib.contextmanager
-  def _context(self):
-    with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
-      yield
+  @classmethod
+  def from_trainer(cls, trainer) -> "Decoder":
+    """Decodes the live parameters of a training run (held-out evaluation, predictions while training)."""
+    return cls(trainer.model, trainer.partitioner, trainer.param_shardings)
 
   def _jit(self, key, fn, num_batch_args: int):
     if key not in self._compiled:
-      rows, whole = partitioning.batch_sharding(self.mesh), partitioning.replicated(self.mesh)
+      rows, whole = self.partitioner.batch_sharding, self.partitioner.replicated
       self._compiled[key] = jax.jit(fn, in_shardings=(self.param_shardings,) + (rows,) * num_batch_args + (whole,),
                                     out_shardings=whole)
     return self._compiled[key]
 
   def _pad_rows(self, x: np.ndarray, multiple: int = 1) -> np.ndarray:
-    unit = partitioning.data_parallel_size(self.mesh) * multiple
+    unit = self.partitioner.data_parallel_size * multiple
     extra = -len(x) % unit
     return np.concatenate([x, np.zeros((extra,) + x.shape[1:], x.dtype)]) if extra else x
 
@@ -196,7 +193,7 @@ class Decoder:
     rows = self._pad_rows(np.repeat(np.asarray(inputs, np.int32), num_samples, axis=0))
     fn = self._jit(("sample", max_length, sampling),
                    lambda p, x, rng: sample_tokens(self.model, p, x, max_length, sampling, rng), 1)
-    with self._context():
+    with self.partitioner.context():
       tokens, scores = jax.device_get(fn(params, rows, jax.random.key(seed)))
     n = batch * num_samples
     return Decoded(tokens[:n].reshape(batch, num_samples, -1), scores[:n].reshape(batch, num_samples))
@@ -210,7 +207,7 @@ class Decoder:
     rows = self._pad_rows(np.asarray(inputs, np.int32))
     fn = self._jit(("beam", max_length, beam_size, alpha),
                    lambda p, x, _: beam_search(self.model, p, x, max_length, beam_size, alpha), 1)
-    with self._context():
+    with self.partitioner.context():
       tokens, scores = jax.device_get(fn(params, rows, jnp.zeros((), jnp.int32)))
     return Decoded(tokens[:batch], scores[:batch])
 
@@ -221,7 +218,7 @@ class Decoder:
     rows = [self._pad_rows(np.asarray(batch[k])) for k in names]
     fn = self._jit(("score", names),
                    lambda p, *xs: self.model.score(p, dict(zip(names, xs[:-1]))), len(names))
-    with self._context():
+    with self.partitioner.context():
       return np.asarray(jax.device_get(fn(params, *rows, jnp.zeros((), jnp.int32))))[:num]
 
 

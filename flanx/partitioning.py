@@ -124,8 +124,8 @@ class Partitioner:
   """A model on a mesh, built once from a PartitionConfig: the mesh, the logical rules, parameter shardings
   from an abstract model, the context that resolves logical constraints, and a jit that runs inside it.
 
-  Training, planning and (in time) decoding, conversion and the benchmarks take one of these instead of each
-  building its own mesh-and-rules context.
+  Training, planning, decoding, restoring for inference, conversion and the benchmarks take one of these
+  instead of each building its own mesh-and-rules context.
   """
 
   def __init__(self, config: PartitionConfig = PartitionConfig(), devices: Sequence[jax.Device] | None = None):
@@ -148,6 +148,22 @@ class Partitioner:
   def shardings(self, logical_specs):
     """A tree of logical PartitionSpecs -> NamedShardings on this mesh under these rules."""
     return logical_to_shardings(logical_specs, self.mesh, self.rules)
+
+  def param_shardings(self, model, feature_lengths: Mapping[str, int]):
+    """NamedShardings of `model`'s parameters on this mesh."""
+    return self.shardings(self.abstract_params(model, feature_lengths)[1])
+
+  def sharded_abstract_params(self, model, feature_lengths: Mapping[str, int]):
+    """ShapeDtypeStructs of `model`'s parameters carrying their target shardings: what a restore fills in."""
+    shapes, specs = self.abstract_params(model, feature_lengths)
+    return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, self.shardings(specs))
+
+  def init_params(self, model, feature_lengths: Mapping[str, int], rng: jax.Array):
+    """Freshly initialised parameters of `model`, created directly in their shardings (benchmarks, tests)."""
+    lengths = dict(feature_lengths)
+    init = self.jit(lambda key: nn.meta.unbox(model.init(key, lengths)),
+                    out_shardings=self.param_shardings(model, lengths))
+    return init(rng)
 
   @property
   def batch_sharding(self) -> NamedSharding:

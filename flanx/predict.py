@@ -11,7 +11,6 @@ import numpy as np
 import seqio
 
 from flanx import data, decoding
-from flanx.trainer import Trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +70,8 @@ def decode_examples(decoder: decoding.Decoder, params, exs: list[Mapping[str, An
   return predictions
 
 
-def predict(trainer: Trainer, params, name: str, split: str, num_examples: int, batch_size: int) -> list[Prediction]:
+def predict(decoder: decoding.Decoder, params, feature_lengths: Mapping[str, int], name: str, split: str,
+            num_examples: int, batch_size: int) -> list[Prediction]:
   """Greedily decodes the first `num_examples` examples of `name`'s `split`."""
-  lengths = trainer.feature_lengths
-  return decode_examples(decoding.Decoder.from_trainer(trainer), params, examples(name, split, lengths, num_examples),
-                         lengths, batch_size)
+  return decode_examples(decoder, params, examples(name, split, feature_lengths, num_examples), feature_lengths,
+                         batch_size)

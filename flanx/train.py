@@ -27,7 +27,7 @@ import gin
 import jax
 from etils import epath
 
-from flanx import (checkpoints, data, data_dir, errors, gin_config, nonfinite, partitioning, predict, preemption,
+from flanx import (checkpoints, data, data_dir, decoding, errors, gin_config, nonfinite, partitioning, predict, preemption,
                    records, run_lock, summaries)
 from flanx.errors import FlanxError
 from flanx.flops import measure_peak_flops
@@ -106,7 +106,8 @@ def _validation_loss(trainer: Trainer, params, config: data.DatasetConfig, num_b
 
 
 def _print_predictions(trainer: Trainer, params, name: str, count: int, batch_size: int) -> None:
-  predictions = predict.predict(trainer, params, name, "validation", count, batch_size)
+  predictions = predict.predict(decoding.Decoder.from_trainer(trainer), params, trainer.feature_lengths, name,
+                                "validation", count, batch_size)
   if jax.process_index() != 0 or not predictions:
     return
   for p in predictions[:5]:

@@ -60,12 +60,11 @@ def uncached_greedy(model, params, encoder_input_tokens: jax.Array, max_length: 
   return tokens
 
 
-def trainer_for(model, lengths):
+def partitioned(model, lengths):
+  """A default Partitioner and `model`'s freshly initialised parameters laid out on it."""
   from flanx import partitioning  # noqa: PLC0415
-  from flanx.optimizer import OptimizerConfig  # noqa: PLC0415
-  from flanx.trainer import Trainer  # noqa: PLC0415
-  partition = partitioning.PartitionConfig()
-  return Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), lengths)
+  partitioner = partitioning.Partitioner()
+  return partitioner, partitioner.init_params(model, lengths, jax.random.key(0))
 
 
 def _timed(fn, repeats: int) -> float:
@@ -90,13 +89,12 @@ def main(argv: Sequence[str]) -> int:
   from flanx import decoding  # noqa: PLC0415
   model = small_model()
   lengths = {"inputs": args.input_length, "targets": args.output_length}
-  trainer = trainer_for(model, lengths)
-  params = trainer.init_state(jax.random.key(0)).params
+  partitioner, params = partitioned(model, lengths)
   inputs = np.asarray(jax.random.randint(jax.random.key(1), (args.batch_size, args.input_length), 3, 259), np.int32)
-  decoder = decoding.Decoder.from_trainer(trainer)
+  decoder = decoding.Decoder.for_model(model, partitioner, lengths)
   uncached = jax.jit(functools.partial(uncached_greedy, model), static_argnums=2)
   cached_s = _timed(lambda: decoder.generate(params, inputs, args.output_length).tokens, args.repeats)
-  with trainer.context():
+  with partitioner.context():
     uncached_s = _timed(lambda: uncached(params, inputs, args.output_length), args.repeats)
   same = np.array_equal(decoder.generate(params, inputs, args.output_length).tokens[:, 0],
                         np.asarray(uncached(params, inputs, args.output_length)))

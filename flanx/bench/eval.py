@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from flanx.bench.decode import small_model, trainer_for
+from flanx.bench.decode import partitioned, small_model
 from flanx.errors import FlanxError
 
 CHOICES = ("(A)", "(B)", "(C)", "(D)")
@@ -30,8 +30,8 @@ def main(argv: Sequence[str]) -> int:
   vocabulary = model.vocabulary
   answers = [list(vocabulary.encode(c)) + [1] for c in CHOICES]  # EOS id 1 closes each target
   target_length = max(len(a) for a in answers)
-  trainer = trainer_for(model, {"inputs": args.input_length, "targets": target_length})
-  params = trainer.init_state(jax.random.key(0)).params
+  lengths = {"inputs": args.input_length, "targets": target_length}
+  partitioner, params = partitioned(model, lengths)
   rows = args.questions * len(CHOICES)
   rng = np.random.default_rng(0)
   prompts = np.repeat(rng.integers(3, 259, (args.questions, args.input_length), dtype=np.int32), len(CHOICES), 0)
@@ -41,7 +41,7 @@ def main(argv: Sequence[str]) -> int:
   batch = {"encoder_input_tokens": prompts, "decoder_target_tokens": targets,
            "decoder_input_tokens": np.pad(targets[:, :-1], ((0, 0), (1, 0))),
            "decoder_loss_weights": (targets > 0).astype(np.int32)}
-  decoder = decoding.Decoder.from_trainer(trainer)
+  decoder = decoding.Decoder.for_model(model, partitioner, lengths)
   decoder.score(params, batch)  # compile
   start = time.perf_counter()
   for _ in range(args.batches):

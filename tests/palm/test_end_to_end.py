@@ -63,7 +63,7 @@ def test_cached_greedy_equals_uncached_and_predict_decodes(loaded):
   # The decoder's score of its own output is the log-probability it reported while decoding.
   scored = loaded.decoder.score(loaded.params, decoding.teacher_forced(loaded.model, inputs, decoded.tokens[:, 0]))
   np.testing.assert_allclose(scored, decoded.scores[:, 0], rtol=1e-4, atol=1e-4)
-  predictions = predict.predict(loaded.trainer, loaded.params, "flanx_demo", "validation", 5, 4)
+  predictions = predict.predict(loaded.decoder, loaded.params, DEMO_LENGTHS, "flanx_demo", "validation", 5, 4)
   assert len(predictions) == 5 and all(p.inputs and p.target for p in predictions)
 
 

@@ -7,7 +7,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from tests.helpers import DEMO_LENGTHS, tiny_model
-from flanx import partitioning
+from flanx import decoding, partitioning
 from flanx.errors import FlanxError
 from flanx.optimizer import OptimizerConfig
 from flanx.trainer import Trainer
@@ -46,6 +46,25 @@ def test_trainer_takes_its_mesh_and_rules_from_the_partitioner():
   trainer = Trainer(tiny_model(), OptimizerConfig(), partitioner, DEMO_LENGTHS)
   assert trainer.mesh is partitioner.mesh and trainer.rules == partitioner.rules
   assert trainer.param_shardings["encoder"]["layers_0"]["mlp"]["wi_0"].spec == P("data", None)
+
+
+def test_parameters_for_inference_need_no_trainer():
+  # Restoring, decoding and the benchmarks get parameter layouts and fresh parameters from the partitioner alone.
+  partitioner = partitioning.Partitioner(partitioning.PartitionConfig(mesh_shape=(2, 4), rules="model_parallel_2d"),
+                                         jax.devices()[:8])
+  model = tiny_model()
+  abstract = partitioner.sharded_abstract_params(model, DEMO_LENGTHS)
+  wi = abstract["encoder"]["layers_0"]["mlp"]["wi_0"]
+  assert isinstance(wi, jax.ShapeDtypeStruct) and wi.sharding.spec == P("data", "model")
+  params = partitioner.init_params(model, DEMO_LENGTHS, jax.random.key(0))
+  assert jax.tree.structure(params) == jax.tree.structure(abstract)
+  for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(abstract)):
+    assert got.shape == want.shape and got.dtype == want.dtype and got.sharding == want.sharding
+  decoder = decoding.Decoder.for_model(model, partitioner, DEMO_LENGTHS)
+  assert decoder.partitioner is partitioner
+  assert decoder.param_shardings["token_embedder"]["embedding"].spec == P("model", "data")
+  trainer = Trainer(model, OptimizerConfig(), partitioner, DEMO_LENGTHS)  # training lays parameters out the same
+  assert jax.tree.leaves(trainer.param_shardings) == jax.tree.leaves(decoder.param_shardings)
 
 
 def test_bad_configs_fail_at_construction():
