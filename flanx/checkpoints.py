@@ -22,7 +22,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from jax.experimental import multihost_utils
 
-from flanx import decoding, nonfinite, partitioning
+from flanx import decoding, errors, nonfinite, partitioning
 from flanx.errors import FlanxError
 from flanx.trainer import TrainState
 
@@ -50,9 +50,7 @@ def _is_storage_error(e: BaseException) -> bool:
 
 
 def _first_line(e: BaseException, limit: int = 300) -> str:
-  text = str(e).strip()
-  line = text.splitlines()[0] if text else type(e).__name__
-  line = line.split(" See full TensorStore details")[0]  # a repr of the whole store spec follows
+  line = errors.first_line(e).split(" See full TensorStore details")[0]  # a repr of the whole store spec follows
   return line if len(line) <= limit else line[:limit] + "..."
 
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from flanx import quiet, supervisor
-from flanx.errors import FlanxError
+from flanx.errors import FlanxError, first_line
 
 # subcommand -> (module with main(argv), one-line help). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -52,8 +52,7 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str], prog: 
   try:
     return int(main(argv) or 0)
   except FlanxError as e:
-    lines = str(e).splitlines()
-    print(f"{prog}: error: {lines[0] if lines else type(e).__name__}", file=sys.stderr)
+    print(f"{prog}: error: {first_line(e)}", file=sys.stderr)
     return 2
   except KeyboardInterrupt:  # Ctrl-C outside training's own handler (start-up, decoding, a second Ctrl-C)
     print(f"{prog}: interrupted", file=sys.stderr)

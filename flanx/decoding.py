@@ -24,7 +24,7 @@ sequence: the summed log-probability of its tokens (for beam search, the length-
 """
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -223,6 +223,17 @@ class Decoder:
 
 
 # --- model features <-> prompts ---------------------------------------------------------------------------
+
+def token_rows(rows: Sequence[Sequence[int]], width: int | None = None, num_rows: int | None = None) -> np.ndarray:
+  """Token-id lists as one int32 array (num_rows, width), 0-padded: each row cut to `width` (default: the longest
+  row); rows beyond len(rows) are all padding (a fixed batch shape compiles once)."""
+  width = width or max((len(r) for r in rows), default=0)
+  out = np.zeros((len(rows) if num_rows is None else num_rows, width), np.int32)
+  for i, r in enumerate(rows):
+    ids = list(r)[:width]
+    out[i, :len(ids)] = ids
+  return out
+
 
 def prompt_tokens(batch: Mapping[str, np.ndarray]) -> np.ndarray:
   """The prompts (batch, length), 0-padded, of a feature-converted batch of either model kind.

@@ -10,6 +10,12 @@ class FlanxError(Exception):
   """A mistake in the user's input. Command-line entry points print it as one line, without a trace."""
 
 
+def first_line(error: BaseException) -> str:
+  """The first line of an exception's message (libraries append context lines), or its type name when empty."""
+  text = str(error).strip()
+  return text.splitlines()[0] if text else type(error).__name__
+
+
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> str:
   """A ' (did you mean ...?)' suffix naming the closest candidates, or ''."""
   matches = difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.5)

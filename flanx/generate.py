@@ -17,7 +17,6 @@ import pathlib
 from collections.abc import Sequence
 
 import gin  # light: the heavy imports (jax, the model) wait until a command runs
-import numpy as np
 
 from flanx import errors
 from flanx.errors import FlanxError
@@ -51,14 +50,6 @@ def _encode(vocabulary, texts: Sequence[str], eos: bool = True) -> list[list[int
   return [list(vocabulary.encode(t)) + ([vocabulary.eos_id] if eos else []) for t in texts]
 
 
-def _pad(rows: list[list[int]], width: int | None = None) -> np.ndarray:
-  width = width or max(len(r) for r in rows)
-  out = np.zeros((len(rows), width), np.int32)
-  for i, r in enumerate(rows):
-    out[i, :len(r)] = r[:width]
-  return out
-
-
 def _read_lines(path: str) -> list[str]:
   p = pathlib.Path(path)
   if not p.is_file():
@@ -88,7 +79,7 @@ def generate(args) -> int:
   loaded = load(args.checkpoint, {"inputs": 8, "targets": args.max_new_tokens}, args.gin_file)
   vocabulary = loaded.model.vocabulary
   vocab.use(vocabulary)
-  inputs = _pad(_encode(vocabulary, prompts))
+  inputs = decoding.token_rows(_encode(vocabulary, prompts))
   if args.beam_size > 1:
     out = loaded.decoder.beam_search(loaded.params, inputs, args.max_new_tokens, args.beam_size)
   else:
@@ -117,8 +108,8 @@ def score(args) -> int:
   from flanx import decoding  # noqa: PLC0415
   loaded = load(args.checkpoint, {"inputs": 8, "targets": 8}, args.gin_file)
   vocabulary = loaded.model.vocabulary
-  batch = decoding.teacher_forced(loaded.model, _pad(_encode(vocabulary, [i for i, _ in pairs])),
-                                  _pad(_encode(vocabulary, [t for _, t in pairs])))
+  batch = decoding.teacher_forced(loaded.model, decoding.token_rows(_encode(vocabulary, [i for i, _ in pairs])),
+                                  decoding.token_rows(_encode(vocabulary, [t for _, t in pairs])))
   for (i, t), ll in zip(pairs, loaded.decoder.score(loaded.params, batch)):
     print(json.dumps({"input": i, "target": t, "log_likelihood": float(ll)}, ensure_ascii=False))
   return 0

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import gin
 from etils import epath
 
-from flanx.errors import FlanxError, closest
+from flanx.errors import FlanxError, closest, first_line
 
 GIN_DIR = pathlib.Path(__file__).resolve().parent.parent / "gin"
 _LOCATION = re.compile(r'In (?:file|bindings string) "?([^"\n]*)"?, line (\d+)')
@@ -122,7 +122,7 @@ def _parameter_hint(first_line: str) -> str:
 
 def _one_line(error: Exception) -> str:
   text = str(error).strip()
-  first = text.splitlines()[0] if text else type(error).__name__
+  first = first_line(error)
   hint = _parameter_hint(first)
   first = first.rstrip(".") + hint if hint else first
   where = _LOCATION.search(text)
@@ -191,8 +191,7 @@ def call_error(error: Exception) -> FlanxError:
   """A gin-injected call that failed on a missing or wrong argument -> one line naming the configurable."""
   text = str(error).strip()
   configurable = re.search(r"In call to configurable '([^']+)'", text)
-  first = text.splitlines()[0] if text else type(error).__name__
-  return FlanxError(f"gin: {first}" + (f" (configurable {configurable.group(1)})" if configurable else ""))
+  return FlanxError(f"gin: {first_line(error)}" + (f" (configurable {configurable.group(1)})" if configurable else ""))
 
 
 def call(configurable):

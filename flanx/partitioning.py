@@ -156,7 +156,8 @@ class Partitioner:
   def sharded_abstract_params(self, model, feature_lengths: Mapping[str, int]):
     """ShapeDtypeStructs of `model`'s parameters carrying their target shardings: what a restore fills in."""
     shapes, specs = self.abstract_params(model, feature_lengths)
-    return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, self.shardings(specs))
+    return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes,
+                        self.shardings(specs))
 
   def init_params(self, model, feature_lengths: Mapping[str, int], rng: jax.Array):
     """Freshly initialised parameters of `model`, created directly in their shardings (benchmarks, tests)."""

@@ -56,10 +56,7 @@ def decode_examples(decoder: decoding.Decoder, params, exs: list[Mapping[str, An
   predictions = []
   for chunk in _batches(exs, batch_size):
     # A fixed (batch_size, input length) shape: one compilation for every chunk, the last one included.
-    tokens = np.zeros((batch_size, lengths["inputs"]), np.int32)
-    for i, ex in enumerate(chunk):
-      ids = ex["inputs"][:lengths["inputs"]]
-      tokens[i, :len(ids)] = ids
+    tokens = decoding.token_rows([ex["inputs"] for ex in chunk], lengths["inputs"], batch_size)
     if beam_size > 1:
       out = decoder.beam_search(params, tokens, lengths["targets"], beam_size)
     else:

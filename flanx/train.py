@@ -27,8 +27,8 @@ import gin
 import jax
 from etils import epath
 
-from flanx import (checkpoints, data, data_dir, decoding, errors, gin_config, nonfinite, partitioning, predict, preemption,
-                   records, run_lock, summaries)
+from flanx import (checkpoints, data, data_dir, decoding, errors, gin_config, nonfinite, partitioning, predict,
+                   preemption, records, run_lock, summaries)
 from flanx.errors import FlanxError
 from flanx.flops import measure_peak_flops
 from flanx.optimizer import OptimizerConfig
@@ -339,7 +339,7 @@ def configured_train() -> TrainResult:
   except FlanxError as e:
     run_lock.release_all()
     # gin appends "In call to configurable ..." lines to exceptions passing through it; keep the user's line.
-    raise FlanxError(str(e).splitlines()[0]) from None
+    raise FlanxError(errors.first_line(e)) from None
   except TypeError as e:
     run_lock.release_all()
     if "In call to configurable" in str(e) or "missing" in str(e).split("\n")[0]:

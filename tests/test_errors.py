@@ -99,3 +99,9 @@ def test_command_line_prints_one_line_without_traceback(tmp_path):
   assert "Traceback" not in result.stderr
   error_lines = [l for l in result.stderr.splitlines() if l.startswith("flanx.train: error:")]
   assert len(error_lines) == 1 and "no_such_mixture" in error_lines[0]
+
+
+def test_first_line_keeps_the_message_and_names_an_empty_one():
+  from flanx.errors import first_line  # noqa: PLC0415
+  assert first_line(ValueError("\n  shape mismatch\n  In call to configurable 'train'\n")) == "shape mismatch"
+  assert first_line(KeyError()) == "KeyError"

@@ -155,3 +155,10 @@ def test_decoding_stops_at_eos():
   beams, _ = decoding.beam_search(model, None, jnp.ones((2, 4), jnp.int32), 8, beam_size=2, alpha=0.6)
   np.testing.assert_array_equal(np.asarray(beams)[:, 0], [[7, 7, 7, 1, 0, 0, 0, 0]] * 2)
   assert decoding.trim([7, 7, 1, 0], 1) == [7, 7]
+
+
+def test_token_rows_pads_cuts_and_fills_a_fixed_batch():
+  out = decoding.token_rows([[5, 6, 7], [8], np.array([9, 10, 11, 12])], width=3, num_rows=4)
+  assert out.dtype == np.int32
+  np.testing.assert_array_equal(out, [[5, 6, 7], [8, 0, 0], [9, 10, 11], [0, 0, 0]])
+  np.testing.assert_array_equal(decoding.token_rows([[1, 2], [3]]), [[1, 2], [3, 0]])  # width: the longest row
