@@ -36,6 +36,36 @@ def demo_batches(num_batches: int, batch_size: int = 8, pack: bool = True, seed:
   return list(ds.batch(batch_size, drop_remainder=True).take(num_batches).as_numpy_iterator())
 
 
+def trainer_on(mesh_shape, rules="model_parallel", num_microbatches: int = 1, model=None):
+  """A Trainer of the tiny model over the first prod(mesh_shape) devices (Adafactor at 1e-2, factored from 16)."""
+  import jax
+  import numpy as np
+
+  from flanx import partitioning
+  from flanx.optimizer import OptimizerConfig
+  from flanx.trainer import Trainer
+
+  devices = jax.devices()[:int(np.prod(mesh_shape))]
+  partitioner = partitioning.Partitioner(partitioning.PartitionConfig(mesh_shape=mesh_shape, rules=rules), devices)
+  optimizer = OptimizerConfig(learning_rate=1e-2, min_dim_size_to_factor=16)
+  return Trainer(model or tiny_model(), optimizer, partitioner, DEMO_LENGTHS, num_microbatches)
+
+
+def train_losses(trainer, batches):
+  """(losses, final state) of one train step per batch from a fresh state, each batch sharded over the mesh."""
+  import jax
+
+  from flanx import partitioning
+
+  state = trainer.init_state(jax.random.key(0))
+  losses = []
+  for batch in batches:
+    global_batch = {k: jax.device_put(v, partitioning.batch_sharding(trainer.mesh)) for k, v in batch.items()}
+    state, metrics = trainer.train_step(state, global_batch, jax.random.key(1))
+    losses.append(float(metrics["loss"]))
+  return losses, state
+
+
 def gin_train(model_dir, *bindings: str, gin_file: str = "runs/demo.gin"):
   """Runs flanx.train in-process from a gin file plus --gin.NAME=VALUE style bindings."""
   import tasks  # noqa: F401

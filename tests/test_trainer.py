@@ -5,29 +5,8 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from tests.helpers import DEMO_LENGTHS, demo_batches, tiny_model
+from tests.helpers import demo_batches, train_losses, trainer_on
 from flanx import partitioning
-from flanx.optimizer import OptimizerConfig
-from flanx.trainer import Trainer
-
-# Factor every matrix so Adafactor's row/column moments (and their shardings) are exercised.
-OPTIMIZER = OptimizerConfig(learning_rate=1e-2, min_dim_size_to_factor=16)
-
-
-def _trainer(mesh_shape, rules="model_parallel", num_microbatches=1, model=None):
-  devices = jax.devices()[:int(np.prod(mesh_shape))]
-  partitioner = partitioning.Partitioner(partitioning.PartitionConfig(mesh_shape=mesh_shape, rules=rules), devices)
-  return Trainer(model or tiny_model(), OPTIMIZER, partitioner, DEMO_LENGTHS, num_microbatches)
-
-
-def _run(trainer, batches):
-  state = trainer.init_state(jax.random.key(0))
-  losses = []
-  for batch in batches:
-    global_batch = {k: jax.device_put(v, partitioning.batch_sharding(trainer.mesh)) for k, v in batch.items()}
-    state, metrics = trainer.train_step(state, global_batch, jax.random.key(1))
-    losses.append(float(metrics["loss"]))
-  return losses, state
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +16,13 @@ def ten_batches():
 
 @pytest.fixture(scope="module")
 def single_device_run(ten_batches):
-  return _run(_trainer((1, 1)), ten_batches)
+  return train_losses(trainer_on((1, 1)), ten_batches)
 
 
 def test_losses_match_between_1x1_and_2x4_meshes(ten_batches, single_device_run):
   losses_1, state_1 = single_device_run
-  trainer = _trainer((2, 4))
-  losses_8, state_8 = _run(trainer, ten_batches)
+  trainer = trainer_on((2, 4))
+  losses_8, state_8 = train_losses(trainer, ten_batches)
   np.testing.assert_allclose(losses_8, losses_1, rtol=1e-4)
   assert losses_1[-1] < losses_1[0]
   for a, b in zip(jax.tree.leaves(state_1.params), jax.tree.leaves(state_8.params)):
@@ -65,8 +44,8 @@ def test_losses_match_between_1x1_and_2x4_meshes(ten_batches, single_device_run)
 
 
 def test_fsdp_shards_parameters_over_data(ten_batches, single_device_run):
-  trainer = _trainer((4, 2), rules="fsdp")
-  losses, state = _run(trainer, ten_batches[:1])
+  trainer = trainer_on((4, 2), rules="fsdp")
+  losses, state = train_losses(trainer, ten_batches[:1])
   np.testing.assert_allclose(losses, single_device_run[0][:1], rtol=1e-4)
   assert state.params["encoder"]["layers_0"]["mlp"]["wi_0"].sharding.spec == P("data", None)
   assert state.params["token_embedder"]["embedding"].sharding.spec == P(None, "data")
@@ -89,5 +68,5 @@ def test_optimizer_state_sharding_follows_factored_dimensions():
 
 
 def test_gradient_accumulation_matches_one_big_batch(ten_batches, single_device_run):
-  losses, _ = _run(_trainer((1, 1), num_microbatches=4), ten_batches[:2])
+  losses, _ = train_losses(trainer_on((1, 1), num_microbatches=4), ten_batches[:2])
   np.testing.assert_allclose(losses, single_device_run[0][:2], rtol=1e-4)
