@@ -36,9 +36,8 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
-require --name "$name"; require --zone "$zone"; require --type "$type"
-valid_name --name "$name"
-positive_int --num-slices "$slices"
+check_slice "$name" "$zone" "$slices"
+require --type "$type"
 if ! [[ "$type" =~ ^v[0-9][a-z]*-[0-9]+$ ]]; then
   die "--type '$type' is not an accelerator type such as v4-64 or v5litepod-16"
 fi

@@ -32,9 +32,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
-require --name "$name"; require --zone "$zone"
-valid_name --name "$name"
-positive_int --num-slices "$slices"
+check_slice "$name" "$zone" "$slices"
 if [ -n "$wheel" ] && [ -n "$revision" ]; then die "give --wheel or --revision, not both"; fi
 if [ -z "$wheel" ] && [ -z "$revision" ]; then die "missing --wheel FILE or --revision REV (see --help)"; fi
 if [ -n "$wheel" ]; then

@@ -39,9 +39,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument '$1' (flanx arguments go after --; see --help)" ;;
   esac
 done
-require --name "$name"; require --zone "$zone"
-valid_name --name "$name"
-positive_int --num-slices "$slices"
+check_slice "$name" "$zone" "$slices"
 [ -n "$command" ] || die "missing the command: train or eval (see --help)"
 [ $# -gt 0 ] || die "no flanx arguments after -- (at least --gin_file=...)"
 

@@ -44,6 +44,13 @@ valid_name() {  # valid_name FLAG VALUE: Cloud TPU names are lower-case letters,
   fi
 }
 
+# check_slice NAME ZONE NUM_SLICES: the --name, --zone and --num-slices every script that reaches a slice takes.
+check_slice() {
+  require --name "$1"; require --zone "$2"
+  valid_name --name "$1"
+  positive_int --num-slices "$3"
+}
+
 # nodes NAME NUM_SLICES: one TPU VM name per slice (a multislice queued resource names them NAME-0, NAME-1, ...).
 nodes() {
   if [ "$2" -eq 1 ]; then

@@ -28,9 +28,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
-require --name "$name"; require --zone "$zone"
-valid_name --name "$name"
-positive_int --num-slices "$slices"
+check_slice "$name" "$zone" "$slices"
 [[ "$worker" =~ ^[0-9]+$ ]] || die "--worker must be a worker number (0, 1, ...), got '$worker'"
 
 node=$(nodes "$name" "$slices" | head -n 1)

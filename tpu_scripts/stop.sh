@@ -29,9 +29,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
-require --name "$name"; require --zone "$zone"
-valid_name --name "$name"
-positive_int --num-slices "$slices"
+check_slice "$name" "$zone" "$slices"
 [ "$stop" -eq 1 ] || [ "$delete" -eq 1 ] || die "--no-stop without --delete does nothing"
 
 if [ "$stop" -eq 1 ]; then
