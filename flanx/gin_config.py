@@ -106,9 +106,9 @@ def check_command_line(gin_files: Sequence[str], unknown: Sequence[str], example
     raise FlanxError(f"no --gin_file given (try --gin_file={example})")
 
 
-def _parameter_hint(first_line: str) -> str:
+def _parameter_hint(message: str) -> str:
   """' (did you mean ...?)' for a misspelled parameter of a known configurable."""
-  found = _NO_PARAMETER.search(first_line)
+  found = _NO_PARAMETER.search(message)
   if not found:
     return ""
   try:
