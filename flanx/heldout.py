@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from flanx import decoding
+from flanx import decoding, predict
 from flanx.trainer import Trainer
 
 
@@ -42,8 +42,9 @@ class ModelFns:
   def predict(self, dataset) -> list[tuple[int, list[int]]]:
     out = []
     for indices, batch in _batches(dataset, self.batch_size):
-      decoded = self.decoder.generate(self.params, decoding.prompt_tokens(batch), self.max_length)
-      out += [(i, decoding.trim(t[0], self._eos())) for i, t in zip(indices, decoded.tokens)]
+      outputs = predict.decode_prompts(self.decoder, self.params, decoding.prompt_tokens(batch), self.max_length,
+                                       num_rows=self.batch_size)
+      out += list(zip(indices, outputs))
     return out
 
   def sample(self, dataset, num_samples: int, temperature: float) -> list[tuple[int, list[list[int]]]]:

@@ -1,6 +1,8 @@
-"""Greedy predictions for a task's examples with the KV-cached decoder, for either model kind.
+"""Greedy (or beam) predictions with the KV-cached decoder, for either model kind: the one path from prompts to
+output ids (`decode_prompts`), and a task's examples to text (`decode_examples`).
 
-Used by train.py's show_predictions, by `python -m flanx.infer` and by the tests.
+Used by train.py's show_predictions, by `python -m flanx.infer`, by heldout.ModelFns (the evaluator's predict_fn)
+and by the tests.
 """
 
 import dataclasses
@@ -49,21 +51,33 @@ def _batches(rows: list, size: int) -> Iterator[list]:
     yield rows[start:start + size]
 
 
+def decode_prompts(decoder: decoding.Decoder, params, prompts, max_length: int, *, num_rows: int | None = None,
+                   width: int | None = None, beam_size: int = 1) -> list[list[int]]:
+  """The best output (greedy, or the top beam) of at most `max_length` ids for each prompt, cut at EOS.
+
+  prompts: token-id rows (a list or an array), 0-padded to `width` (default: the longest). num_rows pads the batch
+  with empty rows to a fixed shape, so every batch of a run, the last one included, shares one compilation.
+  """
+  rows = decoding.token_rows(prompts, width, num_rows)
+  if beam_size > 1:
+    out = decoder.beam_search(params, rows, max_length, beam_size)
+  else:
+    out = decoder.generate(params, rows, max_length)
+  eos = decoder.model.vocabulary.eos_id
+  return [decoding.trim(best[0], eos) for best in out.tokens[:len(prompts)]]
+
+
 def decode_examples(decoder: decoding.Decoder, params, exs: list[Mapping[str, Any]], lengths: Mapping[str, int],
                     batch_size: int, beam_size: int = 1) -> list[Prediction]:
-  """Greedy (or beam) outputs of at most lengths['targets'] tokens for each example's inputs."""
+  """Greedy (or beam) outputs of at most lengths['targets'] tokens for each example's inputs, as text."""
   vocabulary = decoder.model.vocabulary
   predictions = []
   for chunk in _batches(exs, batch_size):
-    # A fixed (batch_size, input length) shape: one compilation for every chunk, the last one included.
-    tokens = decoding.token_rows([ex["inputs"] for ex in chunk], lengths["inputs"], batch_size)
-    if beam_size > 1:
-      out = decoder.beam_search(params, tokens, lengths["targets"], beam_size)
-    else:
-      out = decoder.generate(params, tokens, lengths["targets"])
-    for ex, row in zip(chunk, out.tokens):
+    outputs = decode_prompts(decoder, params, [ex["inputs"] for ex in chunk], lengths["targets"],
+                             num_rows=batch_size, width=lengths["inputs"], beam_size=beam_size)
+    for ex, ids in zip(chunk, outputs):
       predictions.append(Prediction(inputs=_text(ex, "inputs", vocabulary), target=_text(ex, "targets", vocabulary),
-                                    output=vocabulary.decode(decoding.trim(row[0], vocabulary.eos_id))))
+                                    output=vocabulary.decode(ids)))
   return predictions
 
 
