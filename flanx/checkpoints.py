@@ -101,6 +101,8 @@ class Checkpointer:
     for step in sorted(self._manager.all_steps(), reverse=True):
       try:
         restored = self.restore(step, abstract_state)
+      except CheckpointMismatch:
+        raise  # another model's checkpoint is intact: moving it aside would silently restart the run
       except Exception as e:  # tensorstore/orbax raise many types for truncated or corrupted files
         self._set_aside(step, e)
         continue
@@ -124,18 +126,23 @@ class Checkpointer:
     multihost_utils.sync_global_devices(f"flanx_corrupt_{step}_moved")
     self._manager.reload()
 
+  def ref(self, step: int) -> "CheckpointRef":
+    step_dir = self.directory / f"{STEP_PREFIX}_{step}"
+    return CheckpointRef(step_dir / "params", step, self.directory, name="MODEL_DIR")
+
   def restore(self, step: int, abstract_state: TrainState) -> Restored:
-    items = dict(params=ocp.args.StandardRestore(abstract_state.params),
-                 opt_state=ocp.args.StandardRestore(abstract_state.opt_state))
+    """The full training state of `step`: its parameters through `restore_params` (the one parameter restore,
+    compatibility check included), then the optimizer state and the data position beside them."""
+    ref = self.ref(step)
+    params = restore_params(ref, abstract_state.params)
+    opt_state = _restore_tree(ref, ref.step_dir / "opt_state", abstract_state.opt_state)
     # Every process must restore the same items: process 0 looks, the others take its answer.
-    has_position = bool(multihost_utils.broadcast_one_to_all(
-        np.int32((self.directory / f"{STEP_PREFIX}_{step}" / DATA_POSITION).exists())))
+    has_position = bool(multihost_utils.broadcast_one_to_all(np.int32((ref.step_dir / DATA_POSITION).exists())))
+    position = None  # checkpoints written before positions were saved have none
     if has_position:
-      items[DATA_POSITION] = ocp.args.JsonRestore()
-    restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+      position = _restore_tree(ref, ref.step_dir / DATA_POSITION, None, ocp.JsonCheckpointHandler())
     step_array = jax.device_put(jax.numpy.asarray(step, jax.numpy.int32), abstract_state.step.sharding)
-    state = TrainState(step=step_array, params=restored["params"], opt_state=restored["opt_state"])
-    return Restored(state, restored[DATA_POSITION] if has_position else None)
+    return Restored(TrainState(step=step_array, params=params, opt_state=opt_state), position)
 
   def wait(self) -> None:
     try:
@@ -152,37 +159,26 @@ def as_path(path: str | pathlib.Path) -> epath.Path:
   return epath.Path(path) if "://" in str(path) else epath.Path(pathlib.Path(path).absolute())
 
 
-def resolve_initial_checkpoint(path: str) -> epath.Path:
-  """INITIAL_CHECKPOINT_PATH -> the `params` directory inside it.
-
-  Accepts a step directory (run/checkpoint_1000) or a model directory (its newest checkpoint).
-  """
+def _params_dir(path: str, name: str) -> epath.Path:
+  """A step directory (run/checkpoint_1000) or a model directory (its newest checkpoint) -> its `params`
+  directory; `name` is what the user called the path (INITIAL_CHECKPOINT_PATH, CHECKPOINT_PATH, --checkpoint)."""
   p = as_path(path)
   if not p.exists():
-    raise FlanxError(f"INITIAL_CHECKPOINT_PATH={path} does not exist")
+    raise FlanxError(f"{name}={path} does not exist")
   if (p / "params").is_dir():
     return p / "params"
   steps = sorted((d for d in p.glob(f"{STEP_PREFIX}_*") if (d / "params").is_dir() and d.name.split("_")[-1].isdigit()),
                  key=lambda d: int(d.name.split("_")[-1]))
   if steps:
     return steps[-1] / "params"
-  raise FlanxError(f"INITIAL_CHECKPOINT_PATH={path} is not a flanx checkpoint "
+  raise FlanxError(f"{name}={path} is not a flanx checkpoint "
                    f"(no params/ inside, and no {STEP_PREFIX}_<step>/ directories)")
 
 
-def restore_params(path: str, abstract_params):
-  """Parameters only, restored straight into their target shardings."""
-  params_dir = resolve_initial_checkpoint(path)
-  try:
-    return ocp.StandardCheckpointer().restore(params_dir, abstract_params)
-  except (ValueError, KeyError, FileNotFoundError) as e:
-    raise FlanxError(f"INITIAL_CHECKPOINT_PATH={path} does not match this model: {_first_line(e)}") from e
-
-
-def load_params_numpy(path: str | pathlib.Path) -> dict:
+def load_params_numpy(path: str | pathlib.Path, name: str = "INITIAL_CHECKPOINT_PATH") -> dict:
   """A checkpoint's parameters (step or model directory) as a nested dict of host numpy arrays, whatever
-  mesh wrote them."""
-  params_dir = resolve_initial_checkpoint(str(path))
+  mesh wrote them (for conversion and tests: no model, so no target shardings)."""
+  params_dir = locate(str(path), name).params_dir
   checkpointer = ocp.PyTreeCheckpointer()
   metadata = checkpointer.metadata(params_dir)
   tree = getattr(metadata, "item_metadata", None) or metadata
@@ -191,26 +187,32 @@ def load_params_numpy(path: str | pathlib.Path) -> dict:
   return checkpointer.restore(params_dir, restore_args=restore_args)
 
 
-# --- inference: eval, infer, generate and score restore a checkpoint's parameters the same way -----------------
+# --- restoring parameters: one path for inference, INITIAL_CHECKPOINT_PATH and the trainer's resume -----------
+
+
+class CheckpointMismatch(FlanxError):
+  """The checkpoint is intact but holds another model's parameters (names or shapes differ)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class CheckpointRef:
-  params_dir: pathlib.Path
+  params_dir: epath.Path
   step: int
-  model_dir: pathlib.Path  # where training wrote config.gin, and where eval/<step>/ goes
+  model_dir: epath.Path  # where training wrote config.gin, and where eval/<step>/ goes
+  name: str = "CHECKPOINT_PATH"  # what the user called the path, for error lines
+
+  @property
+  def step_dir(self) -> epath.Path:
+    return self.params_dir.parent
 
 
 def locate(path: str, name: str = "CHECKPOINT_PATH") -> CheckpointRef:
   """A step directory (run/checkpoint_600) or a model directory (its newest checkpoint); `name` is what the
   user called the path, for the error line."""
-  try:
-    params_dir = resolve_initial_checkpoint(path)
-  except FlanxError as e:
-    raise FlanxError(str(e).replace("INITIAL_CHECKPOINT_PATH", name)) from e
-  step_dir = params_dir.parent
-  suffix = step_dir.name.rpartition("_")[2]
-  return CheckpointRef(params_dir.absolute(), int(suffix) if suffix.isdigit() else 0, step_dir.parent.absolute())
+  params_dir = _params_dir(path, name)
+  suffix = params_dir.parent.name.rpartition("_")[2]
+  return CheckpointRef(params_dir.absolute(), int(suffix) if suffix.isdigit() else 0,
+                       params_dir.parent.parent.absolute(), name)
 
 
 def _path_name(path) -> str:
@@ -232,30 +234,49 @@ def _quiet_storage_logs():
       l.setLevel(level)
 
 
-def check_compatible(ref: CheckpointRef, abstract_params, model) -> None:
+def check_compatible(ref: CheckpointRef, abstract_params) -> None:
   """One line naming the first parameter whose name or shape differs, before orbax sees the checkpoint."""
-  vocab_size = model.vocabulary.vocab_size
-  if vocab_size > model.config.vocab_size:
-    raise FlanxError(f"the vocabulary has {vocab_size} ids but the model embeds only {model.config.vocab_size} "
-                     f"(NUM_EMBEDDINGS)")
   try:
-    with _quiet_storage_logs():
-      saved = ocp.StandardCheckpointer().metadata(ref.params_dir).item_metadata
+    with _quiet_storage_logs(), ocp.StandardCheckpointer() as checkpointer:
+      saved = checkpointer.metadata(ref.params_dir).item_metadata
   except Exception as e:  # noqa: BLE001  a damaged _METADATA fails with any of several types
-    raise FlanxError(f"checkpoint {ref.params_dir.parent} is damaged or not an orbax checkpoint: "
+    raise FlanxError(f"{ref.name}: checkpoint {ref.step_dir} is damaged or not an orbax checkpoint: "
                      f"{_first_line(e)}") from e
   saved = {_path_name(p): tuple(m.shape) for p, m in jax.tree_util.tree_flatten_with_path(saved)[0]}
   wanted = {_path_name(p): tuple(a.shape) for p, a in jax.tree_util.tree_flatten_with_path(abstract_params)[0]}
+  subject = f"{ref.name}: checkpoint {ref.step_dir} does not match this model"
   for name, shape in wanted.items():
     if name not in saved:
-      raise FlanxError(f"checkpoint {ref.params_dir.parent} does not match the model: it has no parameter {name}")
+      raise CheckpointMismatch(f"{subject}: it has no parameter {name}")
     if saved[name] != shape:
       hint = " (a different vocabulary size)" if "embedding" in name or "logits_dense" in name else ""
-      raise FlanxError(f"checkpoint {ref.params_dir.parent} does not match the model: parameter {name} has shape "
-                       f"{saved[name]} in the checkpoint but {shape} in the model{hint}")
+      raise CheckpointMismatch(f"{subject}: parameter {name} has shape {saved[name]} in the checkpoint but {shape} "
+                               f"in the model{hint}")
   extra = sorted(set(saved) - set(wanted))
   if extra:
-    raise FlanxError(f"checkpoint {ref.params_dir.parent} does not match the model: the model has no parameter {extra[0]}")
+    raise CheckpointMismatch(f"{subject}: the model has no parameter {extra[0]}")
+
+
+def _restore_tree(ref: CheckpointRef, directory: epath.Path, abstract, handler=None):
+  """One item of a checkpoint, restored into `abstract`'s shardings; a damaged file is one FlanxError line,
+  not orbax's error log."""
+  try:
+    with _quiet_storage_logs():
+      if handler is not None:
+        with ocp.Checkpointer(handler) as checkpointer:
+          return checkpointer.restore(directory)
+      with ocp.StandardCheckpointer() as checkpointer:
+        return checkpointer.restore(directory, abstract)
+  except Exception as e:  # noqa: BLE001  tensorstore/orbax raise many types for truncated or corrupted files
+    raise FlanxError(f"{ref.name}: checkpoint {ref.step_dir} is damaged: {_first_line(e)}") from e
+
+
+def restore_params(ref: CheckpointRef, abstract_params):
+  """The one parameter restore: checks the checkpoint holds exactly `abstract_params`' names and shapes, then
+  reads them straight into its shardings (from a Partitioner: `sharded_abstract_params`, or a Trainer's
+  `abstract_state().params`). Inference, INITIAL_CHECKPOINT_PATH and the trainer's resume all go through it."""
+  check_compatible(ref, abstract_params)
+  return _restore_tree(ref, ref.params_dir, abstract_params)
 
 
 @dataclasses.dataclass
@@ -274,13 +295,12 @@ def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str
   """Locates the checkpoint, checks it fits `model`, and restores its parameters straight into the shardings
   the model has on the mesh. A damaged file is one FlanxError line, not orbax's error log."""
   ref = locate(checkpoint_path, name)
+  vocab_size = model.vocabulary.vocab_size
+  if vocab_size > model.config.vocab_size:
+    raise FlanxError(f"the vocabulary has {vocab_size} ids but the model embeds only {model.config.vocab_size} "
+                     f"(NUM_EMBEDDINGS)")
   partitioner = partitioning.Partitioner(partition)
   abstract = partitioner.sharded_abstract_params(model, feature_lengths)
-  check_compatible(ref, abstract, model)
-  try:
-    with _quiet_storage_logs():
-      params = ocp.StandardCheckpointer().restore(ref.params_dir, abstract)
-  except Exception as e:  # noqa: BLE001  tensorstore/orbax raise many types for truncated or corrupted files
-    raise FlanxError(f"checkpoint {ref.params_dir.parent} is damaged: {_first_line(e)}") from e
+  params = restore_params(ref, abstract)
   decoder = decoding.Decoder(model, partitioner, jax.tree.map(lambda a: a.sharding, abstract))
   return Loaded(model, partitioner, params, ref, decoder)

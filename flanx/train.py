@@ -89,7 +89,8 @@ def _initial_state(trainer: Trainer, checkpointer: checkpoints.Checkpointer, ini
   if restored is not None:
     return restored
   if initial_checkpoint_path:
-    params = checkpoints.restore_params(initial_checkpoint_path, trainer.abstract_state().params)
+    ref = checkpoints.locate(initial_checkpoint_path, "INITIAL_CHECKPOINT_PATH")
+    params = checkpoints.restore_params(ref, trainer.abstract_state().params)
     print(f"flanx: initialised parameters from {initial_checkpoint_path}", flush=True)
     return checkpoints.Restored(trainer.state_from_params(params), None)
   return checkpoints.Restored(trainer.init_state(jax.random.key(seed)), None)

@@ -86,7 +86,17 @@ def test_initial_checkpoint_missing_or_not_a_checkpoint(tmp_path):
 def test_initial_checkpoint_of_another_shape(tmp_path):
   gin_train(tmp_path / "small", "TRAIN_STEPS = 1", "T5Config.mlp_dim = 64")
   message = _train_error(tmp_path, f"--gin.INITIAL_CHECKPOINT_PATH='{tmp_path / 'small'}'")
-  assert "does not match this model" in message
+  assert "does not match this model" in message and "INITIAL_CHECKPOINT_PATH" in message
+
+
+def test_resuming_another_models_checkpoint_is_one_line_and_keeps_it(tmp_path):
+  """An intact checkpoint of another model in MODEL_DIR is a mistake to report, not damage to move aside."""
+  gin_train(tmp_path / "run", "TRAIN_STEPS = 1", "T5Config.mlp_dim = 64")
+  message = _train_error(tmp_path)
+  assert message.startswith(f"MODEL_DIR: checkpoint {tmp_path / 'run' / 'checkpoint_1'} does not match this model: "
+                            f"parameter "), message
+  assert "in the checkpoint but" in message
+  assert (tmp_path / "run" / "checkpoint_1").is_dir() and not list((tmp_path / "run").glob("corrupt_*"))
 
 
 def test_command_line_prints_one_line_without_traceback(tmp_path):
