@@ -69,7 +69,7 @@ def generate(args) -> int:
     raise FlanxError(f"{args.input} has no prompts")
   if args.beam_size > 1 and (args.num_samples > 1 or args.temperature > 0):
     raise FlanxError("--beam_size > 1 is deterministic; leave --temperature 0 and --num_samples 1")
-  from flanx import decoding, vocab  # noqa: PLC0415
+  from flanx import decoding  # noqa: PLC0415
   sampling = decoding.Sampling(args.temperature, args.top_k, args.top_p)  # validates the flags
   output = pathlib.Path(args.output).absolute()
   if output.is_dir():
@@ -77,8 +77,7 @@ def generate(args) -> int:
   if not output.exists():  # an existing file is replaced, whole
     errors.writable_dir("--output", output)
   loaded = load(args.checkpoint, {"inputs": 8, "targets": args.max_new_tokens}, args.gin_file)
-  vocabulary = loaded.model.vocabulary
-  vocab.use(vocabulary)
+  vocabulary = loaded.model.vocabulary  # the checkpoint's own (its config.gin): prompts need no task registry
   inputs = decoding.token_rows(_encode(vocabulary, prompts))
   if args.beam_size > 1:
     out = loaded.decoder.beam_search(loaded.params, inputs, args.max_new_tokens, args.beam_size)

@@ -9,7 +9,6 @@ non-finite parameters.
 
 import dataclasses
 
-import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -85,17 +84,3 @@ class NonfiniteMonitor:
                          f"finite parameters; set NONFINITE_POLICY='skip' to skip such updates")
       self.skipped += 1
       print(f"flanx: warning: non-finite {first} at step {step}: update skipped ({self.skipped} so far)", flush=True)
-
-
-@gin.configurable
-def poison_steps(at_steps: tuple[int, ...] = ()) -> tuple[int, ...]:
-  """Fault injection for tests: `poison_steps.at_steps = (3,)` makes step 3's loss (1-based, as logged) NaN."""
-  return tuple(at_steps)
-
-
-def poison_batch(batch: dict) -> dict:
-  """NaN loss weights make the normaliser, and hence the loss and every gradient, NaN."""
-  weights = batch["decoder_loss_weights"]
-  # Computed under jit into the weights' own sharding, so it works across processes too.
-  poison = jax.jit(lambda w: jnp.full(w.shape, jnp.nan, jnp.float32), out_shardings=weights.sharding)
-  return {**batch, "decoder_loss_weights": poison(weights)}

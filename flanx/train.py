@@ -215,13 +215,10 @@ def train(
 
   # --- the loop ---------------------------------------------------------------------------------------
   metrics, window_start, window_steps = {}, time.perf_counter(), 0
-  poisoned = nonfinite.poison_steps()  # empty outside fault-injection tests
   preempted = False
   with preemption.StopSignal() as stop:
     for step in range(first_step, train_steps):
       batch = next(batches)
-      if step + 1 in poisoned:
-        batch = nonfinite.poison_batch(batch)
       state, step_metrics = trainer.train_step(state, batch, dropout_rng)
       window_steps += 1
       done = step + 1

@@ -1,8 +1,10 @@
 """Vocabularies: T5's SentencePiece model for real runs, bytes for offline demos and tests.
 
-Tasks are registered with `TASK_VOCABULARY`, which stands for whichever vocabulary the run's model uses
-(the gin macro VOCABULARY). The trainer, evaluator and `flanx inspect` call `use()` with it before any
-dataset is built, so a task's token ids always match the model's embedding table.
+Code that tokenises or decodes takes its vocabulary as an argument (the model's, from gin or the checkpoint's
+config.gin; or an argparse command's --vocab). The one exception is seqio's task registry: it is process-wide
+and its tasks take no arguments, so they are registered with `TASK_VOCABULARY`, which stands for the run's
+vocabulary. `data_dir.install(context)` is the one place that sets it (from the entry point's DataContext),
+before any dataset is built, so a task's token ids always match the model's embedding table.
 """
 
 import os
@@ -82,7 +84,8 @@ _active: seqio.Vocabulary | None = None
 
 
 def use(vocabulary: seqio.Vocabulary) -> None:
-  """Makes `vocabulary` the one every flanx task encodes with, in this process."""
+  """Makes `vocabulary` the one every flanx task encodes with, in this process. Entry points do not call this:
+  they pass a DataContext to `data_dir.install`, which does (tests may set it directly)."""
   global _active
   _active = vocabulary
 

@@ -2,7 +2,7 @@
 
     suite = tasks.evals.suites.get("flan_heldout")   # the entry point resolves the name; see suite.py
     results = evaluate(suite, predict_fn, score_fn, step=1000, model_dir=DIR,
-                       vocabulary=vocab, feature_lengths={"inputs": 2048, "targets": 512})
+                       vocabulary=model.vocabulary, feature_lengths={"inputs": 2048, "targets": 512})
 
 predict_fn(dataset) -> [(index, token_ids), ...]   seqio's format. `dataset` is the setting's enumerated
     tf.data.Dataset of (index, model features): with the default EncDecFeatureConverter, encoder_input_tokens,
@@ -95,13 +95,14 @@ def _available(suite: Suite, settings: Sequence[Setting], split: str) -> tuple[d
 
 
 def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = None, *, step: int,
-             model_dir: str, vocabulary: seqio.Vocabulary | None = None,
+             model_dir: str, vocabulary: seqio.Vocabulary,
              feature_lengths: dict[str, int] | None = None, split: str = VALIDATION,
              feature_converter: seqio.FeatureConverter | None = None,
              sample_fn: Callable | None = None, num_examples: int | None = None, progress: bool = True) -> dict:
   """Evaluates `suite` and writes its files, merged with what earlier runs wrote for the same step.
 
-  vocabulary: the model's (made the tasks' vocabulary with flanx.vocab.use); None keeps the active one.
+  vocabulary: the model's, passed by the entry point; it must be the one the tasks encode with (the entry point's
+    DataContext, given to flanx.data_dir.install), since seqio decodes the outputs with the tasks' own.
   feature_lengths: {'inputs': N, 'targets': M}; prompts over N tokens are counted in results['overlong'] and
     truncated by seqio. None sizes to the longest example.
   split: 'validation' (the paper's table) or 'test' (settings without it are skipped and listed).
@@ -111,9 +112,9 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
   'missing', 'overlong', 'skipped', 'files'}; settings[name]['metrics'] has 'score', 'normalized', 'random',
   'count' and per-group keys. 'table5' and 'settings' cover every setting evaluated into this step so far.
   """
-  if vocabulary is not None:
-    vocab_lib.use(vocabulary)
-  vocabulary = vocab_lib.active()
+  if vocabulary != vocab_lib.active():  # token ids would be read with another vocabulary than they were made with
+    raise FlanxError(f"the evaluator was given {vocabulary!r} but the tasks encode with {vocab_lib.active()!r}; "
+                     f"install the run's DataContext with that vocabulary first (flanx.data_dir.install)")
   converter = feature_converter or seqio.EncDecFeatureConverter(pack=False)
   out_dir = results_lib.eval_dir(model_dir, step, split)
   with_split = [s for s in suite.settings if split in s.splits]

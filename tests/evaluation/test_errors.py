@@ -3,6 +3,7 @@
 import shutil
 
 import pytest
+import seqio
 
 from flanx import data_dir
 from flanx.errors import FlanxError
@@ -89,6 +90,16 @@ def test_missing_file_asked_for_by_name_is_the_one_line_error(use_data, tmp_path
   shutil.copytree(FIXTURES / "mmlu", tmp_path / "mmlu")
   use_data(tmp_path)
   with pytest.raises(FlanxError, match=r"missing data file .*bbh.* \(BBH .* exemplars\)") as e:
-    evaluator.evaluate(suites.get("bbh"), lambda ds: [], step=0, model_dir=str(tmp_path / "run"), progress=False)
+    evaluator.evaluate(suites.get("bbh"), lambda ds: [], step=0, model_dir=str(tmp_path / "run"),
+                       vocabulary=seqio.ByteVocabulary(), progress=False)
   _one_line(e)
   assert not (tmp_path / "run").exists()  # nothing half-written
+
+
+def test_a_vocabulary_other_than_the_tasks_is_one_line(fixture_data, tmp_path):
+  """The evaluator takes the vocabulary as an argument; one the tasks do not encode with would misread every output."""
+  with pytest.raises(FlanxError, match=r"the evaluator was given .* but the tasks encode with .*data_dir.install") as e:
+    evaluator.evaluate(suites.get("mgsm"), lambda ds: [], step=0, model_dir=str(tmp_path / "run"),
+                       vocabulary=seqio.ByteVocabulary(extra_ids=7), progress=False)
+  _one_line(e)
+  assert not (tmp_path / "run").exists()

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+import seqio
 
 from flanx import vocab
 from flanx.errors import FlanxError
@@ -24,6 +25,7 @@ def constant(text):
 
 def run(suite, fn, tmp_path, **kwargs):
   kwargs.setdefault("step", 1)
+  kwargs.setdefault("vocabulary", seqio.ByteVocabulary())  # the one tests/evaluation/conftest.py gives the tasks
   return evaluator.evaluate(suites.get(suite), fn, model_dir=str(tmp_path), progress=False, **kwargs)
 
 

@@ -35,6 +35,29 @@ class Fault:
 
 
 
+def poison_steps(monkeypatch, *steps: int) -> None:
+  """Makes the loss of these steps (1-based, as logged) of an in-process run from step 0 NaN: the training
+  stream's batches for them get NaN loss weights, which make the normaliser, the loss and every gradient NaN.
+  The training loop has no hook for this; the stream itself is replaced."""
+  from flanx import data
+  real = data.global_batches
+  calls = []
+
+  def batches(ds, mesh):
+    calls.append(ds)
+    training = len(calls) == 1  # train.train asks for the training stream first; validation streams come later
+    for n, batch in enumerate(real(ds, mesh), 1):
+      yield _poisoned(batch) if training and n in steps else batch
+  monkeypatch.setattr(data, "global_batches", batches)
+
+
+def _poisoned(batch: dict) -> dict:
+  weights = batch["decoder_loss_weights"]
+  # Computed under jit into the weights' own sharding, so it works across processes too.
+  nan = jax.jit(lambda w: jax.numpy.full(w.shape, jax.numpy.nan, jax.numpy.float32), out_shardings=weights.sharding)
+  return {**batch, "decoder_loss_weights": nan(weights)}
+
+
 def free_port() -> int:
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))

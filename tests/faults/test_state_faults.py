@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.faults.harness import Fault
+from tests.faults.harness import Fault, poison_steps
 from tests.helpers import gin_train
 from flanx import summaries
 from flanx.errors import FlanxError
@@ -52,19 +52,19 @@ def test_unwritable_disk_at_save_gives_one_line_error_and_keeps_older_checkpoint
   ledger(Fault("unwritable_disk", "ENOSPC writing checkpoint_4", True, 2))
 
 
-def test_nan_under_halt_names_step_and_quantity_and_writes_no_checkpoint(tmp_path, ledger):
+def test_nan_under_halt_names_step_and_quantity_and_writes_no_checkpoint(tmp_path, monkeypatch, ledger):
   """The host reads the flags only every 4 steps (and at saves): the NaN at step 3 is still named exactly,
   and halts before checkpoint_4 could be written."""
+  poison_steps(monkeypatch, 3)
   with pytest.raises(FlanxError, match=r"non-finite loss at step 3 \(NONFINITE_POLICY='halt'\)"):
-    gin_train(tmp_path, *FAST, "TRAIN_STEPS = 6", "CHECKPOINT_PERIOD = 2", "LOG_PERIOD = 0", "HOST_SYNC_PERIOD = 4",
-              "poison_steps.at_steps = (3,)")
+    gin_train(tmp_path, *FAST, "TRAIN_STEPS = 6", "CHECKPOINT_PERIOD = 2", "LOG_PERIOD = 0", "HOST_SYNC_PERIOD = 4")
   assert sorted(p.name for p in tmp_path.glob("checkpoint_*")) == ["checkpoint_2"]
   ledger(Fault("nan_halt", "NaN loss at step 3", False, 1))
 
 
-def test_nan_under_skip_skips_the_update_and_counts_it(tmp_path, ledger):
-  run = gin_train(tmp_path, *FAST, "TRAIN_STEPS = 4", "CHECKPOINT_PERIOD = 2", "poison_steps.at_steps = (3,)",
-                  "NONFINITE_POLICY = 'skip'")
+def test_nan_under_skip_skips_the_update_and_counts_it(tmp_path, monkeypatch, ledger):
+  poison_steps(monkeypatch, 3)
+  run = gin_train(tmp_path, *FAST, "TRAIN_STEPS = 4", "CHECKPOINT_PERIOD = 2", "NONFINITE_POLICY = 'skip'")
   rows = {r["step"]: r for r in summaries.read_metrics(tmp_path)}
   assert rows[3]["loss"] is None and rows[3]["finite/loss"] == 0.0 and rows[3]["skipped_updates"] == 1
   assert rows[4]["loss"] is not None and rows[4]["skipped_updates"] == 1
