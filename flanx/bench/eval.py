@@ -35,12 +35,8 @@ def main(argv: Sequence[str]) -> int:
   rows = args.questions * len(CHOICES)
   rng = np.random.default_rng(0)
   prompts = np.repeat(rng.integers(3, 259, (args.questions, args.input_length), dtype=np.int32), len(CHOICES), 0)
-  targets = np.zeros((rows, target_length), np.int32)
-  for r in range(rows):
-    targets[r, :len(answers[r % 4])] = answers[r % 4]
-  batch = {"encoder_input_tokens": prompts, "decoder_target_tokens": targets,
-           "decoder_input_tokens": np.pad(targets[:, :-1], ((0, 0), (1, 0))),
-           "decoder_loss_weights": (targets > 0).astype(np.int32)}
+  targets = decoding.token_rows([answers[r % len(CHOICES)] for r in range(rows)], target_length)
+  batch = decoding.teacher_forced(model, prompts, targets)
   decoder = decoding.Decoder.for_model(model, partitioner, lengths)
   decoder.score(params, batch)  # compile
   start = time.perf_counter()
