@@ -6,7 +6,12 @@ new run can start from another run's parameters alone (INITIAL_CHECKPOINT_PATH).
 
 Damage that happens after the rename (a truncated or corrupted file) is caught at restore: the checkpoint is
 moved aside to `corrupt_checkpoint_<step>` (kept for inspection, invisible to orbax) and the next older one is
-restored. `data_position` is the input pipeline's position (data.DataPosition), a small JSON file.
+restored. An intact checkpoint of another model is not damage: it is a one-line CheckpointMismatch.
+`data_position` is the input pipeline's position (data.DataPosition), a small JSON file.
+
+Parameters are restored by one function, `restore_params(ref, abstract_params)` (check every name and shape,
+then restore into the given shardings), for inference (`restore_for_inference`), INITIAL_CHECKPOINT_PATH
+and the trainer's full-state resume (`Checkpointer.restore`, which adds the optimizer state and position).
 """
 
 import contextlib
