@@ -6,14 +6,18 @@ sliced), so no two processes read the same record and none reads or renders the 
 it starts again at its first (the cache is a sample of the mixture's stream; write as many examples as the run
 needs to see it once).
 
-Rows are what seqio.EncDecFeatureConverter makes of the same examples, computed in numpy:
-  * unpacked: each example trimmed (EOS kept last) and padded to TASK_FEATURE_LENGTHS;
-  * packed: seqio's packing, exactly: consecutive examples are taken in chunks of max(TASK_FEATURE_LENGTHS),
+Rows are what the model's seqio feature converter makes of the same examples, computed in numpy:
+  * EncDecFeatureConverter (T5): inputs and targets each trimmed (EOS kept last) and padded to
+    TASK_FEATURE_LENGTHS;
+  * PrefixLMFeatureConverter (PaLM-style): inputs and targets concatenated into one sequence of
+    inputs + targets length, the input prefix marked in `decoder_causal_attention` (one position more) and,
+    with loss_on_targets_only, no loss on it;
+  * packed: seqio's packing, exactly: consecutive examples are taken in chunks of max(packed feature lengths),
     and within a chunk each example joins the current row while every feature still fits, else starts a new one.
 So a one-process reader yields the rows seqio yields for the cached stream (tests/test_data_cache.py checks it).
 
 The position is (first example of the current chunk, rows of that chunk already handed out). Restoring it
-repacks one chunk, at most max(TASK_FEATURE_LENGTHS) examples, whatever the step.
+repacks one chunk, at most max(packed feature lengths) examples, whatever the step.
 """
 
 import dataclasses
@@ -24,6 +28,9 @@ import numpy as np
 
 from flanx import data_cache
 from flanx.errors import FlanxError
+
+ENC_DEC = "enc_dec"  # seqio.EncDecFeatureConverter's rows
+PREFIX_LM = "prefix_lm"  # seqio.PrefixLMFeatureConverter's rows
 
 
 def _trim(tokens: np.ndarray, length: int, add_eos: bool, eos_id: int) -> np.ndarray:
@@ -37,39 +44,80 @@ def _shift_right(x: np.ndarray) -> np.ndarray:
   return np.concatenate([[0], x[:-1]]).astype(x.dtype)
 
 
+def _pad(x, n: int) -> np.ndarray:
+  return np.pad(np.asarray(x, np.int32), (0, n - len(x)))
+
+
+def _segments(positions: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+  """seqio: a segment starts wherever the position is 0 (padding too, which the token mask zeroes)."""
+  return (np.cumsum(positions == 0) * (tokens != 0)).astype(np.int32)
+
+
 def _enc_dec_row(inputs, targets, lengths: Mapping[str, int], segments=None) -> dict[str, np.ndarray]:
   """Task features of one row (padded) -> EncDecFeatureConverter's model features."""
-  def pad(x, n):
-    return np.pad(np.asarray(x, np.int32), (0, n - len(x)))
   li, lt = lengths["inputs"], lengths["targets"]
-  enc, dec = pad(inputs, li), pad(targets, lt)
+  enc, dec = _pad(inputs, li), _pad(targets, lt)
   dec_inputs = _shift_right(dec)
   row = {"encoder_input_tokens": enc, "decoder_target_tokens": dec}
   if segments is not None:
-    enc_pos, dec_pos = pad(segments["inputs_positions"], li), pad(segments["targets_positions"], lt)
-    # seqio: a segment starts wherever the position is 0 (padding too, which the token mask zeroes).
-    enc_seg = np.cumsum(enc_pos == 0) * (enc != 0)
-    dec_seg = np.cumsum(dec_pos == 0) * (dec != 0)
+    enc_pos, dec_pos = _pad(segments["inputs_positions"], li), _pad(segments["targets_positions"], lt)
+    enc_seg, dec_seg = _segments(enc_pos, enc), _segments(dec_pos, dec)
     dec_inputs = dec_inputs * (dec_seg == _shift_right(dec_seg))
-    row.update(encoder_segment_ids=enc_seg.astype(np.int32), encoder_positions=enc_pos,
-               decoder_segment_ids=dec_seg.astype(np.int32), decoder_positions=dec_pos)
+    row.update(encoder_segment_ids=enc_seg, encoder_positions=enc_pos,
+               decoder_segment_ids=dec_seg, decoder_positions=dec_pos)
   row["decoder_input_tokens"] = dec_inputs.astype(np.int32)
   row["decoder_loss_weights"] = (dec != 0).astype(np.int32)
   return row
 
 
-def pack_chunk(examples: list[dict[str, np.ndarray]], lengths: Mapping[str, int]) -> list[dict[str, np.ndarray]]:
-  """seqio's tf-ops packing of one chunk: greedy, in order, a row closes when the next example does not fit."""
-  keys = ("inputs", "targets")
+def _prefix_lm_features(ex: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """PrefixLMFeatureConverter's task features before padding or packing: the concatenated sequence, and the
+  prefix's width (and width + 1) repeated along it."""
+  inputs, targets = ex["inputs"], ex["targets"]
+  if targets.size == 0:
+    targets = np.zeros(1, np.int32)  # seqio stands one padding token in for empty targets
+  width = inputs.size
+  size = inputs.size + targets.size
+  # A width of 0 would read as padding when packing; seqio carries it as -1 and puts the 0 back after.
+  return {"targets": np.concatenate([inputs, targets]).astype(np.int32),
+          "inputs_width": np.full(size, width if width else -1, np.int32),
+          "inputs_width_add_pos": np.full(size, width + 1, np.int32)}
+
+
+def _prefix_lm_row(features: Mapping[str, np.ndarray], length: int, loss_on_targets_only: bool,
+                   packed: bool) -> dict[str, np.ndarray]:
+  """PrefixLM task features of one row (packed: with `targets_positions`) -> the converter's model features."""
+  tokens = _pad(features["targets"], length)
+  width = _pad(features["inputs_width"], length)
+  width = np.where(width == -1, 0, width)
+  width_add_pos = _pad(features["inputs_width_add_pos"], length)
+  inputs = _shift_right(tokens)
+  if packed:
+    positions = _pad(features["targets_positions"], length)
+    segments = _segments(positions, tokens)
+    inputs = inputs * (segments == _shift_right(segments))
+  else:
+    positions = np.arange(length, dtype=np.int32)
+  weights = tokens != 0
+  if loss_on_targets_only:
+    weights = weights ^ (positions < width)  # real tokens past the prefix
+  row = {"decoder_target_tokens": tokens, "decoder_input_tokens": inputs.astype(np.int32),
+         "decoder_loss_weights": weights.astype(np.int32),
+         "decoder_causal_attention": (positions < width_add_pos).astype(np.int32)}
+  if packed:
+    row.update(decoder_segment_ids=segments, decoder_positions=positions)
+  return row
+
+
+def _pack(examples: list[dict[str, np.ndarray]], lengths: Mapping[str, int]) -> list[dict[str, np.ndarray]]:
+  """seqio's tf-ops packing of one chunk: greedy, in order, a row closes when the next example does not fit.
+  Each row: every feature of `lengths` and its `<feature>_positions`, not yet padded."""
+  keys = tuple(lengths)
   rows, partial = [], None
-
-  def close(p):
-    rows.append(_enc_dec_row(p["inputs"], p["targets"], lengths, p))
-
   for ex in examples:
     one = {k: ex[k][:np.count_nonzero(ex[k])] for k in keys}  # seqio drops trailing padding this way
     if partial is not None and any(len(partial[k]) + len(one[k]) > lengths[k] for k in keys):
-      close(partial)
+      rows.append(partial)
       partial = None
     if partial is None:
       partial = {k: np.zeros(0, np.int32) for k in keys} | {f"{k}_positions": np.zeros(0, np.int32) for k in keys}
@@ -78,22 +126,49 @@ def pack_chunk(examples: list[dict[str, np.ndarray]], lengths: Mapping[str, int]
       partial[k] = np.concatenate([partial[k], seq]).astype(np.int32)
       partial[f"{k}_positions"] = np.concatenate([partial[f"{k}_positions"], np.arange(len(seq), dtype=np.int32)])
   if partial is not None:
-    close(partial)
+    rows.append(partial)
   return rows
 
 
 @dataclasses.dataclass(frozen=True)
 class CacheSpec:
-  """What a process reads: the cache, the lengths, packed or not, and its place among the processes."""
+  """What a process reads: the cache, the lengths, packed or not, whose rows (`converter`, see
+  `converter_fields`), and its place among the processes."""
   directory: str
   task_feature_lengths: Mapping[str, int]
   pack: bool
   process_index: int = 0
   process_count: int = 1
+  converter: str = ENC_DEC
+  loss_on_targets_only: bool = True  # PREFIX_LM: no loss on the input prefix
+
+  def __post_init__(self):
+    if self.converter not in (ENC_DEC, PREFIX_LM):
+      raise FlanxError(f"CacheSpec.converter is {self.converter!r}; the cache reader makes {ENC_DEC!r} or "
+                       f"{PREFIX_LM!r} rows")
 
   @property
   def chunk(self) -> int:
-    return max(self.task_feature_lengths.values()) if self.pack else 1
+    """Examples per packing chunk: seqio's max over the packed features' lengths."""
+    if not self.pack:
+      return 1
+    lengths = [self.task_feature_lengths[k] for k in data_cache.FEATURES]
+    return sum(lengths) if self.converter == PREFIX_LM else max(lengths)
+
+
+def chunk_rows(examples: list[dict[str, np.ndarray]], spec: CacheSpec) -> list[dict[str, np.ndarray]]:
+  """The rows `spec`'s converter makes of one chunk of (trimmed) examples: one row per example unpacked."""
+  lengths = spec.task_feature_lengths
+  if spec.converter == PREFIX_LM:
+    length = lengths["inputs"] + lengths["targets"]
+    features = [_prefix_lm_features(ex) for ex in examples]
+    if spec.pack:
+      features = _pack(features, dict.fromkeys(features[0], length))
+    return [_prefix_lm_row(f, length, spec.loss_on_targets_only, spec.pack) for f in features]
+  if spec.pack:
+    return [_enc_dec_row(p["inputs"], p["targets"], lengths, p)
+            for p in _pack(examples, {k: lengths[k] for k in data_cache.FEATURES})]
+  return [_enc_dec_row(ex["inputs"], ex["targets"], lengths) for ex in examples]
 
 
 def _records(spec: CacheSpec):
@@ -133,11 +208,7 @@ def _row_iterator_class():
     def _chunk_rows(self) -> list[dict[str, np.ndarray]]:
       if self._rows_at != self._start:
         examples = [self._records[(self._start + i) % self._size] for i in range(self._spec.chunk)]
-        if self._spec.pack:
-          self._rows = pack_chunk(examples, self._spec.task_feature_lengths)
-        else:
-          ex = examples[0]
-          self._rows = [_enc_dec_row(ex["inputs"], ex["targets"], self._spec.task_feature_lengths)]
+        self._rows = chunk_rows(examples, self._spec)
         self._rows_at = self._start
       return self._rows
 
@@ -207,12 +278,18 @@ def check_vocabulary(directory: str, vocabulary) -> None:
                      f"is {data_cache.describe(vocabulary)}: rewrite it with `flanx data cache --vocab ...`")
 
 
-def check_converter(feature_converter) -> None:
-  """The cache reader makes EncDecFeatureConverter's rows; other model families read through seqio for now."""
+def converter_fields(feature_converter) -> dict:
+  """The CacheSpec fields that make `feature_converter`'s rows (T5's EncDec, PaLM's PrefixLM converter); a
+  converter whose rows the reader does not make is one line."""
   import seqio  # noqa: PLC0415
-  if type(feature_converter) is not seqio.EncDecFeatureConverter:
-    raise FlanxError(f"DATA_CACHE_DIR feeds encoder-decoder models (seqio.EncDecFeatureConverter); this model uses "
-                     f"{type(feature_converter).__name__}: set DATA_CACHE_DIR=None to read through seqio")
+  kinds = {seqio.EncDecFeatureConverter: ENC_DEC, seqio.PrefixLMFeatureConverter: PREFIX_LM}
+  kind = kinds.get(type(feature_converter))
+  if kind is None or feature_converter.bos_id != 0:
+    what = type(feature_converter).__name__ + (f"(bos_id={feature_converter.bos_id})" if kind else "")
+    raise FlanxError(f"DATA_CACHE_DIR makes the rows of seqio.EncDecFeatureConverter and "
+                     f"seqio.PrefixLMFeatureConverter with bos_id 0; this model uses {what}: set DATA_CACHE_DIR=None "
+                     f"to read through seqio")
+  return {"converter": kind, "loss_on_targets_only": bool(getattr(feature_converter, "loss_on_targets_only", True))}
 
 
 def unpacked_position(spec: CacheSpec, batches: int, local_batch: int) -> dict:

@@ -138,11 +138,11 @@ def cached_batches(config: DatasetConfig, feature_converter: seqio.FeatureConver
   num_processes = jax.process_count()
   if config.batch_size % num_processes:
     raise FlanxError(f"BATCH_SIZE={config.batch_size} is not divisible by the {num_processes} processes")
-  cache_reader.check_converter(feature_converter)
+  rows = cache_reader.converter_fields(feature_converter)
   from flanx import vocab  # noqa: PLC0415
   cache_reader.check_vocabulary(str(config.cache_dir), vocab.active())
   spec = cache_reader.CacheSpec(str(config.cache_dir), dict(config.task_feature_lengths), config.pack,
-                                jax.process_index(), num_processes)
+                                jax.process_index(), num_processes, **rows)
   reader = cache_reader.CachedBatches(spec, config.batch_size // num_processes)
   if position.readers is not None:
     if len(position.readers) != num_processes:

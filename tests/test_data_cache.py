@@ -22,25 +22,68 @@ def demo_cache(tmp_path_factory):
   return out
 
 
-def _seqio_rows(pack: bool, count: int) -> list[dict]:
+# The converters of the two model families: T5 (EncoderDecoderModel) and PaLM-style (DecoderOnlyModel).
+CONVERTERS = {"enc_dec": seqio.EncDecFeatureConverter, "prefix_lm": seqio.PrefixLMFeatureConverter}
+
+
+def _seqio_rows(converter, count: int) -> list[dict]:
   ds = seqio.get_dataset("flanx_demo", LENGTHS, dataset_split="train", shuffle=True, seed=0, num_epochs=None,
-                         feature_converter=seqio.EncDecFeatureConverter(pack=pack))
+                         feature_converter=converter)
   return list(itertools.islice(ds.as_numpy_iterator(), count))
 
 
+def _assert_same_rows(expected: list[dict], got: list[dict]) -> None:
+  assert len(got) == len(expected)
+  for i, (want, row) in enumerate(zip(expected, got)):
+    assert sorted(want) == sorted(row), i
+    for k in want:
+      assert row[k].dtype == want[k].dtype, (i, k)
+      np.testing.assert_array_equal(row[k], want[k], err_msg=f"row {i} {k}")
+
+
+@pytest.mark.parametrize("kind", sorted(CONVERTERS))
 @pytest.mark.parametrize("pack", [False, True])
-def test_rows_equal_seqios_for_the_same_mixture(demo_cache, pack):
+def test_rows_equal_seqios_for_the_same_mixture(demo_cache, pack, kind):
   manifest = data_cache.Manifest.read(demo_cache)
   assert manifest.examples == 600 and manifest.shard_examples == [250, 250, 100]
-  rows = iter(cache_reader.row_dataset(cache_reader.CacheSpec(str(demo_cache), LENGTHS, pack)))
-  count = 90  # packed: past the first chunks of 32 examples
-  expected = _seqio_rows(pack, count)
-  for i, (want, got) in enumerate(zip(expected, (next(rows) for _ in range(count)))):
-    assert sorted(want) == sorted(got), i
-    for k in want:
-      np.testing.assert_array_equal(got[k], want[k], err_msg=f"row {i} {k}")
+  converter = CONVERTERS[kind](pack=pack)
+  spec = cache_reader.CacheSpec(str(demo_cache), LENGTHS, pack, **cache_reader.converter_fields(converter))
+  assert spec.converter == kind
+  rows = iter(cache_reader.row_dataset(spec))
+  count = 90  # packed: past the first chunks of 32 (enc-dec) or 48 (prefix LM) examples
+  expected = _seqio_rows(converter, count)
+  _assert_same_rows(expected, [next(rows) for _ in range(count)])
   if pack:
-    assert max(int(r["encoder_segment_ids"].max()) for r in expected) > 1  # rows really hold several examples
+    segments = "encoder_segment_ids" if kind == "enc_dec" else "decoder_segment_ids"
+    assert max(int(r[segments].max()) for r in expected) > 1  # rows really hold several examples
+
+
+@pytest.mark.parametrize("loss_on_targets_only", [True, False])
+@pytest.mark.parametrize("pack", [False, True])
+def test_prefix_lm_rows_equal_seqios_for_edge_examples(pack, loss_on_targets_only):
+  """Empty inputs, empty targets and rows filled to the last position, straight through seqio's converter."""
+  import tensorflow as tf
+  lengths = {"inputs": 5, "targets": 3}
+  examples = [([7, 8, 1], [3, 1]), ([], [4, 5, 1]), ([9, 9, 9, 9, 1], []), ([6, 1], [2, 2, 1]),
+              ([5, 4, 3, 2, 1], [7, 6, 1]), ([3, 1], [1]), ([], [1]), ([8, 1], [])]
+  examples = [{"inputs": np.array(i, np.int32), "targets": np.array(t, np.int32)} for i, t in examples]
+  converter = seqio.PrefixLMFeatureConverter(pack=pack, loss_on_targets_only=loss_on_targets_only)
+  ds = tf.data.Dataset.from_generator(lambda: iter(examples), output_signature={
+      k: tf.TensorSpec([None], tf.int32) for k in ("inputs", "targets")})
+  expected = list(converter(ds, lengths).as_numpy_iterator())
+  spec = cache_reader.CacheSpec("unused", lengths, pack, **cache_reader.converter_fields(converter))
+  got = [row for start in range(0, len(examples), spec.chunk)
+         for row in cache_reader.chunk_rows(examples[start:start + spec.chunk], spec)]
+  _assert_same_rows(expected, got)
+  if pack:
+    assert len(got) < len(examples)
+
+
+def test_a_converter_the_reader_does_not_make_is_one_line():
+  from flanx.errors import FlanxError
+  for converter in (seqio.LMFeatureConverter(pack=True), seqio.PrefixLMFeatureConverter(pack=True, bos_id=3)):
+    with pytest.raises(FlanxError, match=r"DATA_CACHE_DIR makes the rows of .* set DATA_CACHE_DIR=None"):
+      cache_reader.converter_fields(converter)
 
 
 def _synthetic_cache(out, n: int):
@@ -89,14 +132,15 @@ def test_resume_seek_reads_one_chunk_whatever_the_step(demo_cache, monkeypatch):
   assert got is not None
 
 
-def test_kill_and_resume_gives_the_uninterrupted_batches(tmp_path, demo_cache):
+@pytest.mark.parametrize("gin_file", ["runs/demo.gin", "runs/demo_palm.gin"])  # T5, and PaLM-style (prefix LM)
+def test_kill_and_resume_gives_the_uninterrupted_batches(tmp_path, demo_cache, gin_file):
   """Train 6 steps from the cache straight, and 3 + 3 with a fresh process state: same losses and parameters,
   and the checkpoint holds the reader's position, not a count to replay."""
   common = ("CHECKPOINT_PERIOD = 3", "BATCH_SIZE = 8", f"DATA_CACHE_DIR = '{demo_cache}'",
             f"TASK_FEATURE_LENGTHS = {LENGTHS}")
-  straight = gin_train(tmp_path / "straight", *common, "TRAIN_STEPS = 6")
-  gin_train(tmp_path / "resumed", *common, "TRAIN_STEPS = 3")
-  resumed = gin_train(tmp_path / "resumed", *common, "TRAIN_STEPS = 6")
+  straight = gin_train(tmp_path / "straight", *common, "TRAIN_STEPS = 6", gin_file=gin_file)
+  gin_train(tmp_path / "resumed", *common, "TRAIN_STEPS = 3", gin_file=gin_file)
+  resumed = gin_train(tmp_path / "resumed", *common, "TRAIN_STEPS = 6", gin_file=gin_file)
   losses = lambda run: [r["loss"] for r in summaries.read_metrics(run.model_dir)]  # noqa: E731
   assert len(losses(straight)) == 6
   np.testing.assert_allclose(losses(resumed), losses(straight), rtol=1e-6)
