@@ -212,10 +212,8 @@ def _max_distance(checkpoint: pathlib.Path) -> int:
 
 
 def load_params_numpy(checkpoint: str | pathlib.Path) -> dict:
-  try:
-    return checkpoints.load_params_numpy(checkpoint)
-  except FlanxError as e:
-    raise FlanxError(str(e).replace("INITIAL_CHECKPOINT_PATH", "--checkpoint")) from e
+  """The checkpoint's parameters as numpy; a bad path's error line names the command's --checkpoint."""
+  return checkpoints.load_params_numpy(checkpoint, name="--checkpoint")
 
 
 def export_hf(checkpoint: str | pathlib.Path, out: str | pathlib.Path) -> T5Config:
