@@ -171,9 +171,7 @@ def main(argv: Sequence[str]) -> int:
     raise FlanxError("--out is empty: give the cache directory")
   if args.examples < 1 or args.shard_examples < 1:
     raise FlanxError(f"--examples ({args.examples}) and --shard-examples ({args.shard_examples}) must be positive")
-  context = data_dir.resolve(given_dir)
-  vocabulary, which = vocab.for_command(args.vocab, context)
-  data_dir.install(context.with_vocabulary(vocabulary))
+  _, which = data_dir.install_for_command(given_dir, args.vocab)
   print(f"flanx data cache: {args.mixture} ({which}), {args.examples:,} examples to {args.out}", flush=True)
   manifest = write(args.mixture, args.out, args.examples, split=args.split, seed=args.seed,
                    shard_examples=args.shard_examples, progress=True)

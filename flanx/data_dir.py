@@ -139,6 +139,18 @@ def install(context: DataContext | None) -> None:
   _installed = context
 
 
+def install_for_command(given_dir: str | os.PathLike | None, vocab_choice: str) -> tuple[DataContext, str]:
+  """The argparse commands' set-up (inspect, bench data, data cache): resolves the data directory (`given_dir`
+  is split_argv's --gin.DATA_DIR), takes the --vocab vocabulary and installs both. Returns the context and a
+  line saying which vocabulary it is."""
+  from flanx import vocab  # noqa: PLC0415  (vocab imports this module)
+  context = resolve(given_dir)
+  vocabulary, which = vocab.for_command(vocab_choice, context)
+  context = context.with_vocabulary(vocabulary)
+  install(context)
+  return context, which
+
+
 def set_data_dir(path: str | os.PathLike | None) -> None:
   """Installs `path` as DATA_DIR (tests and notebooks); None goes back to resolving."""
   install(DataContext(pathlib.Path(check_value(path)).expanduser(), MACRO) if path else None)

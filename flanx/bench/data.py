@@ -139,7 +139,7 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--rows", type=int, default=200, help="converted rows (packed sequences) to time")
   parser.add_argument("--vocab", choices=("auto", "byte", "sentencepiece"), default="auto",
                       help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
-  from flanx import data_dir, vocab  # noqa: PLC0415
+  from flanx import data_dir  # noqa: PLC0415
   given_dir, argv = data_dir.split_argv(argv)  # --gin.DATA_DIR, as for the gin commands
   parser.add_argument("--cache", help="also read this data cache with Grain (written there first if absent)")
   parser.add_argument("--cache-examples", type=int, default=20_000, help="examples to write when --cache is absent")
@@ -148,9 +148,7 @@ def main(argv: Sequence[str]) -> int:
     raise FlanxError("--rows must be positive")
   if args.cache is not None and (not args.cache.strip() or args.cache_examples <= 0):
     raise FlanxError("--cache needs a directory and --cache-examples a positive count")
-  context = data_dir.resolve(given_dir)
-  vocabulary, which = vocab.for_command(args.vocab, context)
-  data_dir.install(context.with_vocabulary(vocabulary))
+  _, which = data_dir.install_for_command(given_dir, args.vocab)
   print(f"flanx bench data: timing {args.rows} packed, then unpacked rows of {args.mixture} through seqio ...",
         flush=True)
   packed = measure(args.mixture, pack=True, rows=args.rows)
