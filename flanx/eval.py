@@ -65,10 +65,7 @@ def check(config: EvalConfig) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-  gin_files, bindings, rest = gin_config.split_args(argv)
-  gin_config.check_command_line(gin_files, rest, example="gin/runs/eval.gin")
-  gin_config.parse_with_saved_model(gin_files, bindings)
-  config = gin_config.call(EvalConfig)
+  config = gin_config.checkpoint_command_config(argv, EvalConfig, example="gin/runs/eval.gin")
   context = data_dir.resolve().with_vocabulary(config.model.vocabulary)
   check(config)
   from tasks.evals import suites  # noqa: PLC0415

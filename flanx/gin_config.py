@@ -187,6 +187,15 @@ def parse_with_saved_model(gin_files: Sequence[str], bindings: Sequence[str], ch
   parse([str(saved[0]), *gin_files], bindings, finalize=False)
 
 
+def checkpoint_command_config(argv: Sequence[str], configurable, example: str):
+  """The set-up of the commands that score or decode a checkpoint (eval, infer): their command line checked,
+  parsed over the checkpoint's saved model config, and `configurable` (their config dataclass) called."""
+  gin_files, bindings, rest = split_args(argv)
+  check_command_line(gin_files, rest, example=example)
+  parse_with_saved_model(gin_files, bindings)
+  return call(configurable)
+
+
 def call_error(error: Exception) -> FlanxError:
   """A gin-injected call that failed on a missing or wrong argument -> one line naming the configurable."""
   text = str(error).strip()

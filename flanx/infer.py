@@ -98,10 +98,7 @@ def check(config: InferConfig) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-  gin_files, bindings, rest = gin_config.split_args(argv)
-  gin_config.check_command_line(gin_files, rest, example="gin/runs/infer.gin")
-  gin_config.parse_with_saved_model(gin_files, bindings)
-  config = gin_config.call(InferConfig)
+  config = gin_config.checkpoint_command_config(argv, InferConfig, example="gin/runs/infer.gin")
   context = data_dir.resolve().with_vocabulary(config.model.vocabulary)
   check(config)
   data_dir.install(context)
