@@ -84,6 +84,8 @@ def test_a_converter_the_reader_does_not_make_is_one_line():
   for converter in (seqio.LMFeatureConverter(pack=True), seqio.PrefixLMFeatureConverter(pack=True, bos_id=3)):
     with pytest.raises(FlanxError, match=r"DATA_CACHE_DIR makes the rows of .* set DATA_CACHE_DIR=None"):
       cache_reader.converter_fields(converter)
+  with pytest.raises(FlanxError, match=r"CacheSpec.converter is 'lm'; the cache reader makes 'enc_dec' or"):
+    cache_reader.CacheSpec("unused", LENGTHS, True, converter="lm")
 
 
 def _synthetic_cache(out, n: int):
@@ -108,9 +110,11 @@ def test_two_processes_read_disjoint_records_that_cover_the_cache(tmp_path):
   assert all(i % 2 == 0 for i in seen[0]) and all(i % 2 == 1 for i in seen[1])
 
 
-def test_resume_seek_reads_one_chunk_whatever_the_step(demo_cache, monkeypatch):
+@pytest.mark.parametrize("kind", sorted(CONVERTERS))
+def test_resume_seek_reads_one_chunk_whatever_the_step(demo_cache, monkeypatch, kind):
   """Restoring a position far into the run decodes one chunk's records, not the records before it."""
-  spec = cache_reader.CacheSpec(str(demo_cache), LENGTHS, pack=True)
+  spec = cache_reader.CacheSpec(str(demo_cache), LENGTHS, pack=True, converter=kind)
+  assert spec.chunk == (48 if kind == "prefix_lm" else 32)
   reference = cache_reader.CachedBatches(spec, local_batch=4, prefetch=0)
   for _ in range(7):
     next(reference)
