@@ -89,7 +89,7 @@ def _prefix_lm_row(features: Mapping[str, np.ndarray], length: int, loss_on_targ
   """PrefixLM task features of one row (packed: with `targets_positions`) -> the converter's model features."""
   tokens = _pad(features["targets"], length)
   width = _pad(features["inputs_width"], length)
-  width = np.where(width == -1, 0, width)
+  width = np.where(width == -1, 0, width)  # seqio restores the empty prefix's stand-in after packing
   width_add_pos = _pad(features["inputs_width_add_pos"], length)
   inputs = _shift_right(tokens)
   if packed:
