@@ -47,3 +47,26 @@ def token_weights(spec: float | str | None, loss_weights: jax.Array) -> jax.Arra
   if spec == "AVERAGE_PER_SEQUENCE":
     w = w / jnp.maximum(jnp.sum(w, axis=-1, keepdims=True), 1.0)
   return w
+
+
+def loss_sums(logits: jax.Array, targets: jax.Array, loss_weights: jax.Array, z_loss: float,
+              normalizer: float | str | None) -> dict[str, jax.Array]:
+  """A batch's weighted sums (not yet normalised, so microbatches simply add up): the training objective
+  (weighted by `token_weights`), its cross-entropy and z-loss parts, and the correct and real target tokens."""
+  per_token, z_term = cross_entropy_with_z_loss(logits, targets, z_loss)
+  weights = loss_weights.astype(jnp.float32)
+  correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
+  return {
+      "objective": jnp.sum(per_token * token_weights(normalizer, loss_weights)),
+      "cross_entropy": jnp.sum((per_token - z_term) * weights),
+      "z_loss": jnp.sum(z_term * weights),
+      "correct_tokens": jnp.sum(correct * weights),
+      "target_tokens": jnp.sum(weights),
+  }
+
+
+def sequence_log_likelihood(logits: jax.Array, targets: jax.Array, loss_weights: jax.Array) -> jax.Array:
+  """Summed log-probability (batch,) of each row's weighted target tokens (rank classification, beam scores)."""
+  log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  token_ll = jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+  return jnp.sum(token_ll * loss_weights, axis=-1)

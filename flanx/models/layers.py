@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flanx.models.kv_cache import cached_key_values
+
 Dtype = jnp.dtype | str
 Initializer = Callable[..., jax.Array]
 
@@ -141,25 +143,6 @@ class Attention(nn.Module):
     weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
     out = jnp.einsum("bhqt,bthk->bqhk", weights, v)
     return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
-
-
-def cached_key_values(module: nn.Module, k: jax.Array | None, v: jax.Array | None, kind: str,
-                      position: jax.Array | None) -> tuple[jax.Array, jax.Array]:
-  """Keys and values through the module's "cache" collection.
-
-  The first call (the cache-making pass, full-length inputs) stores zeros for 'self' and the projected
-  memory for 'cross', and attends normally. Later calls ('self', one new token) write k/v at `position`
-  and attend over the whole cache; positions after `position` are left to the caller's mask.
-  """
-  initialized = module.has_variable("cache", "cached_key")
-  init = (lambda x: x) if kind == "cross" else jnp.zeros_like
-  cached_k = module.variable("cache", "cached_key", init, k)
-  cached_v = module.variable("cache", "cached_value", init, v)
-  if not initialized or kind == "cross":
-    return cached_k.value if k is None else k, cached_v.value if v is None else v
-  cached_k.value = jax.lax.dynamic_update_slice_in_dim(cached_k.value, k.astype(cached_k.value.dtype), position, 1)
-  cached_v.value = jax.lax.dynamic_update_slice_in_dim(cached_v.value, v.astype(cached_v.value.dtype), position, 1)
-  return cached_k.value, cached_v.value
 
 
 def relative_position_bucket(relative_position: jax.Array, bidirectional: bool, num_buckets: int,

@@ -5,11 +5,9 @@ multi-query attention (one key/value head shared by all query heads), rotary pos
 input and output embeddings shared, no biases anywhere. PaLM's norm is a LayerNorm without bias; flanx
 uses its bias-free RMSNorm, as T5 does. Shapes for each size live in gin/models/palm/.
 
-The stack is written functionally around its key/value tensors: every layer returns the keys and values it
-attended over, and accepts a cache to write one step into, so the same code trains, prefills and decodes.
-The stack's keys and values are stacked over layers, (layers, batch, length, head_dim), whether the layers
-run as a Python loop or as one nn.scan (`scan_layers`, with a leading `layers` parameter axis), so the
-cache has one layout either way.
+The layers are stacked by flanx.models.stacking (a Python loop, or one nn.scan with `scan_layers`) and
+KV-cached decoding keeps keys and values in the "cache" collection (flanx.models.kv_cache), as T5 does:
+the same code trains, prefills a prompt into the cache and decodes one token at a time.
 """
 
 import dataclasses
@@ -20,10 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flanx.models import layers
+from flanx.models import kv_cache, layers, stacking
 from flanx.models.layers import constrain
-
-KVCache = tuple[jax.Array, jax.Array]  # keys, values: ([layers,] batch, cache length, head_dim) each
 
 
 @gin.configurable
@@ -79,8 +75,10 @@ class MultiQueryAttention(nn.Module):
   dtype: layers.Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x, positions, mask, deterministic: bool, cache: KVCache | None = None,
-               slot: jax.Array | None = None) -> tuple[jax.Array, KVCache]:
+  def __call__(self, x, positions, mask, deterministic: bool, decode_length: int | None = None,
+               slot: jax.Array | None = None) -> jax.Array:
+    """decode_length set: keys and values go through the KV cache (see kv_cache.cached_key_values), a
+    cache of that many positions made by the first call; later calls write theirs at `slot`."""
     d, h, k = x.shape[-1], self.num_heads, self.head_dim
     init_in = nn.initializers.variance_scaling(1.0, "fan_in", "normal", in_axis=0, out_axis=(1, 2))
     init_kv = nn.initializers.variance_scaling(1.0, "fan_in", "normal")
@@ -94,16 +92,15 @@ class MultiQueryAttention(nn.Module):
     q = constrain(q, "batch", "length", "heads", "kv")
     keys = rotary(jnp.einsum("bld,dk->blk", x, wk), positions, self.rope_max_wavelength)
     values = jnp.einsum("bld,dk->blk", x, wv)
-    if cache is not None:  # one decoding step: write this position, attend over the whole cache
-      keys = jax.lax.dynamic_update_slice_in_dim(cache[0], keys.astype(cache[0].dtype), slot, axis=1)
-      values = jax.lax.dynamic_update_slice_in_dim(cache[1], values.astype(cache[1].dtype), slot, axis=1)
+    if decode_length is not None:
+      keys, values = kv_cache.cached_key_values(self, keys, values, "self", slot, decode_length)
     keys, values = constrain(keys, "batch", "length", "kv"), constrain(values, "batch", "length", "kv")
     logits = jnp.einsum("bqhk,btk->bhqt", q, keys, preferred_element_type=jnp.float32)
     logits = jnp.where(mask, logits, layers.MASK_VALUE)
     weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
     weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
     out = jnp.einsum("bhqt,btk->bqhk", weights, values)
-    return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed"), (keys, values)
+    return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
 
 
 class ParallelBlock(nn.Module):
@@ -111,45 +108,40 @@ class ParallelBlock(nn.Module):
 
   config: PaLMConfig
   deterministic: bool
+  decode_length: int | None = None  # KV-cached decoding with a cache of this many positions
 
   @nn.compact
-  def __call__(self, x, positions, mask, cache: KVCache | None = None, slot=None):
+  def __call__(self, x, positions, mask, slot=None):
     c = self.config
     dropout = nn.Dropout(c.dropout_rate, broadcast_dims=(-2,))
     h = layers.RMSNorm(dtype=c.dtype, name="pre_layer_norm")(x)
-    attn, kv = MultiQueryAttention(c.num_heads, c.head_dim, c.rope_max_wavelength, c.dropout_rate, c.dtype,
-                                   name="attention")(h, positions, mask, self.deterministic, cache, slot)
+    attn = MultiQueryAttention(c.num_heads, c.head_dim, c.rope_max_wavelength, c.dropout_rate, c.dtype,
+                               name="attention")(h, positions, mask, self.deterministic, self.decode_length, slot)
     mlp = layers.GatedMlp(c.mlp_dim, c.dropout_rate, activation=nn.silu, dtype=c.dtype, name="mlp")(h, self.deterministic)
     x = x + dropout(attn, deterministic=self.deterministic) + dropout(mlp, deterministic=self.deterministic)
-    return constrain(x, "batch", "length", "embed"), kv
+    return constrain(x, "batch", "length", "embed"), None  # (carry, output) so the layer works under nn.scan
 
 
 class DecoderOnly(nn.Module):
-  """Tokens -> logits and the stacked keys/values. `caches` plus `slot` make it one KV-cached decoding step."""
+  """Tokens -> logits. With `decode_length`, keys and values go through a KV cache of that many positions
+  (apply with mutable=["cache"]): the first call fills it from a prompt, later ones write at `slot`."""
 
   config: PaLMConfig
 
   @nn.compact
-  def __call__(self, tokens, positions, mask, caches: KVCache | None = None, slot=None,
-               enable_dropout: bool = False) -> tuple[jax.Array, KVCache]:
+  def __call__(self, tokens, positions, mask, decode_length: int | None = None, slot=None,
+               enable_dropout: bool = False) -> jax.Array:
     c = self.config
     embedder = layers.Embed(c.vocab_size, c.emb_dim, dtype=c.dtype, name="token_embedder")
     x = nn.Dropout(c.dropout_rate)(embedder(tokens), deterministic=not enable_dropout)
-    block = layers.remat(ParallelBlock, c.remat_policy, c.scan_layers)
-    if c.scan_layers:
-      stack = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
-                      in_axes=(nn.broadcast, nn.broadcast, 0, nn.broadcast), length=c.num_layers,
-                      metadata_params={nn.PARTITION_NAME: "layers"})
-      x, kvs = stack(c, not enable_dropout, name="layers")(x, positions, mask, caches, slot)
+    if decode_length is None:
+      x = stacking.stack(ParallelBlock, c, c.num_layers, not enable_dropout, 2)(x, positions, mask)
     else:
-      per_layer = []
-      for i in range(c.num_layers):
-        cache = None if caches is None else (caches[0][i], caches[1][i])
-        x, kv = block(c, not enable_dropout, name=f"layers_{i}")(x, positions, mask, cache, slot)
-        per_layer.append(kv)
-      kvs = tuple(jnp.stack(t) for t in zip(*per_layer))
+      slot = jnp.zeros((), jnp.int32) if slot is None else slot
+      x = stacking.stack(ParallelBlock, c, c.num_layers, not enable_dropout, 3, decode_length=decode_length)(
+          x, positions, mask, slot)
     x = layers.RMSNorm(dtype=c.dtype, name="decoder_norm")(x)
     x = nn.Dropout(c.dropout_rate)(x, deterministic=not enable_dropout)
     # Shared input/output embedding: the table is unit-variance, so the logits are scaled by 1/sqrt(d_model).
     logits = jnp.einsum("bld,vd->blv", x, embedder.embedding.astype(c.dtype), preferred_element_type=jnp.float32)
-    return constrain(logits / np.sqrt(c.emb_dim), "batch", "length", "vocab"), kvs
+    return constrain(logits / np.sqrt(c.emb_dim), "batch", "length", "vocab")

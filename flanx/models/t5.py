@@ -12,7 +12,7 @@ import flax.linen as nn
 import gin
 import jax.numpy as jnp
 
-from flanx.models import layers
+from flanx.models import layers, stacking
 from flanx.models.layers import constrain
 
 @gin.configurable
@@ -78,28 +78,6 @@ class DecoderLayer(nn.Module):
     return x, None
 
 
-def _stack(layer_cls, config: T5Config, num_layers: int, deterministic: bool, num_broadcast: int, **layer_kwargs):
-  """Applies `num_layers` copies of `layer_cls`, as a python loop or one nn.scan, with optional remat.
-
-  Returns a callable (module, x, *broadcast_args) -> x; parameters are `layers_{i}/...` or,
-  under scan, one `layers/...` tree with a leading `layers` axis.
-  """
-  cls = layers.remat(layer_cls, config.remat_policy, config.scan_layers)
-  if config.scan_layers:
-    scanned = nn.scan(cls, variable_axes={"params": 0, "cache": 0}, split_rngs={"params": True, "dropout": True},
-                      in_axes=(nn.broadcast,) * num_broadcast, length=num_layers,
-                      metadata_params={nn.PARTITION_NAME: "layers"})
-
-    def apply(x, *args):
-      return scanned(config, deterministic, **layer_kwargs, name="layers")(x, *args)[0]
-  else:
-    def apply(x, *args):
-      for i in range(num_layers):
-        x, _ = cls(config, deterministic, **layer_kwargs, name=f"layers_{i}")(x, *args)
-      return x
-  return apply
-
-
 class Encoder(nn.Module):
   config: T5Config
   shared_embedding: nn.Module
@@ -113,7 +91,7 @@ class Encoder(nn.Module):
                                        max_distance=c.relative_attention_max_distance,
                                        name="relpos_bias")(tokens.shape[1], tokens.shape[1])
     x = nn.Dropout(c.dropout_rate)(self.shared_embedding(tokens), deterministic=not enable_dropout)
-    x = _stack(EncoderLayer, c, c.num_encoder_layers, not enable_dropout, 2)(x, mask, bias)
+    x = stacking.stack(EncoderLayer, c, c.num_encoder_layers, not enable_dropout, 2)(x, mask, bias)
     x = layers.RMSNorm(dtype=c.dtype, name="encoder_norm")(x)
     return nn.Dropout(c.dropout_rate)(x, deterministic=not enable_dropout)
 
@@ -142,10 +120,10 @@ class Decoder(nn.Module):
       self_mask = (jnp.arange(decode_length) <= decode_position)[None, None, None, :]
     x = nn.Dropout(c.dropout_rate)(self.shared_embedding(decoder_input_tokens), deterministic=not enable_dropout)
     if decode_length is None:
-      x = _stack(DecoderLayer, c, c.num_decoder_layers, not enable_dropout, 4)(x, encoded, self_mask, cross_mask, bias)
+      x = stacking.stack(DecoderLayer, c, c.num_decoder_layers, not enable_dropout, 4)(x, encoded, self_mask, cross_mask, bias)
     else:
       position = jnp.zeros((), jnp.int32) if decode_position is None else decode_position
-      x = _stack(DecoderLayer, c, c.num_decoder_layers, not enable_dropout, 5, decode=True)(
+      x = stacking.stack(DecoderLayer, c, c.num_decoder_layers, not enable_dropout, 5, decode=True)(
           x, encoded, self_mask, cross_mask, bias, position)
     x = layers.RMSNorm(dtype=c.dtype, name="decoder_norm")(x)
     x = nn.Dropout(c.dropout_rate)(x, deterministic=not enable_dropout)

@@ -146,9 +146,13 @@ def test_reorder_cache_moves_whole_rows(model_and_params):
   model, params = model_and_params
   cache = model.init_cache(params, jnp.asarray([[5, 6, 0], [7, 8, 9]], jnp.int32), 4)
   swapped = model.reorder_cache(cache, jnp.asarray([1, 0]))
-  for swapped_t, t in zip(swapped.kvs, cache.kvs, strict=True):  # keys and values: (layers, batch, ...)
-    np.testing.assert_array_equal(swapped_t[:, 0], t[:, 1])
-  np.testing.assert_array_equal(swapped.lengths, cache.lengths[::-1])
+  assert cache.batch_axis == 0  # loop layout: one cached_key / cached_value per layer, batch first
+  keys_and_values = jax.tree.leaves(cache.layers)
+  assert len(keys_and_values) == 2 * model.config.num_layers
+  for swapped_t, t in zip(jax.tree.leaves(swapped.layers), keys_and_values, strict=True):
+    np.testing.assert_array_equal(swapped_t[0], t[1])
+    assert np.abs(np.asarray(t[0]) - np.asarray(t[1])).max() > 0  # so the swap is visible
+  np.testing.assert_array_equal(swapped.rows["lengths"], cache.rows["lengths"][::-1])
 
 
 def test_losses_equal_on_1x1_and_2x4_meshes(model_and_params):
