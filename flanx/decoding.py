@@ -5,12 +5,13 @@
     out = decoder.beam_search(params, inputs, max_length, beam_size=4, alpha=0.6)
     ll = decoder.score(params, batch)                   # summed log-likelihood of each row's targets
 
-The model interface (EncoderDecoderModel implements it; a decoder-only model provides the same five names):
+The model interface is flanx.models.interface.Model (both EncoderDecoderModel and DecoderOnlyModel implement
+it); decoding uses these names of it:
   vocabulary            seqio vocabulary; its eos_id ends a sequence (0 = pad fills the rest).
   decoder_start_id      the token fed at output position 0.
   init_cache(params, inputs, max_length) -> cache
-                        consumes the prompt (batch, input length), int32, 0-padded; the cache is any pytree
-                        holding room for `max_length` output positions.
+                        consumes the prompt (batch, input length), int32, 0-padded; the cache (both families:
+                        a flanx.models.kv_cache.KVCache) holds room for `max_length` output positions.
   decode_step(params, cache, tokens, position) -> (logits, cache)
                         feeds `tokens` (batch,) at output position `position` (a traced int32 scalar, 0 being
                         decoder_start_id) and returns float logits (batch, vocab) for the token at that position.
@@ -34,6 +35,7 @@ import seqio
 
 from flanx import partitioning
 from flanx.errors import FlanxError
+from flanx.models.interface import Model
 
 NEG_INF = -1e10  # finite, so masked logits never produce NaN
 
@@ -73,7 +75,7 @@ def filter_logits(logits: jax.Array, top_k: int, top_p: float) -> jax.Array:
   return logits
 
 
-def sample_tokens(model, params, inputs: jax.Array, max_length: int, sampling: Sampling,
+def sample_tokens(model: Model, params, inputs: jax.Array, max_length: int, sampling: Sampling,
                   rng: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Greedy (temperature 0) or sampled decoding with the KV cache; stops once every row has emitted EOS.
 
@@ -112,7 +114,7 @@ def length_penalty(lengths: jax.Array, alpha: float) -> jax.Array:
   return ((5.0 + lengths.astype(jnp.float32)) / 6.0) ** alpha
 
 
-def beam_search(model, params, inputs: jax.Array, max_length: int, beam_size: int,
+def beam_search(model: Model, params, inputs: jax.Array, max_length: int, beam_size: int,
                 alpha: float) -> tuple[jax.Array, jax.Array]:
   """Beam search with the KV cache. Returns (batch, beam, max_length) tokens best first, and their scores.
 
@@ -159,13 +161,13 @@ class Decoder:
 
   Rows are padded to a multiple of the data-parallel size so the batch splits evenly over the mesh.
   """
-  model: Any
+  model: Model
   partitioner: partitioning.Partitioner
   param_shardings: Any
   _compiled: dict = dataclasses.field(default_factory=dict)
 
   @classmethod
-  def for_model(cls, model, partitioner: partitioning.Partitioner, feature_lengths: Mapping[str, int]) -> "Decoder":
+  def for_model(cls, model: Model, partitioner: partitioning.Partitioner, feature_lengths: Mapping[str, int]) -> "Decoder":
     """Decodes `model` laid out on `partitioner`'s mesh (parameters sharded as for training)."""
     return cls(model, partitioner, partitioner.param_shardings(model, feature_lengths))
 
@@ -249,7 +251,7 @@ def prompt_tokens(batch: Mapping[str, np.ndarray]) -> np.ndarray:
   return np.where(np.arange(tokens.shape[1])[None] < num_inputs[:, None], tokens, 0).astype(np.int32)
 
 
-def teacher_forced(model, inputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+def teacher_forced(model: Model, inputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
   """Model features for scoring `targets` (batch, length) after `inputs` (batch, length), both 0-padded,
   laid out as the model's own feature converter would (so `model.score` takes them)."""
   inputs, targets = np.asarray(inputs, np.int32), np.asarray(targets, np.int32)
