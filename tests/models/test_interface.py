@@ -125,7 +125,7 @@ def test_cached_greedy_and_beam_1_equal_uncached_greedy(family, scan_layers):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_both_families_decode_with_the_one_kv_cache(family):
   model, params = _model_and_params(family)
-  cache = model.init_cache(params, jnp.asarray(_prompts()), 6)
+  cache = jax.jit(model.init_cache, static_argnums=2)(params, jnp.asarray(_prompts()), 6)
   assert isinstance(cache, KVCache) and cache.batch_axis == 0
   keys = [x for path, x in jax.tree_util.tree_leaves_with_path(cache.layers) if "cached_key" in str(path[-1])]
   assert keys and all(k.shape[0] == 3 for k in keys)
