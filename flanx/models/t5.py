@@ -120,7 +120,8 @@ class Decoder(nn.Module):
       self_mask = (jnp.arange(decode_length) <= decode_position)[None, None, None, :]
     x = nn.Dropout(c.dropout_rate)(self.shared_embedding(decoder_input_tokens), deterministic=not enable_dropout)
     if decode_length is None:
-      x = stacking.stack(DecoderLayer, c, c.num_decoder_layers, not enable_dropout, 4)(x, encoded, self_mask, cross_mask, bias)
+      x = stacking.stack(DecoderLayer, c, c.num_decoder_layers, not enable_dropout, 4)(
+          x, encoded, self_mask, cross_mask, bias)
     else:
       position = jnp.zeros((), jnp.int32) if decode_position is None else decode_position
       x = stacking.stack(DecoderLayer, c, c.num_decoder_layers, not enable_dropout, 5, decode=True)(

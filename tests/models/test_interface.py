@@ -63,7 +63,7 @@ def test_loss_score_and_parameter_count_are_one_shared_implementation():
     assert getattr(EncoderDecoderModel, name) is getattr(LanguageModel, name), name
     assert getattr(DecoderOnlyModel, name) is getattr(LanguageModel, name), name
   with pytest.raises(Exception, match="LOSS_NORMALIZING_FACTOR"):
-    tiny_palm().__class__(tiny_palm().config, seqio.ByteVocabulary(), loss_normalizing_factor="PER_TOKEN")
+    DecoderOnlyModel(tiny_palm().config, seqio.ByteVocabulary(), loss_normalizing_factor="PER_TOKEN")
 
 
 def _reference_sums(logits: np.ndarray, targets: np.ndarray, weights: np.ndarray, z_loss: float) -> dict:
@@ -72,8 +72,8 @@ def _reference_sums(logits: np.ndarray, targets: np.ndarray, weights: np.ndarray
   log_z = np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)) + logits.max(-1)
   target_logit = np.take_along_axis(logits, targets[..., None], -1)[..., 0]
   z = z_loss * log_z ** 2
-  return {"objective": ((log_z - target_logit + z) * weights).sum(), "cross_entropy": ((log_z - target_logit) * weights).sum(),
-          "z_loss": (z * weights).sum(), "correct_tokens": ((logits.argmax(-1) == targets) * weights).sum(),
+  return {"objective": ((log_z - target_logit + z) * weights).sum(),
+          "cross_entropy": ((log_z - target_logit) * weights).sum(), "z_loss": (z * weights).sum(), "correct_tokens": ((logits.argmax(-1) == targets) * weights).sum(),
           "target_tokens": weights.sum(), "score": ((target_logit - log_z) * weights).sum(-1)}
 
 
