@@ -183,16 +183,20 @@ class Decoder:
                                     out_shardings=whole)
     return self._compiled[key]
 
-  def _pad_rows(self, x: np.ndarray, multiple: int = 1) -> np.ndarray:
+  def _rows_on_mesh(self, x: np.ndarray, multiple: int = 1) -> jax.Array:
+    """Host rows, padded to split evenly, as one global array split over the batch axes. Every process holds
+    the same full rows (as each process of `flanx eval` reads every example), so each takes its own devices'
+    slice: jit refuses host arrays for a sharding that spans other processes' devices."""
     unit = self.partitioner.data_parallel_size * multiple
     extra = -len(x) % unit
-    return np.concatenate([x, np.zeros((extra,) + x.shape[1:], x.dtype)]) if extra else x
+    rows = np.concatenate([x, np.zeros((extra,) + x.shape[1:], x.dtype)]) if extra else x
+    return jax.make_array_from_process_local_data(self.partitioner.batch_sharding, rows, rows.shape)
 
   def generate(self, params, inputs: np.ndarray, max_length: int, sampling: Sampling = Sampling(),
                num_samples: int = 1, seed: int = 0) -> Decoded:
     """Greedy or sampled outputs: `num_samples` per row of `inputs` (batch, input length)."""
     batch = len(inputs)
-    rows = self._pad_rows(np.repeat(np.asarray(inputs, np.int32), num_samples, axis=0))
+    rows = self._rows_on_mesh(np.repeat(np.asarray(inputs, np.int32), num_samples, axis=0))
     fn = self._jit(("sample", max_length, sampling),
                    lambda p, x, rng: sample_tokens(self.model, p, x, max_length, sampling, rng), 1)
     with self.partitioner.context():
@@ -206,7 +210,7 @@ class Decoder:
     if beam_size < 1:
       raise FlanxError(f"beam size must be at least 1, got {beam_size}")
     batch = len(inputs)
-    rows = self._pad_rows(np.asarray(inputs, np.int32))
+    rows = self._rows_on_mesh(np.asarray(inputs, np.int32))
     fn = self._jit(("beam", max_length, beam_size, alpha),
                    lambda p, x, _: beam_search(self.model, p, x, max_length, beam_size, alpha), 1)
     with self.partitioner.context():
@@ -217,7 +221,7 @@ class Decoder:
     """Summed log-likelihood of each row's weighted target tokens (model features, e.g. EncDecFeatureConverter's)."""
     names = tuple(sorted(batch))
     num = len(next(iter(batch.values())))
-    rows = [self._pad_rows(np.asarray(batch[k])) for k in names]
+    rows = [self._rows_on_mesh(np.asarray(batch[k])) for k in names]
     fn = self._jit(("score", names),
                    lambda p, *xs: self.model.score(p, dict(zip(names, xs[:-1]))), len(names))
     with self.partitioner.context():

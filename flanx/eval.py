@@ -24,7 +24,7 @@ from typing import Any
 import gin
 import jax
 
-from flanx import checkpoints, data_dir, errors, gin_config, heldout, partitioning
+from flanx import checkpoints, data_dir, distributed, errors, gin_config, heldout, partitioning
 from flanx.errors import FlanxError
 
 # --- the command ------------------------------------------------------------------------------------------------
@@ -65,11 +65,13 @@ def check(config: EvalConfig) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
+  processes, argv = distributed.split_args(argv)
   config = gin_config.checkpoint_command_config(argv, EvalConfig, example="gin/runs/eval.gin")
   context = data_dir.resolve().with_vocabulary(config.model.vocabulary)
   check(config)
   from tasks.evals import suites  # noqa: PLC0415
   suites.get(config.suite)  # unknown suites fail before the checkpoint is read
+  distributed.initialize(processes)  # after the checks, before anything touches a device
   data_dir.install(context)
   loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, dict(config.feature_lengths),
                                              config.partition)

@@ -29,7 +29,7 @@ import gin
 import jax
 import seqio
 
-from flanx import checkpoints, data, data_dir, errors, gin_config, partitioning, predict
+from flanx import checkpoints, data, data_dir, distributed, errors, gin_config, partitioning, predict
 
 
 @gin.configurable
@@ -98,13 +98,16 @@ def check(config: InferConfig) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
+  processes, argv = distributed.split_args(argv)
   config = gin_config.checkpoint_command_config(argv, InferConfig, example="gin/runs/infer.gin")
   context = data_dir.resolve().with_vocabulary(config.model.vocabulary)
   check(config)
   data_dir.install(context)
   data.check_task_name(config.mixture_or_task_name)  # an unknown name fails before the checkpoint is read
+  distributed.initialize(processes)  # after the checks, before anything touches a device
   loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, dict(config.feature_lengths),
                                              config.partition)
   for path in run(config, loaded):
-    print(f"flanx: predictions of step {loaded.ref.step} written to {path}", flush=True)
+    if jax.process_index() == 0:  # the only writer
+      print(f"flanx: predictions of step {loaded.ref.step} written to {path}", flush=True)
   return 0

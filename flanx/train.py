@@ -27,8 +27,8 @@ import gin
 import jax
 from etils import epath
 
-from flanx import (checkpoints, data, data_dir, decoding, errors, gin_config, nonfinite, partitioning, predict,
-                   preemption, records, run_lock, summaries)
+from flanx import (checkpoints, data, data_dir, decoding, distributed, errors, gin_config, nonfinite, partitioning,
+                   predict, preemption, records, run_lock, summaries)
 from flanx.errors import FlanxError
 from flanx.flops import measure_peak_flops
 from flanx.optimizer import OptimizerConfig
@@ -281,55 +281,6 @@ def train(
 
 # --- command line ------------------------------------------------------------------------------------
 
-_DISTRIBUTED_FLAGS = ("--coordinator_address", "--num_processes", "--process_id")
-
-
-def _distributed_args(args: Sequence[str]) -> tuple[dict, bool, list[str]]:
-  """Pulls --coordinator_address/--num_processes/--process_id and --multihost out of the arguments."""
-  found, multihost, rest = {}, False, []
-  for arg in args:
-    name, _, value = arg.partition("=")
-    if name in _DISTRIBUTED_FLAGS:
-      found[name[2:]] = value
-    elif arg == "--multihost":
-      multihost = True
-    else:
-      rest.append(arg)
-  return found, multihost, rest
-
-
-@gin.configurable
-@dataclasses.dataclass(frozen=True)
-class DistributedTimeouts:
-  """How long the distributed runtime waits before declaring a process dead (HEARTBEAT_TIMEOUT_SECONDS) and,
-  at exit, for the others to arrive (SHUTDOWN_TIMEOUT_SECONDS). A process that loses a peer exits non-zero
-  within about the heartbeat timeout instead of hanging in a collective."""
-  heartbeat_timeout_seconds: int = 100
-  shutdown_timeout_seconds: int = 300
-  initialization_timeout: int = 300
-
-  def kwargs(self) -> dict:
-    return dataclasses.asdict(self)
-
-
-def initialize_distributed(found: dict, multihost: bool) -> None:
-  """JAX's multi-controller runtime: explicit coordinator flags, or auto-detection (TPU pods) with --multihost.
-
-  Call after gin is parsed (the timeouts come from gin) and before anything touches a device."""
-  timeouts = DistributedTimeouts().kwargs()
-  if found:
-    missing = [f for f in ("coordinator_address", "num_processes", "process_id") if f not in found]
-    if missing:
-      raise FlanxError(f"multi-process runs need all of --coordinator_address, --num_processes, --process_id "
-                       f"(missing --{missing[0]})")
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # only used where devices are CPUs
-    jax.distributed.initialize(coordinator_address=found["coordinator_address"],
-                               num_processes=int(found["num_processes"]), process_id=int(found["process_id"]),
-                               **timeouts)
-  elif multihost:
-    jax.distributed.initialize(**timeouts)
-
-
 def configured_train() -> TrainResult:
   """Calls the gin-configured `train`, turning a missing or wrong gin argument into one line."""
   try:
@@ -353,10 +304,10 @@ def configured_train() -> TrainResult:
 
 def main(argv: Sequence[str]) -> int:
   gin_files, bindings, rest = gin_config.split_args(argv)
-  found, multihost, rest = _distributed_args(rest)
+  processes, rest = distributed.split_args(rest)
   gin_config.check_command_line(gin_files, rest, example="gin/runs/demo.gin")
   gin_config.parse(gin_files, bindings)
-  initialize_distributed(found, multihost)
+  distributed.initialize(processes)
   result = configured_train()
   if result.preempted:
     print(f"flanx: process {jax.process_index()} stopped by a signal at step {result.step}; checkpoint written, "

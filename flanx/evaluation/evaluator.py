@@ -16,6 +16,7 @@ sample_fn(dataset, num_samples, temperature) -> [(index, [token_ids x num_sample
 
 from collections.abc import Callable, Sequence
 
+import jax
 import numpy as np
 import seqio
 import tensorflow as tf
@@ -88,7 +89,8 @@ def _available(suite: Suite, settings: Sequence[Setting], split: str) -> tuple[d
       if not suite.skip_missing:
         raise
       missing[s.name] = {"column": s.column, "reason": str(e)}
-      print(f"flanx: {s.name} skipped: {e}", flush=True)
+      if jax.process_index() == 0:
+        print(f"flanx: {s.name} skipped: {e}", flush=True)
   if not found:
     raise FlanxError(f"suite {suite.name!r}: no setting has its data ({next(iter(missing.values()))['reason']})")
   return found, missing
@@ -108,6 +110,8 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
   split: 'validation' (the paper's table) or 'test' (settings without it are skipped and listed).
   Not gin-configurable itself (gin would append its call trace to FlanxError's one line); the CLI passes gin
   macros in. Self-consistency's N and temperature are gin parameters of self_consistency.predict_fn.
+  Several processes (a model sharded over hosts): each runs the same steps on every example and computes the
+  same metrics; only process 0 writes files. The others return the same dict where MODEL_DIR is shared storage.
   Returns the dict written to results.json: {'step', 'suites', 'split', 'table5', 'norm_avg_over', 'settings',
   'missing', 'overlong', 'skipped', 'files'}; settings[name]['metrics'] has 'score', 'normalized', 'random',
   'count' and per-group keys. 'table5' and 'settings' cover every setting evaluated into this step so far.
@@ -116,6 +120,7 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
     raise FlanxError(f"the evaluator was given {vocabulary!r} but the tasks encode with {vocab_lib.active()!r}; "
                      f"install the run's DataContext with that vocabulary first (flanx.data_dir.install)")
   converter = feature_converter or seqio.EncDecFeatureConverter(pack=False)
+  writer = jax.process_index() == 0
   out_dir = results_lib.eval_dir(model_dir, step, split)
   with_split = [s for s in suite.settings if split in s.splits]
   if not with_split:
@@ -147,7 +152,8 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
                               score_fn=score_fn)
       task_metrics = future.result()[s.task]
       settings_out[s.name] = {"column": s.column, "metrics": {k: float(v) for k, v in task_metrics.items()}}
-      results_lib.write_predictions(out_dir, s.name, _records(ev.loggers[0]))
+      if writer:
+        results_lib.write_predictions(out_dir, s.name, _records(ev.loggers[0]))
       ev.close()
 
   current = {"step": step, "suites": [suite.name], "split": split, "settings": settings_out, "missing": missing,
@@ -162,6 +168,8 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
   written = (results_lib.TABLE_MD, results_lib.RESULTS_JSON) + ((results_lib.PLOT_PNG,) if split == VALIDATION else ())
   results["files"] = [str(out_dir / results_lib.PREDICTIONS_DIR / f"{name}.jsonl") for name in results["settings"]]
   results["files"] += [str(out_dir / name) for name in written]
+  if not writer:
+    return results
   results_lib.write_atomic(out_dir / results_lib.TABLE_MD, tables.markdown(results, [*columns, NORM_AVG_COLUMN]))
   results_lib.write_results(out_dir, results)
   if split == VALIDATION:
