@@ -223,6 +223,34 @@ def test_infer_rejects(tmp_path, capsys, overrides, fragment):
   assert not (tmp_path / "out").exists()
 
 
+# Multi-process flags of eval and infer (the same as train's): checked before gin is read or a device is touched.
+_JOB = ["--coordinator_address=127.0.0.1:1234", "--num_processes=2", "--process_id=0"]
+DISTRIBUTED_ROWS = [
+    (["--coordinator_address=127.0.0.1:1234"], "need all of --coordinator_address, --num_processes, --process_id "
+                                               "(missing --num_processes)"),
+    (["--num_processes=2", "--process_id=0"], "(missing --coordinator_address)"),
+    ([*_JOB, "--num_processes=0"], "--num_processes=0 must be at least 1"),
+    ([*_JOB, "--num_processes=-2"], "--num_processes=-2 must be at least 1"),
+    ([*_JOB, "--num_processes=two"], "--num_processes='two' is not an integer"),
+    ([*_JOB, "--num_processes="], "--num_processes='' is not an integer"),
+    ([*_JOB, "--process_id=-1"], "--process_id=-1 must be at least 0"),
+    ([*_JOB, "--process_id=1.5"], "--process_id='1.5' is not an integer"),
+    ([*_JOB, "--process_id=2"], "--process_id=2 must be below --num_processes=2 (ids count from 0)"),
+    ([*_JOB, "--coordinator_address=localhost"], "--coordinator_address='localhost' must be HOST:PORT"),
+    ([*_JOB, "--coordinator_address="], "--coordinator_address='' must be HOST:PORT"),
+    (["--multihost=yes"], "unknown argument '--multihost=yes'"),
+]
+
+
+@pytest.mark.parametrize("command", ["eval", "infer"])
+@pytest.mark.parametrize("flags, fragment", DISTRIBUTED_ROWS, ids=[" ".join(r[0][-1:]) for r in DISTRIBUTED_ROWS])
+def test_eval_and_infer_reject_distributed_flags(tmp_path, capsys, command, flags, fragment):
+  rc = cli.main([command, f"--gin_file=gin/runs/{command}.gin", f"--gin.CHECKPOINT_PATH='{tmp_path}'", *flags])
+  line = _one_line(capsys, rc)
+  assert fragment in line, line
+  assert not (tmp_path / "eval").exists()
+
+
 # --- flanx generate / score ---------------------------------------------------------------------------------
 
 GENERATE_FLAG_ROWS = [

@@ -14,6 +14,8 @@ from tests.helpers import REPO_ROOT, gin_train
 from flanx import cli
 import flanx.infer  # noqa: F401  registers InferConfig before any test locks gin's registry
 
+pytestmark = pytest.mark.slow  # two processes start, each importing jax, tensorflow and seqio, and compile
+
 FIXTURES = REPO_ROOT / "tasks" / "evals" / "fixtures"
 EVAL_ARGS = ["--gin_file=gin/runs/eval.gin", "--gin.EVAL_SUITE='mmlu'", "--gin.EVAL_NUM_EXAMPLES=3",
              "--gin.EVAL_BATCH_SIZE=2", "--gin.EVAL_NUM_PARTITIONS=2",

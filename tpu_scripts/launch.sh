@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start `flanx train` (or `flanx eval`) on every worker of every slice, in the background, logging to ~/flanx.log.
-# Each worker runs the same command, as T5X does; train joins JAX's multi-controller runtime with --multihost.
+# Start `flanx train` (or `flanx eval` / `flanx infer`) on every worker of every slice, in the background, logging to
+# ~/flanx.log. Each worker runs the same command, as T5X does, joined into one JAX job with --multihost: the model's
+# parameters are sharded over every worker's chips, and only worker 0 writes evaluation results and predictions.
 set -euo pipefail
 # shellcheck source=tpu_scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -8,9 +9,9 @@ source "$(dirname "$0")/lib.sh"
 usage() {
   cat <<USAGE
 usage: $(basename "$0") --name NAME --zone ZONE [--num-slices N] [--data-dir DIR] [--env NAME=VALUE]... [--dry-run]
-                 (train|eval) -- FLANX_ARGS...
+                 (train|eval|infer) -- FLANX_ARGS...
 
-  train|eval        the flanx command to run (installed by install.sh in ~/flanx-venv)
+  train|eval|infer  the flanx command to run (installed by install.sh in ~/flanx-venv), on every worker as one job
   FLANX_ARGS        its arguments, e.g. --gin_file=runs/flan_t5_xl.gin --gin.MODEL_DIR="'gs://bucket/xl'"
                     (MODEL_DIR must be shared storage, e.g. a gs:// bucket, so every worker writes its shards there)
   --data-dir DIR    exported as FLANX_DATA_DIR on every worker (benchmark and Flan files, e.g. gs://bucket/data)
@@ -34,18 +35,17 @@ while [ $# -gt 0 ]; do
       [[ "$2" =~ ^[A-Za-z_][A-Za-z0-9_]*=.*$ ]] || die "--env '$2' is not NAME=VALUE"
       envs+=("$2"); shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
-    train|eval) command="$1"; shift ;;
+    train|eval|infer) command="$1"; shift ;;
     --) shift; break ;;
     *) die "unknown argument '$1' (flanx arguments go after --; see --help)" ;;
   esac
 done
 check_slice "$name" "$zone" "$slices"
-[ -n "$command" ] || die "missing the command: train or eval (see --help)"
+[ -n "$command" ] || die "missing the command: train, eval or infer (see --help)"
 [ $# -gt 0 ] || die "no flanx arguments after -- (at least --gin_file=...)"
 
 if [ -n "$data_dir" ]; then envs+=("FLANX_DATA_DIR=$data_dir"); fi
-flanx_args=("$@")
-if [ "$command" = train ]; then flanx_args=(--multihost "${flanx_args[@]}"); fi
+flanx_args=(--multihost "$@")  # every command: a pod-sized checkpoint only fits across all the workers' chips
 
 coordinator=""
 if [ "$slices" -gt 1 ]; then

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 usage() {
   cat <<USAGE
 usage: $(basename "$0") --nodes N --gpus-per-node G [--partition P] [--time HH:MM:SS] [--venv DIR] [--port PORT]
-                [--data-dir DIR] [--env NAME=VALUE]... [--job-name NAME] [--dry-run] (train|eval) -- FLANX_ARGS...
+                [--data-dir DIR] [--env NAME=VALUE]... [--job-name NAME] [--dry-run] (train|eval|infer) -- FLANX_ARGS...
 
   --nodes N          nodes to allocate (one flanx process each)
   --gpus-per-node G  GPUs per node (all visible to that node's process)
@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
       [[ "$2" =~ ^[A-Za-z_][A-Za-z0-9_]*=.*$ ]] || die "--env '$2' is not NAME=VALUE"
       envs+=("$2"); shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
-    train|eval) command="$1"; shift ;;
+    train|eval|infer) command="$1"; shift ;;
     --) shift; break ;;
     *) die "unknown argument '$1' (flanx arguments go after --; see --help)" ;;
   esac
@@ -50,17 +50,15 @@ require --nodes "$nodes_n"; require --gpus-per-node "$gpus"
 positive_int --nodes "$nodes_n"; positive_int --gpus-per-node "$gpus"; positive_int --port "$port"
 [ "$port" -le 65535 ] || die "--port must be at most 65535, got '$port'"
 [[ "$time_limit" =~ ^([0-9]+-)?[0-9]+(:[0-9]{2}){0,2}$ ]] || die "--time '$time_limit' is not a SLURM time such as 24:00:00"
-[ -n "$command" ] || die "missing the command: train or eval (see --help)"
+[ -n "$command" ] || die "missing the command: train, eval or infer (see --help)"
 [ $# -gt 0 ] || die "no flanx arguments after -- (at least --gin_file=...)"
 if [ -n "$data_dir" ]; then envs+=("FLANX_DATA_DIR=$data_dir"); fi
 
 flanx_args=("$@")
-distributed=""
-if [ "$command" = train ]; then
-  # Single quotes: SLURM_* are expanded by each task on its own node, not here.
-  # shellcheck disable=SC2016
-  distributed='--coordinator_address="$FLANX_COORDINATOR" --num_processes="$SLURM_NTASKS" --process_id="$SLURM_PROCID" '
-fi
+# train and eval alike: one job, the model's parameters sharded over every node's GPUs.
+# Single quotes: SLURM_* are expanded by each task on its own node, not here.
+# shellcheck disable=SC2016
+distributed='--coordinator_address="$FLANX_COORDINATOR" --num_processes="$SLURM_NTASKS" --process_id="$SLURM_PROCID" '
 
 script=$(
   echo "#!/usr/bin/env bash"

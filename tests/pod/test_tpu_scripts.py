@@ -120,7 +120,14 @@ def test_launch_multislice_sets_megascale_per_slice():
   assert [c.split()[5] for c in cmds[1:]] == ["flan-xl-0", "flan-xl-1"]
   for slice_id, cmd in enumerate(cmds[1:]):
     assert f"MEGASCALE_SLICE_ID={slice_id}" in cmd and "MEGASCALE_NUM_SLICES=2" in cmd
-    assert "flanx\\ eval\\ --gin_file" in cmd  # eval takes no --multihost
+    assert "flanx\\ eval\\ --multihost\\ --gin_file" in cmd  # one job over every worker of both slices
+
+
+def test_launch_runs_infer_as_one_job_and_names_the_commands():
+  cmds = commands(run("launch.sh", *TPU, "--dry-run", "infer", "--", "--gin_file=runs/infer.gin"))
+  assert len(cmds) == 1 and "flanx\\ infer\\ --multihost\\ --gin_file=runs/infer.gin" in cmds[0]
+  out = run("launch.sh", *TPU, "--dry-run", "--", "--gin_file=x")
+  assert out.returncode == 2 and out.stderr.startswith("launch.sh: error: missing the command: train, eval or infer")
 
 
 def test_logs_stop_and_delete():
@@ -145,6 +152,9 @@ def test_slurm_sets_jax_distributed_from_slurm(tmp_path):
   srun = script[-1]
   for part in ("--coordinator_address", "SLURM_NTASKS", "SLURM_PROCID", "/opt/flanx-venv/bin/flanx", "train"):
     assert part in srun
+  result = run("slurm.sh", "--nodes", "4", "--gpus-per-node", "8", "--dry-run", "eval", "--", "--gin_file=runs/eval.gin")
+  eval_srun = [line[2:] for line in result.stdout.splitlines() if line.startswith("| ")][-1]
+  assert "--coordinator_address" in eval_srun and "eval" in eval_srun  # eval is one job over the nodes too
   # The batch script is valid bash.
   path = tmp_path / "job.sh"
   path.write_text("\n".join(script) + "\n")
