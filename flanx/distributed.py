@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import gin
 import jax
 
-from flanx.errors import FlanxError
+from flanx.errors import FlanxError, first_line
 
 FLAGS = ("--coordinator_address", "--num_processes", "--process_id")
 MULTIHOST = "--multihost"
@@ -95,7 +95,15 @@ def initialize(args: DistributedArgs) -> None:
   timeouts = DistributedTimeouts().kwargs()
   if args.coordinator_address is not None:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # only used where devices are CPUs
-    jax.distributed.initialize(coordinator_address=args.coordinator_address, num_processes=args.num_processes,
-                               process_id=args.process_id, **timeouts)
+    try:
+      jax.distributed.initialize(coordinator_address=args.coordinator_address, num_processes=args.num_processes,
+                                 process_id=args.process_id, **timeouts)
+    except (ValueError, RuntimeError) as e:
+      raise FlanxError(f"process {args.process_id} could not join the job at --coordinator_address="
+                       f"{args.coordinator_address}: {first_line(e)}") from e
   elif args.multihost:
-    jax.distributed.initialize(**timeouts)
+    try:
+      jax.distributed.initialize(**timeouts)
+    except (ValueError, RuntimeError) as e:  # not a TPU VM (or a cluster JAX detects): nothing says who coordinates
+      raise FlanxError(f"--multihost: JAX found no job to join here ({first_line(e)}); outside TPU VMs pass "
+                       f"--coordinator_address=HOST:PORT --num_processes=N --process_id=I instead") from e

@@ -6,6 +6,10 @@ r"""Score a checkpoint on the held-out suite and print the paper's Table 5 row.
 The model comes from a model gin file given on the command line (one that defines MODEL), or else from the
 config.gin that training saved in the checkpoint's MODEL_DIR. Results go to MODEL_DIR/eval/<step>/ (see
 docs/evaluation.md). flanx/heldout.py runs the same evaluation from inside the training loop.
+
+A model sharded over several hosts: run the same command on every host with --multihost (TPU VMs) or
+--coordinator_address=HOST:PORT --num_processes=N --process_id=I, as for training; only process 0 prints and
+writes.
 """
 
 import sys

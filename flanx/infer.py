@@ -6,7 +6,8 @@ r"""Run a task's (or mixture's) inputs through a checkpoint, as T5X's infer does
 Each task of the mixture gets INFER_OUTPUT_DIR/<task>-<step>.jsonl with one {"inputs", "prediction"} object
 per example (plus "target" where the task has targets), written whole or not at all (temp file + rename).
 As with flanx.eval, the model comes from a model gin file on the command line or from the config.gin saved
-in the checkpoint's MODEL_DIR.
+in the checkpoint's MODEL_DIR, and several hosts run it as one job (--multihost, or --coordinator_address=
+HOST:PORT --num_processes=N --process_id=I on each); only process 0 writes.
 """
 
 import sys

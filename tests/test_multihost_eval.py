@@ -82,8 +82,24 @@ def test_eval_on_two_processes_equals_one_and_only_process_0_writes(run_dir, tmp
 def test_infer_on_two_processes_equals_one_and_only_process_0_writes(run_dir, tmp_path):
   checkpoint = f"--gin.CHECKPOINT_PATH='{run_dir}'"
   assert cli.main(["infer", *INFER_ARGS, checkpoint, f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'one'}'"]) == 0
-  outputs = _two_processes("infer", lambda i: [*INFER_ARGS, checkpoint, f"--gin.INFER_OUTPUT_DIR='{tmp_path / f'p{i}'}'"])
+  outputs = _two_processes("infer",
+                           lambda i: [*INFER_ARGS, checkpoint, f"--gin.INFER_OUTPUT_DIR='{tmp_path / f'p{i}'}'"])
   assert "flanx: predictions of step 2 written to" in outputs[0] and "written to" not in outputs[1]
   assert not (tmp_path / "p1").exists()
   expected = _files(tmp_path / "one")
   assert len(expected) >= 2 and _files(tmp_path / "p0") == expected
+
+
+def test_multihost_where_jax_finds_no_job_is_one_line(run_dir, tmp_path):
+  """--multihost off a TPU VM: JAX's auto-detection finds no coordinator; one line says what to pass instead."""
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
+             FLANX_DATA_DIR=str(FIXTURES))
+  env.pop("JAX_COORDINATOR_ADDRESS", None)
+  out = subprocess.run([sys.executable, "-m", "flanx.eval", "--multihost", *EVAL_ARGS,
+                        f"--gin.CHECKPOINT_PATH='{run_dir}'", f"--gin.EVAL_MODEL_DIR='{tmp_path / 'out'}'"],
+                       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+  errors = [line for line in out.stderr.splitlines() if "error:" in line]
+  assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-3000:]
+  assert len(errors) == 1 and "--multihost: JAX found no job to join" in errors[0], out.stderr[-3000:]
+  assert "--coordinator_address=HOST:PORT" in errors[0]
+  assert not (tmp_path / "out").exists()

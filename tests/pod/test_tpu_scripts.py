@@ -152,7 +152,8 @@ def test_slurm_sets_jax_distributed_from_slurm(tmp_path):
   srun = script[-1]
   for part in ("--coordinator_address", "SLURM_NTASKS", "SLURM_PROCID", "/opt/flanx-venv/bin/flanx", "train"):
     assert part in srun
-  result = run("slurm.sh", "--nodes", "4", "--gpus-per-node", "8", "--dry-run", "eval", "--", "--gin_file=runs/eval.gin")
+  result = run("slurm.sh", "--nodes", "4", "--gpus-per-node", "8", "--dry-run", "eval", "--",
+               "--gin_file=runs/eval.gin")
   eval_srun = [line[2:] for line in result.stdout.splitlines() if line.startswith("| ")][-1]
   assert "--coordinator_address" in eval_srun and "eval" in eval_srun  # eval is one job over the nodes too
   # The batch script is valid bash.
