@@ -298,7 +298,10 @@ def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str
                           partition: partitioning.PartitionConfig = partitioning.PartitionConfig(),
                           name: str = "CHECKPOINT_PATH") -> Loaded:
   """Locates the checkpoint, checks it fits `model`, and restores its parameters straight into the shardings
-  the model has on the mesh. A damaged file is one FlanxError line, not orbax's error log."""
+  the model has on the mesh. A damaged file is one FlanxError line, not orbax's error log.
+
+  In a multi-process job every process calls it: the mesh spans all processes' devices, and each process reads
+  only its own devices' shards, so a model too big for one host restores across all of them."""
   ref = locate(checkpoint_path, name)
   vocab_size = model.vocabulary.vocab_size
   if vocab_size > model.config.vocab_size:

@@ -2,6 +2,8 @@
 evaluator that the training loop runs every EVAL_PERIOD steps. `flanx eval` runs the same code on a checkpoint.
 
 No gin configurables here, so the training loop can import it after gin's configuration is locked.
+In a multi-process job every process runs the same evaluation (the decoder takes each process's identical copy
+of a batch as one global array); only process 0 writes the files (flanx/evaluation/evaluator.py).
 """
 
 import dataclasses
