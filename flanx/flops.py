@@ -9,16 +9,19 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 
 def measure_peak_flops(devices=None, size: int = 1024, repeats: int = 20, warmup: int = 3,
-                       dtype=jnp.float32) -> float:
+                       dtype=jnp.float32, min_seconds: float = 0.0) -> float:
   """FLOP/s of one large matrix product per device, run on all devices at once and summed.
 
   Running them together matters on hosts whose "devices" share cores (simulated CPU devices). The first
   runs are untimed: thread pools spin up and caches fill only then, and timing them made two runs of the
-  same job disagree by more than 10%. The fastest of `repeats` timed runs is the peak, since load from other
-  processes can only slow a run down.
+  same job disagree by more than 10%. The fastest timed run is the peak, since load from other processes can
+  only slow a run down. Timing goes on for at least `repeats` runs and `min_seconds`: a longer window gives
+  a loaded machine more chances that some run finds the cores free (20 runs, about 1 s, gave 36 and 48
+  GFLOP/s in two processes at load 6; `bench train` uses 2 s).
   """
-  if min(size, repeats) <= 0 or warmup < 0:
-    raise ValueError(f"measure_peak_flops: size={size} and repeats={repeats} must be positive, warmup={warmup} >= 0")
+  if min(size, repeats) <= 0 or warmup < 0 or min_seconds < 0:
+    raise ValueError(f"measure_peak_flops: size={size} and repeats={repeats} must be positive, warmup={warmup} "
+                     f"and min_seconds={min_seconds} >= 0")
   devices = list(devices if devices is not None else jax.local_devices())
   mesh = jax.sharding.Mesh(np.array(devices), ("d",))
   sharding = NamedSharding(mesh, PartitionSpec("d"))
@@ -26,9 +29,9 @@ def measure_peak_flops(devices=None, size: int = 1024, repeats: int = 20, warmup
   matmul = jax.jit(lambda a: jnp.einsum("bij,bjk->bik", a, a), out_shardings=sharding)
   for _ in range(1 + warmup):  # the first also compiles
     matmul(x).block_until_ready()
-  best = float("inf")
-  for _ in range(repeats):
+  best, runs, began = float("inf"), 0, time.perf_counter()
+  while runs < repeats or time.perf_counter() - began < min_seconds:
     start = time.perf_counter()
     matmul(x).block_until_ready()
-    best = min(best, time.perf_counter() - start)
+    best, runs = min(best, time.perf_counter() - start), runs + 1
   return 2.0 * size ** 3 * len(devices) / best

@@ -38,3 +38,29 @@ def test_rms_norm_scales_by_root_mean_square():
   x = jnp.array([[3.0, 4.0]])
   params = norm.init(jax.random.key(0), x)
   np.testing.assert_allclose(norm.apply(params, x), x / np.sqrt(12.5 + 1e-6), rtol=1e-6)
+
+
+def test_add_shared_bias_matches_a_broadcast_add_in_value_and_gradients():
+  logits = jax.random.normal(jax.random.key(0), (3, 2, 5, 7))
+  bias = jax.random.normal(jax.random.key(1), (1, 2, 5, 7))
+  weights = jax.random.normal(jax.random.key(2), logits.shape)
+
+  def loss(add):
+    return lambda l, b: jnp.sum(jnp.tanh(add(l, b)) * weights)
+
+  np.testing.assert_allclose(layers.add_shared_bias(logits, bias), logits + bias, rtol=1e-6)
+  expected = jax.grad(loss(jnp.add), argnums=(0, 1))(logits, bias)
+  got = jax.jit(jax.grad(loss(layers.add_shared_bias), argnums=(0, 1)))(logits, bias)
+  for e, g in zip(expected, got):
+    assert g.shape == e.shape
+    np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
+
+
+def test_add_shared_bias_rejects_a_per_row_bias():
+  logits = jnp.zeros((2, 3, 4))
+  try:
+    jax.grad(lambda b: jnp.sum(layers.add_shared_bias(logits, b)))(jnp.zeros((2, 3, 4)))
+  except ValueError as e:
+    assert "must be (1, *logits.shape[1:])" in str(e)
+  else:
+    raise AssertionError("a (2, ...) bias was accepted")

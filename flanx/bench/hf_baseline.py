@@ -6,7 +6,7 @@ Dropout is 0 on both sides. torch is only ever the pinned `flanx[hf]` extra.
 """
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -48,11 +48,12 @@ def hf_model(config: T5Config, params: Mapping | None = None):
   return model
 
 
-def train_step_seconds(model, batch: Mapping[str, np.ndarray], steps: int, learning_rate: float = 5e-4) -> float:
-  """Seconds per training step (forward, backward, Adafactor update), after one untimed warm-up step.
+def train_step(model, batch: Mapping[str, np.ndarray], learning_rate: float = 5e-4) -> Callable[[], float]:
+  """One training step (forward, backward, Adafactor update) per call, returning the loss; built warm.
 
   Adafactor from transformers.optimization with a constant learning rate, factored second moments and
-  update clipping at 1.0, the settings flanx's OptimizerConfig defaults to.
+  update clipping at 1.0, the settings flanx's OptimizerConfig defaults to. One untimed step runs here:
+  allocator and optimizer-state creation are not throughput.
   """
   torch, transformers = require_torch()
   optimizer = transformers.optimization.Adafactor(model.parameters(), lr=learning_rate, relative_step=False,
@@ -65,14 +66,20 @@ def train_step_seconds(model, batch: Mapping[str, np.ndarray], steps: int, learn
       "labels": torch.from_numpy(batch["decoder_target_tokens"]).long(),
   }
 
-  def step():
+  def step() -> float:
     loss = model(**inputs).loss
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return float(loss.detach())
 
-  step()  # warm-up: allocator and optimizer-state creation are not throughput
+  step()
+  return step
+
+
+def train_step_seconds(model, batch: Mapping[str, np.ndarray], steps: int, learning_rate: float = 5e-4) -> float:
+  """Seconds per training step (see `train_step`), averaged over `steps` after the warm-up step."""
+  step = train_step(model, batch, learning_rate)
   start = time.perf_counter()
   for _ in range(steps):
     step()

@@ -136,13 +136,41 @@ class Attention(nn.Module):
       k, v = cached_key_values(self, k, v, decode, position)
     logits = jnp.einsum("bqhk,bthk->bhqt", q, k, preferred_element_type=jnp.float32)
     if bias is not None:
-      logits = logits + bias.astype(jnp.float32)
+      logits = add_shared_bias(logits, bias.astype(jnp.float32))
     if mask is not None:
       logits = jnp.where(mask, logits, MASK_VALUE)
     weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
     weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
     out = jnp.einsum("bhqt,bthk->bqhk", weights, v)
     return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
+
+
+@jax.custom_vjp
+def add_shared_bias(logits: jax.Array, bias: jax.Array) -> jax.Array:
+  """logits (batch, ...) + bias (1, ...): one bias shared by every row of the batch.
+
+  The value is `logits + bias`; only the bias gradient is computed differently: a (1, batch) x
+  (batch, rest) matrix product instead of a sum over the leading batch axis. XLA:CPU's YNNPACK reduction
+  over a leading axis ran 3-4x slower than the matching product; under the relative-position bias that all
+  layers share it was the largest single op of the T5 training step (docs/performance.md).
+  """
+  return logits + bias
+
+
+def _add_shared_bias_fwd(logits, bias):
+  if bias.shape != (1, *logits.shape[1:]):
+    raise ValueError(f"add_shared_bias: bias {bias.shape} must be (1, *logits.shape[1:]) for logits {logits.shape}")
+  return logits + bias, None
+
+
+def _add_shared_bias_bwd(_, grad):
+  batch = grad.shape[0]
+  ones = jnp.ones((1, batch), grad.dtype)
+  bias_grad = jnp.dot(ones, grad.reshape(batch, -1), preferred_element_type=jnp.float32)
+  return grad, bias_grad.reshape((1, *grad.shape[1:])).astype(grad.dtype)
+
+
+add_shared_bias.defvjp(_add_shared_bias_fwd, _add_shared_bias_bwd)
 
 
 def relative_position_bucket(relative_position: jax.Array, bidirectional: bool, num_buckets: int,
