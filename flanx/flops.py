@@ -9,7 +9,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 
 def measure_peak_flops(devices=None, size: int = 1024, repeats: int = 20, warmup: int = 3,
-                       dtype=jnp.float32, min_seconds: float = 0.0) -> float:
+                       dtype=jnp.float32, min_seconds: float = 2.0) -> float:
   """FLOP/s of one large matrix product per device, run on all devices at once and summed.
 
   Running them together matters on hosts whose "devices" share cores (simulated CPU devices). The first
@@ -17,7 +17,8 @@ def measure_peak_flops(devices=None, size: int = 1024, repeats: int = 20, warmup
   same job disagree by more than 10%. The fastest timed run is the peak, since load from other processes can
   only slow a run down. Timing goes on for at least `repeats` runs and `min_seconds`: a longer window gives
   a loaded machine more chances that some run finds the cores free (20 runs, about 1 s, gave 36 and 48
-  GFLOP/s in two processes at load 6; `bench train` uses 2 s).
+  GFLOP/s in two processes at load 6, and 74 to 127 GFLOP/s in three processes on the quiet machine; with
+  the 2 s default, three quiet runs gave 140-155 GFLOP/s).
   """
   if min(size, repeats) <= 0 or warmup < 0 or min_seconds < 0:
     raise ValueError(f"measure_peak_flops: size={size} and repeats={repeats} must be positive, warmup={warmup} "

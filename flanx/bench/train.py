@@ -134,7 +134,7 @@ def main(argv: Sequence[str]) -> int:
   state, synced_seconds_per_step = _time_steps(trainer, state, batch, rng, args.steps, sync_every_step=True)
 
   _phase("measuring the float32 matmul peak")
-  peak = measure_peak_flops(jax.devices(), min_seconds=2.0)
+  peak = measure_peak_flops(jax.devices())
   hf = None
   if args.against == "hf":
     from flanx.bench import hf_baseline  # noqa: PLC0415
