@@ -3,6 +3,7 @@
 import ast
 import importlib
 import importlib.util
+import os
 import pathlib
 import re
 import sys
@@ -70,7 +71,16 @@ def usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-  argv = list(sys.argv[1:] if argv is None else argv)
+  try:
+    return dispatch(list(sys.argv[1:] if argv is None else argv), prog)
+  except BrokenPipeError:
+    # Whoever read stdout stopped (`flanx eval --help | head`): end quietly, as Unix tools do, and point
+    # stdout at /dev/null so the interpreter's final flush does not print the same error again.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
+
+
+def dispatch(argv: list[str], prog: str | None) -> int:
   quiet.environment()
   if not argv or argv[0] in ("-h", "--help", "help"):
     print(usage())

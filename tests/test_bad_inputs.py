@@ -377,6 +377,17 @@ def test_help_is_immediate_and_lists_the_macros():
     assert macro in out.stdout
 
 
+def test_help_into_a_closed_pipe_ends_quietly():
+  """`flanx eval --help | head`: the reader is gone before the help is written; no traceback, exit 141."""
+  code = "import sys; from flanx import cli; sys.exit(cli.main(['eval', '--help']))"
+  child = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+  child.stdout.close()  # the only read end: the child's first write fails with EPIPE
+  stderr = child.stderr.read()
+  assert child.wait(timeout=60) == 141, stderr
+  assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
 @pytest.mark.parametrize("command, fragment", [("generate", "one prompt per line"),
                                                ("score", 'string fields "input" and "target"')])
 def test_generate_and_score_help_describe_the_input_format(capsys, command, fragment):
