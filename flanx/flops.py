@@ -36,3 +36,16 @@ def measure_peak_flops(devices=None, size: int = 1024, repeats: int = 20, warmup
     matmul(x).block_until_ready()
     best, runs = min(best, time.perf_counter() - start), runs + 1
   return 2.0 * size ** 3 * len(devices) / best
+
+
+_PEAKS: dict[tuple[int, ...], float] = {}
+
+
+def process_peak_flops(devices) -> float:
+  """`measure_peak_flops(devices)`, measured once per process and device set: the hardware does not change
+  between the runs one process makes (a notebook training twice, a test worker training many times), and each
+  measurement takes about 2 s."""
+  key = tuple(d.id for d in devices)
+  if key not in _PEAKS:
+    _PEAKS[key] = measure_peak_flops(devices)
+  return _PEAKS[key]

@@ -30,7 +30,7 @@ from etils import epath
 from flanx import (checkpoints, data, data_dir, decoding, distributed, errors, gin_config, nonfinite, partitioning,
                    predict, preemption, records, run_lock, summaries)
 from flanx.errors import FlanxError
-from flanx.flops import measure_peak_flops
+from flanx.flops import process_peak_flops
 from flanx.optimizer import OptimizerConfig
 from flanx.trainer import Trainer, TrainState
 
@@ -145,7 +145,7 @@ def train(
 ) -> TrainResult:
   """Trains `model` on `train_dataset_cfg` until `train_steps`, resuming MODEL_DIR's latest checkpoint.
 
-  peak_flops: the whole job's peak FLOP/s for MFU; None measures it with a matrix product at start-up.
+  peak_flops: the whole job's peak FLOP/s for MFU; None measures it with a matrix product, once per process.
   eval_suite: a held-out suite (e.g. 'flan_heldout') scored every eval_period steps into MODEL_DIR/eval/<step>/,
     on its first eval_examples examples per setting (None: all).
   show_predictions: after training, greedily decode this many validation examples and print the exact-match rate.
@@ -202,7 +202,7 @@ def train(
   tokens_per_step = train_dataset_cfg.batch_size * (lengths["inputs"] + lengths["targets"])
   flops_per_step = model.flops_per_example(lengths) * train_dataset_cfg.batch_size
   if log_period and peak_flops is None:
-    peak_flops = measure_peak_flops(jax.devices())
+    peak_flops = process_peak_flops(jax.devices())
   held_out = None
   if eval_period and eval_suite:
     from flanx import heldout  # the evaluator pulls in decoding and the benchmark tasks

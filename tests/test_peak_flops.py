@@ -1,9 +1,11 @@
-"""measure_peak_flops: the timing window and its argument checks."""
+"""measure_peak_flops: the timing window and its argument checks; process_peak_flops measures once."""
 
 import time
+import types
 
 import pytest
 
+from flanx import flops
 from flanx.flops import measure_peak_flops
 
 
@@ -19,3 +21,13 @@ def test_bad_arguments_are_named(kwargs):
   name = next(iter(kwargs))
   with pytest.raises(ValueError, match=f"{name}={kwargs[name]}"):
     measure_peak_flops(**kwargs)
+
+
+def test_process_peak_is_measured_once_per_device_set(monkeypatch):
+  calls = []
+  monkeypatch.setattr(flops, "_PEAKS", {})
+  monkeypatch.setattr(flops, "measure_peak_flops", lambda devices: calls.append(len(devices)) or 1e9 * len(calls))
+  first, second = types.SimpleNamespace(id=0), types.SimpleNamespace(id=1)
+  assert flops.process_peak_flops([first, second]) == flops.process_peak_flops([first, second]) == 1e9
+  assert flops.process_peak_flops([first]) == 2e9  # another device set is measured on its own
+  assert calls == [2, 1]
