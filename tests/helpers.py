@@ -1,7 +1,11 @@
-"""Shared test helpers: a tiny model, batches of the demo mixture, and in-process gin training."""
+"""Shared test helpers: a tiny model, batches of the demo mixture, in-process gin training, and a job of two
+local processes."""
 
 import os
 import pathlib
+import socket
+import subprocess
+import sys
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 # The real data files live beside the checkout (../shared/data); FLANX_SHARED_DATA points elsewhere.
@@ -74,3 +78,31 @@ def gin_train(model_dir, *bindings: str, gin_file: str = "runs/demo.gin"):
   gin_config.parse([gin_file], [f"MODEL_DIR = '{model_dir}'", "LOG_PERIOD = 1", "train.peak_flops = 1e12",
                                 "train.show_predictions = 0", *bindings])
   return train.configured_train()
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def two_process_job(module: str, args_of, data_dir: pathlib.Path, timeout: int = 300) -> list[str]:
+  """Runs `python -m <module>` as processes 0 and 1 of one job (4 CPU devices each, gloo, a free port);
+  args_of(i) gives process i's arguments. Returns both outputs once both exited 0."""
+  port = free_port()
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", TF_CPP_MIN_LOG_LEVEL="3",
+             JAX_PLATFORMS="cpu", FLANX_DATA_DIR=str(data_dir))
+  procs = [subprocess.Popen([sys.executable, "-m", module, *args_of(i), f"--coordinator_address=127.0.0.1:{port}",
+                             "--num_processes=2", f"--process_id={i}"],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           for i in range(2)]
+  outputs = []
+  try:
+    for p in procs:
+      outputs.append(p.communicate(timeout=timeout)[0])
+  finally:
+    for p in procs:
+      p.kill()
+  for i, (p, out) in enumerate(zip(procs, outputs)):
+    assert p.returncode == 0, f"process {i} failed:\n{out[-3000:]}"
+  return outputs

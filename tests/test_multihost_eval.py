@@ -4,13 +4,12 @@ Each process gets its own output directory (as hosts with local disks would), so
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import REPO_ROOT, gin_train
+from tests.helpers import REPO_ROOT, gin_train, two_process_job
 from flanx import cli
 import flanx.infer  # noqa: F401  registers InferConfig before any test locks gin's registry
 
@@ -23,33 +22,6 @@ EVAL_ARGS = ["--gin_file=gin/runs/eval.gin", "--gin.EVAL_SUITE='mmlu'", "--gin.E
 INFER_ARGS = ["--gin_file=gin/runs/infer.gin", "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", "--gin.INFER_NUM_EXAMPLES=3",
               "--gin.INFER_BATCH_SIZE=2", "--gin.INFER_BEAM_SIZE=2", "--gin.INFER_NUM_PARTITIONS=2",
               "--gin.INFER_FEATURE_LENGTHS={'inputs': 32, 'targets': 6}"]
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
-def _two_processes(command: str, args_of) -> list[str]:
-  """Runs `python -m flanx.<command>` as processes 0 and 1 of one job; args_of(i) gives process i's arguments."""
-  port = _free_port()
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", TF_CPP_MIN_LOG_LEVEL="3",
-             JAX_PLATFORMS="cpu", FLANX_DATA_DIR=str(FIXTURES))
-  procs = [subprocess.Popen([sys.executable, "-m", f"flanx.{command}", *args_of(i),
-                             f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"],
-                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-           for i in range(2)]
-  outputs = []
-  try:
-    for p in procs:
-      outputs.append(p.communicate(timeout=300)[0])
-  finally:
-    for p in procs:
-      p.kill()
-  for i, (p, out) in enumerate(zip(procs, outputs)):
-    assert p.returncode == 0, f"process {i} failed:\n{out[-3000:]}"
-  return outputs
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +39,8 @@ def test_eval_on_two_processes_equals_one_and_only_process_0_writes(run_dir, tmp
   monkeypatch.setenv("FLANX_DATA_DIR", str(FIXTURES))
   checkpoint = f"--gin.CHECKPOINT_PATH='{run_dir / 'checkpoint_2'}'"
   assert cli.main(["eval", *EVAL_ARGS, checkpoint, f"--gin.EVAL_MODEL_DIR='{tmp_path / 'one'}'"]) == 0
-  outputs = _two_processes("eval", lambda i: [*EVAL_ARGS, checkpoint, f"--gin.EVAL_MODEL_DIR='{tmp_path / f'p{i}'}'"])
+  outputs = two_process_job("flanx.eval", lambda i: [*EVAL_ARGS, checkpoint, f"--gin.EVAL_MODEL_DIR='{tmp_path / f'p{i}'}'"],
+                            FIXTURES)
   assert "flanx: evaluation of step 2 written to" in outputs[0]
   assert "written to" not in outputs[1] and "Norm. avg" not in outputs[1]
   assert not (tmp_path / "p1").exists()  # process 1 wrote nothing, not even a directory
@@ -82,8 +55,8 @@ def test_eval_on_two_processes_equals_one_and_only_process_0_writes(run_dir, tmp
 def test_infer_on_two_processes_equals_one_and_only_process_0_writes(run_dir, tmp_path):
   checkpoint = f"--gin.CHECKPOINT_PATH='{run_dir}'"
   assert cli.main(["infer", *INFER_ARGS, checkpoint, f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'one'}'"]) == 0
-  outputs = _two_processes("infer",
-                           lambda i: [*INFER_ARGS, checkpoint, f"--gin.INFER_OUTPUT_DIR='{tmp_path / f'p{i}'}'"])
+  outputs = two_process_job("flanx.infer",
+                            lambda i: [*INFER_ARGS, checkpoint, f"--gin.INFER_OUTPUT_DIR='{tmp_path / f'p{i}'}'"], FIXTURES)
   assert "flanx: predictions of step 2 written to" in outputs[0] and "written to" not in outputs[1]
   assert not (tmp_path / "p1").exists()
   expected = _files(tmp_path / "one")

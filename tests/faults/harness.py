@@ -8,7 +8,6 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import numpy as np
 
 from flanx import checkpoints
 from flanx.supervisor import PEER_LOST_EXIT_CODE  # noqa: F401  (used by the tests)
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, free_port
 
 # Few steps, tiny batches, a metrics row per step: each run costs little more than start-up and one compile.
 FAST = ("--gin.BATCH_SIZE=8", "--gin.LOG_PERIOD=1", "--gin.train.show_predictions=0", "--gin.train.peak_flops=1e12",
@@ -56,12 +55,6 @@ def _poisoned(batch: dict) -> dict:
   # Computed under jit into the weights' own sharding, so it works across processes too.
   nan = jax.jit(lambda w: jax.numpy.full(w.shape, jax.numpy.nan, jax.numpy.float32), out_shardings=weights.sharding)
   return {**batch, "decoder_loss_weights": nan(weights)}
-
-
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
 
 
 def start(model_dir: pathlib.Path, *bindings: str, devices: int = 1, extra_args=()) -> subprocess.Popen:
