@@ -183,11 +183,11 @@ class Decoder:
                                     out_shardings=whole)
     return self._compiled[key]
 
-  def _rows_on_mesh(self, x: np.ndarray, multiple: int = 1) -> jax.Array:
+  def _rows_on_mesh(self, x: np.ndarray) -> jax.Array:
     """Host rows, padded to split evenly, as one global array split over the batch axes. Every process holds
     the same full rows (as each process of `flanx eval` reads every example), so each takes its own devices'
     slice: jit refuses host arrays for a sharding that spans other processes' devices."""
-    unit = self.partitioner.data_parallel_size * multiple
+    unit = self.partitioner.data_parallel_size
     extra = -len(x) % unit
     rows = np.concatenate([x, np.zeros((extra,) + x.shape[1:], x.dtype)]) if extra else x
     return jax.make_array_from_process_local_data(self.partitioner.batch_sharding, rows, rows.shape)
