@@ -27,17 +27,21 @@ def test_flanx_train_reports_bad_input_in_one_line(capsys, tmp_path):
   assert len(err) == 1 and err[0].startswith("flanx train: error: BATCH_SIZE=3")
 
 
-def test_bench_train_prints_throughput_and_mfu(capsys):
-  code = bench_train.main(["--gin_file=models/t5_1_1/tiny.gin", "--gin.NUM_EMBEDDINGS=384", "--batch_size=8",
-                           "--inputs_length=16", "--targets_length=8", "--steps=2"])
+@pytest.mark.parametrize("microbatches", [1, 2])
+def test_bench_train_prints_throughput_and_mfu(capsys, microbatches):
+  batch_size = 8 * microbatches  # tests run on 8 devices: every microbatch needs a row per device
+  code = bench_train.main(["--gin_file=models/t5_1_1/tiny.gin", "--gin.NUM_EMBEDDINGS=384",
+                           f"--batch_size={batch_size}", "--inputs_length=16", "--targets_length=8", "--steps=2",
+                           f"--num_microbatches={microbatches}"])
   assert code == 0
   out = capsys.readouterr().out
   values = {m.group(1): float(m.group(2).replace(",", "")) for m in
             re.finditer(r"^(seconds/step|tokens/s|MFU)\s+([\d.,]+)", out, re.M)}
   assert set(values) == {"seconds/step", "tokens/s", "MFU"}, out
   assert values["tokens/s"] > 0 and 0 < values["MFU"] < 100
-  assert abs(values["tokens/s"] * values["seconds/step"] - 8 * 24) < 1.0
+  assert abs(values["tokens/s"] * values["seconds/step"] - batch_size * 24) < 1.0
   assert re.search(r"^host sync every step: [\d.]+ s/step, [\d.]+x the free-running step$", out, re.M), out
+  assert f", {microbatches} microbatch(es) per step" in out, out
 
 
 def test_bench_data_prints_packing_and_resume_seek(capsys):

@@ -95,10 +95,12 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--inputs_length", type=int, default=512)
   parser.add_argument("--targets_length", type=int, default=128)
   parser.add_argument("--steps", type=int, default=3)
+  parser.add_argument("--num_microbatches", type=int, default=1,
+                      help="accumulate each step's gradient over this many microbatches (NUM_MICROBATCHES)")
   parser.add_argument("--against", choices=("hf",), default=None,
                       help="also time a Hugging Face T5ForConditionalGeneration step (torch) in this process")
   args = parser.parse_args(rest)
-  for name in ("batch_size", "inputs_length", "targets_length", "steps"):
+  for name in ("batch_size", "inputs_length", "targets_length", "steps", "num_microbatches"):
     if getattr(args, name) <= 0:
       raise FlanxError(f"--{name}={getattr(args, name)} must be positive")
   # Before anything starts JAX's backend: threads keep the malloc arena they first used.
@@ -114,9 +116,13 @@ def main(argv: Sequence[str]) -> int:
     raise FlanxError("--against hf compares T5 (encoder-decoder) models; this gin file builds another family")
   lengths = {"inputs": args.inputs_length, "targets": args.targets_length}
 
-  trainer = Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), lengths)
+  trainer = Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), lengths,
+                    args.num_microbatches)
   mesh = trainer.mesh
-  trainer.check_batch_size(args.batch_size)
+  shards = partitioning.data_parallel_size(mesh) * args.num_microbatches
+  if args.batch_size % shards:
+    raise FlanxError(f"--batch_size={args.batch_size} is not divisible by --num_microbatches={args.num_microbatches} "
+                     f"x the data-parallel size {partitioning.data_parallel_size(mesh)}")
   host_batch = _random_batch(model, args.batch_size, lengths)
   batch = {k: jax.device_put(v, partitioning.batch_sharding(mesh)) for k, v in host_batch.items()}
   _phase("initialising parameters")
@@ -148,7 +154,8 @@ def main(argv: Sequence[str]) -> int:
   print(f"model: {model.num_params(state.params) / 1e6:.1f}M parameters, d_model {c.emb_dim}, "
         f"{_layers(c)}, activations {c.dtype}")
   print(f"batch {args.batch_size} x (inputs {lengths['inputs']} + targets {lengths['targets']}) on "
-        f"{len(jax.devices())} {jax.devices()[0].platform} device(s), mesh {dict(mesh.shape)}")
+        f"{len(jax.devices())} {jax.devices()[0].platform} device(s), mesh {dict(mesh.shape)}, "
+        f"{args.num_microbatches} microbatch(es) per step")
   print(f"first step (compile + run): {compile_seconds:.1f} s; timed steps: {args.steps}")
   print(f"seconds/step   {seconds_per_step:.4g}")
   print(f"tokens/s       {tokens / seconds_per_step:,.0f}")
