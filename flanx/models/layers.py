@@ -11,13 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flanx.models.attention import MASK_VALUE, attend, batch_sum  # noqa: F401  (MASK_VALUE: for the decoding paths)
+from flanx.models.gated_mlp import gated_mlp
 from flanx.models.kv_cache import cached_key_values
 
 Dtype = jnp.dtype | str
 Initializer = Callable[..., jax.Array]
-
-# Large negative logit for masked attention positions (finite, so fully masked rows stay NaN-free).
-MASK_VALUE = -1e10
 
 # Names of jax.checkpoint_policies usable as a config's remat_policy ('none' turns rematerialisation off).
 REMAT_POLICIES = ("none", "full", "dots_saveable", "dots_with_no_batch_dims_saveable", "nothing_saveable")
@@ -92,10 +91,25 @@ class GatedMlp(nn.Module):
     wi_0 = param(self, "wi_0", init, (d, self.mlp_dim), ("embed", "mlp")).astype(self.dtype)
     wi_1 = param(self, "wi_1", init, (d, self.mlp_dim), ("embed", "mlp")).astype(self.dtype)
     wo = param(self, "wo", init, (self.mlp_dim, d), ("mlp", "embed")).astype(self.dtype)
-    h = self.activation(x @ wi_0) * (x @ wi_1)
-    h = constrain(h, "batch", "length", "mlp")
-    h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
-    return constrain(h @ wo, "batch", "length", "embed")
+    keep = DropoutKeep(self.dropout_rate, name="Dropout_0")((*x.shape[:-1], self.mlp_dim), deterministic)
+    out = gated_mlp(x, wi_0, wi_1, wo, self.activation, keep, self.dropout_rate)
+    return constrain(out, "batch", "length", "embed")
+
+
+class DropoutKeep(nn.Module):
+  """The booleans that `nn.Dropout(rate)` keeps, for cores that apply dropout inside a custom backward.
+
+  Named as the `nn.Dropout` it replaces ("Dropout_0"), it draws the same mask from the same rngs:
+  `jax.random.bernoulli(make_rng("dropout"), 1 - rate, shape)`. None when nothing is dropped.
+  """
+
+  rate: float
+
+  @nn.compact
+  def __call__(self, shape: tuple[int, ...], deterministic: bool) -> jax.Array | None:
+    if deterministic or self.rate == 0.0:
+      return None
+    return jax.random.bernoulli(self.make_rng("dropout"), 1.0 - self.rate, shape)
 
 
 class Attention(nn.Module):
@@ -132,8 +146,12 @@ class Attention(nn.Module):
     else:
       k = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), "batch", "length", "heads", "kv")
       v = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), "batch", "length", "heads", "kv")
-    if decode is not None:
-      k, v = cached_key_values(self, k, v, decode, position)
+    if decode is None:
+      keep = DropoutKeep(self.dropout_rate, name="Dropout_0")(
+          (q.shape[0], self.num_heads, q.shape[1], k.shape[1]), deterministic)
+      out = attend(q, k, v, bias, mask, keep, self.dropout_rate)
+      return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
+    k, v = cached_key_values(self, k, v, decode, position)
     logits = jnp.einsum("bqhk,bthk->bhqt", q, k, preferred_element_type=jnp.float32)
     if bias is not None:
       logits = add_shared_bias(logits, bias.astype(jnp.float32))
@@ -164,10 +182,7 @@ def _add_shared_bias_fwd(logits, bias):
 
 
 def _add_shared_bias_bwd(_, grad):
-  batch = grad.shape[0]
-  ones = jnp.ones((1, batch), grad.dtype)
-  bias_grad = jnp.dot(ones, grad.reshape(batch, -1), preferred_element_type=jnp.float32)
-  return grad, bias_grad.reshape((1, *grad.shape[1:])).astype(grad.dtype)
+  return grad, batch_sum(grad).astype(grad.dtype)
 
 
 add_shared_bias.defvjp(_add_shared_bias_fwd, _add_shared_bias_bwd)

@@ -1,0 +1,135 @@
+"""The attention core softmax(q k^T + bias, masked) v, with a hand-written backward for training on CPU.
+
+Plain autodiff of that core ran its backward at about 2.8x the forward on the T5 training step
+(docs/performance.md): it kept a `where` over the (batch, heads, q, k) logits, broadcast the softmax
+normaliser to that size, and summed `dw * w` over keys in a separate pass. `attend` saves the weights
+and computes the softmax backward in one elementwise pass, ds = w * (dw - delta), where delta, the
+row sum of dw * w, equals the (batch, q, heads) dot product of the output gradient with the output
+(a pass over arrays 8x smaller at head_dim 64). Masked keys get weight 0 (exp of MASK_VALUE underflows),
+so their ds is 0 with no `where`; a query whose every key is masked keeps the uniform weights of the
+forward and has its ds set to 0 through its output gradient, as autodiff of the `where` gives. Every
+product is a plain batched (batch * heads) matrix product with the contraction over the minor axis of
+the left and the major axis of the right: only (batch, heads, length, head_dim) arrays get transposed.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+# Large negative logit for masked attention positions (finite, so fully masked rows stay NaN-free).
+MASK_VALUE = -1e10
+
+
+def batch_sum(x: jax.Array) -> jax.Array:
+  """x (batch, ...) summed over the batch into (1, ...), as a (1, batch) x (batch, rest) product.
+
+  The gradient of a bias shared by every row of the batch. XLA:CPU's YNNPACK reduction over a leading
+  axis ran 3-4x slower than this product (docs/performance.md).
+  """
+  batch = x.shape[0]
+  ones = jnp.ones((1, batch), x.dtype)
+  return jnp.dot(ones, x.reshape(batch, -1), preferred_element_type=jnp.float32).reshape((1, *x.shape[1:]))
+
+
+def _bmm(a: jax.Array, b: jax.Array, dtype) -> jax.Array:
+  """(n, i, j) x (n, j, k) -> (n, i, k)."""
+  return jax.lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,))), preferred_element_type=dtype)
+
+
+def _heads_major(x: jax.Array) -> jax.Array:
+  """(batch, length, heads, head_dim) -> (batch * heads, length, head_dim)."""
+  b, length, h, d = x.shape
+  return jnp.transpose(x, (0, 2, 1, 3)).reshape(b * h, length, d)
+
+
+def _heads_minor(x: jax.Array, batch: int, minor_length: bool = False) -> jax.Array:
+  """Back to (batch, length, heads, head_dim) from (batch * heads, length, head_dim), or from
+  (batch * heads, head_dim, length) when minor_length."""
+  n = x.shape[0]
+  x = x.reshape(batch, n // batch, *x.shape[1:])
+  return jnp.transpose(x, (0, 3, 1, 2) if minor_length else (0, 2, 1, 3))
+
+
+def attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = None,
+           mask: jax.Array | None = None, dropout_keep: jax.Array | None = None,
+           dropout_rate: float = 0.0) -> jax.Array:
+  """softmax(q k^T + bias, keys masked) v for each head, without 1/sqrt(head_dim) scaling.
+
+  q (batch, q_length, heads, head_dim); k, v (batch, k_length, heads, head_dim); bias (1, heads, q_length,
+  k_length), shared by the batch, or None; mask broadcastable to (batch, 1, q_length, k_length), True where
+  attention is allowed, or None; dropout_keep (batch, heads, q_length, k_length) booleans, the weights kept
+  by dropout at `dropout_rate` (kept weights scaled by 1 / (1 - rate), as flax's Dropout does), or None.
+  Logits and the softmax are float32; the products with v and the result are in q's dtype.
+  """
+  batch, q_length, heads, _ = q.shape
+  k_length = k.shape[1]
+  if k.shape != v.shape or k.shape[0] != batch or k.shape[2:] != q.shape[2:]:
+    raise ValueError(f"attend: q {q.shape}, k {k.shape}, v {v.shape} must be (batch, length, heads, head_dim) "
+                     "with k and v alike")
+  logits_shape = (batch, heads, q_length, k_length)
+  if bias is not None and bias.shape != (1, *logits_shape[1:]):
+    raise ValueError(f"attend: bias {bias.shape} must be (1, heads, q_length, k_length) = {(1, *logits_shape[1:])}")
+  if mask is not None:
+    mask = jnp.broadcast_to(mask, (batch, 1, q_length, k_length))
+  if dropout_keep is not None and dropout_keep.shape != logits_shape:
+    raise ValueError(f"attend: dropout_keep {dropout_keep.shape} must be {logits_shape}")
+  scale = 0.0 if dropout_rate >= 1.0 else 1.0 / (1.0 - dropout_rate)
+  return _attend(scale, q, k, v, bias, mask, dropout_keep)
+
+
+def _forward(q, k, v, bias, mask, keep, scale):
+  batch, q_length, heads, _ = q.shape
+  k_length = k.shape[1]
+  qh, kt, vh = _heads_major(q), jnp.swapaxes(_heads_major(k), 1, 2), _heads_major(v)
+  logits = _bmm(qh, kt, jnp.float32).reshape(batch, heads, q_length, k_length)
+  if bias is not None:
+    logits = logits + bias.astype(jnp.float32)
+  if mask is not None:
+    logits = jnp.where(mask, logits, MASK_VALUE)
+  weights = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
+  used = weights if keep is None else jnp.where(keep, weights * scale, 0).astype(q.dtype)
+  out_h = _bmm(used.reshape(batch * heads, q_length, k_length), vh, q.dtype)
+  return out_h, (qh, kt, vh, weights, used)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _attend(scale, q, k, v, bias, mask, keep):
+  return _heads_minor(_forward(q, k, v, bias, mask, keep, scale)[0], q.shape[0])
+
+
+def _attend_fwd(scale, q, k, v, bias, mask, keep):
+  out_h, (qh, kt, vh, weights, used) = _forward(q, k, v, bias, mask, keep, scale)
+  # A query with no allowed key: autodiff of the mask's `where` gives its logits no gradient.
+  has_key = None if mask is None else jnp.any(mask, axis=-1)  # (batch, 1, q_length)
+  # bias None travels as an empty pytree, so the backward knows whether to return a bias gradient.
+  bias_marker = None if bias is None else jnp.zeros((), bias.dtype)
+  residuals = (qh, kt, vh, weights, used, out_h, has_key, keep, bias_marker)
+  return _heads_minor(out_h, q.shape[0]), residuals
+
+
+def _attend_bwd(scale, residuals, grad):
+  qh, kt, vh, weights, used, out_h, has_key, keep, bias_marker = residuals
+  batch, heads, q_length, k_length = weights.shape
+  n = batch * heads
+  dtype = qh.dtype
+  grad_h = _heads_major(grad.astype(dtype))
+  used = used.reshape(n, q_length, k_length)
+  dv_t = _bmm(jnp.swapaxes(grad_h, 1, 2), used, dtype)  # (n, head_dim, k_length)
+  if has_key is not None:
+    grad_h = grad_h * jnp.broadcast_to(has_key[..., None], (batch, heads, q_length, 1)).reshape(n, q_length, 1)
+  d_used = _bmm(grad_h, jnp.swapaxes(vh, 1, 2), jnp.float32)  # (n, q_length, k_length)
+  delta = jnp.sum(grad_h.astype(jnp.float32) * out_h.astype(jnp.float32), axis=-1, keepdims=True)
+  d_weights = d_used if keep is None else jnp.where(keep.reshape(n, q_length, k_length), d_used * scale, 0)
+  d_logits = weights.reshape(n, q_length, k_length).astype(jnp.float32) * (d_weights - delta)
+  d_logits_c = d_logits.astype(dtype)
+  dq = _bmm(d_logits_c, jnp.swapaxes(kt, 1, 2), dtype)  # (n, q_length, head_dim)
+  dk_t = _bmm(jnp.swapaxes(qh, 1, 2), d_logits_c, dtype)  # (n, head_dim, k_length)
+  d_bias = None
+  if bias_marker is not None:
+    d_bias = batch_sum(d_logits.reshape(batch, heads, q_length, k_length)).astype(bias_marker.dtype)
+  return (_heads_minor(dq, batch), _heads_minor(dk_t, batch, minor_length=True),
+          _heads_minor(dv_t, batch, minor_length=True), d_bias, None, None)
+
+
+_attend.defvjp(_attend_fwd, _attend_bwd)
