@@ -29,7 +29,8 @@ def batch_sum(x: jax.Array) -> jax.Array:
   """
   batch = x.shape[0]
   ones = jnp.ones((1, batch), x.dtype)
-  return jnp.dot(ones, x.reshape(batch, -1), preferred_element_type=jnp.float32).reshape((1, *x.shape[1:]))
+  summed = jnp.dot(ones, x.reshape(batch, -1), preferred_element_type=jnp.promote_types(x.dtype, jnp.float32))
+  return summed.reshape((1, *x.shape[1:]))
 
 
 def _bmm(a: jax.Array, b: jax.Array, dtype) -> jax.Array:
@@ -60,7 +61,7 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = No
   k_length), shared by the batch, or None; mask broadcastable to (batch, 1, q_length, k_length), True where
   attention is allowed, or None; dropout_keep (batch, heads, q_length, k_length) booleans, the weights kept
   by dropout at `dropout_rate` (kept weights scaled by 1 / (1 - rate), as flax's Dropout does), or None.
-  Logits and the softmax are float32; the products with v and the result are in q's dtype.
+  Logits and the softmax are float32 (float64 for float64 inputs); the products with v and the result are in q's dtype.
   """
   batch, q_length, heads, _ = q.shape
   k_length = k.shape[1]
@@ -78,13 +79,19 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = No
   return _attend(scale, q, k, v, bias, mask, dropout_keep)
 
 
+def _logits_dtype(dtype) -> jnp.dtype:
+  """float32 for float32 and narrower activations, float64 for float64 ones."""
+  return jnp.promote_types(dtype, jnp.float32)
+
+
 def _forward(q, k, v, bias, mask, keep, scale):
   batch, q_length, heads, _ = q.shape
+  acc = _logits_dtype(q.dtype)
   k_length = k.shape[1]
   qh, kt, vh = _heads_major(q), jnp.swapaxes(_heads_major(k), 1, 2), _heads_major(v)
-  logits = _bmm(qh, kt, jnp.float32).reshape(batch, heads, q_length, k_length)
+  logits = _bmm(qh, kt, acc).reshape(batch, heads, q_length, k_length)
   if bias is not None:
-    logits = logits + bias.astype(jnp.float32)
+    logits = logits + bias.astype(acc)
   if mask is not None:
     logits = jnp.where(mask, logits, MASK_VALUE)
   weights = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
@@ -112,16 +119,16 @@ def _attend_bwd(scale, residuals, grad):
   qh, kt, vh, weights, used, out_h, has_key, keep, bias_marker = residuals
   batch, heads, q_length, k_length = weights.shape
   n = batch * heads
-  dtype = qh.dtype
+  dtype, acc = qh.dtype, _logits_dtype(qh.dtype)
   grad_h = _heads_major(grad.astype(dtype))
   used = used.reshape(n, q_length, k_length)
   dv_t = _bmm(jnp.swapaxes(grad_h, 1, 2), used, dtype)  # (n, head_dim, k_length)
   if has_key is not None:
     grad_h = grad_h * jnp.broadcast_to(has_key[..., None], (batch, heads, q_length, 1)).reshape(n, q_length, 1)
-  d_used = _bmm(grad_h, jnp.swapaxes(vh, 1, 2), jnp.float32)  # (n, q_length, k_length)
-  delta = jnp.sum(grad_h.astype(jnp.float32) * out_h.astype(jnp.float32), axis=-1, keepdims=True)
+  d_used = _bmm(grad_h, jnp.swapaxes(vh, 1, 2), acc)  # (n, q_length, k_length)
+  delta = jnp.sum(grad_h.astype(acc) * out_h.astype(acc), axis=-1, keepdims=True)
   d_weights = d_used if keep is None else jnp.where(keep.reshape(n, q_length, k_length), d_used * scale, 0)
-  d_logits = weights.reshape(n, q_length, k_length).astype(jnp.float32) * (d_weights - delta)
+  d_logits = weights.reshape(n, q_length, k_length).astype(acc) * (d_weights - delta)
   d_logits_c = d_logits.astype(dtype)
   dq = _bmm(d_logits_c, jnp.swapaxes(kt, 1, 2), dtype)  # (n, q_length, head_dim)
   dk_t = _bmm(jnp.swapaxes(qh, 1, 2), d_logits_c, dtype)  # (n, head_dim, k_length)
