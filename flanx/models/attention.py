@@ -61,7 +61,8 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = No
   k_length), shared by the batch, or None; mask broadcastable to (batch, 1, q_length, k_length), True where
   attention is allowed, or None; dropout_keep (batch, heads, q_length, k_length) booleans, the weights kept
   by dropout at `dropout_rate` (kept weights scaled by 1 / (1 - rate), as flax's Dropout does), or None.
-  Logits and the softmax are float32 (float64 for float64 inputs); the products with v and the result are in q's dtype.
+  Logits and the softmax are float32 (float64 for float64 inputs); the products with v and the result
+  are in q's dtype.
   """
   batch, q_length, heads, _ = q.shape
   k_length = k.shape[1]
