@@ -10,6 +10,7 @@ BENCHMARKS = {
     "data": "input pipeline examples/s, tokens/s and packing efficiency",
     "decode": "greedy decoding tokens/s with and without the KV cache",
     "eval": "MMLU-format scoring examples/s",
+    "blocks": "attention core and gated MLP, forward + backward, against plain autodiff",
 }
 
 

@@ -80,6 +80,23 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = No
   return _attend(scale, q, k, v, bias, mask, dropout_keep)
 
 
+def plain_attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = None,
+                 mask: jax.Array | None = None, dropout_keep: jax.Array | None = None,
+                 dropout_rate: float = 0.0) -> jax.Array:
+  """`attend`'s value by the plain lines that autodiff differentiates: the reference that tests and
+  `flanx bench blocks` compare it with."""
+  logits = jnp.einsum("bqhk,bthk->bhqt", q, k, preferred_element_type=_logits_dtype(q.dtype))
+  if bias is not None:
+    logits = logits + bias.astype(logits.dtype)
+  if mask is not None:
+    logits = jnp.where(mask, logits, MASK_VALUE)
+  weights = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
+  if dropout_keep is not None:
+    scale = 0.0 if dropout_rate >= 1.0 else 1.0 / (1.0 - dropout_rate)
+    weights = jnp.where(dropout_keep, weights * scale, 0).astype(q.dtype)
+  return jnp.einsum("bhqt,bthk->bqhk", weights, v)
+
+
 def _logits_dtype(dtype) -> jnp.dtype:
   """float32 for float32 and narrower activations, float64 for float64 ones."""
   return jnp.promote_types(dtype, jnp.float32)

@@ -35,6 +35,17 @@ def gated_mlp(x: jax.Array, wi_0: jax.Array, wi_1: jax.Array, wo: jax.Array, act
   return _gated_mlp(activation, scale, x, wi_0, wi_1, wo, dropout_keep)
 
 
+def plain_gated_mlp(x: jax.Array, wi_0: jax.Array, wi_1: jax.Array, wo: jax.Array, activation: Activation,
+                    dropout_keep: jax.Array | None = None, dropout_rate: float = 0.0) -> jax.Array:
+  """`gated_mlp`'s value by the plain lines that autodiff differentiates: the reference that tests and
+  `flanx bench blocks` compare it with."""
+  hidden = activation(x @ wi_0) * (x @ wi_1)
+  if dropout_keep is not None:
+    scale = 0.0 if dropout_rate >= 1.0 else 1.0 / (1.0 - dropout_rate)
+    hidden = jnp.where(dropout_keep, hidden * scale, 0).astype(hidden.dtype)
+  return hidden @ wo
+
+
 def _hidden(activation, scale, x, wi, keep):
   """(pre-activations (tokens, 2, mlp), hidden units after dropout (tokens, mlp)) for wi (embed, 2, mlp)."""
   pre = jnp.einsum("te,egm->tgm", x.reshape(-1, x.shape[-1]), wi)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from flanx.models import layers
-from flanx.models.attention import MASK_VALUE, attend
-from flanx.models.gated_mlp import gated_mlp
+from flanx.models.attention import MASK_VALUE, attend, plain_attend
+from flanx.models.gated_mlp import gated_mlp, plain_gated_mlp
 
 B, Q, T, H, D = 3, 5, 7, 2, 4
 
@@ -18,19 +18,6 @@ def float64():
   jax.config.update("jax_enable_x64", True)
   yield
   jax.config.update("jax_enable_x64", False)
-
-
-def plain_attention(q, k, v, bias, mask, keep, rate):
-  """The lines Attention ran before attend: autodiff's reference."""
-  logits = jnp.einsum("bqhk,bthk->bhqt", q, k)
-  if bias is not None:
-    logits = logits + bias
-  if mask is not None:
-    logits = jnp.where(mask, logits, MASK_VALUE)
-  weights = jax.nn.softmax(logits, axis=-1)
-  if keep is not None:
-    weights = jnp.where(keep, weights / (1 - rate), 0)
-  return jnp.einsum("bhqt,bthk->bqhk", weights, v)
 
 
 def inputs(seed=0):
@@ -58,9 +45,9 @@ def check(bias_on, mask_on, keep=None, rate=0.0):
     return lambda q, k, v, bias: jnp.sum(jnp.tanh(core(q, k, v, bias, mask, keep, rate)) * out_weights)
 
   np.testing.assert_allclose(attend(q, k, v, bias, mask, keep, rate),
-                             plain_attention(q, k, v, bias, mask, keep, rate), rtol=1e-12, atol=1e-12)
+                             plain_attend(q, k, v, bias, mask, keep, rate), rtol=1e-12, atol=1e-12)
   argnums = (0, 1, 2, 3) if bias_on else (0, 1, 2)
-  expected = jax.grad(loss(plain_attention), argnums)(q, k, v, bias)
+  expected = jax.grad(loss(plain_attend), argnums)(q, k, v, bias)
   got = jax.jit(jax.grad(loss(attend), argnums))(q, k, v, bias)
   for name, e, g in zip("q k v bias".split(), expected, got):
     assert g.shape == e.shape and g.dtype == e.dtype, name
@@ -95,13 +82,6 @@ def test_attend_rejects_mismatched_shapes():
     attend(q, k, v, dropout_keep=jnp.ones((B, H, Q, Q), bool), dropout_rate=0.5)
 
 
-def plain_mlp(x, wi_0, wi_1, wo, activation, keep, rate):
-  h = activation(x @ wi_0) * (x @ wi_1)
-  if keep is not None:
-    h = jnp.where(keep, h / (1 - rate), 0)
-  return h @ wo
-
-
 @pytest.mark.parametrize("activation", [lambda x: nn.gelu(x, approximate=True), nn.silu], ids=["gelu", "silu"])
 @pytest.mark.parametrize("dropout", [False, True])
 def test_gated_mlp_matches_autodiff(activation, dropout):
@@ -116,9 +96,9 @@ def test_gated_mlp_matches_autodiff(activation, dropout):
     return lambda *a: jnp.sum(jnp.tanh(core(*a, activation, keep, rate)) * out_weights)
 
   args = (x, wi_0, wi_1, wo)
-  np.testing.assert_allclose(gated_mlp(*args, activation, keep, rate), plain_mlp(*args, activation, keep, rate),
+  np.testing.assert_allclose(gated_mlp(*args, activation, keep, rate), plain_gated_mlp(*args, activation, keep, rate),
                              rtol=1e-12, atol=1e-12)
-  expected = jax.grad(loss(plain_mlp), (0, 1, 2, 3))(*args)
+  expected = jax.grad(loss(plain_gated_mlp), (0, 1, 2, 3))(*args)
   got = jax.jit(jax.grad(loss(gated_mlp), (0, 1, 2, 3)))(*args)
   for name, e, g in zip(("x", "wi_0", "wi_1", "wo"), expected, got):
     assert g.shape == e.shape and g.dtype == e.dtype, name
