@@ -33,6 +33,31 @@ def batch_sum(x: jax.Array) -> jax.Array:
   return summed.reshape((1, *x.shape[1:]))
 
 
+@jax.custom_vjp
+def add_shared_bias(logits: jax.Array, bias: jax.Array) -> jax.Array:
+  """logits (batch, ...) + bias (1, ...): one bias shared by every row of the batch.
+
+  The value is `logits + bias`; only the bias gradient is computed differently: a (1, batch) x
+  (batch, rest) matrix product instead of a sum over the leading batch axis. XLA:CPU's YNNPACK reduction
+  over a leading axis ran 3-4x slower than the matching product; under the relative-position bias that all
+  layers share it was the largest single op of the T5 training step (docs/performance.md).
+  """
+  return logits + bias
+
+
+def _add_shared_bias_fwd(logits, bias):
+  if bias.shape != (1, *logits.shape[1:]):
+    raise ValueError(f"add_shared_bias: bias {bias.shape} must be (1, *logits.shape[1:]) for logits {logits.shape}")
+  return logits + bias, None
+
+
+def _add_shared_bias_bwd(_, grad):
+  return grad, batch_sum(grad).astype(grad.dtype)
+
+
+add_shared_bias.defvjp(_add_shared_bias_fwd, _add_shared_bias_bwd)
+
+
 def _bmm(a: jax.Array, b: jax.Array, dtype) -> jax.Array:
   """(n, i, j) x (n, j, k) -> (n, i, k)."""
   return jax.lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,))), preferred_element_type=dtype)
@@ -83,11 +108,11 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = No
 def plain_attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = None,
                  mask: jax.Array | None = None, dropout_keep: jax.Array | None = None,
                  dropout_rate: float = 0.0) -> jax.Array:
-  """`attend`'s value by the plain lines that autodiff differentiates: the reference that tests and
-  `flanx bench blocks` compare it with."""
+  """`attend`'s value by the lines Attention ran before it, which autodiff differentiates (the bias
+  gradient through `add_shared_bias`): the reference that tests and `flanx bench blocks` compare it with."""
   logits = jnp.einsum("bqhk,bthk->bhqt", q, k, preferred_element_type=_logits_dtype(q.dtype))
   if bias is not None:
-    logits = logits + bias.astype(logits.dtype)
+    logits = add_shared_bias(logits, bias.astype(logits.dtype))
   if mask is not None:
     logits = jnp.where(mask, logits, MASK_VALUE)
   weights = jax.nn.softmax(logits, axis=-1).astype(q.dtype)

@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flanx.models.attention import MASK_VALUE, attend, batch_sum  # noqa: F401  (MASK_VALUE: for the decoding paths)
+# MASK_VALUE and add_shared_bias: re-exported for the decoding paths and palm.
+from flanx.models.attention import MASK_VALUE, add_shared_bias, attend  # noqa: F401
 from flanx.models.gated_mlp import gated_mlp
 from flanx.models.kv_cache import cached_key_values
 
@@ -161,31 +162,6 @@ class Attention(nn.Module):
     weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
     out = jnp.einsum("bhqt,bthk->bqhk", weights, v)
     return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
-
-
-@jax.custom_vjp
-def add_shared_bias(logits: jax.Array, bias: jax.Array) -> jax.Array:
-  """logits (batch, ...) + bias (1, ...): one bias shared by every row of the batch.
-
-  The value is `logits + bias`; only the bias gradient is computed differently: a (1, batch) x
-  (batch, rest) matrix product instead of a sum over the leading batch axis. XLA:CPU's YNNPACK reduction
-  over a leading axis ran 3-4x slower than the matching product; under the relative-position bias that all
-  layers share it was the largest single op of the T5 training step (docs/performance.md).
-  """
-  return logits + bias
-
-
-def _add_shared_bias_fwd(logits, bias):
-  if bias.shape != (1, *logits.shape[1:]):
-    raise ValueError(f"add_shared_bias: bias {bias.shape} must be (1, *logits.shape[1:]) for logits {logits.shape}")
-  return logits + bias, None
-
-
-def _add_shared_bias_bwd(_, grad):
-  return grad, batch_sum(grad).astype(grad.dtype)
-
-
-add_shared_bias.defvjp(_add_shared_bias_fwd, _add_shared_bias_bwd)
 
 
 def relative_position_bucket(relative_position: jax.Array, bidirectional: bool, num_buckets: int,
