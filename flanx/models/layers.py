@@ -132,8 +132,10 @@ class Attention(nn.Module):
       if decode == "cross" and self.has_variable("cache", "cached_key"):
         k = v = None  # the memory's keys and values were projected once, when the cache was made
       else:
-        k = constrain(jnp.einsum("bld,dhk->bhlk", inputs_kv, wk), "batch", "heads", "length", "kv")
-        v = constrain(jnp.einsum("bld,dhk->bhlk", inputs_kv, wv), "batch", "heads", "length", "kv")
+        # Projected as in training, then the (small) activations swapped: projecting straight into
+        # (b, h, l, k) made XLA:CPU transpose the weight matrices at every step instead.
+        k = constrain(jnp.swapaxes(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), 1, 2), "batch", "heads", "length", "kv")
+        v = constrain(jnp.swapaxes(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), 1, 2), "batch", "heads", "length", "kv")
       k, v = cached_key_values(self, k, v, decode, position)
       logits = jnp.einsum("bqhk,bhtk->bhqt", q, k, preferred_element_type=jnp.float32)
       if bias is not None:
