@@ -30,7 +30,7 @@ def test_greedy_and_beam_loops_compile_without_ynnpack_fusions_but_scoring_keeps
     greedy = _compiled_text(decoder, ("sample", 4, decoding.Sampling()), params, rows, jax.random.key(0))
     beam = _compiled_text(decoder, ("beam", 4, 2, 0.6), params, rows, jnp.zeros((), jnp.int32))
     names = tuple(sorted(batch))
-    score = _compiled_text(decoder, ("score", names), params, *[decoder._rows_on_mesh(np.asarray(batch[k])) for k in names],
-                           jnp.zeros((), jnp.int32))
+    features = [decoder._rows_on_mesh(np.asarray(batch[k])) for k in names]
+    score = _compiled_text(decoder, ("score", names), params, *features, jnp.zeros((), jnp.int32))
   assert "ynn_fusion" in score  # XLA's default, so the check below is not vacuous
   assert "ynn_fusion" not in greedy and "ynn_fusion" not in beam
