@@ -73,14 +73,15 @@ class DecoderOnlyModel(LanguageModel):
     """Runs the prompt [0, inputs...] with the prefix-LM mask (all real prompt tokens see each other).
 
     Cache slots [0, prompt slots) hold the prompt (right-padded); output token p - 1 goes to slot
-    prompt slots - 1 + p at decoding step p. Rows: prompt_valid (batch, prompt slots), lengths (batch,)
-    (real input tokens) and first_logits (batch, vocab) (the prompt's prediction for output position 0).
+    prompt slots - 1 + p at decoding step p; the last slot is scratch, written by step 0 and never read
+    (see decode_step). Rows: prompt_valid (batch, prompt slots), lengths (batch,) (real input tokens) and
+    first_logits (batch, vocab) (the prompt's prediction for output position 0).
     """
     batch, input_length = inputs.shape
     prompt = jnp.concatenate([jnp.zeros((batch, 1), jnp.int32), inputs.astype(jnp.int32)], axis=1)
     valid = jnp.concatenate([jnp.ones((batch, 1), bool), inputs > 0], axis=1)
     positions = jnp.broadcast_to(jnp.arange(input_length + 1), prompt.shape)
-    cache_length = input_length + max_length
+    cache_length = input_length + max_length + 1  # + 1: the scratch slot
     logits, variables = self.module.apply({"params": params}, prompt, positions, palm.prefix_lm_mask(valid, valid),
                                           cache_length, mutable=["cache"])
     lengths = jnp.sum(inputs > 0, axis=1).astype(jnp.int32)
@@ -88,19 +89,22 @@ class DecoderOnlyModel(LanguageModel):
     return KVCache(variables["cache"], rows, cache_length, batch_axis=1 if self.config.scan_layers else 0)
 
   def decode_step(self, params, cache: KVCache, tokens: jax.Array, position: jax.Array):
-    """Step 0 returns the prompt's prediction; step p feeds output token p - 1 and predicts token p."""
+    """Step 0 returns the prompt's prediction; step p feeds output token p - 1 and predicts token p.
+
+    Step 0 runs the model too, writing the scratch slot, and its logits are replaced by the prompt's: with
+    a lax.cond around the step instead, XLA:CPU copied every layer's whole cache at every step rather than
+    writing one slot in place.
+    """
     prompt_valid, lengths = cache.rows["prompt_valid"], cache.rows["lengths"]
     prompt_slots = prompt_valid.shape[1]
-
-    def step(cache: KVCache):
-      slot = prompt_slots - 1 + position
-      slots = jnp.arange(cache.length)
-      prompt_keys = jnp.pad(prompt_valid, [(0, 0), (0, cache.length - prompt_slots)])
-      keys_valid = prompt_keys | ((slots >= prompt_slots) & (slots <= slot))[None]
-      positions = (lengths + position)[:, None]  # the row's own position right after its real inputs
-      logits, variables = self.module.apply(
-          {"params": params, "cache": cache.layers}, tokens[:, None].astype(jnp.int32), positions,
-          keys_valid[:, None, None, :], cache.length, slot, mutable=["cache"])
-      return logits[:, 0], cache.replace(layers=variables["cache"])
-
-    return jax.lax.cond(position == 0, lambda c: (c.rows["first_logits"], c), step, cache)
+    scratch = cache.length - 1
+    slot = jnp.where(position == 0, scratch, prompt_slots - 1 + position)
+    slots = jnp.arange(cache.length)
+    prompt_keys = jnp.pad(prompt_valid, [(0, 0), (0, cache.length - prompt_slots)])
+    keys_valid = prompt_keys | ((slots >= prompt_slots) & (slots <= slot) & (slots < scratch))[None]
+    positions = (lengths + position)[:, None]  # the row's own position right after its real inputs
+    logits, variables = self.module.apply(
+        {"params": params, "cache": cache.layers}, tokens[:, None].astype(jnp.int32), positions,
+        keys_valid[:, None, None, :], cache.length, slot, mutable=["cache"])
+    logits = jnp.where(position == 0, cache.rows["first_logits"], logits[:, 0])
+    return logits, cache.replace(layers=variables["cache"])

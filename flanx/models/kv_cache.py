@@ -1,9 +1,12 @@
 """The KV cache both model families decode with: one layout, one write-at-position update, one container.
 
 Inside the modules every attention layer keeps its keys and values in flax's "cache" collection
-(`cached_key_values`): `cached_key` and `cached_value`, (batch, cache length, ...) per layer, or with a
-leading `layers` axis when the layers run as one nn.scan. The first pass over a prompt (module.apply with
-mutable=["cache"] and no cache yet) creates them; every later pass writes the keys and values of the tokens
+(`cached_key_values`): `cached_key` and `cached_value`, (batch, [heads,] cache length, kv) per layer, or
+with a leading `layers` axis when the layers run as one nn.scan. Length is the second-to-last axis so that a
+decoding step's two products, (1 x kv) by (kv x length) and (1 x length) by (length x kv) per row and head,
+read the cache as it is stored: with length before the heads, XLA:CPU copied every layer's cache into that
+order at every step (docs/performance.md). The cache is never saved, so its layout is free to choose.
+The first pass over a prompt (module.apply with mutable=["cache"] and no cache yet) creates them; every later pass writes the keys and values of the tokens
 it is fed at a given position and attends over the whole cache, leaving not-yet-written positions to the
 caller's mask. Outside the modules a `KVCache` carries that collection between decoding steps, with the
 per-row arrays a model needs at every step (an encoder output, a prompt mask), and reorders its rows for
@@ -16,21 +19,26 @@ import jax
 import jax.numpy as jnp
 
 
+LENGTH_AXIS = -2  # of cached keys and values: (batch, [heads,] length, kv)
+
+
 def write(cache: jax.Array, new: jax.Array, position: jax.Array) -> jax.Array:
-  """`new` (batch, n, ...) written into `cache` (batch, length, ...) at `position` on the length axis."""
-  return jax.lax.dynamic_update_slice_in_dim(cache, new.astype(cache.dtype), position, axis=1)
+  """`new` (batch, [heads,] n, kv) written into `cache` (batch, [heads,] length, kv) at `position`."""
+  return jax.lax.dynamic_update_slice_in_dim(cache, new.astype(cache.dtype), position, axis=cache.ndim + LENGTH_AXIS)
 
 
 def _padded(x: jax.Array, length: int | None) -> jax.Array:
-  """`x` (batch, n, ...) zero-padded to `length` positions on the length axis (None: as it is)."""
+  """`x` (batch, [heads,] n, kv) zero-padded to `length` positions on the length axis (None: as it is)."""
   if length is None:
     return x
-  return jnp.pad(x, [(0, 0), (0, length - x.shape[1])] + [(0, 0)] * (x.ndim - 2))
+  pad = [(0, 0)] * x.ndim
+  pad[LENGTH_AXIS] = (0, length - x.shape[LENGTH_AXIS])
+  return jnp.pad(x, pad)
 
 
 def cached_key_values(module: nn.Module, k: jax.Array | None, v: jax.Array | None, kind: str,
                       position: jax.Array | None, length: int | None = None) -> tuple[jax.Array, jax.Array]:
-  """Keys and values (batch, length, ...) through `module`'s "cache" collection.
+  """Keys and values (batch, [heads,] length, kv) through `module`'s "cache" collection.
 
   kind 'self' (causal self-attention): the first call stores this pass's k and v zero-padded to `length`
   positions (default: their own length) and attends over them as they are; later calls write k and v

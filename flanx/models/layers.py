@@ -142,25 +142,30 @@ class Attention(nn.Module):
     wo = param(self, "out", init_out, (self.num_heads, self.head_dim, d), ("heads", "kv", "embed")).astype(self.dtype)
 
     q = constrain(jnp.einsum("bld,dhk->blhk", inputs_q, wq), "batch", "length", "heads", "kv")
-    if decode == "cross" and self.has_variable("cache", "cached_key"):
-      k = v = None  # the memory's keys and values were projected once, when the cache was made
-    else:
-      k = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), "batch", "length", "heads", "kv")
-      v = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), "batch", "length", "heads", "kv")
-    if decode is None:
-      keep = DropoutKeep(self.dropout_rate, name="Dropout_0")(
-          (q.shape[0], self.num_heads, q.shape[1], k.shape[1]), deterministic)
-      out = attend(q, k, v, bias, mask, keep, self.dropout_rate)
+    if decode is not None:
+      # Keys and values in the cache's layout, (batch, heads, length, kv): see flanx.models.kv_cache.
+      if decode == "cross" and self.has_variable("cache", "cached_key"):
+        k = v = None  # the memory's keys and values were projected once, when the cache was made
+      else:
+        # Projected as in training, then the (small) activations swapped: projecting straight into
+        # (b, h, l, k) made XLA:CPU transpose the weight matrices at every step instead.
+        k = constrain(jnp.swapaxes(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), 1, 2), "batch", "heads", "length", "kv")
+        v = constrain(jnp.swapaxes(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), 1, 2), "batch", "heads", "length", "kv")
+      k, v = cached_key_values(self, k, v, decode, position)
+      logits = jnp.einsum("bqhk,bhtk->bhqt", q, k, preferred_element_type=jnp.float32)
+      if bias is not None:
+        logits = add_shared_bias(logits, bias.astype(jnp.float32))
+      if mask is not None:
+        logits = jnp.where(mask, logits, MASK_VALUE)
+      weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
+      weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
+      out = jnp.einsum("bhqt,bhtk->bqhk", weights, v)
       return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
-    k, v = cached_key_values(self, k, v, decode, position)
-    logits = jnp.einsum("bqhk,bthk->bhqt", q, k, preferred_element_type=jnp.float32)
-    if bias is not None:
-      logits = add_shared_bias(logits, bias.astype(jnp.float32))
-    if mask is not None:
-      logits = jnp.where(mask, logits, MASK_VALUE)
-    weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
-    weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
-    out = jnp.einsum("bhqt,bthk->bqhk", weights, v)
+    k = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), "batch", "length", "heads", "kv")
+    v = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), "batch", "length", "heads", "kv")
+    keep = DropoutKeep(self.dropout_rate, name="Dropout_0")(
+        (q.shape[0], self.num_heads, q.shape[1], k.shape[1]), deterministic)
+    out = attend(q, k, v, bias, mask, keep, self.dropout_rate)
     return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
 
 

@@ -20,19 +20,32 @@ class _Cached(nn.Module):
 
 
 def test_self_attention_cache_is_filled_padded_then_written_at_a_position():
-  prompt = jnp.arange(1, 7, dtype=jnp.float32).reshape(2, 3)
+  # (batch 2, heads 1, length 3, kv 1): length is the second-to-last axis
+  prompt = jnp.arange(1, 7, dtype=jnp.float32).reshape(2, 1, 3, 1)
   module = _Cached("self", length=5)
   (k, v), variables = module.apply({}, prompt, mutable=["cache"])
   np.testing.assert_array_equal(k, prompt)  # the first pass attends over its own keys, unpadded
-  np.testing.assert_array_equal(variables["cache"]["cached_key"], [[1, 2, 3, 0, 0], [4, 5, 6, 0, 0]])
-  (k, v), variables = module.apply(variables, jnp.array([[7.0], [8.0]]), jnp.int32(3), mutable=["cache"])
-  np.testing.assert_array_equal(k, [[1, 2, 3, 7, 0], [4, 5, 6, 8, 0]])
-  np.testing.assert_array_equal(v, [[101, 102, 103, 107, 0], [104, 105, 106, 108, 0]])
+  np.testing.assert_array_equal(variables["cache"]["cached_key"][:, 0, :, 0], [[1, 2, 3, 0, 0], [4, 5, 6, 0, 0]])
+  (k, v), variables = module.apply(variables, jnp.array([7.0, 8.0]).reshape(2, 1, 1, 1), jnp.int32(3),
+                                   mutable=["cache"])
+  np.testing.assert_array_equal(k[:, 0, :, 0], [[1, 2, 3, 7, 0], [4, 5, 6, 8, 0]])
+  np.testing.assert_array_equal(v[:, 0, :, 0], [[101, 102, 103, 107, 0], [104, 105, 106, 108, 0]])
   np.testing.assert_array_equal(variables["cache"]["cached_key"], k)
 
 
+def test_cache_without_a_heads_axis_writes_on_the_length_axis():
+  # multi-query attention caches one key/value head: (batch, length, kv)
+  prompt = jnp.arange(1, 13, dtype=jnp.float32).reshape(2, 3, 2)
+  module = _Cached("self", length=4)
+  _, variables = module.apply({}, prompt, mutable=["cache"])
+  (k, _), _ = module.apply(variables, jnp.full((2, 1, 2), -1.0), jnp.int32(3), mutable=["cache"])
+  assert k.shape == (2, 4, 2)
+  np.testing.assert_array_equal(k[:, :3], prompt)
+  np.testing.assert_array_equal(k[:, 3], -np.ones((2, 2)))
+
+
 def test_cross_attention_cache_keeps_the_memory():
-  memory = jnp.ones((2, 4, 3))
+  memory = jnp.ones((2, 3, 4, 5))
   module = _Cached("cross", length=9)  # a memory is never padded
   _, variables = module.apply({}, memory, mutable=["cache"])
   (k, v), _ = module.apply(variables, None, mutable=["cache"])
@@ -41,10 +54,10 @@ def test_cross_attention_cache_keeps_the_memory():
 
 
 def test_write_casts_to_the_cache_dtype():
-  cache = jnp.zeros((1, 4, 2), jnp.bfloat16)
-  out = kv_cache.write(cache, jnp.full((1, 1, 2), 1.5, jnp.float32), jnp.int32(2))
+  cache = jnp.zeros((1, 3, 4, 2), jnp.bfloat16)
+  out = kv_cache.write(cache, jnp.full((1, 3, 1, 2), 1.5, jnp.float32), jnp.int32(2))
   assert out.dtype == jnp.bfloat16
-  np.testing.assert_array_equal(np.asarray(out, np.float32)[0, :, 0], [0, 0, 1.5, 0])
+  np.testing.assert_array_equal(np.asarray(out, np.float32)[0, :, :, 0], [[0, 0, 1.5, 0]] * 3)
 
 
 def test_take_rows_on_either_batch_axis():
