@@ -6,11 +6,11 @@ with a leading `layers` axis when the layers run as one nn.scan. Length is the s
 decoding step's two products, (1 x kv) by (kv x length) and (1 x length) by (length x kv) per row and head,
 read the cache as it is stored: with length before the heads, XLA:CPU copied every layer's cache into that
 order at every step (docs/performance.md). The cache is never saved, so its layout is free to choose.
-The first pass over a prompt (module.apply with mutable=["cache"] and no cache yet) creates them; every later pass writes the keys and values of the tokens
-it is fed at a given position and attends over the whole cache, leaving not-yet-written positions to the
-caller's mask. Outside the modules a `KVCache` carries that collection between decoding steps, with the
-per-row arrays a model needs at every step (an encoder output, a prompt mask), and reorders its rows for
-beam search.
+The first pass over a prompt (module.apply with mutable=["cache"] and no cache yet) creates them; every
+later pass writes the keys and values of the tokens it is fed at a given position and attends over the
+whole cache, leaving not-yet-written positions to the caller's mask. Outside the modules a `KVCache`
+carries that collection between decoding steps, with the per-row arrays a model needs at every step (an
+encoder output, a prompt mask), and reorders its rows for beam search.
 """
 
 import flax
