@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flanx.models import layers
+from flanx.models import attention, layers
 
 
 def test_relative_position_buckets_bidirectional():
@@ -48,9 +48,9 @@ def test_add_shared_bias_matches_a_broadcast_add_in_value_and_gradients():
   def loss(add):
     return lambda l, b: jnp.sum(jnp.tanh(add(l, b)) * weights)
 
-  np.testing.assert_allclose(layers.add_shared_bias(logits, bias), logits + bias, rtol=1e-6)
+  np.testing.assert_allclose(attention.add_shared_bias(logits, bias), logits + bias, rtol=1e-6)
   expected = jax.grad(loss(jnp.add), argnums=(0, 1))(logits, bias)
-  got = jax.jit(jax.grad(loss(layers.add_shared_bias), argnums=(0, 1)))(logits, bias)
+  got = jax.jit(jax.grad(loss(attention.add_shared_bias), argnums=(0, 1)))(logits, bias)
   for e, g in zip(expected, got):
     assert g.shape == e.shape
     np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
@@ -59,7 +59,7 @@ def test_add_shared_bias_matches_a_broadcast_add_in_value_and_gradients():
 def test_add_shared_bias_rejects_a_per_row_bias():
   logits = jnp.zeros((2, 3, 4))
   try:
-    jax.grad(lambda b: jnp.sum(layers.add_shared_bias(logits, b)))(jnp.zeros((2, 3, 4)))
+    jax.grad(lambda b: jnp.sum(attention.add_shared_bias(logits, b)))(jnp.zeros((2, 3, 4)))
   except ValueError as e:
     assert "must be (1, *logits.shape[1:])" in str(e)
   else:

@@ -107,10 +107,15 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = No
 
 def plain_attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = None,
                  mask: jax.Array | None = None, dropout_keep: jax.Array | None = None,
-                 dropout_rate: float = 0.0) -> jax.Array:
+                 dropout_rate: float = 0.0, key_layout: str = "bthk") -> jax.Array:
   """`attend`'s value by the lines Attention ran before it, which autodiff differentiates (the bias
-  gradient through `add_shared_bias`): the reference that tests and `flanx bench blocks` compare it with."""
-  logits = jnp.einsum("bqhk,bthk->bhqt", q, k, preferred_element_type=_logits_dtype(q.dtype))
+  gradient through `add_shared_bias`): the reference that tests and `flanx bench blocks` compare it with,
+  and the core of the decoding paths, which need no backward.
+
+  key_layout names k's and v's axes for einsum: "bthk" as `attend` takes them, "bhtk" as the KV cache
+  stores them, "btk" for one key/value head shared by every query head (PaLM's multi-query attention).
+  """
+  logits = jnp.einsum(f"bqhk,{key_layout}->bhqt", q, k, preferred_element_type=_logits_dtype(q.dtype))
   if bias is not None:
     logits = add_shared_bias(logits, bias.astype(logits.dtype))
   if mask is not None:
@@ -119,7 +124,7 @@ def plain_attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | Non
   if dropout_keep is not None:
     scale = 0.0 if dropout_rate >= 1.0 else 1.0 / (1.0 - dropout_rate)
     weights = jnp.where(dropout_keep, weights * scale, 0).astype(q.dtype)
-  return jnp.einsum("bhqt,bthk->bqhk", weights, v)
+  return jnp.einsum(f"bhqt,{key_layout}->bqhk", weights, v)
 
 
 def _logits_dtype(dtype) -> jnp.dtype:

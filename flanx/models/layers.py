@@ -11,8 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# MASK_VALUE and add_shared_bias: re-exported for the decoding paths and palm.
-from flanx.models.attention import MASK_VALUE, add_shared_bias, attend  # noqa: F401
+from flanx.models.attention import attend, plain_attend
 from flanx.models.gated_mlp import gated_mlp
 from flanx.models.kv_cache import cached_key_values
 
@@ -152,14 +151,9 @@ class Attention(nn.Module):
         k = constrain(jnp.swapaxes(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), 1, 2), "batch", "heads", "length", "kv")
         v = constrain(jnp.swapaxes(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), 1, 2), "batch", "heads", "length", "kv")
       k, v = cached_key_values(self, k, v, decode, position)
-      logits = jnp.einsum("bqhk,bhtk->bhqt", q, k, preferred_element_type=jnp.float32)
-      if bias is not None:
-        logits = add_shared_bias(logits, bias.astype(jnp.float32))
-      if mask is not None:
-        logits = jnp.where(mask, logits, MASK_VALUE)
-      weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
-      weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
-      out = jnp.einsum("bhqt,bhtk->bqhk", weights, v)
+      keep = DropoutKeep(self.dropout_rate, name="Dropout_0")(
+          (q.shape[0], self.num_heads, q.shape[1], k.shape[-2]), deterministic)
+      out = plain_attend(q, k, v, bias, mask, keep, self.dropout_rate, key_layout="bhtk")
       return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
     k = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), "batch", "length", "heads", "kv")
     v = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), "batch", "length", "heads", "kv")

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flanx.models import kv_cache, layers, stacking
+from flanx.models.attention import plain_attend
 from flanx.models.layers import constrain
 
 
@@ -95,11 +96,9 @@ class MultiQueryAttention(nn.Module):
     if decode_length is not None:
       keys, values = kv_cache.cached_key_values(self, keys, values, "self", slot, decode_length)
     keys, values = constrain(keys, "batch", "length", "kv"), constrain(values, "batch", "length", "kv")
-    logits = jnp.einsum("bqhk,btk->bhqt", q, keys, preferred_element_type=jnp.float32)
-    logits = jnp.where(mask, logits, layers.MASK_VALUE)
-    weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
-    weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
-    out = jnp.einsum("bhqt,btk->bqhk", weights, values)
+    keep = layers.DropoutKeep(self.dropout_rate, name="Dropout_0")(
+        (q.shape[0], q.shape[2], q.shape[1], keys.shape[1]), deterministic)
+    out = plain_attend(q, keys, values, None, mask, keep, self.dropout_rate, key_layout="btk")
     return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
 
 
