@@ -17,6 +17,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from flanx.models.dropout import apply_keep, keep_scale
+
 # Large negative logit for masked attention positions (finite, so fully masked rows stay NaN-free).
 MASK_VALUE = -1e10
 
@@ -101,8 +103,7 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = No
     mask = jnp.broadcast_to(mask, (batch, 1, q_length, k_length))
   if dropout_keep is not None and dropout_keep.shape != logits_shape:
     raise ValueError(f"attend: dropout_keep {dropout_keep.shape} must be {logits_shape}")
-  scale = 0.0 if dropout_rate >= 1.0 else 1.0 / (1.0 - dropout_rate)
-  return _attend(scale, q, k, v, bias, mask, dropout_keep)
+  return _attend(keep_scale(dropout_rate), q, k, v, bias, mask, dropout_keep)
 
 
 def plain_attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = None,
@@ -122,8 +123,7 @@ def plain_attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | Non
     logits = jnp.where(mask, logits, MASK_VALUE)
   weights = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
   if dropout_keep is not None:
-    scale = 0.0 if dropout_rate >= 1.0 else 1.0 / (1.0 - dropout_rate)
-    weights = jnp.where(dropout_keep, weights * scale, 0).astype(q.dtype)
+    weights = apply_keep(weights, dropout_keep, keep_scale(dropout_rate))
   return jnp.einsum(f"bhqt,{key_layout}->bqhk", weights, v)
 
 
@@ -143,7 +143,7 @@ def _forward(q, k, v, bias, mask, keep, scale):
   if mask is not None:
     logits = jnp.where(mask, logits, MASK_VALUE)
   weights = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
-  used = weights if keep is None else jnp.where(keep, weights * scale, 0).astype(q.dtype)
+  used = weights if keep is None else apply_keep(weights, keep, scale)
   out_h = _bmm(used.reshape(batch * heads, q_length, k_length), vh, q.dtype)
   return out_h, (qh, kt, vh, weights, used)
 
@@ -175,7 +175,7 @@ def _attend_bwd(scale, residuals, grad):
     grad_h = grad_h * jnp.broadcast_to(has_key[..., None], (batch, heads, q_length, 1)).reshape(n, q_length, 1)
   d_used = _bmm(grad_h, jnp.swapaxes(vh, 1, 2), acc)  # (n, q_length, k_length)
   delta = jnp.sum(grad_h.astype(acc) * out_h.astype(acc), axis=-1, keepdims=True)
-  d_weights = d_used if keep is None else jnp.where(keep.reshape(n, q_length, k_length), d_used * scale, 0)
+  d_weights = d_used if keep is None else apply_keep(d_used, keep.reshape(n, q_length, k_length), scale)
   d_logits = weights.reshape(n, q_length, k_length).astype(acc) * (d_weights - delta)
   d_logits_c = d_logits.astype(dtype)
   dq = _bmm(d_logits_c, jnp.swapaxes(kt, 1, 2), dtype)  # (n, q_length, head_dim)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from flanx.models.dropout import apply_keep, keep_scale
+
 Activation = Callable[[jax.Array], jax.Array]
 
 
@@ -31,8 +33,7 @@ def gated_mlp(x: jax.Array, wi_0: jax.Array, wi_1: jax.Array, wo: jax.Array, act
                      "(..., embed), (embed, mlp), (embed, mlp), (mlp, embed)")
   if dropout_keep is not None and dropout_keep.shape != (*x.shape[:-1], wi_0.shape[1]):
     raise ValueError(f"gated_mlp: dropout_keep {dropout_keep.shape} must be {(*x.shape[:-1], wi_0.shape[1])}")
-  scale = 0.0 if dropout_rate >= 1.0 else 1.0 / (1.0 - dropout_rate)
-  return _gated_mlp(activation, scale, x, wi_0, wi_1, wo, dropout_keep)
+  return _gated_mlp(activation, keep_scale(dropout_rate), x, wi_0, wi_1, wo, dropout_keep)
 
 
 def plain_gated_mlp(x: jax.Array, wi_0: jax.Array, wi_1: jax.Array, wo: jax.Array, activation: Activation,
@@ -41,8 +42,7 @@ def plain_gated_mlp(x: jax.Array, wi_0: jax.Array, wi_1: jax.Array, wo: jax.Arra
   `flanx bench blocks` compare it with."""
   hidden = activation(x @ wi_0) * (x @ wi_1)
   if dropout_keep is not None:
-    scale = 0.0 if dropout_rate >= 1.0 else 1.0 / (1.0 - dropout_rate)
-    hidden = jnp.where(dropout_keep, hidden * scale, 0).astype(hidden.dtype)
+    hidden = apply_keep(hidden, dropout_keep, keep_scale(dropout_rate))
   return hidden @ wo
 
 
@@ -51,7 +51,7 @@ def _hidden(activation, scale, x, wi, keep):
   pre = jnp.einsum("te,egm->tgm", x.reshape(-1, x.shape[-1]), wi)
   hidden = activation(pre[:, 0]) * pre[:, 1]
   if keep is not None:
-    hidden = jnp.where(keep.reshape(hidden.shape), hidden * scale, 0).astype(hidden.dtype)
+    hidden = apply_keep(hidden, keep.reshape(hidden.shape), scale)
   return pre, hidden
 
 
@@ -73,7 +73,7 @@ def _gated_mlp_bwd(activation, scale, residuals, grad):
   d_wo = hidden.T @ grad
   d_hidden = grad @ wo.T
   if keep is not None:
-    d_hidden = jnp.where(keep.reshape(d_hidden.shape), d_hidden * scale, 0).astype(d_hidden.dtype)
+    d_hidden = apply_keep(d_hidden, keep.reshape(d_hidden.shape), scale)
   gate_pre, linear = pre[:, 0], pre[:, 1]
   gate, d_gate = jax.jvp(activation, (gate_pre,), (jnp.ones_like(gate_pre),))
   d_pre = jnp.stack([d_hidden * linear * d_gate, d_hidden * gate], axis=1)  # (tokens, 2, mlp)

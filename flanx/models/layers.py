@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flanx.models.attention import attend, plain_attend
+from flanx.models.dropout import DropoutKeep
 from flanx.models.gated_mlp import gated_mlp
 from flanx.models.kv_cache import cached_key_values
 
@@ -94,22 +95,6 @@ class GatedMlp(nn.Module):
     keep = DropoutKeep(self.dropout_rate, name="Dropout_0")((*x.shape[:-1], self.mlp_dim), deterministic)
     out = gated_mlp(x, wi_0, wi_1, wo, self.activation, keep, self.dropout_rate)
     return constrain(out, "batch", "length", "embed")
-
-
-class DropoutKeep(nn.Module):
-  """The booleans that `nn.Dropout(rate)` keeps, for cores that apply dropout inside a custom backward.
-
-  Named as the `nn.Dropout` it replaces ("Dropout_0"), it draws the same mask from the same rngs:
-  `jax.random.bernoulli(make_rng("dropout"), 1 - rate, shape)`. None when nothing is dropped.
-  """
-
-  rate: float
-
-  @nn.compact
-  def __call__(self, shape: tuple[int, ...], deterministic: bool) -> jax.Array | None:
-    if deterministic or self.rate == 0.0:
-      return None
-    return jax.random.bernoulli(self.make_rng("dropout"), 1.0 - self.rate, shape)
 
 
 class Attention(nn.Module):

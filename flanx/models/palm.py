@@ -20,6 +20,7 @@ import numpy as np
 
 from flanx.models import kv_cache, layers, stacking
 from flanx.models.attention import plain_attend
+from flanx.models.dropout import DropoutKeep
 from flanx.models.layers import constrain
 
 
@@ -96,7 +97,7 @@ class MultiQueryAttention(nn.Module):
     if decode_length is not None:
       keys, values = kv_cache.cached_key_values(self, keys, values, "self", slot, decode_length)
     keys, values = constrain(keys, "batch", "length", "kv"), constrain(values, "batch", "length", "kv")
-    keep = layers.DropoutKeep(self.dropout_rate, name="Dropout_0")(
+    keep = DropoutKeep(self.dropout_rate, name="Dropout_0")(
         (q.shape[0], q.shape[2], q.shape[1], keys.shape[1]), deterministic)
     out = plain_attend(q, keys, values, None, mask, keep, self.dropout_rate, key_layout="btk")
     return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")

@@ -8,6 +8,7 @@ import pytest
 
 from flanx.models import layers
 from flanx.models.attention import MASK_VALUE, attend, plain_attend
+from flanx.models.dropout import DropoutKeep
 from flanx.models.gated_mlp import gated_mlp, plain_gated_mlp
 
 B, Q, T, H, D = 3, 5, 7, 2, 4
@@ -35,7 +36,7 @@ def inputs(seed=0):
   return q, k, v, bias, mask, out_weights
 
 
-def check(bias_on, mask_on, keep=None, rate=0.0):
+def assert_attend_matches_autodiff(bias_on, mask_on, keep=None, rate=0.0):
   q, k, v, bias, mask, out_weights = inputs()
   bias = bias if bias_on else None
   mask = mask if mask_on else None
@@ -56,12 +57,12 @@ def check(bias_on, mask_on, keep=None, rate=0.0):
 
 @pytest.mark.parametrize("bias_on,mask_on", [(False, False), (True, False), (False, True), (True, True)])
 def test_attend_matches_autodiff(bias_on, mask_on):
-  check(bias_on, mask_on)
+  assert_attend_matches_autodiff(bias_on, mask_on)
 
 
 def test_attend_matches_autodiff_with_dropout():
   keep = jax.random.bernoulli(jax.random.key(7), 0.7, (B, H, Q, T))
-  check(True, True, keep, 0.3)
+  assert_attend_matches_autodiff(True, True, keep, 0.3)
 
 
 def test_attend_gives_no_gradient_through_queries_with_no_allowed_key():
@@ -126,7 +127,7 @@ class PlainDropoutAttention(nn.Module):
 class KeepAttention(nn.Module):
   @nn.compact
   def __call__(self, q, k, v, bias, mask):
-    keep = layers.DropoutKeep(0.3, name="Dropout_0")((B, H, Q, T), deterministic=False)
+    keep = DropoutKeep(0.3, name="Dropout_0")((B, H, Q, T), deterministic=False)
     return attend(q, k, v, bias, mask, keep, 0.3)
 
 
