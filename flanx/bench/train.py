@@ -119,10 +119,7 @@ def main(argv: Sequence[str]) -> int:
   trainer = Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), lengths,
                     args.num_microbatches)
   mesh = trainer.mesh
-  shards = partitioning.data_parallel_size(mesh) * args.num_microbatches
-  if args.batch_size % shards:
-    raise FlanxError(f"--batch_size={args.batch_size} is not divisible by --num_microbatches={args.num_microbatches} "
-                     f"x the data-parallel size {partitioning.data_parallel_size(mesh)}")
+  trainer.check_batch_size(args.batch_size, names=("--batch_size", "--num_microbatches"))
   host_batch = _random_batch(model, args.batch_size, lengths)
   batch = {k: jax.device_put(v, partitioning.batch_sharding(mesh)) for k, v in host_batch.items()}
   _phase("initialising parameters")
