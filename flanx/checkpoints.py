@@ -140,6 +140,7 @@ class Checkpointer:
     compatibility check included), then the optimizer state and the data position beside them."""
     ref = self.ref(step)
     params = restore_params(ref, abstract_state.params)
+    check_optimizer_layout(ref, abstract_state.opt_state)
     opt_state = _restore_tree(ref, ref.step_dir / "opt_state", abstract_state.opt_state)
     # Every process must restore the same items: process 0 looks, the others take its answer.
     has_position = bool(multihost_utils.broadcast_one_to_all(np.int32((ref.step_dir / DATA_POSITION).exists())))
@@ -221,7 +222,7 @@ def locate(path: str, name: str = "CHECKPOINT_PATH") -> CheckpointRef:
 
 
 def _path_name(path) -> str:
-  return "/".join(str(getattr(k, "key", k)) for k in path)
+  return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
 
 
 @contextlib.contextmanager
@@ -260,6 +261,28 @@ def check_compatible(ref: CheckpointRef, abstract_params) -> None:
   extra = sorted(set(saved) - set(wanted))
   if extra:
     raise CheckpointMismatch(f"{subject}: the model has no parameter {extra[0]}")
+
+
+def check_optimizer_layout(ref: CheckpointRef, abstract_opt_state) -> None:
+  """One line when the checkpoint's optimizer state has other arrays than this run's Adafactor: a checkpoint
+  written before flanx's T5X Adafactor (optax's state, factored by shape), or with another factoring. Its
+  parameters are fine, so the line says how to start from them. Raised as a CheckpointMismatch: the
+  checkpoint is intact and must not be moved aside."""
+  try:
+    with _quiet_storage_logs(), ocp.StandardCheckpointer() as checkpointer:
+      saved = checkpointer.metadata(ref.step_dir / "opt_state").item_metadata
+  except Exception:  # noqa: BLE001  unreadable metadata: the restore itself reports the damage
+    return
+  saved = {_path_name(p): tuple(m.shape) for p, m in jax.tree_util.tree_flatten_with_path(saved)[0]}
+  wanted = {_path_name(p): tuple(a.shape) for p, a in jax.tree_util.tree_flatten_with_path(abstract_opt_state)[0]}
+  if saved == wanted:
+    return
+  differs = next((f"{n}: {saved.get(n, 'absent')} saved, {s} wanted" for n, s in wanted.items() if saved.get(n) != s),
+                 f"{sorted(set(saved) - set(wanted))[0]} is not this optimizer's")
+  raise CheckpointMismatch(
+      f"{ref.name}: checkpoint {ref.step_dir} holds the older optimizer-state layout (optax's Adafactor, or another "
+      f"factoring; {differs}); to continue from its parameters with a fresh optimizer state, train into a new "
+      f"MODEL_DIR with INITIAL_CHECKPOINT_PATH={ref.step_dir}")
 
 
 def _restore_tree(ref: CheckpointRef, directory: epath.Path, abstract, handler=None):

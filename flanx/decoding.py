@@ -21,7 +21,8 @@ it); decoding uses these names of it:
                         summed log-likelihood of the weighted targets of a feature-converted batch (one
                         plain forward pass: rank classification needs no decoding loop).
 Outputs are (batch, num, max_length) token ids, 0 after the first EOS (which is kept), and a score per
-sequence: the summed log-probability of its tokens (for beam search, the length-penalised beam score).
+sequence: the summed log-probability of its tokens (for beam search, that divided by the length penalty for
+finished sequences; see beam_search).
 """
 
 import dataclasses
@@ -122,41 +123,59 @@ def length_penalty(lengths: jax.Array, alpha: float) -> jax.Array:
 
 def beam_search(model: Model, params, inputs: jax.Array, max_length: int, beam_size: int,
                 alpha: float) -> tuple[jax.Array, jax.Array]:
-  """Beam search with the KV cache. Returns (batch, beam, max_length) tokens best first, and their scores.
+  """Beam search with the KV cache, as T5X's: returns (batch, beam, max_length) tokens best first, and scores.
 
-  Beams that emitted EOS stay in the beam, extended by padding at no cost, and compete on summed
-  log-probability; the length penalty ranks the final beams (score / length_penalty).
+  Live and finished hypotheses are kept apart. Each step extends the k live beams, takes the 2k best candidates
+  by log-probability, moves those that end in EOS into the finished set (scored log-probability /
+  length_penalty(length), the EOS counted) and keeps the k best others live. The finished set keeps its k best.
+  The search stops at max_length, or once no live beam can beat the worst finished one. Finished sequences are
+  returned; live ones (with their raw log-probabilities) only for a row where none finished. Slots of the
+  finished set that were never filled score about NEG_INF.
   """
   batch, eos, k = inputs.shape[0], model.vocabulary.eos_id, beam_size
   cache = model.init_cache(params, jnp.repeat(inputs, k, axis=0), max_length)
+  rows = jnp.arange(batch)[:, None]
+  # A live beam's best possible final score: log-probabilities only fall, and the penalty is largest at the end.
+  final_penalty = length_penalty(jnp.asarray(max_length), alpha)
 
   def step(state):
-    i, tokens, prev, done, lengths, scores, cache = state
+    i, live, live_lp, prev, finished, finished_scores, finished_flags, cache = state
     logits, cache = model.decode_step(params, cache, prev.reshape(-1), i)
     log_probs = jax.nn.log_softmax(logits.astype(jnp.float32)).reshape(batch, k, -1)
     vocab = log_probs.shape[-1]
-    finished_row = jnp.full((vocab,), NEG_INF).at[0].set(0.0)  # a finished beam only extends by padding
-    log_probs = jnp.where(done[..., None], finished_row, log_probs)
-    scores, flat = jax.lax.top_k((scores[..., None] + log_probs).reshape(batch, -1), k)
+    cand_lp, flat = jax.lax.top_k((live_lp[..., None] + log_probs).reshape(batch, -1), 2 * k)
     parent, token = flat // vocab, (flat % vocab).astype(jnp.int32)
-    take = lambda x: jnp.take_along_axis(x, parent, axis=1)  # noqa: E731
-    lengths = take(lengths) + ~take(done)
-    tokens = jnp.take_along_axis(tokens, parent[..., None], axis=1).at[:, :, i].set(token)
-    done = take(done) | (token == eos)
-    cache = model.reorder_cache(cache, (jnp.arange(batch)[:, None] * k + parent).reshape(-1))
-    return i + 1, tokens, token, done, lengths, scores, cache
+    candidates = live[rows, parent].at[:, :, i].set(token)
+    ended = token == eos
+
+    # The k best candidates that did not end stay live.
+    live_lp, keep = jax.lax.top_k(jnp.where(ended, NEG_INF, cand_lp), k)
+    live, prev = candidates[rows, keep], token[rows, keep]
+    cache = model.reorder_cache(cache, (rows * k + parent[rows, keep]).reshape(-1))
+
+    # Those that ended join the finished set, length-penalised; the set keeps its k best.
+    scores = jnp.where(ended, cand_lp / length_penalty(i + 1, alpha), NEG_INF)
+    pool_scores = jnp.concatenate([finished_scores, scores], axis=1)
+    finished_scores, best = jax.lax.top_k(pool_scores, k)
+    finished = jnp.concatenate([finished, candidates], axis=1)[rows, best]
+    finished_flags = jnp.concatenate([finished_flags, ended], axis=1)[rows, best]
+    return i + 1, live, live_lp, prev, finished, finished_scores, finished_flags, cache
 
   def not_finished(state):
-    return (state[0] < max_length) & ~jnp.all(state[3])
+    i, _, live_lp, _, _, finished_scores, finished_flags, _ = state
+    best_live = jnp.max(live_lp, axis=1) / final_penalty
+    worst_finished = jnp.where(jnp.all(finished_flags, axis=1), jnp.min(finished_scores, axis=1), NEG_INF)
+    return (i < max_length) & ~jnp.all(worst_finished > best_live)
 
   # Only beam 0 is live at the start, so the first step does not pick k copies of the same token.
-  scores = jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1), jnp.float32), (batch, 1))
-  state = (jnp.zeros((), jnp.int32), jnp.zeros((batch, k, max_length), jnp.int32),
-           jnp.full((batch, k), model.decoder_start_id, jnp.int32), jnp.zeros((batch, k), bool),
-           jnp.zeros((batch, k), jnp.int32), scores, cache)
-  _, tokens, _, _, lengths, scores, _ = jax.lax.while_loop(not_finished, step, state)
-  final, order = jax.lax.top_k(scores / length_penalty(lengths, alpha), k)
-  return jnp.take_along_axis(tokens, order[..., None], axis=1), final
+  live_lp = jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1), jnp.float32), (batch, 1))
+  empty = jnp.zeros((batch, k, max_length), jnp.int32)
+  state = (jnp.zeros((), jnp.int32), empty, live_lp, jnp.full((batch, k), model.decoder_start_id, jnp.int32),
+           empty, jnp.full((batch, k), NEG_INF, jnp.float32), jnp.zeros((batch, k), bool), cache)
+  _, live, live_lp, _, finished, finished_scores, finished_flags, _ = jax.lax.while_loop(not_finished, step, state)
+  any_finished = jnp.any(finished_flags, axis=1)
+  tokens = jnp.where(any_finished[:, None, None], finished, live)
+  return tokens, jnp.where(any_finished[:, None], finished_scores, live_lp)
 
 
 # --- the sharded, compiled front end -----------------------------------------------------------------------

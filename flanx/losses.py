@@ -27,8 +27,33 @@ def check_normalizer(spec: float | str | None) -> None:
   raise FlanxError(f"LOSS_NORMALIZING_FACTOR={spec!r}: use a number, None or one of {', '.join(NORMALIZERS)}")
 
 
-def normalizing_factor(spec: float | str | None, loss_weights: jax.Array) -> jax.Array:
-  """What the summed loss of a whole (global) batch is divided by."""
+def sequence_weight_sums(loss_weights: jax.Array, segment_ids: jax.Array | None = None) -> jax.Array:
+  """Each token's sequence total of loss weights (batch, length): the row's, or with packing (`segment_ids`,
+  1, 2, ... per packed example and 0 on padding) its segment's; 0 on padding."""
+  w = loss_weights.astype(jnp.float32)
+  if segment_ids is None:
+    return jnp.broadcast_to(jnp.sum(w, axis=-1, keepdims=True), w.shape)
+  segments = segment_ids.astype(jnp.int32)
+  totals = jax.vmap(lambda wr, sr: jax.ops.segment_sum(wr, sr, num_segments=w.shape[-1] + 1)[sr])(w, segments)
+  return jnp.where(segments > 0, totals, 0.0)
+
+
+def token_weights(spec: float | str | None, loss_weights: jax.Array, segment_ids: jax.Array | None = None
+                  ) -> jax.Array:
+  """Per-token weights; AVERAGE_PER_SEQUENCE divides each token's weight by its sequence's total (T5X: per packed
+  segment; a sequence with no weight, padding included, gets none)."""
+  w = loss_weights.astype(jnp.float32)
+  if spec == "AVERAGE_PER_SEQUENCE":
+    totals = sequence_weight_sums(w, segment_ids)
+    w = jnp.where(totals > 0, w / jnp.where(totals > 0, totals, 1.0), 0.0)
+  return w
+
+
+def normalizing_factor(spec: float | str | None, loss_weights: jax.Array, segment_ids: jax.Array | None = None
+                       ) -> jax.Array:
+  """What the summed loss of a whole (global) batch is divided by. AVERAGE_PER_SEQUENCE: the number of sequences
+  that carry loss weight (T5X: the sum of the per-sequence weights), so padding rows and packed examples count
+  as T5X counts them."""
   check_normalizer(spec)
   if spec is None:
     return jnp.float32(1.0)
@@ -37,27 +62,20 @@ def normalizing_factor(spec: float | str | None, loss_weights: jax.Array) -> jax
   if spec == "NUM_TOTAL_TARGET_TOKENS":
     return jnp.float32(loss_weights.size)
   if spec == "AVERAGE_PER_SEQUENCE":
-    return jnp.float32(loss_weights.shape[0])
+    return jnp.maximum(jnp.sum(token_weights(spec, loss_weights, segment_ids)), 1.0)
   return jnp.float32(spec)
 
 
-def token_weights(spec: float | str | None, loss_weights: jax.Array) -> jax.Array:
-  """Per-token weights; AVERAGE_PER_SEQUENCE first spreads each sequence's weight over its tokens."""
-  w = loss_weights.astype(jnp.float32)
-  if spec == "AVERAGE_PER_SEQUENCE":
-    w = w / jnp.maximum(jnp.sum(w, axis=-1, keepdims=True), 1.0)
-  return w
-
-
 def loss_sums(logits: jax.Array, targets: jax.Array, loss_weights: jax.Array, z_loss: float,
-              normalizer: float | str | None) -> dict[str, jax.Array]:
+              normalizer: float | str | None, segment_ids: jax.Array | None = None) -> dict[str, jax.Array]:
   """A batch's weighted sums (not yet normalised, so microbatches simply add up): the training objective
-  (weighted by `token_weights`), its cross-entropy and z-loss parts, and the correct and real target tokens."""
+  (weighted by `token_weights`; `segment_ids` of a packed batch), its cross-entropy and z-loss parts, and the
+  correct and real target tokens."""
   per_token, z_term = cross_entropy_with_z_loss(logits, targets, z_loss)
   weights = loss_weights.astype(jnp.float32)
   correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
   return {
-      "objective": jnp.sum(per_token * token_weights(normalizer, loss_weights)),
+      "objective": jnp.sum(per_token * token_weights(normalizer, loss_weights, segment_ids)),
       "cross_entropy": jnp.sum((per_token - z_term) * weights),
       "z_loss": jnp.sum(z_term * weights),
       "correct_tokens": jnp.sum(correct * weights),

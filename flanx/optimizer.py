@@ -1,4 +1,5 @@
-"""Adafactor (factored second moments, as T5X uses it) and the learning-rate schedules of the paper."""
+"""The optimizer of a run: T5X's Adafactor (flanx/adafactor.py, factored by logical axis names) and the paper's
+learning-rate schedules."""
 
 import dataclasses
 
@@ -6,6 +7,7 @@ import gin
 import jax.numpy as jnp
 import optax
 
+from flanx import adafactor
 from flanx.errors import FlanxError
 
 SCHEDULES = ("constant", "rsqrt_decay")
@@ -43,13 +45,16 @@ class OptimizerConfig:
       return optax.linear_schedule(0.0, lr, warmup)
     return optax.constant_schedule(lr)
 
-  def build(self) -> optax.GradientTransformation:
-    return optax.adafactor(
-        learning_rate=self.learning_rate_fn(),
-        min_dim_size_to_factor=self.min_dim_size_to_factor,
-        decay_rate=self.decay_rate,
-        multiply_by_parameter_scale=self.multiply_by_parameter_scale,
-        clipping_threshold=self.clipping_threshold,
-        weight_decay_rate=self.weight_decay_rate,
-        factored=True,
-    )
+  def build(self, param_shapes, logical_specs) -> optax.GradientTransformation:
+    """Adafactor for parameters of these shapes (ShapeDtypeStructs or arrays) and logical PartitionSpecs."""
+    return adafactor.adafactor(
+        self.learning_rate_fn(), self.factorings(param_shapes, logical_specs), decay_rate=self.decay_rate,
+        clipping_threshold=self.clipping_threshold, multiply_by_parameter_scale=self.multiply_by_parameter_scale,
+        weight_decay_rate=self.weight_decay_rate)
+
+  def factorings(self, param_shapes, logical_specs):
+    return adafactor.factorings(param_shapes, logical_specs, self.min_dim_size_to_factor)
+
+  def state_logical_specs(self, param_shapes, logical_specs) -> adafactor.AdafactorState:
+    """The optimizer state's logical PartitionSpecs: each moment sharded as the dimensions of its parameter it keeps."""
+    return adafactor.state_logical_specs(self.factorings(param_shapes, logical_specs), logical_specs)

@@ -164,8 +164,8 @@ def estimate(model, abstract: AbstractModel, optimizer: OptimizerConfig, rules: 
   """
   param_specs = nn.logical_to_mesh(abstract.logical_specs, rules)
   params = tree_bytes(abstract.shapes, param_specs, mesh_shape)
-  opt_shapes = jax.eval_shape(optimizer.build().init, abstract.shapes)
-  opt_specs = partitioning.optimizer_state_specs(opt_shapes, abstract.shapes, param_specs)
+  opt_shapes = jax.eval_shape(optimizer.build(abstract.shapes, abstract.logical_specs).init, abstract.shapes)
+  opt_specs = nn.logical_to_mesh(optimizer.state_logical_specs(abstract.shapes, abstract.logical_specs), rules)
   opt = tree_bytes(opt_shapes, opt_specs, mesh_shape)
   acts = activation_bytes(model.config, feature_lengths, batch_per_device, _model_split(rules, mesh_shape))
   grads = params * (2 if num_microbatches > 1 else 1)

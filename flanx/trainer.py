@@ -49,16 +49,17 @@ class Trainer:
     self.skip_nonfinite = skip_nonfinite  # NONFINITE_POLICY='skip': a NaN/Inf update leaves the state unchanged
     self.feature_lengths = dict(feature_lengths)
     self.num_microbatches = num_microbatches
-    self.tx = optimizer.build()
     self.learning_rate_fn = optimizer.learning_rate_fn()
 
     self.param_shapes, self.param_logical_specs = partitioner.abstract_params(model, self.feature_lengths)
     self.param_shardings = partitioner.shardings(self.param_logical_specs)
+    self.tx = optimizer.build(self.param_shapes, self.param_logical_specs)
     opt_shapes = jax.eval_shape(self.tx.init, self.param_shapes)
+    # Each second moment is sharded as the dimensions of its parameter that it keeps (by logical axis name).
     self.state_shardings = TrainState(
         step=partitioning.replicated(mesh),
         params=self.param_shardings,
-        opt_state=partitioning.optimizer_state_shardings(opt_shapes, self.param_shapes, self.param_shardings, mesh),
+        opt_state=partitioner.shardings(optimizer.state_logical_specs(self.param_shapes, self.param_logical_specs)),
     )
     self._state_shapes = TrainState(step=jax.ShapeDtypeStruct((), jnp.int32), params=self.param_shapes,
                                     opt_state=opt_shapes)
@@ -98,8 +99,7 @@ class Trainer:
   # --- steps ---------------------------------------------------------------------------------------
 
   def _loss_and_grads(self, params, batch: Batch, rng: jax.Array):
-    spec = self.model.loss_normalizing_factor
-    normalizer = losses.normalizing_factor(spec, batch["decoder_loss_weights"])
+    normalizer = self._normalizer(batch)
 
     def objective(p, mb, mb_rng):
       sums = self.model.loss_sums(p, mb, mb_rng)
@@ -119,6 +119,11 @@ class Trainer:
     (grads, sums), _ = jax.lax.scan(accumulate, zeros, (jnp.arange(self.num_microbatches), micro))
     return grads, sums
 
+  def _normalizer(self, batch: Batch) -> jax.Array:
+    """The whole (global) batch's loss-normalising factor; packed batches count their segments."""
+    return losses.normalizing_factor(self.model.loss_normalizing_factor, batch["decoder_loss_weights"],
+                                     batch.get("decoder_segment_ids"))
+
   def _metrics(self, sums, normalizer):
     tokens = jnp.maximum(sums["target_tokens"], 1.0)
     return {
@@ -134,8 +139,7 @@ class Trainer:
     grads, sums = self._loss_and_grads(state.params, batch, dropout_rng)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    normalizer = losses.normalizing_factor(self.model.loss_normalizing_factor, batch["decoder_loss_weights"])
-    metrics = self._metrics(sums, normalizer)
+    metrics = self._metrics(sums, self._normalizer(batch))
     metrics["learning_rate"] = self.learning_rate_fn(state.step)
     metrics["grad_norm"] = optax.global_norm(grads)
     metrics.update(nonfinite.finite_metrics(metrics["loss"], metrics["grad_norm"]))
@@ -146,8 +150,7 @@ class Trainer:
 
   def _eval(self, params, batch: Batch):
     sums = self.model.loss_sums(params, batch, None)
-    return self._metrics(sums, losses.normalizing_factor(self.model.loss_normalizing_factor,
-                                                         batch["decoder_loss_weights"]))
+    return self._metrics(sums, self._normalizer(batch))
 
   def train_step(self, state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, dict]:
     """One optimizer step on a global batch. `state` is donated: use only the returned one."""

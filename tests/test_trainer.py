@@ -6,7 +6,6 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from tests.helpers import demo_batches, train_losses, trainer_on
-from flanx import partitioning
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +36,13 @@ def test_losses_match_between_1x1_and_2x4_meshes(ten_batches, single_device_run)
   assert params["decoder"]["logits_dense"].sharding.spec == P(None, "model")
   wi_0 = params["encoder"]["layers_0"]["mlp"]["wi_0"]
   assert {s.data.shape for s in wi_0.addressable_shards} == {(64, 32)}  # mlp 128 split 4 ways
-  # Factored second moments follow their parameter: wi_0 (embed, mlp) -> v_row (embed,), v_col (mlp,).
-  factored = state_8.opt_state[0] if isinstance(state_8.opt_state, tuple) else state_8.opt_state
-  v_col = jax.tree.leaves(factored)  # any leaf placed on the mesh
-  assert all(leaf.sharding.mesh.shape == trainer.mesh.shape for leaf in v_col)
+  # Factored second moments follow their parameter: query (embed, heads, kv) -> v_row (embed,) replicated,
+  # v_col (heads, kv) split over `model` as the heads are.
+  opt = state_8.opt_state
+  assert opt.v_row["encoder"]["layers_0"]["attention"]["query"].sharding.spec == P(None)
+  assert opt.v_col["encoder"]["layers_0"]["attention"]["query"].sharding.spec == P("model", None)
+  assert opt.v_col["encoder"]["layers_0"]["mlp"]["wi_0"].sharding.spec == P("model")
+  assert all(leaf.sharding.mesh.shape == trainer.mesh.shape for leaf in jax.tree.leaves(opt))
 
 
 def test_fsdp_shards_parameters_over_data(ten_batches, single_device_run):
@@ -49,22 +51,6 @@ def test_fsdp_shards_parameters_over_data(ten_batches, single_device_run):
   np.testing.assert_allclose(losses, single_device_run[0][:1], rtol=1e-4)
   assert state.params["encoder"]["layers_0"]["mlp"]["wi_0"].sharding.spec == P("data", None)
   assert state.params["token_embedder"]["embedding"].sharding.spec == P(None, "data")
-
-
-def test_optimizer_state_sharding_follows_factored_dimensions():
-  mesh = partitioning.make_mesh(partitioning.PartitionConfig(mesh_shape=(2, 4)))
-  from jax.sharding import NamedSharding
-  param = jax.ShapeDtypeStruct((64, 128), np.float32)
-  sharding = NamedSharding(mesh, P("data", "model"))
-  state = {"v_row": {"w": jax.ShapeDtypeStruct((64,), np.float32)},
-           "v_col": {"w": jax.ShapeDtypeStruct((128,), np.float32)},
-           "v": {"w": jax.ShapeDtypeStruct((64, 128), np.float32)},
-           "count": jax.ShapeDtypeStruct((), np.int32)}
-  out = partitioning.optimizer_state_shardings(state, {"w": param}, {"w": sharding}, mesh)
-  assert out["v_row"]["w"].spec == P("data")
-  assert out["v_col"]["w"].spec == P("model")
-  assert out["v"]["w"].spec == P("data", "model")
-  assert out["count"].spec == P()
 
 
 def test_gradient_accumulation_matches_one_big_batch(ten_batches, single_device_run):

@@ -88,7 +88,8 @@ class LanguageModel:
   def loss_sums(self, params, batch: Batch, dropout_rng: jax.Array | None) -> dict[str, jax.Array]:
     """Weighted sums over the batch (not yet normalised), so microbatches can simply be added up."""
     return losses.loss_sums(self.logits(params, batch, dropout_rng), batch["decoder_target_tokens"],
-                            batch["decoder_loss_weights"], self.z_loss, self.loss_normalizing_factor)
+                            batch["decoder_loss_weights"], self.z_loss, self.loss_normalizing_factor,
+                            batch.get("decoder_segment_ids"))
 
   def score(self, params, batch: Batch) -> jax.Array:
     """Summed log-likelihood of each sequence's weighted target tokens (for rank classification)."""
