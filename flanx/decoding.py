@@ -129,8 +129,8 @@ def beam_search(model: Model, params, inputs: jax.Array, max_length: int, beam_s
   by log-probability, moves those that end in EOS into the finished set (scored log-probability /
   length_penalty(length), the EOS counted) and keeps the k best others live. The finished set keeps its k best.
   The search stops at max_length, or once no live beam can beat the worst finished one. Finished sequences are
-  returned; live ones (with their raw log-probabilities) only for a row where none finished. Slots of the
-  finished set that were never filled score about NEG_INF.
+  returned first; live ones, with their raw log-probabilities, only fill the slots of a row where fewer than k
+  finished (all of them where none did).
   """
   batch, eos, k = inputs.shape[0], model.vocabulary.eos_id, beam_size
   cache = model.init_cache(params, jnp.repeat(inputs, k, axis=0), max_length)
@@ -173,9 +173,14 @@ def beam_search(model: Model, params, inputs: jax.Array, max_length: int, beam_s
   state = (jnp.zeros((), jnp.int32), empty, live_lp, jnp.full((batch, k), model.decoder_start_id, jnp.int32),
            empty, jnp.full((batch, k), NEG_INF, jnp.float32), jnp.zeros((batch, k), bool), cache)
   _, live, live_lp, _, finished, finished_scores, finished_flags, _ = jax.lax.while_loop(not_finished, step, state)
-  any_finished = jnp.any(finished_flags, axis=1)
-  tokens = jnp.where(any_finished[:, None, None], finished, live)
-  return tokens, jnp.where(any_finished[:, None], finished_scores, live_lp)
+  # Finished sequences first (best first), then as many live ones as the slots left (T5X: filler slots).
+  order = jnp.argsort(~finished_flags, axis=1, stable=True)
+  num_finished = jnp.sum(finished_flags, axis=1, keepdims=True)
+  slot = jnp.arange(k)[None, :]
+  from_live = slot >= num_finished
+  live_slot = jnp.clip(slot - num_finished, 0, k - 1)
+  tokens = jnp.where(from_live[..., None], live[rows, live_slot], finished[rows, order])
+  return tokens, jnp.where(from_live, live_lp[rows, live_slot], finished_scores[rows, order])
 
 
 # --- the sharded, compiled front end -----------------------------------------------------------------------

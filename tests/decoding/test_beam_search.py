@@ -92,7 +92,17 @@ def test_a_finished_sequence_beats_one_cut_at_the_length_limit(alpha):
   tokens, scores = _search(_two_step_table(first, then), 2, beam_size=2, alpha=alpha)
   np.testing.assert_array_equal(tokens[0], [EOS, 0])
   np.testing.assert_allclose(scores[0], np.log(0.4), rtol=1e-5)
-  assert not any(np.array_equal(row, [2, 3]) for row in tokens)
+  # a + EOS finished second; `a x` is not returned above any finished sequence.
+  np.testing.assert_array_equal(tokens[1], [2, EOS])
+
+
+def test_live_beams_fill_the_slots_no_finished_sequence_took():
+  """One sequence finished ([EOS]); the other slot holds the best live beam, with its raw log-probability."""
+  first = [0, 0.1, 0.5, 0.4]
+  then = [0, 0, 0.6, 0.4]  # EOS never after the first token
+  tokens, scores = _search(_two_step_table(first, then), 2, beam_size=2, alpha=0.6)
+  np.testing.assert_array_equal(tokens, [[EOS, 0], [2, 2]])
+  np.testing.assert_allclose(scores, [np.log(0.1), np.log(0.5 * 0.6)], rtol=1e-5)
 
 
 def test_unfinished_sequences_only_when_none_finished():
