@@ -47,7 +47,7 @@ def test_steady_state_train_step_does_not_recompile_and_donates_its_state():
   traces_after_first_step = len(model.traces)
   assert traces_after_first_step > 0
   for step in range(1, 4):
-    # optax's Adafactor keeps a (1,) placeholder for each unfactored moment and makes a new one every step;
+    # Adafactor keeps a (1,) placeholder for each moment a parameter does not use (T5X's layout);
     # jit prunes such unread inputs, and a pruned input is not donated. Every real buffer must be.
     old_leaves = [leaf for leaf in jax.tree.leaves(state) if leaf.size > 1]
     state, metrics = trainer.train_step(state, jax.device_put(_batch(step), sharding), jax.random.key(step))

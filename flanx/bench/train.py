@@ -1,7 +1,7 @@
 """`flanx bench train`: training-step speed of a gin-configured model, and its MFU.
 
   flanx bench train [--gin_file=gin/models/t5_1_1/small.gin] [--batch_size=8] [--inputs_length=512]
-      [--targets_length=128] [--steps=3] [--against=hf] [--gin.NAME=VALUE ...]
+      [--targets_length=128] [--steps=3] [--against=hf|optax] [--gin.NAME=VALUE ...]
 
 MFU is the model's FLOP rate divided by the peak that this same process measures with a large float32
 matrix product on the same devices, so the figure is a ratio of two measurements taken side by side.
@@ -10,12 +10,14 @@ the cost that a longer sync period avoids by letting the host dispatch ahead of 
 On CPU, activations default to float32, the torch baseline's precision; --gin.ACTIVATION_DTYPE overrides.
 `--against hf` times a torch T5ForConditionalGeneration step with Adafactor on the same batch (flanx.bench.hf_baseline),
 alternating one flanx step and one torch step, so that load from other processes hits both sides alike; the
-ratio is that of the two sides' median steps.
+ratio is that of the two sides' median steps. `--against optax` times, the same way, the same model's step with
+optax's shape-factored Adafactor (flanx's optimizer before it took T5X's, flanx/adafactor.py).
 Before JAX starts, glibc is told to keep large buffers in its heap (flanx.host_memory): both sides of the
 comparison run in this process and share that setting.
 """
 
 import argparse
+import dataclasses
 import statistics
 import time
 from collections.abc import Sequence
@@ -23,6 +25,8 @@ from collections.abc import Sequence
 import gin
 import jax
 import numpy as np
+import optax
+from jax.sharding import PartitionSpec
 
 from flanx import gin_config, host_memory, partitioning
 from flanx.errors import FlanxError
@@ -56,22 +60,54 @@ def _time_steps(trainer: Trainer, state, batch, rng, steps: int, sync_every_step
   return state, (time.perf_counter() - start) / steps
 
 
-def _alternate(trainer: Trainer, state, batch, rng, hf_step, steps: int):
-  """(state, (flanx seconds, torch seconds)): one flanx step, then one torch step, `steps` times.
+@dataclasses.dataclass(frozen=True)
+class OptaxAdafactor:
+  """optax's Adafactor, factored by shape alone (the 4-D scanned attention kernels stay whole), with the
+  settings of `config`: the `--against optax` baseline. Its state is replicated."""
+  config: OptimizerConfig = OptimizerConfig()
+
+  def learning_rate_fn(self) -> optax.Schedule:
+    return self.config.learning_rate_fn()
+
+  def build(self, param_shapes, logical_specs) -> optax.GradientTransformation:
+    c = self.config
+    return optax.adafactor(c.learning_rate_fn(), min_dim_size_to_factor=c.min_dim_size_to_factor,
+                           decay_rate=c.decay_rate, multiply_by_parameter_scale=c.multiply_by_parameter_scale,
+                           clipping_threshold=c.clipping_threshold, weight_decay_rate=c.weight_decay_rate)
+
+  def state_logical_specs(self, param_shapes, logical_specs):
+    shapes = jax.eval_shape(self.build(param_shapes, logical_specs).init, param_shapes)
+    return jax.tree.map(lambda _: PartitionSpec(), shapes)
+
+
+def _other_trainer_step(trainer: Trainer, batch, rng):
+  """A step function of another trainer on its own state (the `--against optax` side)."""
+  holder = {"state": trainer.init_state(jax.random.key(0))}
+
+  def step():
+    holder["state"], metrics = trainer.train_step(holder["state"], batch, rng)
+    jax.block_until_ready(metrics)
+
+  step()  # compiles
+  return step
+
+
+def _alternate(trainer: Trainer, state, batch, rng, baseline_step, steps: int):
+  """(state, (flanx seconds, other seconds)): one flanx step, then one step of the baseline, `steps` times.
 
   Interleaving puts both sides under the same load from other processes; each flanx step is waited for,
   so neither side's work overlaps the other's.
   """
-  flanx_times, hf_times = [], []
+  flanx_times, baseline_times = [], []
   for _ in range(steps):
     start = time.perf_counter()
     state, metrics = trainer.train_step(state, batch, rng)
     jax.block_until_ready(metrics)
     flanx_times.append(time.perf_counter() - start)
     start = time.perf_counter()
-    hf_step()
-    hf_times.append(time.perf_counter() - start)
-  return state, (flanx_times, hf_times)
+    baseline_step()
+    baseline_times.append(time.perf_counter() - start)
+  return state, (flanx_times, baseline_times)
 
 
 def _layers(config) -> str:
@@ -97,8 +133,9 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--steps", type=int, default=3)
   parser.add_argument("--num_microbatches", type=int, default=1,
                       help="accumulate each step's gradient over this many microbatches (NUM_MICROBATCHES)")
-  parser.add_argument("--against", choices=("hf",), default=None,
-                      help="also time a Hugging Face T5ForConditionalGeneration step (torch) in this process")
+  parser.add_argument("--against", choices=("hf", "optax"), default=None,
+                      help="also time, in this process, a Hugging Face T5ForConditionalGeneration step (torch) "
+                           "or this model's step with optax's shape-factored Adafactor")
   args = parser.parse_args(rest)
   for name in ("batch_size", "inputs_length", "targets_length", "steps", "num_microbatches"):
     if getattr(args, name) <= 0:
@@ -138,7 +175,13 @@ def main(argv: Sequence[str]) -> int:
 
   _phase("measuring the float32 matmul peak")
   peak = measure_peak_flops(jax.devices())
-  hf = None
+  hf = other = None
+  if args.against == "optax":
+    _phase("building and compiling the step with optax's Adafactor")
+    baseline = Trainer(model, OptaxAdafactor(), trainer.partitioner, lengths, args.num_microbatches)
+    other_step = _other_trainer_step(baseline, batch, rng)
+    _phase(f"timing {args.steps} steps with each optimizer, alternating")
+    state, other = _alternate(trainer, state, batch, rng, other_step, args.steps)
   if args.against == "hf":
     from flanx.bench import hf_baseline  # noqa: PLC0415
     _phase("building and warming up the Hugging Face (torch) step")
@@ -162,6 +205,12 @@ def main(argv: Sequence[str]) -> int:
   print(f"host sync every step: {synced_seconds_per_step:.3f} s/step, "
         f"{synced_seconds_per_step / seconds_per_step:.2f}x the free-running step")
   print(f"glibc malloc keeps large buffers in its heap: {'yes' if kept else 'no (not glibc)'}")
+  if other is not None:
+    flanx_times, optax_times = other
+    flanx_median, optax_median = statistics.median(flanx_times), statistics.median(optax_times)
+    print(f"optax's shape-factored Adafactor, same model and batch; {args.steps} steps each, alternating (medians):")
+    print(f"  seconds/step: flanx's Adafactor {flanx_median:.4g}, optax's {optax_median:.4g}")
+    print(f"flanx's (T5X's) Adafactor / optax's: {optax_median / flanx_median:.2f}x tokens/s")
   if hf is not None:
     flanx_times, hf_times = hf
     flanx_median, hf_median = statistics.median(flanx_times), statistics.median(hf_times)
