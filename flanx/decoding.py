@@ -239,7 +239,8 @@ class Decoder:
 
   def beam_search(self, params, inputs: np.ndarray, max_length: int, beam_size: int = 4,
                   alpha: float = 0.6) -> Decoded:
-    """The `beam_size` best outputs per row, best first, with length-penalised scores."""
+    """The `beam_size` best outputs per row, best first: finished ones with length-penalised scores, then (where
+    fewer finished) live ones with their log-probabilities (see beam_search)."""
     if beam_size < 1:
       raise FlanxError(f"beam size must be at least 1, got {beam_size}")
     batch = len(inputs)
