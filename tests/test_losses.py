@@ -13,6 +13,11 @@ PACKED_WEIGHTS = np.array([[0.5, 1.0, 0.25, 2.0, 1.5], [1.0, 2.0, 3.0, 4.0, 5.0]
 PACKED_SEGMENTS = np.array([[1, 1, 1, 2, 3], [1, 2, 2, 3, 0]])
 
 
+@pytest.fixture(scope="module")
+def packed_batch():
+  return demo_batches(1, batch_size=4, pack=True)[0]
+
+
 def test_average_per_sequence_matches_t5x():
   weights = (TARGETS > 0).astype(np.float32)  # T5X test_average_per_sequence
   np.testing.assert_allclose(losses.token_weights("AVERAGE_PER_SEQUENCE", weights),
@@ -41,11 +46,10 @@ def test_padding_rows_do_not_count():
   assert np.all(np.isfinite(losses.token_weights("AVERAGE_PER_SEQUENCE", weights, segments)))
 
 
-def test_packed_demo_batch_counts_its_examples():
+def test_packed_demo_batch_counts_its_examples(packed_batch):
   """On a real packed batch the factor is the number of packed examples with targets, and each example's
   weights sum to one."""
-  batch = demo_batches(1, batch_size=4, pack=True)[0]
-  weights, segments = batch["decoder_loss_weights"], batch["decoder_segment_ids"]
+  weights, segments = packed_batch["decoder_loss_weights"], packed_batch["decoder_segment_ids"]
   examples = sum(len(set(row[w > 0].tolist())) for row, w in zip(segments, weights))
   assert examples > len(weights)  # the rows really are packed
   assert float(losses.normalizing_factor("AVERAGE_PER_SEQUENCE", weights, segments)) == pytest.approx(examples)
@@ -55,3 +59,28 @@ def test_packed_demo_batch_counts_its_examples():
       np.testing.assert_allclose(row[s == seg].sum(), 1.0, rtol=1e-6)
   # Unpacked rows are whole sequences: the old row average, which a packed batch must not use.
   assert float(losses.normalizing_factor("AVERAGE_PER_SEQUENCE", jnp.asarray(weights))) == pytest.approx(len(weights))
+
+
+def test_model_loss_on_a_packed_batch_is_the_mean_of_its_examples_mean_losses(packed_batch):
+  """Through the model: AVERAGE_PER_SEQUENCE's objective / factor is the mean, over the packed examples, of each
+  example's mean token loss (computed here with numpy from the per-token losses)."""
+  import dataclasses
+
+  import flax.linen as nn
+  import jax
+
+  from tests.helpers import tiny_model
+
+  model = dataclasses.replace(tiny_model(), loss_normalizing_factor="AVERAGE_PER_SEQUENCE")
+  batch = packed_batch
+  params = nn.meta.unbox(model.init(jax.random.key(0), {"inputs": 32, "targets": 16}))
+  sums = model.loss_sums(params, batch, None)
+  w, seg = batch["decoder_loss_weights"], batch["decoder_segment_ids"]
+  factor = losses.normalizing_factor("AVERAGE_PER_SEQUENCE", w, seg)
+  per_token, _ = losses.cross_entropy_with_z_loss(model.logits(params, batch), batch["decoder_target_tokens"],
+                                                  model.z_loss)
+  per_token = np.asarray(per_token)
+  means = [per_token[r][(seg[r] == s) & (w[r] > 0)].mean() for r in range(len(seg))
+           for s in set(seg[r][(seg[r] > 0) & (w[r] > 0)].tolist())]
+  assert len(means) > len(seg)
+  np.testing.assert_allclose(float(sums["objective"] / factor), np.mean(means), rtol=1e-5)
