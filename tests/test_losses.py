@@ -73,13 +73,11 @@ def test_model_loss_on_a_packed_batch_is_the_mean_of_its_examples_mean_losses(pa
 
   model = dataclasses.replace(tiny_model(), loss_normalizing_factor="AVERAGE_PER_SEQUENCE")
   batch = packed_batch
-  params = nn.meta.unbox(model.init(jax.random.key(0), {"inputs": 32, "targets": 16}))
-  sums = model.loss_sums(params, batch, None)
+  params = nn.meta.unbox(jax.jit(lambda: model.init(jax.random.key(0), {"inputs": 32, "targets": 16}))())
+  sums, logits = jax.jit(lambda p, b: (model.loss_sums(p, b, None), model.logits(p, b)))(params, batch)
   w, seg = batch["decoder_loss_weights"], batch["decoder_segment_ids"]
   factor = losses.normalizing_factor("AVERAGE_PER_SEQUENCE", w, seg)
-  per_token, _ = losses.cross_entropy_with_z_loss(model.logits(params, batch), batch["decoder_target_tokens"],
-                                                  model.z_loss)
-  per_token = np.asarray(per_token)
+  per_token = np.asarray(losses.cross_entropy_with_z_loss(logits, batch["decoder_target_tokens"], model.z_loss)[0])
   means = [per_token[r][(seg[r] == s) & (w[r] > 0)].mean() for r in range(len(seg))
            for s in set(seg[r][(seg[r] > 0) & (w[r] > 0)].tolist())]
   assert len(means) > len(seg)
