@@ -177,6 +177,31 @@ def test_losses_equal_on_1x1_and_2x4_meshes(model_and_params):
     np.testing.assert_allclose(results[1][key], results[0][key], rtol=1e-5, err_msg=key)
 
 
+def test_scanned_layers_take_the_adafactor_steps_of_the_loop(model_and_params):
+  """T5X's Adafactor treats `layers` as a batch axis: from the same weights, the scanned model and the loop of
+  layers take the same two steps (matrices from 16 factored in both, as every PaLM size's are)."""
+  from flanx import partitioning
+  from flanx.optimizer import OptimizerConfig
+  from flanx.trainer import Trainer
+
+  model, params = model_and_params
+  rng = np.random.default_rng(1)
+  examples = [(list(rng.integers(3, 300, rng.integers(2, 6))), list(rng.integers(3, 300, rng.integers(1, 4))))
+              for _ in range(24)]
+  batch = {k: v[:4] for k, v in _packed_batch(examples).items()}
+  optimizer, partition = OptimizerConfig(learning_rate=1e-2, min_dim_size_to_factor=16), partitioning.PartitionConfig()
+  states = []
+  for m, p in ((model, params), (tiny(scan_layers=True), _to_scanned(params, model.config.num_layers))):
+    trainer = Trainer(m, optimizer, partitioning.Partitioner(partition, jax.devices()[:1]), LENGTHS)
+    state = trainer.state_from_params(jax.device_put(jax.tree.map(jnp.array, p), trainer.param_shardings))
+    for step in range(2):
+      state, _ = trainer.train_step(state, batch, jax.random.key(step))
+    states.append(jax.device_get(state.params))
+  loop, scanned = _to_scanned(states[0], model.config.num_layers), states[1]
+  assert not np.allclose(loop["layers"]["attention"]["key"], _to_scanned(params, 2)["layers"]["attention"]["key"])
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), scanned, loop)
+
+
 @pytest.mark.parametrize("size, layers, d_model, heads", [("8b", 32, 4096, 16), ("62b", 64, 8192, 32),
                                                           ("540b", 118, 18432, 48)])
 def test_gin_sizes_match_the_paper(size, layers, d_model, heads):
