@@ -39,7 +39,8 @@ def breakdown(setting: str, metrics: dict) -> str:
   groups = sorted({k.split("/", 1)[1] for k in metrics if "/" in k})
   keys = sorted({k.split("/", 1)[0] for k in metrics if "/" in k})
   rows = [[g, *(_fmt(metrics.get(f"{k}/{g}")) for k in keys)] for g in groups]
-  summary = f"score {_fmt(metrics['score'])}, normalised {_fmt(metrics['normalized'])}, n={int(metrics['count'])}"
+  summary = (f"score {_fmt(metrics['score'])} (mean over groups), {_fmt(metrics.get('score_per_example'))} over "
+             f"examples; normalised {_fmt(metrics['normalized'])}, n={int(metrics['count'])}")
   return f"### {setting}\n\n{summary}\n\n" + _table(["group", *keys], rows)
 
 
