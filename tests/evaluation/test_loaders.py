@@ -43,15 +43,15 @@ def test_real_prompts(shared_data, use_data):
   assert (zh.rule.locale, zh.rule.cot, zh.targets) == ("zh", True, f"答案是 {zh.gold[0]}.")
 
 
-def test_real_overlong_count(shared_data, use_data):
+def test_real_prompts_fitted_to_a_byte_budget(shared_data, use_data):
   import seqio
   use_data(shared_data)
-  examples = names.SETTINGS_BY_NAME["mgsm"].examples(names.VALIDATION)
-  report = lengths.count_overlong(examples, 4096, seqio.ByteVocabulary())  # UTF-8 bytes: Telugu is ~3 per letter
-  assert report.total == 2750 and 0 < report.over < report.total
-  assert report.over_by_group["te"] == 250 and "en" not in report.over_by_group
-  assert sum(report.over_by_group.values()) == report.over
-  assert lengths.count_overlong(examples, 10**6, seqio.ByteVocabulary()).over == 0
+  examples = [e for e in names.SETTINGS_BY_NAME["mgsm"].examples(names.VALIDATION) if e["meta"]["group"] in ("en", "te")]
+  report = lengths.plan_inputs(examples, seqio.ByteVocabulary(), 4096)  # UTF-8 bytes: Telugu is ~3 per letter
+  assert report.total == 500 and 0 < report.over < report.total and report.cut == 0
+  assert report.lost_exemplars_by_group["te"] == 250 and "en" not in report.lost_exemplars_by_group
+  assert report.lost_exemplars == report.over == sum(report.lost_exemplars_by_group.values())
+  assert lengths.plan_inputs(examples, seqio.ByteVocabulary(), 10**6).over == 0
 
 
 def test_tydiqa_fixture_by_language(fixture_data):

@@ -30,15 +30,20 @@ def run(suite, fn, tmp_path, **kwargs):
 
 
 def test_oracle_scores_100_and_writes_files(fixture_data, tmp_path):
-  r = run("flan_heldout", oracle, tmp_path, step=100, feature_lengths={"inputs": 2048, "targets": 64})
+  r = run("flan_heldout", oracle, tmp_path, step=100)  # each setting's own input length and decode budget
   assert all(v == pytest.approx(100.0) for v in r["table5"].values()), r["table5"]
   assert r["norm_avg_over"] == ["MMLU-Direct", "MMLU-CoT", "BBH-Direct", "BBH-CoT", "TyDiQA", "MGSM"]
-  assert r["overlong"]["mgsm"] == {"over": 0, "total": 33, "longest": r["overlong"]["mgsm"]["longest"]}
+  mgsm = r["prompts"]["mgsm"]
+  assert mgsm["input_length"] == mgsm["longest"] and (mgsm["total"], mgsm["over"], mgsm["lost_exemplars"]) == (33, 0, 0)
+  # The oracle's outputs end with EOS within every budget; the budget covers the longest exemplar answer.
+  assert all(o["at_budget"] == 0 and o["decode_length"] > o["longest_exemplar_answer"] for o in r["outputs"].values())
+  assert r["outputs"]["mgsm"]["total"] == 33
   out = results_lib.eval_dir(tmp_path, 100)
   assert json.loads((out / "results.json").read_text())["table5"]["Norm. avg"] == pytest.approx(100.0)
   table = (out / "results.md").read_text()
   assert "| step | MMLU-Direct | MMLU-CoT | BBH-Direct | BBH-CoT | TyDiQA | MGSM | Norm. avg |" in table
   assert "Norm. avg: over all 6 columns." in table
+  assert "| mgsm | " in table and "hit the budget" in table and "lost exemplars" in table
   assert "### mgsm" in table and "| zh |" in table and "| word_sorting |" in table
   rows = [json.loads(line) for line in (out / "predictions" / "tydiqa.jsonl").read_text().splitlines()]
   assert len(rows) == 16 and all(r["correct"] and r["em"] == 100 for r in rows)
