@@ -2,11 +2,11 @@
 
     suite = tasks.evals.suites.get("flan_heldout")   # the entry point resolves the name; see suite.py
     results = evaluate(suite, predict_fn, score_fn, step=1000, model_dir=DIR,
-                       vocabulary=model.vocabulary, feature_lengths={"inputs": 2048, "targets": 512})
+                       vocabulary=model.vocabulary)  # each setting's own lengths (lengths.py)
 
 predict_fn(dataset) -> [(index, token_ids), ...]   seqio's format; a predict_fn with a keyword parameter
-    `max_length` is given the setting's decode budget (see lengths.py), as flanx.heldout.ModelFns's is. `dataset` is the setting's enumerated
-    tf.data.Dataset of (index, model features): with the default EncDecFeatureConverter, encoder_input_tokens,
+    `max_length` is given the setting's decode budget (see lengths.py), as flanx.heldout.ModelFns's is.
+    `dataset` is the setting's enumerated tf.data.Dataset of (index, model features): with the default EncDecFeatureConverter, encoder_input_tokens,
     decoder_input_tokens, decoder_target_tokens, ... Return every index once, in any order; token_ids may
     end with EOS and padding, lengths may differ (they are padded here).
 score_fn(dataset) -> [(index, log_likelihood), ...] seqio's format; forwarded to seqio for tasks with score
@@ -77,7 +77,8 @@ def _counted(fn: Callable, bar: tqdm.tqdm, pad_id: int, budget: BudgetCount) -> 
   extra = {"max_length": budget.decode_length} if self_consistency.takes_max_length(fn) else {}
 
   def wrapped(dataset, *args, **kwargs):
-    counted = dataset.map(lambda i, ex: (tf.ensure_shape(tf.numpy_function(tick, [i], tf.int64, stateful=True), []), ex))
+    counted = dataset.map(
+        lambda i, ex: (tf.ensure_shape(tf.numpy_function(tick, [i], tf.int64, stateful=True), []), ex))
     out = list(fn(counted, *args, **kwargs, **extra))
     for _, tokens in out:
       for sample in (tokens if len(tokens) and not np.isscalar(tokens[0]) else [tokens]):

@@ -42,6 +42,7 @@ def load(split: str, cot: bool = True, zero_shot: bool = False) -> list[EvalExam
         raise files.malformed(p, str(line), f"answer {a!r} is not a number")
       gold = numbers.read(a, ANSWER_NOTATION)
       examples.append(EvalExample(  # the target is the exemplars' final sentence, in the language's notation
-          **fmt.prompt("", shots, q).fields(), targets=f"{final} {numbers.write(gold, lang)}.", gold=(gold,), group=lang,
+          **fmt.prompt("", shots, q).fields(), targets=f"{final} {numbers.write(gold, lang)}.", gold=(gold,),
+          group=lang,
           id=f"{lang}/{i}", rule=rule))
   return examples

@@ -60,6 +60,7 @@ def load(split: str, cot: bool, zero_shot: bool = False) -> list[EvalExample]:
       prompt = prompts.QA.prompt(header, shots, question(row), lead=prompts.COT_LEAD if cot else "",
                                  zero_shot=zero_shot)
       examples.append(EvalExample(
-          **prompt.fields(), targets=COT_FINAL.format(f"({row[5]})") if cot else f"({row[5]})", gold=(f"({row[5]})",), group=subject,
+          **prompt.fields(), targets=COT_FINAL.format(f"({row[5]})") if cot else f"({row[5]})",
+          gold=(f"({row[5]})",), group=subject,
           id=f"{subject}/{split}/{i}", rule=rule, chance=1 / len(LETTERS)))
   return examples

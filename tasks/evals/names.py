@@ -106,7 +106,8 @@ SUITES = {
     HELDOUT_SUITE: tuple(s.name for s in TABLE5_SETTINGS),
     **{b: tuple(s.name for s in TABLE5_SETTINGS if s.benchmark == b) for b in BENCHMARKS},
     ZERO_SHOT_SUITE: tuple(s.name for s in ZERO_SHOT_SETTINGS),
-    **{f"{b}_{ZERO_SHOT_SUITE}": tuple(s.name for s in ZERO_SHOT_SETTINGS if s.benchmark == b) for b in ("mmlu", "bbh")},
+    **{f"{b}_{ZERO_SHOT_SUITE}": tuple(s.name for s in ZERO_SHOT_SETTINGS if s.benchmark == b)
+       for b in ("mmlu", "bbh")},
     **{s.name: (s.name,) for s in SETTINGS},
 }
 

@@ -46,7 +46,8 @@ def test_fit_drops_whole_exemplars_from_the_start():
   without_two = prompts.QA.build(HEADER, SHOTS[2:], QUERY, lead=prompts.COT_LEAD)
   f = lengths.fit(ex["inputs"], ex["meta"]["shot_starts"], _tokens(without_two), BYTES)
   assert (f.inputs, f.dropped, f.fits, f.tokens) == (without_two, 2, True, _tokens(without_two))
-  assert lengths.fit(ex["inputs"], ex["meta"]["shot_starts"], full, BYTES) == lengths.Fitted(ex["inputs"], full, 0, True)
+  unchanged = lengths.Fitted(ex["inputs"], full, 0, True)
+  assert lengths.fit(ex["inputs"], ex["meta"]["shot_starts"], full, BYTES) == unchanged
   assert lengths.fit(ex["inputs"], ex["meta"]["shot_starts"], None, BYTES).dropped == 0
   # One token short of the bare query: every exemplar dropped and still too long.
   bare = prompts.QA.build(HEADER, [], QUERY, lead=prompts.COT_LEAD)
@@ -151,7 +152,8 @@ def test_real_decode_budgets_cover_the_released_exemplar_chains(real):
     if g not in longest_by_group:
       longest_by_group[g] = max(len(vocabulary.encode(a)) for a in e["meta"]["exemplar_answers"])
   over_256 = sorted(g for g, n in longest_by_group.items() if n > 256)
-  assert len(over_256) == 8 and longest_by_group["geometric_shapes"] == 646 and longest_by_group["dyck_languages"] == 540
+  assert len(over_256) == 8
+  assert longest_by_group["geometric_shapes"] == 646 and longest_by_group["dyck_languages"] == 540
   budget, longest = lengths.decode_length(examples["bbh_cot"], vocabulary)
   assert longest == 646 and budget > 646
   budget, longest = lengths.decode_length(examples["mmlu_cot"], vocabulary)

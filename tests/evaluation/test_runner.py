@@ -191,17 +191,16 @@ def test_prompts_over_the_input_length_lose_exemplars_and_the_budget_reaches_the
 
 
 def test_zero_shot_settings_are_reported_outside_the_table(fixture_data, tmp_path):
-  run("mmlu", oracle, tmp_path, step=4)
-  r = run("zero_shot", constant("(A)"), tmp_path, step=4)
-  assert r["other"] == pytest.approx({"MMLU-Direct 0-shot": 50, "MMLU-CoT 0-shot": 0,
-                                      "BBH-Direct 0-shot": 17 / 27 * 100 / 3, "BBH-CoT 0-shot": 0})
+  run("mmlu_direct", oracle, tmp_path, step=4)
+  r = run("bbh_zero_shot", constant("(A)"), tmp_path, step=4)
+  assert r["other"] == pytest.approx({"BBH-Direct 0-shot": 17 / 27 * 100 / 3, "BBH-CoT 0-shot": 0})
   assert r["table5"]["MMLU-Direct"] == 100 and r["table5"]["Norm. avg"] == 100  # zero-shot never enters it
-  assert r["norm_avg_over"] == ["MMLU-Direct", "MMLU-CoT"] and r["table5"]["BBH-Direct"] is None
+  assert r["norm_avg_over"] == ["MMLU-Direct"] and r["table5"]["BBH-Direct"] is None
   out = results_lib.eval_dir(tmp_path, 4)
   rows = [json.loads(line) for line in (out / "predictions" / "bbh_zeroshot_cot.jsonl").open()]
   assert all(row["prompt"].count("Q: ") == 1 and row["prompt"].endswith("A: Let's think step by step.") for row in rows)
   table = (out / "results.md").read_text()
-  assert "Other settings (not in the table or Norm. avg)" in table and "| MMLU-Direct 0-shot |" in table
+  assert "Other settings (not in the table or Norm. avg)" in table and "| BBH-Direct 0-shot | BBH-CoT 0-shot |" in table
   # The zero-shot prompts hold no exemplar, but the few-shot exemplars' chains size their decode budget.
   assert r["outputs"]["bbh_zeroshot_cot"]["longest_exemplar_answer"] > r["outputs"]["bbh_zeroshot_direct"][
       "longest_exemplar_answer"] > 0
