@@ -55,6 +55,16 @@ def test_real_prompts_fitted_to_a_byte_budget(shared_data, use_data):
   assert lengths.plan_inputs(examples, seqio.ByteVocabulary(), 10**6).over == 0
 
 
+def test_real_zero_shot_prompts_are_the_few_shot_ones_without_exemplars(shared_data, use_data):
+  use_data(shared_data)
+  few_shot, zero_shot = _examples("mmlu_cot"), _examples("mmlu_zeroshot_cot")
+  assert len(zero_shot) == len(few_shot) == 1531
+  for few, zero in zip(few_shot, zero_shot):
+    assert zero.inputs == few.inputs[:few.shot_starts[0]] + few.inputs[few.shot_starts[-1]:]
+    assert len(zero.shot_starts) == 1 and len(few.shot_starts) in (5, 6)  # 5 exemplars (4 for three subjects)
+    assert zero.exemplar_answers == few.exemplar_answers and zero.gold == few.gold
+
+
 def test_tydiqa_fixture_by_language(fixture_data):
   groups = _groups("tydiqa")
   assert groups == {lang: 2 for lang in names.TYDIQA_LANGUAGES}  # English left out

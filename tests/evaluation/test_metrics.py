@@ -79,3 +79,16 @@ def test_tydiqa_em_and_f1_in_summary():
 ])
 def test_majority_vote(votes, winner):
   assert majority_vote(votes) == winner
+
+
+def test_real_mmlu_headline_is_the_mean_over_its_57_subjects(shared_data, use_data):
+  from tasks.evals import mmlu, names, registry
+  use_data(shared_data)
+  metas = [e.meta() for e in registry.examples(names.SETTINGS_BY_NAME["mmlu_direct"], names.VALIDATION)]
+  out = metrics.summarize(metas, ["(A)"] * len(metas), registry.AGGREGATIONS["mmlu"])  # always answers (A)
+  answers = {s: [row[5] for row in mmlu._rows(s, names.VALIDATION)] for s in names.MMLU_SUBJECTS}  # the CSVs
+  per_subject = sum(100 * a.count("A") / len(a) for a in answers.values()) / 57
+  per_example = 100 * sum(a.count("A") for a in answers.values()) / sum(len(a) for a in answers.values())
+  assert out["score"] == pytest.approx(per_subject) and out[metrics.PER_EXAMPLE] == pytest.approx(per_example)
+  assert abs(per_subject - per_example) > 0.1  # the two averages differ on the real val split
+  assert out["normalized"] == pytest.approx(100 * (per_subject - 25) / 75)
