@@ -32,7 +32,7 @@ def predict_fn(sample_fn: SampleFn, num_samples: int = 40, temperature: float = 
   """A seqio predict_fn drawing `num_samples` outputs per prompt at `temperature`.
 
   Both are settings: the Flan paper does not give them. The defaults, 40 samples at 0.7, are what Wang et al.
-  used for PaLM 540B (they also kept only the top 40 tokens, which flanx's sampling does not).
+  used for PaLM 540B (they also kept only the top 40 tokens, which heldout.ModelFns.sample does not).
   """
   if num_samples < 1 or temperature < 0:
     raise ValueError(f"self-consistency needs num_samples >= 1 and temperature >= 0, got {num_samples}, {temperature}")
