@@ -367,6 +367,9 @@ _LIBRARY: dict[str, tuple[Template, ...]] = {
 }
 
 # Input inversion: the model sees the original target and must produce the original input.
+# Task types rendered inverted as one of their own templates (Flan 2021's datasets): not CoT (which has
+# separate inversion tasks), NIV2 or P3's prompted records (the public collection inverts neither).
+INVERTED_TYPES: frozenset[str] = frozenset(TASK_TYPES) - {"cot", "niv2", "prompted"}
 INVERSION: tuple[Template, ...] = _t(
     ("Here is a response: {answer}\nWrite a prompt it could be replying to.", "{inputs}"),
     ("{answer}\n\nWhat request might have produced this reply?", "{inputs}"),

@@ -230,6 +230,8 @@ class P3(Reader):
   prompts: tuple[str, ...] | None = None
 
   def location(self) -> str:
+    if self.prompts is not None and len(self.prompts) == 1:
+      return f"p3/data/{self.prompts[0]}"
     return f"p3/data/{self.dataset}_*"
 
   def _prompt_dirs(self) -> list[pathlib.Path]:
@@ -255,16 +257,28 @@ class P3(Reader):
           "answer_choices": list(tf.sparse.to_dense(ex["answer_choices"]).numpy()),
       }
 
+  def _prompt_records(self, template_id: int, prompt_dir: pathlib.Path) -> Iterator[Record]:
+    tfrecords = sorted(glob.glob(str(prompt_dir / "train.tfrecord*")))
+    raws = self._tfrecords(tfrecords) if tfrecords else (row for _, row in files.json_lines(prompt_dir / "train.jsonl"))
+    for raw in raws:
+      answer = text(raw["targets_pretokenized"]).strip()
+      options = [text(c).strip() for c in raw.get("answer_choices") or []]
+      yield {
+          "inputs": text(raw["inputs_pretokenized"]).strip(),
+          "answer": answer,
+          "options": options if answer in options else [],
+          "template_id": template_id,
+      }
+
   def records(self) -> Iterator[Record]:
-    for template_id, prompt_dir in enumerate(self._prompt_dirs()):
-      tfrecords = sorted(glob.glob(str(prompt_dir / "train.tfrecord*")))
-      raws = self._tfrecords(tfrecords) if tfrecords else (row for _, row in files.json_lines(prompt_dir / "train.jsonl"))
-      for raw in raws:
-        answer = text(raw["targets_pretokenized"]).strip()
-        options = [text(c).strip() for c in raw.get("answer_choices") or []]
-        yield {
-            "inputs": text(raw["inputs_pretokenized"]).strip(),
-            "answer": answer,
-            "options": options if answer in options else [],
-            "template_id": template_id,
-        }
+    """The prompt folders' records interleaved, one from each folder in turn: a folder holds a whole dataset
+    (3.6M records for amazon_polarity), so reading them one after another would give only the first prompt
+    for as long as any capped run lasts. The order is fixed, so a resumed stream skips to the same place."""
+    streams = [self._prompt_records(i, d) for i, d in enumerate(self._prompt_dirs())]
+    while streams:
+      for stream in list(streams):
+        record = next(stream, None)
+        if record is None:
+          streams.remove(stream)
+        else:
+          yield record

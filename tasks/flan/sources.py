@@ -15,6 +15,12 @@ class Source:
   reader: Reader
   # Declared training-set size (see docs/data.md): mixing rates come from it, so building a mixture reads no data.
   num_examples: int
+  # The dataset the task is made from, where a dataset gives several tasks (a T0-SF prompt's P3 dataset).
+  group: str = ""
+
+  @property
+  def source_dataset(self) -> str:
+    return self.group or self.dataset
 
   @property
   def formats(self) -> tuple[str, ...]:
@@ -22,9 +28,10 @@ class Source:
       return ("cot_zs", "cot_fs")
     if self.family == "niv2":
       return ("zs_noopt", "fs_noopt")
+    # Input inversion is one of a Muffin dataset's own templates (flanx.templates.formats), not a format.
     if TASK_TYPES[self.task_type].has_options:
-      return ("zs_opt", "zs_noopt", "fs_opt", "fs_noopt", "inverted")
-    return ("zs_noopt", "fs_noopt", "inverted")
+      return ("zs_opt", "zs_noopt", "fs_opt", "fs_noopt")
+    return ("zs_noopt", "fs_noopt")
 
   def describe(self) -> str:
     return f"{self.family} source {self.dataset!r}"
