@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 from flanx import data_dir, records as bad
 from flanx.errors import FlanxError
-from tasks.flan import files
+from tasks.flan import files, niv2_counts
 
 Record = dict
 Convert = Callable[[dict], Record | None]  # release-format record -> template fields (None: skip it)
@@ -45,6 +45,10 @@ class Reader(abc.ABC):
   @abc.abstractmethod
   def records(self) -> Iterator[Record]:
     ...
+
+  def count(self) -> int | None:
+    """The number of records, where it is known without reading the records (None: use the declared size)."""
+    return None
 
   def exemplars(self) -> list[Record] | None:
     """A fixed exemplar pool (NIV2's positive examples), or None to draw exemplars from the stream itself."""
@@ -95,6 +99,7 @@ class Niv2Json(Reader):
   whose real name has that spelling.
   """
   task: str
+  record_counts: bool = True  # write niv2/tasks/instance_counts.json (not inside the package's fixtures)
 
   def location(self) -> str:
     return f"niv2/tasks/{self.task}.json"
@@ -111,6 +116,10 @@ class Niv2Json(Reader):
 
   def present(self) -> bool:
     return self._path() is not None
+
+  def count(self) -> int | None:
+    path = self._path()
+    return None if path is None else niv2_counts.counts(path.parent, self.record_counts).get(path.name)
 
   def _load(self) -> dict:
     with open(self._path() or self.root() / self.location(), encoding="utf-8") as f:

@@ -33,6 +33,13 @@ class Source:
       return ("zs_opt", "zs_noopt", "fs_opt", "fs_noopt")
     return ("zs_noopt", "fs_noopt")
 
+  def counted(self) -> int | None:
+    """The real number of examples where the reader can count them cheaply (NIV2), else None (declared size)."""
+    try:
+      return self.reader.count()
+    except FlanxError:
+      return None  # no data directory: the declared size
+
   def describe(self) -> str:
     return f"{self.family} source {self.dataset!r}"
 
