@@ -81,8 +81,8 @@ def _sources(name: str) -> dict[str, set[str]]:
   found: dict[str, set[str]] = {}
   for task in provider.tasks if isinstance(provider, seqio.Mixture) else [provider]:
     meta = TASKS.get(task.name)
-    if meta is not None:
-      found.setdefault(meta.family, set()).add(meta.dataset)
+    if meta is not None:  # an input-inversion task counts as the dataset it inverts
+      found.setdefault(meta.family, set()).add(getattr(meta.source, "paper_task", meta.dataset))
   return found
 
 

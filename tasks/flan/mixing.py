@@ -94,12 +94,13 @@ def examples_used(task_name: str) -> tuple[int | None, str]:
 
 @dataclasses.dataclass(frozen=True)
 class CappedRate:
-  """Rate function for a task inside its family submixture."""
+  """Rate function for a task inside its family submixture (`scale`: INVERSION_RATE for an inversion task)."""
   family: str
   num_formats: int
+  scale: float = 1.0
 
   def __call__(self, task: seqio.Task) -> float:
-    return capped_rate(task.name, CAPS[self.family], self.num_formats)
+    return self.scale * capped_rate(task.name, CAPS[self.family], self.num_formats)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,16 +113,18 @@ class FamilyShareRate:
   family: str
   num_formats: int
   share: float
-  family_tasks: tuple[tuple[str, int], ...]  # (task name, its dataset's number of formats) for the whole family
+  # (task name, its dataset's number of formats, its rate scale) for the whole family
+  family_tasks: tuple[tuple[str, int, float], ...]
+  scale: float = 1.0
 
   def __call__(self, task: seqio.Task) -> float:
     total = _family_total(self.family, self.family_tasks, _data_dir_key())
-    return self.share * capped_rate(task.name, CAPS[self.family], self.num_formats) / total
+    return self.share * self.scale * capped_rate(task.name, CAPS[self.family], self.num_formats) / total
 
 
 @functools.cache
-def _family_total(family: str, family_tasks: tuple[tuple[str, int], ...], data_key: str) -> float:
-  return sum(_capped_rate(name, CAPS[family], k, data_key) for name, k in family_tasks)
+def _family_total(family: str, family_tasks: tuple[tuple[str, int, float], ...], data_key: str) -> float:
+  return sum(scale * _capped_rate(name, CAPS[family], k, data_key) for name, k, scale in family_tasks)
 
 
 def normalised(shares: dict[str, float], families) -> dict[str, float]:

@@ -6,6 +6,9 @@ from flanx.errors import FlanxError
 from flanx.templates import TASK_TYPES
 from tasks.flan.readers import Reader
 
+# The public collection mixes CoT's and dialog's input-inversion tasks at 0.3 of their parents' rate.
+INVERSION_RATE = 0.3
+
 
 @dataclasses.dataclass(frozen=True)
 class Source:
@@ -17,10 +20,22 @@ class Source:
   num_examples: int
   # The dataset the task is made from, where a dataset gives several tasks (a T0-SF prompt's P3 dataset).
   group: str = ""
+  # For an input-inversion task (CoT-II, Dialog-II in the public collection): the dataset it inverts. It is
+  # mixed at INVERSION_RATE of that dataset's rate and is not a task of its own in the paper's counts.
+  inverts: str = ""
 
   @property
   def source_dataset(self) -> str:
     return self.group or self.dataset
+
+  @property
+  def paper_task(self) -> str:
+    """The task this source counts as in the paper (an inversion counts as the dataset it inverts)."""
+    return self.inverts or self.dataset
+
+  @property
+  def rate_scale(self) -> float:
+    return INVERSION_RATE if self.inverts else 1.0
 
   @property
   def formats(self) -> tuple[str, ...]:

@@ -107,7 +107,7 @@ def test_few_shot_exemplars_come_from_the_same_task_and_respect_the_budget():
 
 def test_mini_cot_targets_end_in_the_answer_phrase():
   for t in mini_tasks():
-    if t.source.family == "cot":
+    if t.source.task_type == "cot":
       for ex in t.examples():
         assert ex["targets"].startswith(ex["targets"].split(ANSWER_PHRASE)[0])
         assert ANSWER_PHRASE in ex["targets"] and ex["targets"].endswith(".")

@@ -11,7 +11,8 @@ import seqio
 
 import tasks  # noqa: F401  registers everything
 from flanx import data_dir, inspect, vocab
-from tasks.flan import mixing, names, niv2, niv2_counts, readers, t0sf
+from flanx.templates import ANSWER_PHRASE
+from tasks.flan import cot, mixing, names, niv2, niv2_counts, readers, registry, t0sf
 from tasks.flan.niv2_catalog import NIV2_TASKS
 
 LENGTHS = {"inputs": 256, "targets": 64}
@@ -118,3 +119,22 @@ def test_niv2_counts_are_recorded_and_reused(niv2_dir):
   _niv2_file(niv2_dir, NIV2[0], 31)
   niv2_counts._counts.cache_clear()
   assert niv2_counts.counts(niv2_dir)[f"{NIV2[0]}.json"] == 31
+
+
+def test_cot_and_dialog_inversions_are_tasks_at_three_tenths_of_their_parents_rate():
+  for family, parents in (("cot", tuple(cot.DATASETS)), ("muffin", ("qrecc", "task_master", "wiki_dialog"))):
+    table = inspect.rates(names.family_mixture(family)).groupby("dataset")["rate"].sum()
+    for parent in parents:
+      assert table[f"{parent}_input_inversion"] == pytest.approx(0.3 * table[parent])
+  cot_tasks = inspect.rates(names.family_mixture("cot"))
+  assert len(set(cot_tasks["dataset"])) == 18 and inspect.task_counts(names.family_mixture("cot"))["cot"] == 9
+  # Flan 2021 datasets invert inline (one of their templates) and T0-SF not at all: no inverted format anywhere.
+  assert not [t for t in inspect.rates(names.proportion("b"))["format"] if t == "inverted"]
+
+
+def test_a_cot_inversion_example_recovers_a_part_from_the_others():
+  task = registry.TASKS[names.task("cot", "gsm8k_input_inversion", "cot_zs", mini=True)]
+  parent = registry.TASKS[names.task("cot", "gsm8k", "cot_zs", mini=True)]
+  for ex, original in zip(task.examples(seed=0), parent.source.reader.records()):
+    assert ANSWER_PHRASE not in ex["targets"]  # not the CoT target: the question and/or the reasoning
+    assert original["question"] in ex["targets"] or original["rationale"] in ex["targets"]

@@ -21,6 +21,8 @@ RECORDS = {
     "dialog": {"context": "A: hi", "answer": "hello"},
     "program_synthesis": {"question": "add two numbers", "answer": "def f(a, b): return a + b"},
     "cot": {"question": "1+1?", "rationale": "One and one make two.", "answer": "2"},
+    "cot_inversion": {"question": "1+1?", "rationale": "One and one make two.", "answer": "2"},
+    "dialog_inversion": {"context": "A: hi", "answer": "hello"},
     "niv2": {"definition": "Do X.", "input": "in", "answer": "out"},
     "text_classification": {"text": "Stocks rose.", "options": ["World", "Business"], "answer": "Business"},
     "acceptability": {"sentence": "Him went.", "options": ["unacceptable", "acceptable"], "answer": "unacceptable"},
@@ -107,7 +109,7 @@ def test_inversion_is_one_of_a_muffin_datasets_templates_and_never_t0_niv2_or_co
   inverted = [d for d in draws if d.template >= own]
   assert len(inverted) / len(draws) == pytest.approx(1 / (own + 1), abs=0.02)
   assert all(d.targets != "Paris" and "Paris" in d.inputs for d in inverted)  # the answer is now the input
-  for task_type in ("prompted", "niv2", "cot"):
+  for task_type in ("prompted", "niv2", "cot", "dialog"):
     fmt = FORMATS["cot_zs" if task_type == "cot" else "zs_noopt"]
     assert max(render(RECORDS[task_type], task_type, fmt, random.Random(s)).template for s in range(300)) < len(
         templates_for(task_type))
