@@ -56,7 +56,7 @@ class Source:
       return None  # no data directory: the declared size
 
   def describe(self) -> str:
-    return f"{self.family} source {self.dataset!r}"
+    return f"{self.family} source {self.paper_task!r}"  # an inversion task reads its parent's files
 
   def present(self) -> bool:
     return self.reader.present()
