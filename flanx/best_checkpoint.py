@@ -22,6 +22,7 @@ from flanx.evaluation.suite import NORM_AVG_COLUMN
 
 BEST_DIR = "best"
 BEST_JSON = "best.json"
+CONFIG_GIN = "config.gin"  # what training writes into MODEL_DIR (gin_config.write_operative_config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,17 +91,30 @@ class BestKeeper:
       self._checkpointer.wait()  # best.json names only a complete checkpoint
       self.best = Best(step, float(score), tuple(c for c in row if c != NORM_AVG_COLUMN and row[c] is not None))
       if jax.process_index() == 0:
+        self._copy_config()
         print(f"flanx: step {step} is the best so far by held-out {NORM_AVG_COLUMN} ({score:.2f}); kept in "
               f"{self.directory / f'checkpoint_{step}'}", flush=True)
     if jax.process_index() == 0:
       self._write()
     return better
 
+  def _write_file(self, name: str, text: str) -> None:
+    """Atomically, on a local disk or an object store (one object write), as config.gin is written."""
+    tmp = self.directory / f".{name}.tmp"
+    tmp.write_text(text)
+    tmp.replace(self.directory / name)
+
+  def _copy_config(self) -> None:
+    """MODEL_DIR/config.gin beside the kept checkpoint, so `flanx eval` on it finds its model definition."""
+    config = self.directory.parent / CONFIG_GIN
+    if config.exists():
+      self._write_file(CONFIG_GIN, config.read_text())
+
   def _write(self) -> None:
     record = {"step": self.best.step, "score": self.best.score, "metric": NORM_AVG_COLUMN,
               "over": list(self.best.over), "checkpoint": str(self.directory / f"checkpoint_{self.best.step}"),
               "scores": {str(s): v for s, v in sorted(self.scores.items())}} if self.best else {}
-    results_lib.write_atomic(pathlib.Path(str(self.directory)) / BEST_JSON, json.dumps(record, indent=1) + "\n")
+    self._write_file(BEST_JSON, json.dumps(record, indent=1) + "\n")
 
   def close(self) -> None:
     self._checkpointer.wait()

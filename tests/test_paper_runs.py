@@ -66,6 +66,8 @@ def test_training_keeps_the_best_evaluated_step_apart_from_the_rotation(tmp_path
   assert checkpoints.locate(str(tmp_path / "best" / "checkpoint_4")).step == 4
   assert any(not (a == b).all() for a, b in zip(jax.tree.leaves(kept), jax.tree.leaves(newest)))  # step 4's, not 8's
   assert "step 4 is the best so far" in capsys.readouterr().out
+  # `flanx eval` on the kept checkpoint finds its model definition beside it.
+  assert (tmp_path / "best" / "config.gin").read_text() == (tmp_path / "config.gin").read_text()
 
 
 def test_eval_reports_the_best_evaluated_step(tmp_path):
