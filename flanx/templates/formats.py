@@ -17,7 +17,8 @@ INPUT_BUDGET = 1920
 # Few-shot shapes of the public collection. "Mixed five-shot": five exemplars, each with its own template.
 # "x-shot": 25 candidate exemplars, each with a random template, of which only those sharing the query's
 # template are kept (2.5 on average with ten templates; an example left with none is not used, so the count
-# is drawn again). Opt few-shot mixes the two shapes in equal parts; NoOpt uses x-shot only.
+# is drawn again). The public mixtures list both shapes for Opt few-shot and x-shot alone for NoOpt
+# (`mix_five_share`).
 MIX_SHOTS = 5
 X_SHOT_CANDIDATES = 25
 # At most this many shots are rendered (x-shot can draw more): exemplars come from a window of this size.
@@ -90,9 +91,19 @@ def draw_template(task_type: str, rng: random.Random) -> int:
   return index if index < own else own + rng.randrange(len(library.INVERSION))
 
 
+def mix_five_share(fmt: Format, task_type: str) -> float:
+  """The share of mixed five-shot examples in a few-shot format (the rest are x-shot). Opt few-shot lists both
+  shapes: one half. CoT's few-shot is the public code's Opt few-shot (its only one): one half. A type without
+  options has one few-shot format standing for both of the public code's (the same records there): one quarter.
+  NoOpt few-shot of a type with options: none."""
+  if fmt.options or fmt.cot:
+    return 0.5
+  return 0.0 if library.TASK_TYPES[task_type].has_options else 0.25
+
+
 def shot_plan(fmt: Format, task_type: str, rng: random.Random) -> tuple[str, int]:
   """(shape, number of exemplars asked for) of one few-shot example (see MIX_SHOTS)."""
-  if fmt.options and rng.random() < 0.5:
+  if rng.random() < mix_five_share(fmt, task_type):
     return "mix5", MIX_SHOTS
   p = 1.0 / (len(library.templates_for(task_type)) + (1 if task_type in library.INVERTED_TYPES else 0))
   while True:

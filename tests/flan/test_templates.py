@@ -145,10 +145,15 @@ def test_few_shot_uses_several_shots_from_the_given_exemplars():
 
 
 def test_few_shot_shapes_follow_the_public_collection():
+  mcqa = [render(RECORDS["mcqa"], "mcqa", FORMATS["fs_noopt"], random.Random(s), [RECORDS["mcqa"]] * 8)
+          for s in range(300)]
+  assert {o.shape for o in mcqa} == {"xshot"}  # NoOpt few-shot of a type with options: x-shot only
   record = RECORDS["closed_book_qa"]
   own = len(templates_for("closed_book_qa")) + 1  # ten templates and the inversion slot
-  noopt = [out for out, _ in _shots(record, "closed_book_qa", "fs_noopt", range(600))]
-  assert {o.shape for o in noopt} == {"xshot"}
+  noopt = [out for out, _ in _shots(record, "closed_book_qa", "fs_noopt", range(1200))]
+  # A type without options has one few-shot format standing for the public code's Opt and NoOpt few-shot.
+  assert sum(o.shape == "mix5" for o in noopt) / len(noopt) == pytest.approx(0.25, abs=0.05)
+  noopt = [o for o in noopt if o.shape == "xshot"]
   # x-shot keeps the candidates (of 25) that drew the query's template: Binomial(25, 1/11) given at least one.
   p = 1 / own
   expected = 25 * p / (1 - (1 - p) ** 25)
@@ -158,6 +163,8 @@ def test_few_shot_shapes_follow_the_public_collection():
   mix = [o for o in opt if o.shape == "mix5"]
   assert len(mix) / len(opt) == pytest.approx(0.5, abs=0.07)
   assert all(o.num_shots == formats.MIX_SHOTS for o in mix)
+  cot = [render(RECORDS["cot"], "cot", FORMATS["cot_fs"], random.Random(s), [RECORDS["cot"]] * 8) for s in range(600)]
+  assert sum(o.shape == "mix5" for o in cot) / len(cot) == pytest.approx(0.5, abs=0.07)
 
 
 def test_x_shot_exemplars_share_the_querys_template_and_mixed_five_shot_do_not():
@@ -165,7 +172,7 @@ def test_x_shot_exemplars_share_the_querys_template_and_mixed_five_shot_do_not()
   templates = templates_for("closed_book_qa")
   mixed_templates = set()
   for out, shots in _shots(record, "closed_book_qa", "fs_noopt", range(200)):
-    if out.template < len(templates):
+    if out.template < len(templates) and out.shape == "xshot":
       for e in shots:
         assert formats._tidy(templates[out.template].inputs.format(**e)) in out.inputs
   for out, shots in _shots(dict(record, options=["Paris", "Rome"]), "closed_book_qa", "fs_opt", range(200)):
