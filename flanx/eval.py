@@ -28,7 +28,7 @@ from typing import Any
 import gin
 import jax
 
-from flanx import checkpoints, data_dir, distributed, errors, gin_config, heldout, partitioning
+from flanx import best_checkpoint, checkpoints, data_dir, distributed, errors, gin_config, heldout, partitioning
 from flanx.errors import FlanxError
 
 # --- the command ------------------------------------------------------------------------------------------------
@@ -106,5 +106,7 @@ def main(argv: Sequence[str]) -> int:
     out_dir = results_lib.eval_dir(model_dir, loaded.ref.step, config.split)
     print((out_dir / results_lib.TABLE_MD).read_text())
     print(f"flanx: evaluation of step {loaded.ref.step} written to {out_dir}", flush=True)
+    if config.split == "validation" and (best := best_checkpoint.report(model_dir)):
+      print(best, flush=True)  # the paper's checkpoint selection: the best held-out step evaluated so far
   return 0
 
