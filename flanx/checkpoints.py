@@ -1,17 +1,22 @@
-"""Orbax checkpoints in T5X's layout: MODEL_DIR/checkpoint_<step>/{params,opt_state,data_position}.
+"""Orbax checkpoints in T5X's layout: MODEL_DIR/checkpoint_<step>/{params,opt_state,data_position,settings}.
 
 Orbax writes each checkpoint to a temporary directory and renames it when complete, so a crash mid-save
 never leaves a half-written `checkpoint_<step>`. Parameters and optimizer state are separate items so a
-new run can start from another run's parameters alone (INITIAL_CHECKPOINT_PATH).
+new run can start from another run's parameters alone (INITIAL_CHECKPOINT_PATH). Just before the rename,
+every file's CRC-32 goes into `flanx_checksums.json` (flanx/checksums.py).
 
-Damage that happens after the rename (a truncated or corrupted file) is caught at restore: the checkpoint is
-moved aside to `corrupt_checkpoint_<step>` (kept for inspection, invisible to orbax) and the next older one is
-restored. An intact checkpoint of another model is not damage: it is a one-line CheckpointMismatch.
-`data_position` is the input pipeline's position (data.DataPosition), a small JSON file.
+Damage is caught at restore: a file that is missing or no longer matches its checksum, metadata that cannot
+be read, arrays that do not restore or are not finite. Once an older checkpoint restores, each damaged newer
+one is moved aside to `corrupt_checkpoint_<step>` (kept for inspection, invisible to orbax); when all are
+damaged nothing moves and the run stops in one line. An intact checkpoint that does not fit (another model's
+parameters, another optimizer's state) is not damage: it is a one-line CheckpointMismatch, naming the saved
+optimizer `settings` that differ. `data_position` is the input pipeline's position (data.DataPosition).
+A full or unwritable disk is one line (flanx/storage.py), checked for room before each save.
 
-Parameters are restored by one function, `restore_params(ref, abstract_params)` (check every name and shape,
-then restore into the given shardings), for inference (`restore_for_inference`), INITIAL_CHECKPOINT_PATH
-and the trainer's full-state resume (`Checkpointer.restore`, which adds the optimizer state and position).
+Parameters are restored by one function, `restore_params(ref, abstract_params)` (verify the files, check every
+name and shape, then restore into the given shardings), for inference (`restore_for_inference`),
+INITIAL_CHECKPOINT_PATH and the trainer's full-state resume (`Checkpointer.restore`, which adds the optimizer
+state and position).
 """
 
 import contextlib
@@ -154,7 +159,7 @@ class Checkpointer:
   def _check_room(self, step: int) -> None:
     needed = self._checkpoint_bytes
     free = storage.free_bytes(self.directory) if jax.process_index() == 0 else None
-    if needed is None or _agreed(free is None or free >= needed):
+    if _agreed(needed is None or free is None or free >= needed):  # every process joins the broadcast
       return
     raise FlanxError(f"could not write {STEP_PREFIX}_{step} under {self.directory}: "
                      f"{storage.megabytes(free or 0)} free, a checkpoint takes about {storage.megabytes(needed)}; "

@@ -41,6 +41,7 @@ def _files(directory: epath.Path) -> list[epath.Path]:
 
 def record(step_dir: epath.Path) -> int:
   """Writes the manifest of every file under `step_dir` (atomically); returns their total size in bytes."""
+  step_dir = epath.Path(step_dir)
   files = {}
   for path in _files(step_dir):
     if path.name in _UNRECORDED and path.parent == step_dir:
@@ -58,6 +59,7 @@ def record(step_dir: epath.Path) -> int:
 
 def recorded_bytes(step_dir: epath.Path) -> int | None:
   """The checkpoint's size when written, from its manifest; None without one."""
+  step_dir = epath.Path(step_dir)
   try:
     return sum(size for size, _ in json.loads((step_dir / MANIFEST).read_text())["files"].values())
   except (OSError, ValueError, KeyError, TypeError):
@@ -68,6 +70,7 @@ def verify(step_dir: epath.Path, select: Callable[[str], bool] = lambda name: Tr
   """None when every recorded file (of those `select` picks by relative path) is present with its size and
   checksum; else what is wrong with the first that differs. A checkpoint without a manifest (written by an older
   flanx) is not checked: None."""
+  step_dir = epath.Path(step_dir)
   manifest = step_dir / MANIFEST
   if not manifest.exists():
     return None
