@@ -61,6 +61,12 @@ def _agreed(value: bool) -> bool:
   return bool(multihost_utils.broadcast_one_to_all(np.int32(value)))
 
 
+def settings_of(config) -> dict:
+  """A dataclass config as {'OptimizerConfig.field': value}: the flat JSON a checkpoint records to name what
+  changed when its state no longer fits."""
+  return {f"{type(config).__name__}.{f.name}": getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
 def state_bytes(abstract_state: TrainState) -> int:
   """The bytes of parameters and optimizer state: what a checkpoint holds, less a little metadata."""
   return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize

@@ -4,8 +4,8 @@ The check itself is compiled into the train step (`finite_flags`), so it costs t
 round trip per quantity. 'skip' keeps the previous parameters and optimizer state but still advances the step
 (the batch is consumed, so resumption stays aligned with the data), and halts when more than
 MAX_CONSECUTIVE_SKIPS updates in a row were skipped: a run that cannot take a finite step (a learning rate
-of 1e10) must not go on writing checkpoints of parameters that no longer change. 'halt' stops before the poisoned state can
-be logged as progress or checkpointed. Whatever the policy, `checkpoints.Checkpointer.save` refuses
+of 1e10) must not go on writing checkpoints of parameters that no longer change. 'halt' stops before the
+poisoned state can be logged as progress or checkpointed. Whatever the policy, `checkpoints.Checkpointer.save` refuses
 non-finite parameters.
 """
 

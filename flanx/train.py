@@ -188,7 +188,7 @@ def train(
   trainer.check_batch_size(train_dataset_cfg.batch_size)
 
   checkpointer = checkpoints.Checkpointer(model_dir, checkpoint_period, keep_checkpoints, async_checkpointing,
-                                          settings={f"OptimizerConfig.{k}": v for k, v in dataclasses.asdict(optimizer).items()})
+                                          settings=checkpoints.settings_of(optimizer))
   checkpointer.check_room_to_start(trainer.abstract_state())  # before anything (TensorBoard too) writes
   restored = _initial_state(trainer, checkpointer, initial_checkpoint_path, random_seed,
                             restart_on_damaged_checkpoints)
