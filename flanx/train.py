@@ -162,7 +162,7 @@ def train(
     step 0 instead of stopping with an error.
 
   SIGTERM or SIGINT (Ctrl-C) stops every process after the same step, writes a checkpoint and returns with
-  `preempted` set; a second Ctrl-C aborts at once.
+  `preempted` set; a second Ctrl-C exits the process at once (status 130).
   """
   # --- set-up: directories, mesh, data, state --------------------------------------------------------
   _check_settings(model_dir, train_steps, train_dataset_cfg, checkpoint_period, keep_checkpoints, log_period,
