@@ -1,16 +1,20 @@
 """Real signals to real trainer processes: SIGKILL at several steps, SIGTERM, and a dead peer of a 2-process job."""
 
+import json
+import os
 import pathlib
 import random
 import re
 import signal
+import socket
 import time
 
 import pytest
 
 from tests.faults import harness
 from tests.faults.harness import Fault
-from flanx import checksums
+from flanx import checksums, run_lock
+from flanx.errors import FlanxError
 
 STEPS = 12
 COMMON = (f"TRAIN_STEPS={STEPS}", "CHECKPOINT_PERIOD=3", "KEEP_CHECKPOINTS=None")
@@ -142,3 +146,22 @@ def test_second_ctrl_c_exits_at_once_without_a_traceback(tmp_path, ledger):
   logged = max(harness.losses(tmp_path))
   ledger(Fault("second_ctrl_c", f"two SIGINTs after step {logged} (exit {proc.returncode} in {waited:.1f}s)", True,
                logged - max(harness.checkpoint_steps(tmp_path), default=0)))
+
+
+def test_lock_naming_pid_1_is_taken_over_or_says_how_to_clear_it(tmp_path, capsys, ledger):
+  """pid 1 is alive but is not the training that wrote the lock. With the holder's start time recorded (as flanx
+  writes it) the lock is stale and taken over; without it (a lock from elsewhere) the error names the process and
+  says how to clear the lock."""
+  lock = tmp_path / run_lock.LOCK_FILE
+  lock.write_text(json.dumps({"pid": 1, "host": socket.gethostname(), "boot_ticks": -1}))
+  run_lock.acquire(tmp_path)
+  assert "now belongs to a process started later" in capsys.readouterr().out
+  assert json.loads(lock.read_text())["pid"] == os.getpid()
+  run_lock.release(tmp_path)
+  assert not lock.exists()
+  ledger(Fault("stale_lock", "lock naming pid 1 with another start time: taken over", True, 0))
+  lock.write_text(json.dumps({"pid": 1, "host": socket.gethostname()}))
+  with pytest.raises(FlanxError, match=rf"pid 1 on .*running: .*; if that process is not a training into it, "
+                                       rf"delete {lock}"):
+    run_lock.acquire(tmp_path)
+  ledger(Fault("stale_lock", "lock naming pid 1 without a start time: one line saying how to clear it", False, 0))
