@@ -1,10 +1,12 @@
-"""Preemption: on SIGTERM (or Ctrl-C, SIGINT) every process finishes its step, all agree to stop at the same step, checkpoint, exit 0.
+"""Preemption: on SIGTERM (or Ctrl-C, SIGINT) every process finishes its step, all agree to stop at the same
+step, checkpoint, exit 0.
 
 The signal handler only sets a flag (it runs between Python bytecodes, never inside a compiled step). At each
 sync point (every HOST_SYNC_PERIOD steps, see train.py) the processes exchange their flags (one tiny
 allgather); if any process was signalled, all stop after that same step, so the checkpoint they write
 together is consistent even when the signal reached the hosts at different moments, or only one of them.
-A second Ctrl-C exits at once (status 130), without waiting for any save. See docs/faults.md for the TPU maintenance-event path.
+A second Ctrl-C exits at once (status 130), without waiting for any save. See docs/faults.md for the TPU
+maintenance-event path.
 """
 
 import dataclasses
