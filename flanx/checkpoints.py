@@ -7,7 +7,7 @@ new run can start from another run's parameters alone (INITIAL_CHECKPOINT_PATH).
 Damage that happens after the rename (a truncated or corrupted file) is caught at restore: the checkpoint is
 moved aside to `corrupt_checkpoint_<step>` (kept for inspection, invisible to orbax) and the next older one is
 restored. An intact checkpoint of another model is not damage: it is a one-line CheckpointMismatch.
-`data_position` is the input pipeline's position (data.DataPosition), a small JSON file.
+`data_position` is the input pipeline's position (flanx/input/position.py's DataPosition), a small JSON file.
 
 Parameters are restored by one function, `restore_params(ref, abstract_params)` (check every name and shape,
 then restore into the given shardings), for inference (`restore_for_inference`), INITIAL_CHECKPOINT_PATH
