@@ -99,3 +99,20 @@ def test_plan_refuses_the_batch_train_refuses(capsys):
   err = capsys.readouterr().err.strip()
   assert err == ("flanx plan: error: BATCH_SIZE=48 is not divisible by the 32 data shards (replica x data of the mesh "
                  "replica=1, data=32, model=16)"), err
+
+
+@pytest.mark.parametrize("binding, message", [
+    ("BATCH_SIZE = 6", r"BATCH_SIZE=6 is not divisible by the 8 data shards \(replica x data of the mesh replica=1, "
+                       r"data=8, model=1\)"),
+    ("NUM_PARTITIONS = 3", r"NUM_PARTITIONS=3 x num_slices=1 does not divide the 8 available devices"),
+])
+def test_train_refuses_a_layout_before_restoring_or_compiling_anything(tmp_path, monkeypatch, binding, message):
+  from flanx import checkpoints, trainer
+  from tests.helpers import gin_train
+
+  def too_late(*args, **kwargs):
+    raise AssertionError("the layout check came after a restore or a compile")
+  monkeypatch.setattr(checkpoints.Checkpointer, "restore_latest", too_late)
+  monkeypatch.setattr(trainer.Trainer, "__init__", too_late)
+  with pytest.raises(FlanxError, match=message):
+    gin_train(tmp_path, binding, "TRAIN_STEPS = 1")
