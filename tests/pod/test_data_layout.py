@@ -116,3 +116,25 @@ def test_train_refuses_a_layout_before_restoring_or_compiling_anything(tmp_path,
   monkeypatch.setattr(trainer.Trainer, "__init__", too_late)
   with pytest.raises(FlanxError, match=message):
     gin_train(tmp_path, binding, "TRAIN_STEPS = 1")
+
+
+def test_evaluation_batches_are_whole_global_batches_of_the_split():
+  import jax
+  import seqio
+
+  from flanx import data_dir, partitioning
+  from flanx.input import pipeline
+  from flanx.input.config import DatasetConfig
+  from tests.helpers import tiny_model
+
+  data_dir.install(data_dir.DataContext(None).with_vocabulary(seqio.ByteVocabulary()))
+  mesh = partitioning.Partitioner(partitioning.PartitionConfig(mesh_shape=(2, 1)), jax.devices()[:2]).mesh
+  config = DatasetConfig("flanx_demo", {"inputs": 16, "targets": 8}, 4, split="validation", shuffle=False,
+                         num_epochs=1)
+  batches = list(pipeline.evaluation_batches(config, mesh, tiny_model(), 3))
+  assert len(batches) == 3
+  first = batches[0]["decoder_target_tokens"]
+  assert first.shape == (4, 8) and first.sharding.spec == partitioning.batch_sharding(mesh).spec
+  # Rows 0-1 are shard 0's, rows 2-3 shard 1's: two different slices of the split.
+  rows = jax.device_get(first)
+  assert not (rows[:2] == rows[2:]).all()
