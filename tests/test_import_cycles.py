@@ -68,3 +68,16 @@ def test_the_input_path_does_not_import_the_tasks_package():
   for name in [m for m in modules if m.startswith("flanx.input")] + ["flanx.train", "flanx.gin_config",
                                                                      "flanx.predict", "flanx.infer"]:
     assert not {m for m in _imports(name, modules[name], modules) if m.split(".")[0] == "tasks"}, name
+
+
+def test_the_task_module_is_named_by_configuration():
+  import gin
+  import pytest
+
+  from flanx import gin_config
+  from flanx.errors import FlanxError
+  from flanx.input import seqio_source
+  with pytest.raises(FlanxError, match=r"MIXTURE_OR_TASK_MODULE='no_such_tasks': no such Python module"):
+    seqio_source.check_task_name("flanx_demo", "no_such_tasks")
+  gin_config.parse(["runs/demo.gin"], ["MODEL_DIR = '/tmp/unused'"], finalize=False)
+  assert gin.query_parameter("%MIXTURE_OR_TASK_MODULE") == "tasks"  # today's default, as T5X's gin files name theirs
