@@ -29,7 +29,8 @@ def status(mini: bool = False) -> list[tuple[str, str, bool, str]]:
   """(family, dataset, present, expected location) for every source: the raw sources of each family, then
   (unless `mini`) each template type of each submix of the released collection and the held-out benchmarks."""
   from tasks.flan import registry, released  # noqa: PLC0415
-  rows = [(s.family, s.dataset, s.present(), s.where()) for s in registry.sources(mini)]
+  # An input-inversion task reads its parent's files: one row for both.
+  rows = [(s.family, s.dataset, s.present(), s.where()) for s in registry.sources(mini) if not s.inverts]
   if not mini:
     rows += [(f"released {s.submix}", s.template_type, s.present(), s.where()) for s in released.sources()]
     rows += held_out()

@@ -22,13 +22,13 @@ if __name__ == "__main__":
   sys.exit(cli.main(["eval", *sys.argv[1:]], prog="flanx.eval"))
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gin
 import jax
 
-from flanx import checkpoints, data_dir, distributed, errors, gin_config, heldout, partitioning
+from flanx import best_checkpoint, checkpoints, data_dir, distributed, errors, gin_config, heldout, partitioning
 from flanx.errors import FlanxError
 
 # --- the command ------------------------------------------------------------------------------------------------
@@ -42,7 +42,9 @@ class EvalConfig:
   checkpoint_path: str
   suite: str = "flan_heldout"
   split: str = "validation"
-  feature_lengths: dict = dataclasses.field(default_factory=lambda: {"inputs": 2048, "targets": 256})
+  # None: each setting's own (inputs: its longest prompt; targets: its longest exemplar answer plus a margin).
+  feature_lengths: dict = dataclasses.field(default_factory=lambda: {"inputs": None, "targets": None})
+  max_input_length: int | None = None  # the model's context: longer prompts lose exemplars (None: any length)
   batch_size: int = 8
   num_examples: int | None = None
   self_consistency: bool = False
@@ -50,6 +52,7 @@ class EvalConfig:
   partition: partitioning.PartitionConfig = partitioning.PartitionConfig()
 
 
+_SHAPE_LENGTH = 8
 # Results of another split go to eval/<step>/<split>/ (evaluation/results.py); 'train' is not held out.
 EVAL_SPLITS = ("validation", "test")
 
@@ -60,12 +63,25 @@ def check(config: EvalConfig) -> None:
   errors.require_str("EVAL_SUITE", config.suite)
   if config.split not in EVAL_SPLITS:
     raise FlanxError(f"EVAL_SPLIT={config.split!r}: the held-out suites are scored on {' or '.join(EVAL_SPLITS)}")
-  errors.feature_lengths("EVAL_FEATURE_LENGTHS", config.feature_lengths)
+  _check_lengths(config.feature_lengths)
+  errors.positive_int("EVAL_MAX_INPUT_LENGTH", config.max_input_length, optional=True, minimum=2)
   errors.positive_int("EVAL_BATCH_SIZE", config.batch_size)
   errors.positive_int("EVAL_NUM_EXAMPLES", config.num_examples, optional=True)
   if config.model_dir is not None:
     errors.require_str("EVAL_MODEL_DIR", config.model_dir)
     errors.writable_dir("EVAL_MODEL_DIR", config.model_dir)
+
+
+def _check_lengths(value) -> None:
+  """{'inputs': N or None, 'targets': M or None}: None is each setting's own length (evaluation/lengths.py)."""
+  if not isinstance(value, Mapping):
+    raise FlanxError(f"EVAL_FEATURE_LENGTHS={value!r} must be a dict like {{'inputs': None, 'targets': 256}}")
+  missing = [k for k in ("inputs", "targets") if k not in value]
+  if missing:
+    raise FlanxError(f"EVAL_FEATURE_LENGTHS={dict(value)!r} has no {missing[0]!r} length (needs 'inputs' and "
+                     f"'targets', each a positive integer or None for each setting's own)")
+  for key, length in value.items():
+    errors.positive_int(f"EVAL_FEATURE_LENGTHS[{key!r}]", length, optional=True)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -77,17 +93,20 @@ def main(argv: Sequence[str]) -> int:
   suites.get(config.suite)  # unknown suites fail before the checkpoint is read
   distributed.initialize(processes)  # after the checks, before anything touches a device
   data_dir.install(context)
-  loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, dict(config.feature_lengths),
-                                             config.partition)
+  # The lengths only shape the abstract parameters here (flanx's models have no length-sized parameters).
+  shape_lengths = {k: v or _SHAPE_LENGTH for k, v in config.feature_lengths.items()}
+  loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, shape_lengths, config.partition)
   fns = heldout.ModelFns(loaded.decoder, loaded.params, config.batch_size, config.feature_lengths["targets"])
   model_dir = config.model_dir or loaded.ref.model_dir
   heldout.run_suite(fns, config.suite, loaded.ref.step, model_dir, config.model.vocabulary,
                     dict(config.feature_lengths), config.split, config.num_examples, config.self_consistency,
-                    progress=jax.process_index() == 0)
+                    progress=jax.process_index() == 0, max_input_length=config.max_input_length)
   if jax.process_index() == 0:
     from flanx.evaluation import results as results_lib  # noqa: PLC0415
     out_dir = results_lib.eval_dir(model_dir, loaded.ref.step, config.split)
     print((out_dir / results_lib.TABLE_MD).read_text())
     print(f"flanx: evaluation of step {loaded.ref.step} written to {out_dir}", flush=True)
+    if config.split == "validation" and (best := best_checkpoint.report(model_dir)):
+      print(best, flush=True)  # the paper's checkpoint selection: the best held-out step evaluated so far
   return 0
 

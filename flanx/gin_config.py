@@ -166,7 +166,7 @@ def parse(gin_files: Sequence[str], bindings: Sequence[str], finalize: bool = Tr
   except FlanxError:
     raise
   except (ValueError, SyntaxError, TypeError, IOError, tokenize.TokenError) as e:  # TokenError: unclosed brackets
-    raise FlanxError(_one_line(e)) from e
+    raise (required_error(e) or FlanxError(_one_line(e))) from e
 
 
 def parse_with_saved_model(gin_files: Sequence[str], bindings: Sequence[str], checkpoint_path: str | None = None,
@@ -223,15 +223,30 @@ def call(configurable):
   return value
 
 
+# What to say about a required macro beyond "set it" (the paper run files require INITIAL_CHECKPOINT_PATH).
+REQUIRED_HINTS: dict[str, str] = {
+    "INITIAL_CHECKPOINT_PATH": (
+        "a paper run starts from a pretrained checkpoint: set --gin.INITIAL_CHECKPOINT_PATH=\"'PATH/checkpoint_N'\" "
+        "(`flanx convert from-hf` writes one), or --gin.INITIAL_CHECKPOINT_PATH=None to train from random "
+        "initialisation on purpose"),
+}
+
+
+def _required(what: str) -> FlanxError:
+  return FlanxError(f"{what} is required: {REQUIRED_HINTS.get(what, f'set it in a gin file or with --gin.{what}=...')}")
+
+
 def required_error(error: Exception) -> FlanxError | None:
   """gin's 'Required bindings ... not provided' -> one line naming the macro to set; None for other errors."""
+  macro = re.search(r"(\w+)/macro\.value set to `%gin\.REQUIRED` but not subsequently overridden", str(error))
+  if macro:
+    return _required(macro.group(1))
   required = re.search(r"Required bindings for `([^`]+)` not provided in config: \[([^\]]*)\]", str(error))
   if not required:
     return None
   params = [p.strip(" '\"") for p in required.group(2).split(",")]
   macros = [m for m in (_macro_of(required.group(1), p) for p in params) if m]
-  what = macros[0] if macros else f"{required.group(1)}.{params[0]}"
-  return FlanxError(f"{what} is required: set it in a gin file or with --gin.{what}=...")
+  return _required(macros[0] if macros else f"{required.group(1)}.{params[0]}")
 
 
 def _macro_of(configurable: str, parameter: str) -> str | None:

@@ -36,23 +36,24 @@ class ModelFns:
   decoder: decoding.Decoder
   params: Any
   batch_size: int
-  max_length: int
+  max_length: int | None = None  # outputs' length when the evaluator does not give a setting's decode budget
 
   def _eos(self) -> int:
     return self.decoder.model.vocabulary.eos_id
 
-  def predict(self, dataset) -> list[tuple[int, list[int]]]:
+  def predict(self, dataset, max_length: int | None = None) -> list[tuple[int, list[int]]]:
     out = []
     for indices, batch in _batches(dataset, self.batch_size):
-      outputs = predict.decode_prompts(self.decoder, self.params, decoding.prompt_tokens(batch), self.max_length,
-                                       num_rows=self.batch_size)
+      outputs = predict.decode_prompts(self.decoder, self.params, decoding.prompt_tokens(batch),
+                                       max_length or self.max_length, num_rows=self.batch_size)
       out += list(zip(indices, outputs))
     return out
 
-  def sample(self, dataset, num_samples: int, temperature: float) -> list[tuple[int, list[list[int]]]]:
+  def sample(self, dataset, num_samples: int, temperature: float,
+             max_length: int | None = None) -> list[tuple[int, list[list[int]]]]:
     out = []
     for n, (indices, batch) in enumerate(_batches(dataset, self.batch_size)):
-      decoded = self.decoder.generate(self.params, decoding.prompt_tokens(batch), self.max_length,
+      decoded = self.decoder.generate(self.params, decoding.prompt_tokens(batch), max_length or self.max_length,
                                       decoding.Sampling(temperature), num_samples, seed=n)
       out += [(i, [decoding.trim(s, self._eos()) for s in t]) for i, t in zip(indices, decoded.tokens)]
     return out
@@ -65,8 +66,8 @@ class ModelFns:
 
 
 def run_suite(model_fns: ModelFns, suite: str, step: int, model_dir: str | os.PathLike, vocabulary,
-              feature_lengths: dict[str, int], split: str = "validation", num_examples: int | None = None,
-              self_consistency: bool = False, progress: bool = True) -> dict:
+              feature_lengths: dict[str, int | None], split: str = "validation", num_examples: int | None = None,
+              self_consistency: bool = False, progress: bool = True, max_input_length: int | None = None) -> dict:
   from flanx.evaluation import evaluator  # noqa: PLC0415  (imports tensorflow)
   from tasks.evals import suites  # noqa: PLC0415  the benchmarks register their suites; the evaluator gets one
   # The model's own converter (unpacked): encoder features for T5, one prefix-LM sequence for PaLM.
@@ -75,7 +76,7 @@ def run_suite(model_fns: ModelFns, suite: str, step: int, model_dir: str | os.Pa
                             vocabulary=vocabulary, feature_lengths=feature_lengths, split=split,
                             feature_converter=converter,
                             sample_fn=model_fns.sample if self_consistency else None,
-                            num_examples=num_examples, progress=progress)
+                            num_examples=num_examples, progress=progress, max_input_length=max_input_length)
 
 
 def training_evaluator(suite: str, *, model_dir: str | os.PathLike, feature_lengths: dict[str, int],

@@ -1,6 +1,7 @@
-"""Look at a mixture before spending accelerator hours on it: tasks and rates, formatted examples, lengths,
-and family proportions. The functions return pandas DataFrames for notebooks; `flanx inspect MIXTURE`
-prints the same.
+"""Look at a mixture before spending accelerator hours on it: tasks and rates (and the example counts they come
+from), formatted examples, lengths, family proportions, the share of each template and format per task in the
+first examples, and the Table 3 ladder's task counts. The functions return pandas DataFrames for notebooks;
+`flanx inspect MIXTURE` prints the same.
 """
 
 import argparse
@@ -51,21 +52,76 @@ def mixtures(prefix: str = "flan2022") -> list[str]:
 
 
 def rates(name: str) -> pd.DataFrame:
-  """One row per task: family, dataset, format and its share of the mixture (rates normalised to 1)."""
+  """One row per task: family, dataset, format, its share of the mixture (rates normalised to 1), and the
+  example count the rate comes from with where that comes from ('counted', 'declared', 'cached'; see
+  tasks.flan.mixing.examples_used)."""
+  from tasks.flan import mixing  # noqa: PLC0415
   from tasks.flan.registry import TASKS  # noqa: PLC0415
   seqio = _seqio()
   provider = get(name)
   task_list = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
   with _quiet():
     values = [provider.get_rate(t) if isinstance(provider, seqio.Mixture) else 1.0 for t in task_list]
+    sizes = [mixing.examples_used(t.name) for t in task_list]
   rows = []
-  for task, rate in zip(task_list, values):
+  for task, rate, (examples, size_from) in zip(task_list, values, sizes):
     meta = TASKS.get(task.name)
     rows.append({"task": task.name, "family": meta.family if meta else "", "dataset": meta.dataset if meta else "",
-                 "format": meta.fmt if meta else "", "rate": rate})
+                 "format": meta.fmt if meta else "", "rate": rate, "examples": examples, "size from": size_from})
   df = pd.DataFrame(rows)
   df["rate"] = df["rate"] / df["rate"].sum()
   return df
+
+
+def _sources(name: str) -> dict[str, set[str]]:
+  """Family -> the datasets (T0-SF: prompts) a mixture's tasks are made from."""
+  from tasks.flan.registry import TASKS  # noqa: PLC0415
+  seqio = _seqio()
+  provider = get(name)
+  found: dict[str, set[str]] = {}
+  for task in provider.tasks if isinstance(provider, seqio.Mixture) else [provider]:
+    meta = TASKS.get(task.name)
+    if meta is not None:  # an input-inversion task counts as the dataset it inverts
+      found.setdefault(meta.family, set()).add(getattr(meta.source, "paper_task", meta.dataset))
+  return found
+
+
+def task_counts(name: str) -> pd.Series:
+  """Tasks per family, counted as the paper does (a dataset, or a T0 prompt; not a dataset x format)."""
+  return pd.Series({family: len(datasets) for family, datasets in sorted(_sources(name).items())}, dtype=int)
+
+
+def ladder() -> pd.DataFrame:
+  """The Table 3 ladder: each rung's mixture, its task count and the paper's, and where they differ."""
+  from tasks.flan import muffin, names  # noqa: PLC0415
+  rows = []
+  for mixture, families in names.LADDER:
+    counts = task_counts(mixture)
+    paper = sum(names.PAPER_TASKS[f] for f in families)
+    notes = []
+    if "muffin" in families:
+      notes.append(f"muffin {counts['muffin']} of the paper's {names.PAPER_TASKS['muffin']}: "
+                   f"{len(muffin.UNREADABLE)} of the collection's datasets have no public release")
+    if "niv2" in families:
+      notes.append(f"niv2 {counts['niv2']}: the collection's list (the paper says {names.PAPER_TASKS['niv2']})")
+    rows.append({"mixture": mixture, "families": "+".join(families), "tasks": int(counts.sum()),
+                 "paper tasks": paper, "per family": ", ".join(f"{f} {n}" for f, n in counts.items()),
+                 "differences": "; ".join(notes)})
+  return pd.DataFrame(rows)
+
+
+def composition(examples: pd.DataFrame) -> dict[str, pd.DataFrame]:
+  """What sampled examples are made of: family shares, and per task the share of each format and template.
+
+  Template ids index the task type's templates; ids from len(templates) on are its input-inversion templates.
+  """
+  family = examples["family"].value_counts(normalize=True).mul(100).rename("%").to_frame()
+  per_task = examples.groupby("task")
+  formats = (per_task["format"].value_counts(normalize=True).mul(100).rename("%").reset_index())
+  templates = (per_task["template"].value_counts(normalize=True).mul(100).rename("%").reset_index()
+               .sort_values(["task", "template"]))
+  counts = per_task.size().rename("examples").reset_index()
+  return {"family": family, "tasks": counts, "formats": formats, "templates": templates}
 
 
 def family_shares(name: str, n: int = 20_000, seed: int = 0) -> pd.Series:
@@ -124,6 +180,8 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("-n", "--examples", type=int, default=5, help="formatted examples to print (0: none)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--lengths", type=int, default=0, help="examples to sample for length statistics")
+  parser.add_argument("--composition", type=int, default=0, metavar="N",
+                      help="the first N examples' family shares, and each task's shares of formats and templates")
   parser.add_argument("--png", help="where to save the length histogram (with --lengths)")
   parser.add_argument("--vocab", choices=("auto", "byte", "sentencepiece"), default="auto",
                       help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
@@ -132,10 +190,12 @@ def main(argv: Sequence[str]) -> int:
   from flanx import data_dir, vocab  # noqa: PLC0415
   given_dir, argv = data_dir.split_argv(argv)  # --gin.DATA_DIR, as for the gin commands
   args = parser.parse_args(list(argv))
-  if args.examples < 0 or args.lengths < 0:
-    raise FlanxError("--examples and --lengths must be >= 0")
+  if args.examples < 0 or args.lengths < 0 or args.composition < 0:
+    raise FlanxError("--examples, --lengths and --composition must be >= 0")
   if args.mixture is None:
     print("\n".join(mixtures()))
+    with _quiet():
+      print(f"\nTable 3 ladder (tasks as the paper counts them):\n{ladder().to_string(index=False)}")
     return 0
   context, which = vocab.install_for_command(given_dir, args.vocab)
   print(f"flanx inspect: {which}; data directory {context.path or 'unset (embedded fixtures only)'}", flush=True)
@@ -144,12 +204,22 @@ def main(argv: Sequence[str]) -> int:
     _seqio()  # registers the configurable
     gin.bind_parameter("allow_partial_mixture.allow", True)
   table = rates(args.mixture)
-  print(f"{args.mixture}: {len(table)} tasks")
+  counts = task_counts(args.mixture)
+  print(f"{args.mixture}: {len(table)} seqio tasks; tasks as the paper counts them: {int(counts.sum())} "
+        f"({', '.join(f'{f} {n}' for f, n in counts.items())})")
   print(table.groupby("family")["rate"].sum().mul(100).round(2).to_string())
+  for family, group in table[table["size from"] != ""].groupby("family"):
+    print(f"{family} sizes: " + ", ".join(f"{n} tasks {how}" for how, n in group["size from"].value_counts().items())
+          + (" (NIV2 tasks without their file use the uniform 5,000 fallback)"
+             if family == "niv2" and (group["size from"] == "declared").any() else ""))
   print(table.sort_values("rate", ascending=False).head(20).to_string(index=False))
   if args.examples:
     for row in sample(args.mixture, args.examples, args.seed).itertuples():
       print(f"\n--- {row.task} [{row.family} {row.format} template {row.template}]\n{row.inputs}\n=> {row.targets}")
+  if args.composition:
+    parts = composition(sample(args.mixture, args.composition, args.seed))
+    for title, part in parts.items():
+      print(f"\n{title} in the first {args.composition} examples:\n{part.to_string(index=title == 'family')}")
   if args.lengths:
     print(f"flanx inspect: sampling {args.lengths} examples for length statistics ...", flush=True)
     print(length_stats(sample(args.mixture, args.lengths, args.seed), args.png).to_string())

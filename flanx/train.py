@@ -27,8 +27,8 @@ import gin
 import jax
 from etils import epath
 
-from flanx import (checkpoints, data_dir, decoding, distributed, errors, gin_config, nonfinite, partitioning, predict,
-                   preemption, records, run_lock, summaries)
+from flanx import (best_checkpoint, checkpoints, data_dir, decoding, distributed, errors, gin_config, nonfinite,
+                   partitioning, predict, preemption, records, run_lock, summaries)
 from flanx.errors import FlanxError
 from flanx.input import layout, pipeline, seqio_source
 from flanx.input.config import DatasetConfig
@@ -199,6 +199,7 @@ def train(
 
     held_out = heldout.training_evaluator(eval_suite, model_dir=model_dir, feature_lengths=lengths,
                                            num_examples=eval_examples)
+    best = best_checkpoint.BestKeeper(model_dir, async_checkpointing)  # apart from KEEP_CHECKPOINTS' rotation
   if jax.process_index() == 0:
     print(f"flanx: {model.num_params(state.params):,} parameters on mesh {dict(mesh.shape)}; "
           f"steps {first_step}->{train_steps}; model_dir {model_dir}", flush=True)
@@ -244,6 +245,7 @@ def train(
         if held_out is not None:
           row = held_out(done, trainer, state.params)
           logger.write(done, {f"heldout/{k}": v for k, v in row.items() if isinstance(v, (int, float))})
+          best.offer(done, row, state, inputs.position())
       if sync and stop.should_stop():
         preempted = done < train_steps
         break
@@ -256,6 +258,8 @@ def train(
   checkpointer.wait()
   steps = checkpointer.all_steps()
   checkpointer.close()
+  if held_out is not None:
+    best.close()
   logger.close()
   if records.report():
     print(records.report(), flush=True)  # BAD_RECORD_POLICY='skip' never drops records silently

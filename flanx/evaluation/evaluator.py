@@ -2,18 +2,21 @@
 
     suite = tasks.evals.suites.get("flan_heldout")   # the entry point resolves the name; see suite.py
     results = evaluate(suite, predict_fn, score_fn, step=1000, model_dir=DIR,
-                       vocabulary=model.vocabulary, feature_lengths={"inputs": 2048, "targets": 512})
+                       vocabulary=model.vocabulary)  # each setting's own lengths (lengths.py)
 
-predict_fn(dataset) -> [(index, token_ids), ...]   seqio's format. `dataset` is the setting's enumerated
-    tf.data.Dataset of (index, model features): with the default EncDecFeatureConverter, encoder_input_tokens,
+predict_fn(dataset) -> [(index, token_ids), ...]   seqio's format; a predict_fn with a keyword parameter
+    `max_length` is given the setting's decode budget (see lengths.py), as flanx.heldout.ModelFns's is.
+    `dataset` is the setting's enumerated tf.data.Dataset of (index, model features): with the default EncDecFeatureConverter, encoder_input_tokens,
     decoder_input_tokens, decoder_target_tokens, ... Return every index once, in any order; token_ids may
     end with EOS and padding, lengths may differ (they are padded here).
 score_fn(dataset) -> [(index, log_likelihood), ...] seqio's format; forwarded to seqio for tasks with score
     metrics (none of the six settings has one today: all are scored on generated answers).
 sample_fn(dataset, num_samples, temperature) -> [(index, [token_ids x num_samples]), ...]: optional; when
-    given, chain-of-thought settings use self-consistency (see self_consistency.predict_fn, gin-configurable).
+    given, chain-of-thought settings use self-consistency (see self_consistency.predict_fn, gin-configurable);
+    it too may take `max_length`.
 """
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import jax
@@ -48,15 +51,38 @@ def _pad(outputs: list, pad_id: int):
   return [[row(s) for s in o] if o and not np.isscalar(o[0]) else row(o) for o in outputs]
 
 
-def _counted(fn: Callable, bar: tqdm.tqdm, pad_id: int) -> Callable:
-  """Wraps a predict/sample fn: advances `bar` per example as the model reads it, and pads its outputs."""
+@dataclasses.dataclass
+class BudgetCount:
+  """Outputs (every sample under self-consistency) that used the whole decode budget without ending."""
+  decode_length: int
+  eos_id: int
+  total: int = 0
+  at_budget: int = 0
+
+  def add(self, tokens) -> None:
+    tokens = [t for t in tokens]
+    while tokens and tokens[-1] == 0:  # padding
+      tokens.pop()
+    self.total += 1
+    self.at_budget += int(len(tokens) >= self.decode_length and tokens[-1] != self.eos_id)
+
+
+def _counted(fn: Callable, bar: tqdm.tqdm, pad_id: int, budget: BudgetCount) -> Callable:
+  """Wraps a predict/sample fn: advances `bar` per example as the model reads it, hands it the decode budget when
+  it takes one, counts outputs that reached it, and pads the outputs."""
   def tick(index):
     bar.update(1)
     return index
 
+  extra = {"max_length": budget.decode_length} if self_consistency.takes_max_length(fn) else {}
+
   def wrapped(dataset, *args, **kwargs):
-    counted = dataset.map(lambda i, ex: (tf.ensure_shape(tf.numpy_function(tick, [i], tf.int64, stateful=True), []), ex))
-    out = list(fn(counted, *args, **kwargs))
+    counted = dataset.map(
+        lambda i, ex: (tf.ensure_shape(tf.numpy_function(tick, [i], tf.int64, stateful=True), []), ex))
+    out = list(fn(counted, *args, **kwargs, **extra))
+    for _, tokens in out:
+      for sample in (tokens if len(tokens) and not np.isscalar(tokens[0]) else [tokens]):
+        budget.add(list(sample))
     padded = _pad([list(tokens) for _, tokens in out], pad_id)
     return [(int(i), p) for (i, _), p in zip(out, padded)]
   return wrapped
@@ -98,23 +124,28 @@ def _available(suite: Suite, settings: Sequence[Setting], split: str) -> tuple[d
 
 def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = None, *, step: int,
              model_dir: str, vocabulary: seqio.Vocabulary,
-             feature_lengths: dict[str, int] | None = None, split: str = VALIDATION,
+             feature_lengths: dict[str, int | None] | None = None, split: str = VALIDATION,
              feature_converter: seqio.FeatureConverter | None = None,
-             sample_fn: Callable | None = None, num_examples: int | None = None, progress: bool = True) -> dict:
+             sample_fn: Callable | None = None, num_examples: int | None = None, progress: bool = True,
+             max_input_length: int | None = None) -> dict:
   """Evaluates `suite` and writes its files, merged with what earlier runs wrote for the same step.
 
   vocabulary: the model's, passed by the entry point; it must be the one the tasks encode with (the entry point's
     DataContext, given to flanx.data_dir.install), since seqio decodes the outputs with the tasks' own.
-  feature_lengths: {'inputs': N, 'targets': M}; prompts over N tokens are counted in results['overlong'] and
-    truncated by seqio. None sizes to the longest example.
+  feature_lengths: {'inputs': N, 'targets': M}, each None (or the dict None) for each setting's own: inputs its
+    longest prompt, targets its longest exemplar answer plus a margin (lengths.py). Prompts longer than the input
+    length lose whole exemplars from their start; results['prompts'] counts them per setting.
+  max_input_length: the model's context, None when it takes any length (T5's relative positions); caps inputs.
   split: 'validation' (the paper's table) or 'test' (settings without it are skipped and listed).
   Not gin-configurable itself (gin would append its call trace to FlanxError's one line); the CLI passes gin
   macros in. Self-consistency's N and temperature are gin parameters of self_consistency.predict_fn.
   Several processes (a model sharded over hosts): each runs the same steps on every example and computes the
   same metrics; only process 0 writes files. The others return the same dict where MODEL_DIR is shared storage.
-  Returns the dict written to results.json: {'step', 'suites', 'split', 'table5', 'norm_avg_over', 'settings',
-  'missing', 'overlong', 'skipped', 'files'}; settings[name]['metrics'] has 'score', 'normalized', 'random',
-  'count' and per-group keys. 'table5' and 'settings' cover every setting evaluated into this step so far.
+  Returns the dict written to results.json: {'step', 'suites', 'split', 'table5', 'norm_avg_over', 'other',
+  'settings', 'missing', 'prompts', 'outputs', 'skipped', 'files'}; settings[name]['metrics'] has 'score',
+  'score_per_example', 'normalized', 'random', 'count' and per-group keys. 'table5' (Table 5's columns and
+  Norm. avg over them), 'other' (other settings' scores, e.g. zero-shot) and 'settings' cover every setting
+  evaluated into this step so far.
   """
   if vocabulary != vocab_lib.active():  # token ids would be read with another vocabulary than they were made with
     raise FlanxError(f"the evaluator was given {vocabulary!r} but the tasks encode with {vocab_lib.active()!r}; "
@@ -129,18 +160,23 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
   examples, missing = _available(suite, with_split, split)
   run = [s for s in with_split if s.name in examples]
 
-  overlong = {}
-  if feature_lengths and "inputs" in feature_lengths:
-    for s in run:
-      report = lengths.count_overlong(examples[s.name][:num_examples], feature_lengths["inputs"], vocabulary)
-      overlong[s.name] = {"over": report.over, "total": report.total, "longest": report.longest}
+  requested = feature_lengths or {}
+  prompts, budgets, sequence_lengths = {}, {}, {}
+  for s in run:
+    chosen = examples[s.name][:num_examples]
+    report = lengths.plan_inputs(chosen, vocabulary, requested.get("inputs"), max_input_length)
+    decode, longest_answer = lengths.decode_length(chosen, vocabulary)
+    decode = requested.get("targets") or decode
+    prompts[s.name] = report.as_dict()
+    budgets[s.name] = (BudgetCount(decode, vocabulary.eos_id), longest_answer)
+    sequence_lengths[s.name] = {"inputs": report.input_length, "targets": decode}
 
   evaluators = {s.name: seqio.Evaluator(
-      s.task, feature_converter=converter, eval_split=split, sequence_length=feature_lengths,
+      s.task, feature_converter=converter, eval_split=split, sequence_length=sequence_lengths[s.name],
       num_examples=num_examples, logger_cls=[_Capture], log_dir=str(out_dir), async_compute_metrics=False)
       for s in run}
   total = sum(int(next(iter(e.cached_task_datasets.values())).cardinality()) for e in evaluators.values())
-  settings_out = {}
+  settings_out, outputs = {}, {}
   with tqdm.tqdm(total=total, desc=f"eval {suite.name} @ {step}", unit="ex", disable=not progress) as bar:
     for s in run:
       bar.set_postfix_str(s.name)
@@ -148,22 +184,26 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
       if sample_fn is not None and s.cot:
         model_fn = self_consistency.predict_fn(sample_fn)
       ev = evaluators[s.name]
-      future, _ = ev.evaluate(compute_metrics=True, step=step, predict_fn=_counted(model_fn, bar, vocabulary.pad_id),
-                              score_fn=score_fn)
+      budget, longest_answer = budgets[s.name]
+      future, _ = ev.evaluate(compute_metrics=True, step=step,
+                              predict_fn=_counted(model_fn, bar, vocabulary.pad_id, budget), score_fn=score_fn)
       task_metrics = future.result()[s.task]
       settings_out[s.name] = {"column": s.column, "metrics": {k: float(v) for k, v in task_metrics.items()}}
+      outputs[s.name] = {"decode_length": budget.decode_length, "longest_exemplar_answer": longest_answer,
+                         "at_budget": budget.at_budget, "total": budget.total}
       if writer:
         results_lib.write_predictions(out_dir, s.name, _records(ev.loggers[0]))
       ev.close()
 
   current = {"step": step, "suites": [suite.name], "split": split, "settings": settings_out, "missing": missing,
-             "overlong": overlong, "skipped": [s.name for s in suite.settings if s not in with_split]}
+             "prompts": prompts, "outputs": outputs,
+             "skipped": [s.name for s in suite.settings if s not in with_split]}
   merged = results_lib.merge(results_lib.read_results(out_dir), current)
-  known = {s["column"] for s in merged["settings"].values()} | {m["column"] for m in merged["missing"].values()}
-  columns = [*suite.columns, *sorted(known - set(suite.columns))]
+  columns = list(suite.columns)
   row, over = results_lib.table_row(merged, columns)
   results = {"step": step, "suites": merged["suites"], "split": split, "table5": row, "norm_avg_over": over,
-             **{k: merged[k] for k in ("settings", "missing", "overlong", "skipped")}}
+             "other": results_lib.other_columns(merged, columns),
+             **{k: merged[k] for k in ("settings", "missing", "prompts", "outputs", "skipped")}}
   # The plot follows the paper's table (validation) across steps; a test-split run has no plot of its own.
   written = (results_lib.TABLE_MD, results_lib.RESULTS_JSON) + ((results_lib.PLOT_PNG,) if split == VALIDATION else ())
   results["files"] = [str(out_dir / results_lib.PREDICTIONS_DIR / f"{name}.jsonl") for name in results["settings"]]

@@ -22,6 +22,11 @@ class EvalExample:
   id: str
   rule: answers.Rule          # how outputs are read
   chance: float = 0.0         # probability that a uniform random guess is right, in [0, 1]
+  # Where each exemplar starts in `inputs`, then where the query starts: whole exemplars are dropped from the start
+  # of a prompt too long for the input length (lengths.fit). Empty: nothing may be dropped.
+  shot_starts: tuple[int, ...] = ()
+  # The exemplars' answers (also for zero-shot prompts, which leave them out): they size the decode budget.
+  exemplar_answers: tuple[str, ...] = ()
 
   def meta(self) -> dict:
     d = dataclasses.asdict(self)

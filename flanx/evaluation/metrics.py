@@ -24,13 +24,17 @@ def score_example(answer: str, meta: dict) -> dict[str, float]:
 class Aggregation:
   """How a setting's headline is formed from its examples.
 
-  micro: the mean over all examples (MMLU, as its authors report it); otherwise the unweighted mean over groups
-  (BBH subtasks, TyDiQA and MGSM languages). headline_groups restricts which groups enter the macro mean
-  (MGSM: the 10 translated languages); others are still reported.
+  The headline ('score', and 'normalized' from it) is the unweighted mean over groups (MMLU subjects, BBH
+  subtasks, TyDiQA and MGSM languages); 'score_per_example', the mean over all examples, is reported beside
+  it (MMLU's authors report that one; docs/evaluation.md says why flanx's headline is per subject).
+  headline_groups restricts which groups enter both means (MGSM: the 10 translated languages); others are still
+  reported per group.
   """
-  micro: bool = False
   headline_groups: tuple[str, ...] | None = None
   key: str = "correct"  # which per-example score is the headline ("em" for TyDiQA)
+
+
+PER_EXAMPLE = "score_per_example"  # no "/": keys with one are per group
 
 
 def _mean(xs) -> float:
@@ -39,7 +43,8 @@ def _mean(xs) -> float:
 
 
 def summarize(metas: Sequence[dict], answers_: Sequence[str], agg: Aggregation) -> dict[str, float]:
-  """Setting metrics: 'score', 'normalized', 'count', and '<key>/<group>' per group, all in percent."""
+  """Setting metrics: 'score', 'score_per_example', 'normalized', 'random', 'count', and '<key>/<group>' per
+  group, all in percent."""
   by_group: dict[str, list[dict]] = collections.defaultdict(list)
   chance: dict[str, list[float]] = collections.defaultdict(list)
   for meta, answer in zip(metas, answers_, strict=True):
@@ -54,15 +59,10 @@ def summarize(metas: Sequence[dict], answers_: Sequence[str], agg: Aggregation) 
       out[f"{key}/{group}"] = _mean(s[key] for s in scores)
     group_score[group], group_random[group] = out[f"{agg.key}/{group}"], _mean(chance[group])
   headline = [g for g in group_score if agg.headline_groups is None or g in agg.headline_groups]
-  if agg.micro:
-    examples = [s for g in headline for s in by_group[g]]
-    out["score"] = _mean(s[agg.key] for s in examples)
-    out["random"] = _mean(c for g in headline for c in chance[g])
-    out["normalized"] = normalized.normalize(out["score"], out["random"]) if examples else 0.0
-  else:
-    out["score"] = _mean(group_score[g] for g in headline)
-    out["random"] = _mean(group_random[g] for g in headline)
-    out["normalized"] = _mean(normalized.normalize(group_score[g], group_random[g]) for g in headline)
+  out["score"] = _mean(group_score[g] for g in headline)
+  out[PER_EXAMPLE] = _mean(s[agg.key] for g in headline for s in by_group[g])
+  out["random"] = _mean(group_random[g] for g in headline)
+  out["normalized"] = _mean(normalized.normalize(group_score[g], group_random[g]) for g in headline)
   if agg.key == "em":
     out["f1"] = _mean(out[f"f1/{g}"] for g in headline)
   return out

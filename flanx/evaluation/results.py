@@ -73,7 +73,8 @@ def merge(previous: dict | None, current: dict) -> dict:
           "suites": list(dict.fromkeys([*earlier_suites, *current["suites"]])),
           "settings": settings,
           "missing": {name: m for name, m in missing.items() if name not in settings},
-          "overlong": {**previous.get("overlong", {}), **current["overlong"]},
+          "prompts": {**previous.get("prompts", {}), **current["prompts"]},
+          "outputs": {**previous.get("outputs", {}), **current["outputs"]},
           "skipped": sorted((set(previous.get("skipped", [])) | set(current["skipped"])) - set(settings))}
 
 
@@ -88,6 +89,11 @@ def table_row(results: dict, columns: Sequence[str]) -> tuple[dict[str, float | 
   over = [c for c in columns if c in by_column]
   row[NORM_AVG_COLUMN] = sum(by_column[c]["normalized"] for c in over) / len(over) if over else None
   return row, over
+
+
+def other_columns(results: dict, columns: Sequence[str]) -> dict[str, float]:
+  """Scores of the settings outside the table's columns (the zero-shot ones), by column; never in Norm. avg."""
+  return {s["column"]: s["metrics"]["score"] for s in results["settings"].values() if s["column"] not in columns}
 
 
 def history(model_dir: str | os.PathLike) -> dict[int, dict]:

@@ -39,8 +39,23 @@ def breakdown(setting: str, metrics: dict) -> str:
   groups = sorted({k.split("/", 1)[1] for k in metrics if "/" in k})
   keys = sorted({k.split("/", 1)[0] for k in metrics if "/" in k})
   rows = [[g, *(_fmt(metrics.get(f"{k}/{g}")) for k in keys)] for g in groups]
-  summary = f"score {_fmt(metrics['score'])}, normalised {_fmt(metrics['normalized'])}, n={int(metrics['count'])}"
+  summary = (f"score {_fmt(metrics['score'])} (mean over groups), {_fmt(metrics.get('score_per_example'))} over "
+             f"examples; normalised {_fmt(metrics['normalized'])}, n={int(metrics['count'])}")
   return f"### {setting}\n\n{summary}\n\n" + _table(["group", *keys], rows)
+
+
+def lengths_table(results: dict) -> str:
+  """Per setting: the input length, prompts that lost exemplars to fit it (or were cut), the decode budget and
+  the outputs that used all of it."""
+  prompts, outputs = results.get("prompts", {}), results.get("outputs", {})
+  rows = []
+  for name in dict.fromkeys([*prompts, *outputs]):
+    p, o = prompts.get(name, {}), outputs.get(name, {})
+    rows.append([name, str(p.get("input_length", "–")), str(p.get("longest", "–")),
+                 f"{p['lost_exemplars']}/{p['total']}" if p else "–", str(p.get("cut", "–")),
+                 str(o.get("decode_length", "–")), f"{o['at_budget']}/{o['total']}" if o else "–"])
+  return "Lengths (tokens):\n\n" + _table(
+      ["setting", "input length", "longest prompt", "lost exemplars", "cut", "decode budget", "hit the budget"], rows)
 
 
 def markdown(results: dict, columns: list[str]) -> str:
@@ -49,8 +64,10 @@ def markdown(results: dict, columns: list[str]) -> str:
   if results.get("missing"):
     parts.append("Missing data (not evaluated): " + "; ".join(
         f"{name}: {m['reason']}" for name, m in results["missing"].items()))
-  if results.get("overlong"):
-    parts.append("Prompts longer than the input length (truncated): " + ", ".join(
-        f"{s} {o['over']}/{o['total']}" for s, o in results["overlong"].items()))
+  if results.get("other"):
+    parts.append("Other settings (not in the table or Norm. avg):\n\n" + _table(
+        list(results["other"]), [[_fmt(v) for v in results["other"].values()]]))
+  if results.get("prompts") or results.get("outputs"):
+    parts.append(lengths_table(results))
   parts += [breakdown(name, s["metrics"]) for name, s in results["settings"].items()]
   return "\n\n".join(parts) + "\n"

@@ -42,6 +42,11 @@ TASK_TYPES: dict[str, TaskType] = {
     "dialog": TaskType(("context", "answer")),
     "program_synthesis": TaskType(("question", "answer")),
     "cot": TaskType(("question", "rationale", "answer")),
+    # CoT input inversion (the public collection's separate CoT-II tasks): the question, the reasoning, or both
+    # with the answer, recovered from the other parts.
+    "cot_inversion": TaskType(("question", "rationale", "answer")),
+    # Dialog input inversion (Dialog-II): the conversation so far, written from the turn that follows it.
+    "dialog_inversion": TaskType(("context", "answer")),
     "niv2": TaskType(("definition", "input", "answer")),
     "text_classification": TaskType(("text", "answer"), has_options=True),
     "acceptability": TaskType(("sentence", "answer"), has_options=True),
@@ -218,6 +223,39 @@ _LIBRARY: dict[str, tuple[Template, ...]] = {
         ("Problem: {question}\n\nWalk through the logic.", _COT_TARGET),
         ("{question}\nWhat is the answer? Give reasons first.", _COT_TARGET),
     ),
+    "cot_inversion": _t(
+        # reasoning + answer -> question
+        ("Reasoning: {rationale}\nConclusion: {answer}\n\nWhich question was being answered?", "{question}"),
+        ("Here is a worked explanation ending in the answer {answer}.\n{rationale}\nState the question it solves.",
+         "Question: {question}"),
+        ("{rationale}\nHence: {answer}.\nRecover the question behind this argument.", "{question}"),
+        # question + answer -> reasoning
+        ("{question}\nThe answer is known to be {answer}. Show the reasoning that gets there.", "{rationale}"),
+        ("Why is \"{answer}\" right for the following?\n{question}\nGive the steps.", "Steps: {rationale}"),
+        ("Justify this answer one step at a time.\nProblem: {question}\nAnswer: {answer}", "{rationale}"),
+        # reasoning -> question + answer
+        ("Invent the question and answer that this reasoning supports:\n{rationale}",
+         "Question: {question}\nAnswer: {answer}"),
+        ("{rationale}\n\nWhat problem does this reasoning solve, and what does it conclude?",
+         "{question}\nIt concludes: {answer}"),
+        # answer -> question + reasoning
+        ("Make up a problem whose answer is {answer}, and explain how to reach it.",
+         "Problem: {question}\nExplanation: {rationale}"),
+        ("The final answer is: {answer}\nWrite a question for it along with a line of reasoning.",
+         "{question}\nReasoning: {rationale}"),
+    ),
+    "dialog_inversion": _t(
+        ("This line ends a conversation: \"{answer}\"\nWrite the conversation that leads up to it.", "{context}"),
+        ("{answer}\n\nImagine the exchange that came before this reply and write it out.", "{context}"),
+        ("Write a chat whose natural next turn would be: {answer}", "{context}"),
+        ("Reply: {answer}\nWhat was said before it?", "{context}"),
+        ("Someone answered \"{answer}\". Reconstruct the dialogue preceding that answer.", "{context}"),
+        ("Compose the earlier turns of a dialogue that this message responds to.\n{answer}", "{context}"),
+        ("Next turn: {answer}\nDialogue so far:", "{context}"),
+        ("Given the response below, produce a plausible conversation history.\n\n{answer}", "{context}"),
+        ("A speaker said: {answer}\nWhat conversation prompted it?", "{context}"),
+        ("Work backwards from this turn to the talk that preceded it: {answer}", "{context}"),
+    ),
     "niv2": _t(
         "{definition}\n\n{input}",
         "Task: {definition}\n\n{input}\n\nResult:",
@@ -367,6 +405,11 @@ _LIBRARY: dict[str, tuple[Template, ...]] = {
 }
 
 # Input inversion: the model sees the original target and must produce the original input.
+# Task types rendered inverted as one of their own templates (Flan 2021's datasets): not CoT or dialog (which
+# have separate inversion tasks, cot_inversion and dialog_inversion), nor NIV2 or P3's prompted records (the
+# public collection inverts neither).
+INVERTED_TYPES: frozenset[str] = frozenset(TASK_TYPES) - {"cot", "cot_inversion", "dialog", "dialog_inversion",
+                                                           "niv2", "prompted"}
 INVERSION: tuple[Template, ...] = _t(
     ("Here is a response: {answer}\nWrite a prompt it could be replying to.", "{inputs}"),
     ("{answer}\n\nWhat request might have produced this reply?", "{inputs}"),

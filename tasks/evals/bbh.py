@@ -67,16 +67,18 @@ def rule(target: str, example_input: str, cot: bool) -> answers.Rule:
                       stop=prompts.QA.stop, options=tuple(_OPTION_LINE.findall(example_input)) if choice else ())
 
 
-def load(split: str, cot: bool) -> list[EvalExample]:
+def load(split: str, cot: bool, zero_shot: bool = False) -> list[EvalExample]:
+  """zero_shot: the task description and the question only; the exemplars size the decode budget."""
   del split  # BBH has one split
   examples = []
   for task in names.BBH_TASKS:
     header, shots = _prompt(task, cot)
     for i, row in enumerate(load_task(task)):
       r = rule(row["target"], row["input"], cot)
+      prompt = prompts.QA.prompt(header, shots, row["input"], lead=prompts.COT_LEAD if cot else "",
+                                 zero_shot=zero_shot)
       examples.append(EvalExample(
-          inputs=prompts.QA.build(header, shots, row["input"], lead=prompts.COT_LEAD if cot else ""),
-          targets=COT_FINAL.format(row["target"]) if cot else row["target"],
+          **prompt.fields(), targets=COT_FINAL.format(row["target"]) if cot else row["target"],
           gold=(answers.normalize(row["target"], r),), group=task, id=f"{task}/{i}", rule=r,
           chance=chance(task, row["input"])))
   return examples

@@ -30,8 +30,8 @@ def _language_prompt(lang: str) -> tuple[prompts.PromptFormat, list[prompts.Shot
   return fmt, shots, variants, phrases["answer_is"]
 
 
-def load(split: str, cot: bool = True) -> list[EvalExample]:
-  del split, cot  # one split; MGSM is always chain-of-thought
+def load(split: str, cot: bool = True, zero_shot: bool = False) -> list[EvalExample]:
+  del split, cot, zero_shot  # one split; MGSM is always 8-shot chain-of-thought
   examples = []
   for lang in names.MGSM_LANGUAGES:
     fmt, shots, phrases, final = _language_prompt(lang)
@@ -42,6 +42,7 @@ def load(split: str, cot: bool = True) -> list[EvalExample]:
         raise files.malformed(p, str(line), f"answer {a!r} is not a number")
       gold = numbers.read(a, ANSWER_NOTATION)
       examples.append(EvalExample(  # the target is the exemplars' final sentence, in the language's notation
-          inputs=fmt.build("", shots, q), targets=f"{final} {numbers.write(gold, lang)}.", gold=(gold,), group=lang,
+          **fmt.prompt("", shots, q).fields(), targets=f"{final} {numbers.write(gold, lang)}.", gold=(gold,),
+          group=lang,
           id=f"{lang}/{i}", rule=rule))
   return examples

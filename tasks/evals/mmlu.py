@@ -40,7 +40,8 @@ def _cot_prompts() -> dict:
   return {s: (p, table[s]) for s in names.MMLU_SUBJECTS}
 
 
-def load(split: str, cot: bool) -> list[EvalExample]:
+def load(split: str, cot: bool, zero_shot: bool = False) -> list[EvalExample]:
+  """zero_shot: the header and the question only; the exemplars (read all the same) size the decode budget."""
   cot_prompts = _cot_prompts() if cot else {}
   examples = []
   for subject in names.MMLU_SUBJECTS:
@@ -56,8 +57,10 @@ def load(split: str, cot: bool) -> list[EvalExample]:
     for i, row in enumerate(_rows(subject, split)):
       rule = answers.Rule(answers.CHOICE, phrases=(answers.ENGLISH_PHRASE,), cot=cot, stop=prompts.QA.stop,
                           options=tuple(zip(LETTERS, row[1:5])))
+      prompt = prompts.QA.prompt(header, shots, question(row), lead=prompts.COT_LEAD if cot else "",
+                                 zero_shot=zero_shot)
       examples.append(EvalExample(
-          inputs=prompts.QA.build(header, shots, question(row), lead=prompts.COT_LEAD if cot else ""),
-          targets=COT_FINAL.format(f"({row[5]})") if cot else f"({row[5]})", gold=(f"({row[5]})",), group=subject,
+          **prompt.fields(), targets=COT_FINAL.format(f"({row[5]})") if cot else f"({row[5]})",
+          gold=(f"({row[5]})",), group=subject,
           id=f"{subject}/{split}/{i}", rule=rule, chance=1 / len(LETTERS)))
   return examples

@@ -67,15 +67,17 @@ VALIDATION, TEST = suite_lib.VALIDATION, suite_lib.TEST
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Setting(suite_lib.Setting):
-  """One Table 5 column, and the benchmark whose loader (registry.LOADERS) reads its files."""
+  """One results-table column, and the benchmark whose loader (registry.LOADERS) reads its files."""
   benchmark: str     # "mmlu" | "bbh" | "tydiqa" | "mgsm"
+  zero_shot: bool = False
 
 
-def _setting(name: str, benchmark: str, column: str, cot: bool, splits=(VALIDATION,)) -> Setting:
-  return Setting(name=name, benchmark=benchmark, column=column, task=f"flanx_eval:{name}", cot=cot, splits=splits)
+def _setting(name: str, benchmark: str, column: str, cot: bool, splits=(VALIDATION,), zero_shot=False) -> Setting:
+  return Setting(name=name, benchmark=benchmark, column=column, task=f"flanx_eval:{name}", cot=cot, splits=splits,
+                 zero_shot=zero_shot)
 
 
-SETTINGS = (
+TABLE5_SETTINGS = (
     _setting("mmlu_direct", "mmlu", "MMLU-Direct", cot=False, splits=(VALIDATION, TEST)),
     _setting("mmlu_cot", "mmlu", "MMLU-CoT", cot=True, splits=(VALIDATION, TEST)),
     _setting("bbh_direct", "bbh", "BBH-Direct", cot=False),
@@ -83,15 +85,29 @@ SETTINGS = (
     _setting("tydiqa", "tydiqa", "TyDiQA", cot=False),
     _setting("mgsm", "mgsm", "MGSM", cot=True),
 )
+# Zero-shot prompting (the paper's Figure 6 on BBH, and its usability study): outside the Table 5 row and Norm. avg.
+ZERO_SHOT_SETTINGS = (
+    _setting("mmlu_zeroshot_direct", "mmlu", "MMLU-Direct 0-shot", cot=False, splits=(VALIDATION, TEST),
+             zero_shot=True),
+    _setting("mmlu_zeroshot_cot", "mmlu", "MMLU-CoT 0-shot", cot=True, splits=(VALIDATION, TEST), zero_shot=True),
+    _setting("bbh_zeroshot_direct", "bbh", "BBH-Direct 0-shot", cot=False, zero_shot=True),
+    _setting("bbh_zeroshot_cot", "bbh", "BBH-CoT 0-shot", cot=True, zero_shot=True),
+)
+SETTINGS = TABLE5_SETTINGS + ZERO_SHOT_SETTINGS
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
-COLUMNS = tuple(s.column for s in SETTINGS)  # Table 5's, in the paper's order
+COLUMNS = tuple(s.column for s in TABLE5_SETTINGS)  # Table 5's, in the paper's order
 BENCHMARKS = ("mmlu", "bbh", "tydiqa", "mgsm")
 
 HELDOUT_SUITE = "flan_heldout"
-# A suite is what `evaluate()` runs: all six settings, one benchmark, or one setting.
+ZERO_SHOT_SUITE = "zero_shot"
+# A suite is what `evaluate()` runs: all six Table 5 settings, one benchmark's Table 5 settings, the zero-shot
+# settings (all, or one benchmark's), or one setting.
 SUITES = {
-    HELDOUT_SUITE: tuple(s.name for s in SETTINGS),
-    **{b: tuple(s.name for s in SETTINGS if s.benchmark == b) for b in BENCHMARKS},
+    HELDOUT_SUITE: tuple(s.name for s in TABLE5_SETTINGS),
+    **{b: tuple(s.name for s in TABLE5_SETTINGS if s.benchmark == b) for b in BENCHMARKS},
+    ZERO_SHOT_SUITE: tuple(s.name for s in ZERO_SHOT_SETTINGS),
+    **{f"{b}_{ZERO_SHOT_SUITE}": tuple(s.name for s in ZERO_SHOT_SETTINGS if s.benchmark == b)
+       for b in ("mmlu", "bbh")},
     **{s.name: (s.name,) for s in SETTINGS},
 }
 

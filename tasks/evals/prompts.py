@@ -19,6 +19,17 @@ class Shot:
 
 
 @dataclasses.dataclass(frozen=True)
+class Prompt:
+  """A built prompt and what the evaluator needs to fit it and size its decode budget (EvalExample's fields)."""
+  text: str
+  shot_starts: tuple[int, ...]        # where each exemplar starts in `text`, then where the query starts
+  exemplar_answers: tuple[str, ...]   # the exemplars' answers, as the model is to write its own
+
+  def fields(self) -> dict:
+    return {"inputs": self.text, "shot_starts": self.shot_starts, "exemplar_answers": self.exemplar_answers}
+
+
+@dataclasses.dataclass(frozen=True)
 class PromptFormat:
   question_prefix: str = "Q: "
   answer_prefix: str = "A:"
@@ -29,10 +40,19 @@ class PromptFormat:
 
   def build(self, header: str, shots: list[Shot], query: str, lead: str = "") -> str:
     """The prompt for `query`; `lead` opens the model's answer (e.g. COT_LEAD)."""
-    parts = [header] if header else []
-    parts += [self.shot(s.question, s.answer) for s in shots]
-    parts.append(self.shot(query, lead))
-    return self.separator.join(parts)
+    return self.prompt(header, shots, query, lead).text
+
+  def prompt(self, header: str, shots: list[Shot], query: str, lead: str = "", zero_shot: bool = False) -> "Prompt":
+    """The prompt for `query` with where each exemplar starts, so whole exemplars can be dropped from the start
+    when it is too long (flanx.evaluation.lengths.fit). zero_shot: the exemplars are left out of the prompt;
+    they still size the decode budget."""
+    parts, starts = [header] if header else [], []
+    offset = len(header) + len(self.separator) if header else 0
+    for block in [*(() if zero_shot else (self.shot(s.question, s.answer) for s in shots)), self.shot(query, lead)]:
+      starts.append(offset)
+      parts.append(block)
+      offset += len(block) + len(self.separator)
+    return Prompt(self.separator.join(parts), tuple(starts), tuple(s.answer for s in shots))
 
   @property
   def stop(self) -> str:

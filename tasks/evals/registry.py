@@ -5,13 +5,13 @@ import seqio
 
 from flanx import vocab
 from flanx.errors import FlanxError
-from flanx.evaluation import answers, metrics, self_consistency
+from flanx.evaluation import answers, lengths, metrics, self_consistency
 from flanx.evaluation.example import meta_of, rule_of, to_dataset
 from tasks.evals import bbh, mgsm, mmlu, names, tydiqa
 
 LOADERS = {"mmlu": mmlu.load, "bbh": bbh.load, "tydiqa": tydiqa.load, "mgsm": mgsm.load}
 AGGREGATIONS = {
-    "mmlu": metrics.Aggregation(micro=True),
+    "mmlu": metrics.Aggregation(),  # per subject, as the paper's "57 tasks" (docs/evaluation.md); per example beside
     "bbh": metrics.Aggregation(),
     "tydiqa": metrics.Aggregation(key="em"),
     "mgsm": metrics.Aggregation(headline_groups=names.MGSM_HEADLINE_LANGUAGES),
@@ -22,7 +22,7 @@ def examples(setting: names.Setting, split: str):
   """The setting's EvalExamples for `split`, read from the data directory."""
   if split not in setting.splits:
     raise FlanxError(f"{setting.name} has no {split!r} split (it has {', '.join(setting.splits)})")
-  return LOADERS[setting.benchmark](split, cot=setting.cot)
+  return LOADERS[setting.benchmark](split, cot=setting.cot, zero_shot=setting.zero_shot)
 
 
 def _dataset_fn(setting: names.Setting):
@@ -58,7 +58,9 @@ def _register() -> None:
     seqio.TaskRegistry.add(
         setting.task,
         source=seqio.FunctionDataSource(_dataset_fn(setting), splits=setting.splits),
-        preprocessors=[seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+        # A prompt over the input length loses whole exemplars from its start, never its question (lengths.py).
+        preprocessors=[lengths.fit_exemplars, seqio.preprocessors.tokenize, lengths.keep_end,
+                       seqio.preprocessors.append_eos_after_trim],
         output_features=vocab.output_features(),
         postprocess_fn=postprocess,
         metric_fns=[metric_fn(AGGREGATIONS[setting.benchmark])],

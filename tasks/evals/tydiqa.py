@@ -43,8 +43,8 @@ def read_squad(p) -> dict[str, list[dict]]:
   return by_lang
 
 
-def load(split: str, cot: bool = False) -> list[EvalExample]:
-  del split, cot  # the dev set is the evaluation set; direct prompting only
+def load(split: str, cot: bool = False, zero_shot: bool = False) -> list[EvalExample]:
+  del split, cot, zero_shot  # the dev set is the evaluation set; one-shot direct prompting only
   dev_path = files.path("tydiqa", DEV, what="TyDiQA-GoldP dev set")
   dev = read_squad(dev_path)
   train_path = dev_path.with_name(TRAIN)
@@ -58,7 +58,7 @@ def load(split: str, cot: bool = False) -> list[EvalExample]:
     shot = prompts.Shot(_query(shot_item["context"], shot_item["question"]), " " + shot_item["answers"][0])
     for item in items if train else items[1:]:
       examples.append(EvalExample(
-          inputs=FORMAT.build("", [shot], _query(item["context"], item["question"])),
+          **FORMAT.prompt("", [shot], _query(item["context"], item["question"])).fields(),
           targets=item["answers"][0], gold=tuple(item["answers"]), group=lang, id=item["id"],
           rule=answers.Rule(answers.SPAN, stop=FORMAT.stop)))
   return examples

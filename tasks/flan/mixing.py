@@ -12,6 +12,8 @@ import functools
 import seqio
 from absl import logging
 
+from tasks.flan.metadata import TASKS
+
 CAPS: dict[str, int] = {"muffin": 30_000, "t0sf": 20_000, "cot": 100_000, "niv2": 5_000}
 PROPORTION_A: dict[str, float] = {"muffin": 52.0, "t0sf": 15.0, "cot": 3.0, "niv2": 30.0}
 PROPORTION_B: dict[str, float] = {"muffin": 46.0, "t0sf": 27.9, "cot": 1.8, "niv2": 24.2}
@@ -41,26 +43,64 @@ def submix_shares(family_shares: dict[str, float]) -> dict[str, float]:
   return {s: family_shares[f] / total * SUBMIX_RATES[s] / family_rate[f] for s, f in SUBMIX_FAMILY.items()}
 
 
+def _data_dir_key() -> str:
+  """Rates memoised for one data directory: counts read from another directory are other counts."""
+  from flanx import data_dir  # noqa: PLC0415
+  return str(data_dir.current().path or "")
+
+
 @functools.cache
-def capped_rate(task_name: str, cap: int, num_formats: int) -> float:
-  """seqio's examples-proportional rate for one (dataset, format) task, memoised by task name."""
+def counted_examples(task_name: str, data_key: str) -> int | None:
+  """The task's real example count where its source can count them (NIV2 task files), else None."""
+  del data_key  # cache key
+  source = getattr(TASKS.get(task_name), "source", None)
+  return source.counted() if hasattr(source, "counted") else None
+
+
+@functools.cache
+def _capped_rate(task_name: str, cap: int, num_formats: int, data_key: str) -> float:
+  task = seqio.TaskRegistry.get(task_name)
+  counted = None if task.cache_dir else counted_examples(task_name, data_key)
+  if counted is not None:  # seqio's formula on the counted size
+    return min(counted / num_formats, cap / num_formats)
   verbosity = logging.get_verbosity()
   logging.set_verbosity(logging.ERROR)  # seqio warns once per uncached task; thousands of lines otherwise
   try:
-    task = seqio.TaskRegistry.get(task_name)
     return seqio.utils.mixing_rate_num_examples(task, maximum=cap / num_formats, scale=1.0 / num_formats)
   finally:
     logging.set_verbosity(verbosity)
 
 
+def capped_rate(task_name: str, cap: int, num_formats: int) -> float:
+  """seqio's examples-proportional rate for one (dataset, format) task: min(examples, cap) / formats. The
+  examples are seqio's cached statistics for a cached task, else the source's counted size where it has one
+  (NIV2), else the declared size. Memoised per task and data directory."""
+  return _capped_rate(task_name, cap, num_formats, _data_dir_key())
+
+
+def examples_used(task_name: str) -> tuple[int | None, str]:
+  """The example count a task's rate is computed from, and where it comes from: 'cached' (seqio's statistics),
+  'counted' (the source's files, NIV2) or 'declared' (the size written in tasks/flan; NIV2's uniform 5k
+  fallback when its task file is absent). (None, '') for a task mixed at a fixed rate (the released route)."""
+  source = getattr(TASKS.get(task_name), "source", None)
+  if not hasattr(source, "num_examples"):
+    return None, ""
+  task = seqio.TaskRegistry.get(task_name)
+  if task.cache_dir:
+    return task.get_cached_stats("train")["examples"], "cached"
+  counted = counted_examples(task_name, _data_dir_key())
+  return (counted, "counted") if counted is not None else (source.num_examples, "declared")
+
+
 @dataclasses.dataclass(frozen=True)
 class CappedRate:
-  """Rate function for a task inside its family submixture."""
+  """Rate function for a task inside its family submixture (`scale`: INVERSION_RATE for an inversion task)."""
   family: str
   num_formats: int
+  scale: float = 1.0
 
   def __call__(self, task: seqio.Task) -> float:
-    return capped_rate(task.name, CAPS[self.family], self.num_formats)
+    return self.scale * capped_rate(task.name, CAPS[self.family], self.num_formats)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,15 +113,18 @@ class FamilyShareRate:
   family: str
   num_formats: int
   share: float
-  family_tasks: tuple[tuple[str, int], ...]  # (task name, its dataset's number of formats) for the whole family
+  # (task name, its dataset's number of formats, its rate scale) for the whole family
+  family_tasks: tuple[tuple[str, int, float], ...]
+  scale: float = 1.0
 
   def __call__(self, task: seqio.Task) -> float:
-    return self.share * capped_rate(task.name, CAPS[self.family], self.num_formats) / _family_total(self.family, self.family_tasks)
+    total = _family_total(self.family, self.family_tasks, _data_dir_key())
+    return self.share * self.scale * capped_rate(task.name, CAPS[self.family], self.num_formats) / total
 
 
 @functools.cache
-def _family_total(family: str, family_tasks: tuple[tuple[str, int], ...]) -> float:
-  return sum(capped_rate(name, CAPS[family], k) for name, k in family_tasks)
+def _family_total(family: str, family_tasks: tuple[tuple[str, int, float], ...], data_key: str) -> float:
+  return sum(scale * _capped_rate(name, CAPS[family], k, data_key) for name, k, scale in family_tasks)
 
 
 def normalised(shares: dict[str, float], families) -> dict[str, float]:

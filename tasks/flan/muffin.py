@@ -147,13 +147,26 @@ def sources(root: Root = readers.data_root) -> list[Source]:
            for e in _FILES]
   parquet = [Source("muffin", e.dataset, e.task_type, readers.ParquetRecords(root, e.location, e.convert), e.num_examples)
              for e in _PARQUET]
-  return tfds + files + parquet
+  return with_dialog_inversions(tfds + files + parquet)
+
+
+def with_dialog_inversions(sources_: list[Source]) -> list[Source]:
+  """Each dialog dataset followed by its input-inversion task (the conversation written from the turn after it:
+  the public collection's Dialog-II), mixed at INVERSION_RATE of the dataset's rate. Dialog is the one Muffin
+  type whose inversions are separate tasks; the others invert as one of their own templates."""
+  out = []
+  for s in sources_:
+    out.append(s)
+    if s.task_type == "dialog":
+      out.append(dataclasses.replace(s, dataset=f"{s.dataset}_input_inversion", task_type="dialog_inversion",
+                                     inverts=s.dataset))
+  return out
 
 
 def mini_sources(root: Root) -> list[Source]:
   by_name = {s.dataset: s for s in sources()}
-  return [
+  return with_dialog_inversions([
       Source("muffin", d, by_name[d].task_type, readers.JsonRecords(root, f"muffin/{d}.jsonl", by_name[d].reader.convert),
              MINI_SIZE)
       for d in MINI
-  ]
+  ])

@@ -16,6 +16,9 @@ LADDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     (f"{_PREFIX}_ladder_cot_muffin_t0sf_niv2", ("cot", "muffin", "t0sf", "niv2")),
 )
 
+# Tasks per family in the paper (a task is a dataset, or a T0 prompt; Table 3 counts 9 / 89 / 282 / 1,836).
+PAPER_TASKS: dict[str, int] = {"cot": 9, "muffin": 80, "t0sf": 193, "niv2": 1_554}
+
 
 def _slug(text: str) -> str:
   """Dataset names such as 'cos_e_v1.11' or 'anli/r1' as seqio-safe lower-case identifiers."""

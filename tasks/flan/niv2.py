@@ -1,7 +1,8 @@
 """NIV2: Super-Natural-Instructions task files, minus MMLU-derived tasks and tasks overlapping held-out benchmarks.
 
-The task definition is the instruction and the task's positive examples are the few-shot exemplars. Every
-task is declared at the 5k cap (per-task instance counts are only known once the files are read).
+The task definition is the instruction and the task's positive examples are the few-shot exemplars. A task
+weighs its real instance count (capped at 5k) when its file is present (`niv2_counts`, recorded once per data
+directory); without the file it is declared at the 5k cap.
 """
 
 from tasks.evals.names import BBH_SOURCE_TASKS
@@ -45,4 +46,4 @@ def sources(root: Root = readers.data_root) -> list[Source]:
 
 
 def mini_sources(root: Root) -> list[Source]:
-  return [Source("niv2", t, "niv2", readers.Niv2Json(root, t), MINI_SIZE) for t in kept(MINI)]
+  return [Source("niv2", t, "niv2", readers.Niv2Json(root, t, record_counts=False), MINI_SIZE) for t in kept(MINI)]

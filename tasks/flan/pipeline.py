@@ -6,7 +6,6 @@ its randomness from Random(seed, task, index), so the same seed gives the same e
 """
 
 import dataclasses
-import itertools
 import random
 from collections.abc import Iterator, Sequence
 
@@ -40,15 +39,21 @@ def input_budget(tokens: int = formats.INPUT_BUDGET) -> int:
 
 
 def with_neighbours(records: Iterator[dict], k: int = WINDOW) -> Iterator[tuple[dict, list[dict]]]:
-  """Yields each record with up to k other records from near it in the stream."""
-  window: list[dict] = []
+  """Yields each record with up to k other records of the same template from near it in the stream.
+
+  Records carrying a `template_id` (P3 prompt folders, interleaved) keep one window per template, so a
+  record's exemplars are rendered by its own prompt; the others share one window.
+  """
+  windows: dict[object, list[dict]] = {}
   for record in records:
+    window = windows.setdefault(record.get("template_id"), [])
     window.append(record)
     if len(window) > k:
       yield window[0], window[1:]
       window.pop(0)
-  for i, record in enumerate(window):
-    yield record, window[:i] + window[i + 1:]
+  for window in windows.values():
+    for i, record in enumerate(window):
+      yield record, window[:i] + window[i + 1:]
 
 
 def _count_tokens(text: str) -> int:
@@ -90,10 +95,7 @@ class FormattedSource(SourceTask):
     budget = input_budget() if budget is None else budget
     reader = self.source.reader
     pool = reader.exemplars()
-    # P3 streams one prompt folder after another: windows restart per folder so exemplars share the template.
-    by_template = itertools.groupby(reader.records(), key=lambda r: r.get("template_id"))
-    pairs = itertools.chain.from_iterable(with_neighbours(group) for _, group in by_template)
-    for index, (record, neighbours) in enumerate(pairs):
+    for index, (record, neighbours) in enumerate(with_neighbours(reader.records())):
       rng = random.Random(f"{seed}/{self.task_name}/{index}")
       exemplars: Sequence[dict] = (pool if pool is not None else neighbours) if fmt.few_shot else ()
       out = render(record, self.source.task_type, fmt, rng, exemplars, _count_tokens, budget)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 from flanx import data_dir, records as bad
 from flanx.errors import FlanxError
-from tasks.flan import files
+from tasks.flan import files, niv2_counts
 
 Record = dict
 Convert = Callable[[dict], Record | None]  # release-format record -> template fields (None: skip it)
@@ -45,6 +45,10 @@ class Reader(abc.ABC):
   @abc.abstractmethod
   def records(self) -> Iterator[Record]:
     ...
+
+  def count(self) -> int | None:
+    """The number of records, where it is known without reading the records (None: use the declared size)."""
+    return None
 
   def exemplars(self) -> list[Record] | None:
     """A fixed exemplar pool (NIV2's positive examples), or None to draw exemplars from the stream itself."""
@@ -95,6 +99,7 @@ class Niv2Json(Reader):
   whose real name has that spelling.
   """
   task: str
+  record_counts: bool = True  # write niv2/tasks/instance_counts.json (not inside the package's fixtures)
 
   def location(self) -> str:
     return f"niv2/tasks/{self.task}.json"
@@ -111,6 +116,10 @@ class Niv2Json(Reader):
 
   def present(self) -> bool:
     return self._path() is not None
+
+  def count(self) -> int | None:
+    path = self._path()
+    return None if path is None else niv2_counts.counts(path.parent, self.record_counts).get(path.name)
 
   def _load(self) -> dict:
     with open(self._path() or self.root() / self.location(), encoding="utf-8") as f:
@@ -230,6 +239,8 @@ class P3(Reader):
   prompts: tuple[str, ...] | None = None
 
   def location(self) -> str:
+    if self.prompts is not None and len(self.prompts) == 1:
+      return f"p3/data/{self.prompts[0]}"
     return f"p3/data/{self.dataset}_*"
 
   def _prompt_dirs(self) -> list[pathlib.Path]:
@@ -255,16 +266,28 @@ class P3(Reader):
           "answer_choices": list(tf.sparse.to_dense(ex["answer_choices"]).numpy()),
       }
 
+  def _prompt_records(self, template_id: int, prompt_dir: pathlib.Path) -> Iterator[Record]:
+    tfrecords = sorted(glob.glob(str(prompt_dir / "train.tfrecord*")))
+    raws = self._tfrecords(tfrecords) if tfrecords else (row for _, row in files.json_lines(prompt_dir / "train.jsonl"))
+    for raw in raws:
+      answer = text(raw["targets_pretokenized"]).strip()
+      options = [text(c).strip() for c in raw.get("answer_choices") or []]
+      yield {
+          "inputs": text(raw["inputs_pretokenized"]).strip(),
+          "answer": answer,
+          "options": options if answer in options else [],
+          "template_id": template_id,
+      }
+
   def records(self) -> Iterator[Record]:
-    for template_id, prompt_dir in enumerate(self._prompt_dirs()):
-      tfrecords = sorted(glob.glob(str(prompt_dir / "train.tfrecord*")))
-      raws = self._tfrecords(tfrecords) if tfrecords else (row for _, row in files.json_lines(prompt_dir / "train.jsonl"))
-      for raw in raws:
-        answer = text(raw["targets_pretokenized"]).strip()
-        options = [text(c).strip() for c in raw.get("answer_choices") or []]
-        yield {
-            "inputs": text(raw["inputs_pretokenized"]).strip(),
-            "answer": answer,
-            "options": options if answer in options else [],
-            "template_id": template_id,
-        }
+    """The prompt folders' records interleaved, one from each folder in turn: a folder holds a whole dataset
+    (3.6M records for amazon_polarity), so reading them one after another would give only the first prompt
+    for as long as any capped run lasts. The order is fixed, so a resumed stream skips to the same place."""
+    streams = [self._prompt_records(i, d) for i, d in enumerate(self._prompt_dirs())]
+    while streams:
+      for stream in list(streams):
+        record = next(stream, None)
+        if record is None:
+          streams.remove(stream)
+        else:
+          yield record

@@ -65,15 +65,15 @@ def _add_mixture(name: str, tasks_and_rates: list) -> None:
   seqio.MixtureRegistry.add(name, tasks_and_rates, mixture_cls=FlanMixture)
 
 
-def _family_entry(t: FormattedSource) -> tuple[str, int]:
-  return t.task_name, len(t.source.formats)
+def _family_entry(t: FormattedSource) -> tuple[str, int, float]:
+  return t.task_name, len(t.source.formats), t.source.rate_scale
 
 
 def _add_proportional(name: str, tasks: list[FormattedSource], shares: dict[str, float]) -> None:
   families = {f: tuple(_family_entry(t) for t in tasks if t.source.family == f) for f in shares}
   _add_mixture(name, [
       (t.task_name, mixing.FamilyShareRate(t.source.family, len(t.source.formats), shares[t.source.family],
-                                           families[t.source.family]))
+                                           families[t.source.family], t.source.rate_scale))
       for t in tasks if t.source.family in shares
   ])
 
@@ -82,7 +82,7 @@ def register(mini: bool) -> list[FormattedSource]:
   tasks = [_add_task(s, fmt, mini) for s in sources(mini) for fmt in s.formats]
   for family in names.FAMILIES:
     members = [t for t in tasks if t.source.family == family]
-    rate = lambda t: mixing.CappedRate(family, len(t.source.formats))  # noqa: E731
+    rate = lambda t: mixing.CappedRate(family, len(t.source.formats), t.source.rate_scale)  # noqa: E731
     _add_mixture(names.family_mixture(family, mini=mini), [(t.task_name, rate(t)) for t in members])
     for fmt in sorted({t.fmt for t in members}):
       _add_mixture(names.family_mixture(family, fmt, mini=mini), [(t.task_name, rate(t)) for t in members if t.fmt == fmt])

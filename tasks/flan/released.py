@@ -8,7 +8,9 @@ a local path or anything etils.epath opens, gs:// included) holds any of the pub
                                             in each record
   {submix}_{zsopt,...}_data/*.parquet       one folder per template type (Open-Orca/FLAN)
   {submix}_{zs_opt,...}_train.jsonl[.gz]    one file per template type (the exported JSON-lines files,
-                                            e.g. SirNeural/flan_v2); `{submix}_{zs_opt,...}.jsonl[.gz]` too
+                                            e.g. SirNeural/flan_v2); `{submix}_{zs_opt,...}.jsonl[.gz]` too,
+                                            and a large one published in parts as the export names them
+                                            (`flan_fs_opt_train_part1.jsonl.gz`, `..._part2...`), read in order
 
 Flan 2021 is spelled `flan2021` or `flan`. Records carry inputs, targets, task_source, task_name and
 template_type (each metadata field also spelled with a leading underscore). When a submix has per-template
@@ -18,6 +20,7 @@ files they are read; otherwise its whole-submix shards are read and filtered by 
 import collections
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterator
 
 import gin
@@ -35,7 +38,13 @@ WHOLE_SUBMIX = ("{alias}_submix_original/data/*.parquet", "{alias}_submix_origin
                 "{alias}_submix_original/data/*.jsonl.gz")
 PER_TEMPLATE = ("{alias}_{compact}_data/*.parquet",
                 *(f"{{alias}}_{{{tt}}}{suffix}" for tt in ("tt", "compact")
-                  for suffix in ("_train.jsonl", "_train.jsonl.gz", ".jsonl", ".jsonl.gz")))
+                  for suffix in ("_train.jsonl", "_train.jsonl.gz", ".jsonl", ".jsonl.gz",
+                                 "_train_part*.jsonl", "_train_part*.jsonl.gz")))
+
+
+def _in_order(path: epath.Path) -> tuple:
+  """Files sorted by name, numbered parts by number (part2 before part10)."""
+  return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path)))
 
 
 @gin.configurable("collection_dir")
@@ -80,7 +89,7 @@ class ReleasedSource:
     """(files, filter by the records' template_type): the per-template files if any, else the submix's shards."""
     root = self.root()
     for patterns, by_record in ((PER_TEMPLATE, False), (WHOLE_SUBMIX, True)):
-      found = sorted({p for pattern in self._patterns(patterns) for p in root.glob(pattern)}, key=str)
+      found = sorted({p for pattern in self._patterns(patterns) for p in root.glob(pattern)}, key=_in_order)
       if found:
         return found, by_record
     return [], False
@@ -108,9 +117,18 @@ class ReleasedSource:
     except FlanxError:
       return self.location()
 
+  def siblings_present(self) -> list[str]:
+    """The submix's other template types that are present: a source that publishes them but not this one
+    lacks it (the SirNeural/flan_v2 export has no t0 fs_opt file)."""
+    return [tt for tt in names.TEMPLATE_TYPES
+            if tt != self.template_type and ReleasedSource(self.submix, tt, self.root).present()]
+
   def check(self) -> None:
     if not self.present():
-      raise FlanxError(f"{self.describe()} is missing: expected {self.where()} (see docs/data.md, "
+      others = self.siblings_present()
+      lacks = (f"; the collection directory has this submix's {', '.join(others)} but no {self.template_type} "
+               f"(some exports lack it: SirNeural/flan_v2 has no t0 fs_opt file)" if others else "")
+      raise FlanxError(f"{self.describe()} is missing: expected {self.where()}{lacks} (see docs/data.md, "
                        f"`flanx data status --missing`)")
 
   def _rows(self, path: epath.Path, by_record: bool) -> Iterator[tuple[int | str, dict]]:

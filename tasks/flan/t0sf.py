@@ -1,8 +1,9 @@
 """T0-SF: the T0 training datasets that Muffin does not already cover, read from P3's prompted records.
 
-Each P3 prompt folder (`data/{dataset}_{prompt}`) is one template of the dataset; only the collection's 193
-prompts are read. Sizes are the datasets' train sizes as listed in the T0 paper's data card, rounded; most
-exceed the 20k cap anyway.
+Each P3 prompt folder (`data/{dataset}_{prompt}`) holds the whole dataset rendered by one prompt. As in the
+public collection, every one of the collection's 193 prompts is a task of its own, capped at 20k examples
+(so the Table 3 ladder counts 193 T0-SF tasks, and every prompt is mixed in from the first batch). A prompt's
+declared size is its dataset's train size, as listed in the T0 paper's data card, rounded; most exceed the cap.
 """
 
 from tasks.flan import readers
@@ -111,13 +112,27 @@ def prompts_of(dataset: str) -> tuple[str, ...]:
   return tuple(p for p in PROMPTS if p.startswith(f"{dataset}_"))
 
 
-MINI = ("quartz", "wiki_qa", "social_i_qa")
-MINI_SIZE = 8  # two prompt folders of four records each
+def dataset_of(prompt: str) -> str:
+  """The P3 dataset a prompt folder renders (the longest dataset name it starts with)."""
+  return max((d for d in DATASETS if prompt.startswith(f"{d}_")), key=len)
+
+
+# The embedded collection: two prompt folders of four records for each of three datasets.
+MINI_PROMPTS: tuple[str, ...] = (
+    "quartz_answer_question_based_on", "quartz_given_the_fact", "social_i_qa_Generate_answer",
+    "social_i_qa_Show_choices_and_generate_answer", "wiki_qa_Is_This_True", "wiki_qa_found_on_google",
+)
+MINI_SIZE = 4
+
+
+def _prompt_source(root: Root, prompt: str, size: int) -> Source:
+  dataset = dataset_of(prompt)
+  return Source("t0sf", prompt, "prompted", readers.P3(root, dataset, (prompt,)), size, group=dataset)
 
 
 def sources(root: Root = readers.data_root) -> list[Source]:
-  return [Source("t0sf", d, "prompted", readers.P3(root, d, prompts_of(d)), n) for d, n in DATASETS.items()]
+  return [_prompt_source(root, p, DATASETS[dataset_of(p)]) for p in PROMPTS]
 
 
 def mini_sources(root: Root) -> list[Source]:
-  return [Source("t0sf", d, "prompted", readers.P3(root, d), MINI_SIZE) for d in MINI]
+  return [_prompt_source(root, p, MINI_SIZE) for p in MINI_PROMPTS]

@@ -4,8 +4,9 @@ give their released per-task accuracies exactly.
 The outputs are public (suzgunmirac/BIG-Bench-Hard, folder code-davinci-002-outputs/: code-davinci-002-cot/ and
 code-davinci-002-direct/, each with <task>_few_shot_template_0-255000.json holding {"outputs": [{"input",
 "prediction", "target"}]} and <task>_few_shot_template_0-255000_eval_metrics.jsonl holding {"accuracy": ...}).
-flanx does not ship them: point FLANX_BBH_CODEX_OUTPUTS at a copy of that folder, or the test is skipped. A
-hand-made folder in the same layout, covering every rule, is scored in every run.
+They are read from the shared data (`bbh_codex_outputs/`, as the other real-data tests find their files), or
+from FLANX_BBH_CODEX_OUTPUTS when it is set; the test is skipped when neither exists. A hand-made folder in the
+same layout, covering every rule, is scored in every run.
 """
 
 import json
@@ -16,6 +17,7 @@ import pytest
 
 from flanx.evaluation import answers, metrics
 from tasks.evals import bbh
+from tests.helpers import SHARED_DATA
 
 ENV_VAR = "FLANX_BBH_CODEX_OUTPUTS"
 SETTINGS = {"code-davinci-002-cot": True, "code-davinci-002-direct": False}
@@ -57,14 +59,19 @@ def compare(root: pathlib.Path) -> tuple[list[str], list[str]]:
   return matched, mismatched
 
 
+SHARED_OUTPUTS = SHARED_DATA / "bbh_codex_outputs"
+
+
 def test_released_codex_outputs_reproduce_the_authors_accuracies():
-  root = os.environ.get(ENV_VAR)
-  if not root:
-    pytest.skip(f"{ENV_VAR} is not set (a copy of BIG-Bench-Hard's code-davinci-002-outputs/)")
-  matched, mismatched = compare(pathlib.Path(root))
+  root = pathlib.Path(os.environ.get(ENV_VAR) or SHARED_OUTPUTS)
+  if not root.is_dir():
+    pytest.skip(f"no copy of BIG-Bench-Hard's code-davinci-002-outputs/ at {root} (set {ENV_VAR})")
+  matched, mismatched = compare(root)
   assert matched or mismatched, f"no <task>{STEM}_eval_metrics.jsonl with its outputs under {root}"
   print(f"BBH Codex outputs: {len(matched)} of {len(matched) + len(mismatched)} task/setting pairs reproduced")
   assert not mismatched, mismatched
+  if root == SHARED_OUTPUTS:  # the released folder holds every task in both settings
+    assert len(matched) == 2 * 27
 
 
 # --- hand-made outputs in the released layout: the authors' rule, worked out by hand ---------------------------

@@ -103,3 +103,21 @@ def test_a_vocabulary_other_than_the_tasks_is_one_line(fixture_data, tmp_path):
                        vocabulary=seqio.ByteVocabulary(extra_ids=7), progress=False)
   _one_line(e)
   assert not (tmp_path / "run").exists()
+
+
+def test_eval_lengths_take_none_for_each_settings_own():
+  from flanx import eval as eval_cli
+
+  def check(**kwargs):
+    eval_cli.check(eval_cli.EvalConfig(model=None, checkpoint_path="runs/x", **kwargs))
+
+  check()  # the defaults: every length None
+  check(feature_lengths={"inputs": 512, "targets": None}, max_input_length=2048)
+  for kwargs, message in [
+      ({"feature_lengths": {"inputs": 0, "targets": None}}, r"EVAL_FEATURE_LENGTHS\['inputs'\]=0 must be at least 1"),
+      ({"feature_lengths": {"inputs": None}}, r"EVAL_FEATURE_LENGTHS=\{'inputs': None\} has no 'targets'"),
+      ({"feature_lengths": 2048}, r"EVAL_FEATURE_LENGTHS=2048 must be a dict"),
+      ({"max_input_length": 1}, r"EVAL_MAX_INPUT_LENGTH=1 must be at least 2"),
+  ]:
+    with pytest.raises(FlanxError, match=message):
+      check(**kwargs)

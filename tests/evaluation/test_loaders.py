@@ -43,15 +43,26 @@ def test_real_prompts(shared_data, use_data):
   assert (zh.rule.locale, zh.rule.cot, zh.targets) == ("zh", True, f"答案是 {zh.gold[0]}.")
 
 
-def test_real_overlong_count(shared_data, use_data):
+def test_real_prompts_fitted_to_a_byte_budget(shared_data, use_data):
   import seqio
   use_data(shared_data)
-  examples = names.SETTINGS_BY_NAME["mgsm"].examples(names.VALIDATION)
-  report = lengths.count_overlong(examples, 4096, seqio.ByteVocabulary())  # UTF-8 bytes: Telugu is ~3 per letter
-  assert report.total == 2750 and 0 < report.over < report.total
-  assert report.over_by_group["te"] == 250 and "en" not in report.over_by_group
-  assert sum(report.over_by_group.values()) == report.over
-  assert lengths.count_overlong(examples, 10**6, seqio.ByteVocabulary()).over == 0
+  examples = [{"inputs": e.inputs, "targets": e.targets, "meta": e.meta()} for e in _examples("mgsm")
+              if e.group in ("en", "te")]
+  report = lengths.plan_inputs(examples, seqio.ByteVocabulary(), 4096)  # UTF-8 bytes: Telugu is ~3 per letter
+  assert report.total == 500 and 0 < report.over < report.total and report.cut == 0
+  assert report.lost_exemplars_by_group["te"] == 250 and "en" not in report.lost_exemplars_by_group
+  assert report.lost_exemplars == report.over == sum(report.lost_exemplars_by_group.values())
+  assert lengths.plan_inputs(examples, seqio.ByteVocabulary(), 10**6).over == 0
+
+
+def test_real_zero_shot_prompts_are_the_few_shot_ones_without_exemplars(shared_data, use_data):
+  use_data(shared_data)
+  few_shot, zero_shot = _examples("mmlu_cot"), _examples("mmlu_zeroshot_cot")
+  assert len(zero_shot) == len(few_shot) == 1531
+  for few, zero in zip(few_shot, zero_shot):
+    assert zero.inputs == few.inputs[:few.shot_starts[0]] + few.inputs[few.shot_starts[-1]:]
+    assert len(zero.shot_starts) == 1 and len(few.shot_starts) in (5, 6)  # 5 exemplars (4 for three subjects)
+    assert zero.exemplar_answers == few.exemplar_answers and zero.gold == few.gold
 
 
 def test_tydiqa_fixture_by_language(fixture_data):
@@ -111,3 +122,21 @@ def test_bbh_source_tasks_are_one_list():
   assert niv2.BBH_SUBTASKS is names.BBH_SOURCE_TASKS and len(names.BBH_SOURCE_TASKS) == 23
   assert {"logical_deduction", "multistep_arithmetic", "tracking_shuffled_objects"} <= set(names.BBH_SOURCE_TASKS)
   assert niv2.excluded("task999_bigbench_logical_deduction_fixture") is not None
+
+
+def test_zero_shot_prompts_keep_the_header_and_the_query_only(fixture_data):
+  for few, zero in (("mmlu_cot", "mmlu_zeroshot_cot"), ("bbh_direct", "bbh_zeroshot_direct")):
+    few_shot, zero_shot = _examples(few)[0], _examples(zero)[0]
+    query = few_shot.inputs[few_shot.shot_starts[-1]:]
+    header = few_shot.inputs[:few_shot.shot_starts[0]]
+    assert zero_shot.inputs == header + query and zero_shot.shot_starts == (len(header),)
+    assert zero_shot.exemplar_answers == few_shot.exemplar_answers and len(few_shot.exemplar_answers) >= 2
+    assert (zero_shot.targets, zero_shot.gold, zero_shot.rule) == (few_shot.targets, few_shot.gold, few_shot.rule)
+  assert _examples("bbh_zeroshot_cot")[0].inputs.endswith("A: Let's think step by step.")
+  assert _examples("mmlu_zeroshot_direct")[0].inputs.endswith("\nA:")
+  # Outside the Table 5 row: their own suites, not in flan_heldout or the benchmarks' suites.
+  assert names.SUITES["zero_shot"] == ("mmlu_zeroshot_direct", "mmlu_zeroshot_cot", "bbh_zeroshot_direct",
+                                       "bbh_zeroshot_cot")
+  assert names.SUITES["bbh_zero_shot"] == ("bbh_zeroshot_direct", "bbh_zeroshot_cot")
+  assert names.SUITES["bbh"] == ("bbh_direct", "bbh_cot") and len(names.SUITES["flan_heldout"]) == 6
+  assert names.SETTINGS_BY_NAME["mmlu_zeroshot_cot"].splits == ("validation", "test")

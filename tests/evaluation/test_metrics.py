@@ -27,15 +27,22 @@ def _meta(group, gold, fmt="choice", chance=0.25):
   return {"group": group, "gold": [gold], "rule": {"format": fmt}, "chance": chance}
 
 
-def test_micro_vs_macro():
+def test_per_subject_headline_and_per_example_beside_it():
   metas = [_meta("a", "(A)"), _meta("a", "(B)"), _meta("a", "(C)"), _meta("b", "(A)")]
   preds = ["(A)", "(B)", "(D)", "(D)"]  # a: 2/3, b: 0/1
-  micro = metrics.summarize(metas, preds, metrics.Aggregation(micro=True))
-  macro = metrics.summarize(metas, preds, metrics.Aggregation())
-  assert micro["score"] == pytest.approx(50.0)
-  assert micro["normalized"] == pytest.approx(100 * (50 - 25) / 75)
-  assert macro["score"] == pytest.approx((200 / 3 + 0) / 2)
-  assert macro["correct/a"] == pytest.approx(200 / 3) and macro["correct/b"] == 0.0
+  out = metrics.summarize(metas, preds, metrics.Aggregation())
+  assert out["score"] == pytest.approx((200 / 3 + 0) / 2)  # each group weighs the same
+  assert out[metrics.PER_EXAMPLE] == pytest.approx(50.0)   # 2 of 4 examples
+  assert out["normalized"] == pytest.approx(100 * (100 / 3 - 25) / 75)  # from the per-group headline
+  assert out["correct/a"] == pytest.approx(200 / 3) and out["correct/b"] == 0.0
+
+
+def test_mmlu_headline_is_the_mean_over_subjects():
+  from tasks.evals import registry
+  metas = [_meta("anatomy", "(A)")] * 3 + [_meta("virology", "(A)")]
+  out = metrics.summarize(metas, ["(A)", "(A)", "(A)", "(B)"], registry.AGGREGATIONS["mmlu"])
+  assert out["score"] == pytest.approx(50.0) and out[metrics.PER_EXAMPLE] == pytest.approx(75.0)
+  assert out["normalized"] == pytest.approx(100 * (50 - 25) / 75)
 
 
 def test_per_group_normalisation_uses_each_groups_chance():
@@ -72,3 +79,16 @@ def test_tydiqa_em_and_f1_in_summary():
 ])
 def test_majority_vote(votes, winner):
   assert majority_vote(votes) == winner
+
+
+def test_real_mmlu_headline_is_the_mean_over_its_57_subjects(shared_data, use_data):
+  from tasks.evals import mmlu, names, registry
+  use_data(shared_data)
+  metas = [e.meta() for e in registry.examples(names.SETTINGS_BY_NAME["mmlu_direct"], names.VALIDATION)]
+  out = metrics.summarize(metas, ["(A)"] * len(metas), registry.AGGREGATIONS["mmlu"])  # always answers (A)
+  answers = {s: [row[5] for row in mmlu._rows(s, names.VALIDATION)] for s in names.MMLU_SUBJECTS}  # the CSVs
+  per_subject = sum(100 * a.count("A") / len(a) for a in answers.values()) / 57
+  per_example = 100 * sum(a.count("A") for a in answers.values()) / sum(len(a) for a in answers.values())
+  assert out["score"] == pytest.approx(per_subject) and out[metrics.PER_EXAMPLE] == pytest.approx(per_example)
+  assert abs(per_subject - per_example) > 0.1  # the two averages differ on the real val split
+  assert out["normalized"] == pytest.approx(100 * (per_subject - 25) / 75)

@@ -30,15 +30,20 @@ def run(suite, fn, tmp_path, **kwargs):
 
 
 def test_oracle_scores_100_and_writes_files(fixture_data, tmp_path):
-  r = run("flan_heldout", oracle, tmp_path, step=100, feature_lengths={"inputs": 2048, "targets": 64})
+  r = run("flan_heldout", oracle, tmp_path, step=100)  # each setting's own input length and decode budget
   assert all(v == pytest.approx(100.0) for v in r["table5"].values()), r["table5"]
   assert r["norm_avg_over"] == ["MMLU-Direct", "MMLU-CoT", "BBH-Direct", "BBH-CoT", "TyDiQA", "MGSM"]
-  assert r["overlong"]["mgsm"] == {"over": 0, "total": 33, "longest": r["overlong"]["mgsm"]["longest"]}
+  mgsm = r["prompts"]["mgsm"]
+  assert mgsm["input_length"] == mgsm["longest"] and (mgsm["total"], mgsm["over"], mgsm["lost_exemplars"]) == (33, 0, 0)
+  # The oracle's outputs end with EOS within every budget; the budget covers the longest exemplar answer.
+  assert all(o["at_budget"] == 0 and o["decode_length"] > o["longest_exemplar_answer"] for o in r["outputs"].values())
+  assert r["outputs"]["mgsm"]["total"] == 33
   out = results_lib.eval_dir(tmp_path, 100)
   assert json.loads((out / "results.json").read_text())["table5"]["Norm. avg"] == pytest.approx(100.0)
   table = (out / "results.md").read_text()
   assert "| step | MMLU-Direct | MMLU-CoT | BBH-Direct | BBH-CoT | TyDiQA | MGSM | Norm. avg |" in table
   assert "Norm. avg: over all 6 columns." in table
+  assert "| mgsm | " in table and "hit the budget" in table and "lost exemplars" in table
   assert "### mgsm" in table and "| zh |" in table and "| word_sorting |" in table
   rows = [json.loads(line) for line in (out / "predictions" / "tydiqa.jsonl").read_text().splitlines()]
   assert len(rows) == 16 and all(r["correct"] and r["em"] == 100 for r in rows)
@@ -161,3 +166,41 @@ def test_the_evaluation_package_does_not_import_the_benchmarks():
           "print(sorted(n for n in sys.modules if n == 'tasks' or n.startswith('tasks.')))")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
   assert out.stdout.strip() == "[]"
+
+
+def test_prompts_over_the_input_length_lose_exemplars_and_the_budget_reaches_the_model(fixture_data, tmp_path):
+  budgets = []
+
+  def runaway(ds, max_length):  # never emits EOS: every output uses the whole budget it is given
+    budgets.append(max_length)
+    return [(int(i), [vocab.active().encode("x")[0]] * max_length) for i, _ in ds.as_numpy_iterator()]
+
+  r = run("mmlu_direct", runaway, tmp_path, feature_lengths={"inputs": 560, "targets": None})
+  prompts, outputs = r["prompts"]["mmlu_direct"], r["outputs"]["mmlu_direct"]
+  assert prompts["input_length"] == 560 and prompts["longest"] > 560 and prompts["cut"] == 0
+  assert 0 < prompts["lost_exemplars"] == prompts["over"] < prompts["total"] == 114
+  assert budgets == [outputs["decode_length"]] and outputs["at_budget"] == outputs["total"] == 114
+  rows = [json.loads(line) for line in (results_lib.eval_dir(tmp_path, 1) / "predictions" / "mmlu_direct.jsonl").open()]
+  assert all(len(row["prompt"].encode()) + 1 <= 560 for row in rows)  # bytes + EOS: what the model read
+  assert all(row["prompt"].startswith("The following are multiple choice") and row["prompt"].endswith("\nA:")
+             for row in rows)
+  assert sum(row["prompt"].count("\nA: (") < 5 for row in rows) == prompts["lost_exemplars"]
+  table = (results_lib.eval_dir(tmp_path, 1) / "results.md").read_text()
+  assert f"| mmlu_direct | 560 | {prompts['longest']} | {prompts['lost_exemplars']}/114 | 0 |" in table
+  assert "| 114/114 |" in table
+
+
+def test_zero_shot_settings_are_reported_outside_the_table(fixture_data, tmp_path):
+  run("mmlu_direct", oracle, tmp_path, step=4)
+  r = run("bbh_zero_shot", constant("(A)"), tmp_path, step=4)
+  assert r["other"] == pytest.approx({"BBH-Direct 0-shot": 17 / 27 * 100 / 3, "BBH-CoT 0-shot": 0})
+  assert r["table5"]["MMLU-Direct"] == 100 and r["table5"]["Norm. avg"] == 100  # zero-shot never enters it
+  assert r["norm_avg_over"] == ["MMLU-Direct"] and r["table5"]["BBH-Direct"] is None
+  out = results_lib.eval_dir(tmp_path, 4)
+  rows = [json.loads(line) for line in (out / "predictions" / "bbh_zeroshot_cot.jsonl").open()]
+  assert all(row["prompt"].count("Q: ") == 1 and row["prompt"].endswith("A: Let's think step by step.") for row in rows)
+  table = (out / "results.md").read_text()
+  assert "Other settings (not in the table or Norm. avg)" in table and "| BBH-Direct 0-shot | BBH-CoT 0-shot |" in table
+  # The zero-shot prompts hold no exemplar, but the few-shot exemplars' chains size their decode budget.
+  assert r["outputs"]["bbh_zeroshot_cot"]["longest_exemplar_answer"] > r["outputs"]["bbh_zeroshot_direct"][
+      "longest_exemplar_answer"] > 0

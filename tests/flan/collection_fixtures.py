@@ -56,3 +56,14 @@ def exported_jsonl(root: pathlib.Path, alias: str, submix: str, template_type: s
                    suffix: str = "_train.jsonl.gz") -> pathlib.Path:
   """The exported JSON-lines files: {alias}_{zs_opt}_train.jsonl.gz, one per template type."""
   return write_jsonl(root / f"{alias}_{template_type}{suffix}", [record(submix, template_type, i) for i in range(n)])
+
+
+def exported_parts(root: pathlib.Path, alias: str, submix: str, template_type: str, sizes: tuple[int, ...]) -> list:
+  """A large export published in parts, named as SirNeural/flan_v2 names them: flan_fs_opt_train_part1.jsonl.gz,
+  ..._part2..., each a whole gzip file; record numbers run on across the parts."""
+  paths, first = [], 0
+  for k, n in enumerate(sizes, start=1):
+    rows = [record(submix, template_type, i) for i in range(first, first + n)]
+    paths.append(write_jsonl(root / f"{alias}_{template_type}_train_part{k}.jsonl.gz", rows))
+    first += n
+  return paths

@@ -69,3 +69,28 @@ def test_notebook_runs(tmp_path):
   assert (tmp_path / "lengths.png").exists()
   outputs = "".join(str(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
   assert "muffin" in outputs and "Error" not in outputs
+
+
+def test_composition_gives_each_tasks_format_and_template_shares():
+  import pandas as pd
+  rows = [("a", "muffin", "zs_opt", 0), ("a", "muffin", "zs_opt", 10), ("a", "muffin", "fs_opt", 0),
+          ("b", "cot", "cot_zs", 3)]
+  parts = inspect.composition(pd.DataFrame(rows, columns=["task", "family", "format", "template"]))
+  assert parts["family"]["%"].to_dict() == {"muffin": 75.0, "cot": 25.0}
+  formats = parts["formats"].set_index(["task", "format"])["%"]
+  assert formats[("a", "zs_opt")] == pytest.approx(200 / 3) and formats[("b", "cot_zs")] == 100
+  templates = parts["templates"].set_index(["task", "template"])["%"]
+  assert templates[("a", 0)] == pytest.approx(200 / 3) and templates[("a", 10)] == pytest.approx(100 / 3)
+  assert parts["tasks"].set_index("task")["examples"].to_dict() == {"a": 3, "b": 1}
+
+
+def test_cli_prints_composition_sizes_and_the_ladder(capsys):
+  assert cli.main(["inspect", SMALL, "-n", "0", "--composition", "12", "--vocab", "byte"]) == 0
+  out = capsys.readouterr().out
+  assert "tasks as the paper counts them: 9 (cot 9)" in out  # 18 seqio tasks: the nine and their inversions
+  assert "cot sizes: 18 tasks declared" in out
+  for part in ("family", "tasks", "formats", "templates"):
+    assert f"{part} in the first 12 examples:" in out
+  assert cli.main(["inspect"]) == 0
+  out = capsys.readouterr().out
+  assert "Table 3 ladder" in out and "1833" in out and "1836" in out

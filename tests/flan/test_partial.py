@@ -58,7 +58,7 @@ def test_missing_sources_are_one_clear_error_by_default(some_sources):
 def test_partial_family_mixture_uses_the_present_sources(some_sources, capsys):
   allow()
   rows = draw(names.family_mixture("cot", "cot_zs"), 60)
-  assert {r["task"] for r in rows} == set(PRESENT_COT)
+  assert {r["task"].removesuffix("_input_inversion") for r in rows} == set(PRESENT_COT)
   err = capsys.readouterr().err
   assert "built from the present sources (ALLOW_PARTIAL_MIXTURE); missing sources per family: cot 7 of 9" in err
   assert "family shares used: cot 100.0%" in err
@@ -72,13 +72,13 @@ def test_partial_cross_family_mixture_keeps_the_families_ratio(some_sources, cap
   assert plan.used_shares == pytest.approx({"cot": 100 * b["cot"] / (b["cot"] + b["t0sf"]),
                                             "t0sf": 100 * b["t0sf"] / (b["cot"] + b["t0sf"])})
   assert plan.configured_shares == pytest.approx({f: 100 * v / sum(b.values()) for f, v in b.items()})
-  assert {registry.TASKS[n].dataset for n in plan.rates} == {*PRESENT_COT, "quartz"}
+  assert {registry.TASKS[n].source.paper_task for n in plan.rates} == {*PRESENT_COT, "quartz_answer_question_based_on"}
   rows = draw(names.proportion("b"), 300)
   assert {r["family"] for r in rows} == {"cot", "t0sf"}
   cot = sum(r["family"] == "cot" for r in rows) / len(rows)
   assert 0.01 < cot < 0.15  # 6.1% expected
   err = capsys.readouterr().err
-  assert "muffin 75 of 75" in err and "niv2 1556 of 1556" in err and "t0sf 25 of 26" in err
+  assert "muffin 75 of 75" in err and "niv2 1556 of 1556" in err and "t0sf 192 of 193" in err
   assert "family shares used: t0sf 93.9%, cot 6.1%" in err
 
 

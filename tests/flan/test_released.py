@@ -67,6 +67,26 @@ def test_exported_jsonl_files(collection, suffix):
   assert all(r["targets"][-1] == 1 for r in rows)  # tokenized, EOS appended
 
 
+def test_exports_published_in_parts_are_read_in_order(collection):
+  # SirNeural/flan_v2 publishes flan fs_opt as ..._train_part1.jsonl.gz, ..._part2...; part10 comes after part2.
+  sizes = (2,) * 10 + (3,)
+  fx.exported_parts(collection, "flan", "flan2021", "fs_opt", sizes)
+  rows = list(source("flan2021", "fs_opt").records())
+  assert [r["inputs"] for r in rows] == [f"flan2021 fs_opt question {i}?" for i in range(sum(sizes))]
+  assert len(read(names.released_task("flan2021", "fs_opt"))) == sum(sizes)
+
+
+def test_a_template_type_an_export_lacks_is_named(collection):
+  for tt in ("zs_opt", "zs_noopt", "fs_noopt"):  # the export's t0 files: no fs_opt
+    fx.exported_jsonl(collection, "t0", "t0", tt)
+  with pytest.raises(FlanxError) as e:
+    source("t0", "fs_opt").check()
+  assert "\n" not in str(e.value)
+  assert "has this submix's zs_opt, zs_noopt, fs_noopt but no fs_opt" in str(e.value)
+  with pytest.raises(FlanxError, match=r"per family: .*t0 1 of 4"):
+    seqio.get_mixture_or_task(names.released_submix("t0")).get_dataset(LENGTHS, split="train")
+
+
 def test_per_template_files_win_over_whole_submix_shards(collection):
   fx.hf_submix(collection, "niv2", per_type=2)
   fx.exported_jsonl(collection, "niv2", "niv2", "zs_opt", n=5, suffix=".jsonl")

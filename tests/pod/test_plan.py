@@ -146,7 +146,8 @@ def test_paper_runs_parse_as_flanx_train_reads_them(run):
   import gin
 
   from flanx import gin_config, partitioning as partitioning_lib
-  gin_config.parse([f"runs/{run}.gin"], ["MODEL_DIR = '/tmp/unused'"])  # finalized: nothing left REQUIRED
+  # Finalized: nothing left REQUIRED once MODEL_DIR and the starting checkpoint are given (tests/test_paper_runs.py).
+  gin_config.parse([f"runs/{run}.gin"], ["MODEL_DIR = '/tmp/unused'", "INITIAL_CHECKPOINT_PATH = None"])
   assert gin.query_parameter("%MIXTURE_OR_TASK_NAME") == "flan2022_proportion_b"
   config = partitioning_lib.PartitionConfig()
   assert config.topology == gin.query_parameter("%TOPOLOGY") and config.mesh_shape is not None
