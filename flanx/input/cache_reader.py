@@ -26,9 +26,10 @@ import os
 from collections.abc import Iterator, Mapping
 
 import numpy as np
+import seqio
 
-from flanx.input import data_cache
 from flanx.errors import FlanxError
+from flanx.input import data_cache
 
 ENC_DEC = "enc_dec"  # seqio.EncDecFeatureConverter's rows
 PREFIX_LM = "prefix_lm"  # seqio.PrefixLMFeatureConverter's rows
@@ -174,7 +175,7 @@ def chunk_rows(examples: list[dict[str, np.ndarray]], spec: CacheSpec) -> list[d
 
 def _records(spec: CacheSpec):
   """One data shard's slice of the cache's records, decoded and trimmed: a Grain MapDataset."""
-  import grain  # noqa: PLC0415
+  import grain  # noqa: PLC0415  (grain is imported only by runs that read a cache)
   manifest = data_cache.Manifest.read(spec.directory)
   if manifest.examples < spec.num_shards:
     raise FlanxError(f"data cache {spec.directory} holds {manifest.examples} examples, fewer than the "
@@ -282,7 +283,6 @@ def check_vocabulary(directory: str, vocabulary) -> None:
 def converter_fields(feature_converter) -> dict:
   """The CacheSpec fields that make `feature_converter`'s rows (T5's EncDec, PaLM's PrefixLM converter); a
   converter whose rows the reader does not make is one line."""
-  import seqio  # noqa: PLC0415
   kinds = {seqio.EncDecFeatureConverter: ENC_DEC, seqio.PrefixLMFeatureConverter: PREFIX_LM}
   kind = kinds.get(type(feature_converter))
   if kind is None or feature_converter.bos_id != 0:
