@@ -2,8 +2,10 @@
 
 The check itself is compiled into the train step (`finite_flags`), so it costs two reductions, not a host
 round trip per quantity. 'skip' keeps the previous parameters and optimizer state but still advances the step
-(the batch is consumed, so resumption stays aligned with the data). 'halt' stops before the poisoned state can
-be logged as progress or checkpointed. Whatever the policy, `checkpoints.Checkpointer.save` refuses
+(the batch is consumed, so resumption stays aligned with the data), and halts when more than
+MAX_CONSECUTIVE_SKIPS updates in a row were skipped: a run that cannot take a finite step (a learning rate
+of 1e10) must not go on writing checkpoints of parameters that no longer change. 'halt' stops before the
+poisoned state can be logged as progress or checkpointed. Whatever the policy, `checkpoints.Checkpointer.save` refuses
 non-finite parameters.
 """
 
@@ -13,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flanx import errors
 from flanx.errors import FlanxError
 
 POLICIES = ("halt", "skip")
@@ -59,10 +62,13 @@ class NonfiniteMonitor:
   reads everything kept since the last sync in one transfer and names the exact step that went non-finite.
   """
   policy: str = "halt"
+  max_consecutive_skips: int = 10
   skipped: int = 0
+  consecutive: int = 0
 
   def __post_init__(self):
     check_policy(self.policy)
+    errors.positive_int("MAX_CONSECUTIVE_SKIPS", self.max_consecutive_skips, minimum=0)
     self._pending: list[tuple[int, list[jax.Array]]] = []
 
   def observe(self, step: int, metrics: dict) -> None:
@@ -77,10 +83,16 @@ class NonfiniteMonitor:
     self._pending = []
     for step, step_flags in zip(steps, flags):
       if step_flags.all():
+        self.consecutive = 0
         continue
       first = QUANTITIES[int(np.argmin(step_flags))]
       if self.policy == "halt":
         raise FlanxError(f"non-finite {first} at step {step} (NONFINITE_POLICY='halt'); the last checkpoint holds "
                          f"finite parameters; set NONFINITE_POLICY='skip' to skip such updates")
       self.skipped += 1
+      self.consecutive += 1
+      if self.consecutive > self.max_consecutive_skips:
+        raise FlanxError(f"non-finite {first} at step {step}: {self.consecutive} updates in a row skipped, more than "
+                         f"MAX_CONSECUTIVE_SKIPS={self.max_consecutive_skips} (NONFINITE_POLICY='skip'); the last "
+                         f"checkpoint holds finite parameters; lower LEARNING_RATE or look at the data of these steps")
       print(f"flanx: warning: non-finite {first} at step {step}: update skipped ({self.skipped} so far)", flush=True)

@@ -80,9 +80,10 @@ def _check_settings(model_dir, train_steps: int, train_dataset_cfg: DatasetConfi
 
 
 def _initial_state(trainer: Trainer, checkpointer: checkpoints.Checkpointer, initial_checkpoint_path: str | None,
-                   seed: int) -> checkpoints.Restored:
-  """Resume from MODEL_DIR's latest checkpoint; else start from INITIAL_CHECKPOINT_PATH's parameters; else init."""
-  restored = checkpointer.restore_latest(trainer.abstract_state())
+                   seed: int, restart_on_damaged: bool) -> checkpoints.Restored:
+  """Resume from MODEL_DIR's newest intact checkpoint; else start from INITIAL_CHECKPOINT_PATH's parameters;
+  else init."""
+  restored = checkpointer.restore_latest(trainer.abstract_state(), restart_on_damaged)
   if restored is not None:
     return restored
   if initial_checkpoint_path:
@@ -137,7 +138,9 @@ def train(
     peak_flops: float | None = None,
     show_predictions: int = 0,
     nonfinite_policy: str = "halt",
+    max_consecutive_skips: int = 10,
     host_sync_period: int = 10,
+    restart_on_damaged_checkpoints: bool = False,
 ) -> TrainResult:
   """Trains `model` on `train_dataset_cfg` until `train_steps`, resuming MODEL_DIR's latest checkpoint.
 
@@ -146,13 +149,16 @@ def train(
     on its first eval_examples examples per setting (None: all).
   show_predictions: after training, greedily decode this many validation examples and print the exact-match rate.
   nonfinite_policy: 'halt' or 'skip' a step whose loss or gradients are NaN/Inf (see flanx/nonfinite.py).
+  max_consecutive_skips: under 'skip', halt when more than this many updates in a row were skipped.
   host_sync_period: every this many steps the host waits for the devices to read the non-finite flags and the
     processes agree whether to stop (SIGTERM). Between those points the host dispatches steps ahead of the
     devices. Log, checkpoint and evaluation steps are sync points too, so a NaN is never logged or saved as
     progress; a NaN is still named at its exact step.
+  restart_on_damaged_checkpoints: when every checkpoint in MODEL_DIR is damaged, move them aside and train from
+    step 0 instead of stopping with an error.
 
   SIGTERM or SIGINT (Ctrl-C) stops every process after the same step, writes a checkpoint and returns with
-  `preempted` set; a second Ctrl-C aborts at once.
+  `preempted` set; a second Ctrl-C exits the process at once (status 130).
   """
   # --- set-up: directories, mesh, data, state --------------------------------------------------------
   _check_settings(model_dir, train_steps, train_dataset_cfg, checkpoint_period, keep_checkpoints, log_period,
@@ -174,13 +180,16 @@ def train(
           f"{train_dataset_cfg.mixture_or_task_name} has no validation split", file=sys.stderr, flush=True)
     show_predictions = 0
   lengths = dict(train_dataset_cfg.task_feature_lengths)
-  monitor = nonfinite.NonfiniteMonitor(nonfinite_policy)
+  monitor = nonfinite.NonfiniteMonitor(nonfinite_policy, max_consecutive_skips)
   trainer = Trainer(model, optimizer, partitioner, lengths, num_microbatches,
                     skip_nonfinite=nonfinite_policy == "skip")
   trainer.check_batch_size(train_dataset_cfg.batch_size)
 
-  checkpointer = checkpoints.Checkpointer(model_dir, checkpoint_period, keep_checkpoints, async_checkpointing)
-  restored = _initial_state(trainer, checkpointer, initial_checkpoint_path, random_seed)
+  checkpointer = checkpoints.Checkpointer(model_dir, checkpoint_period, keep_checkpoints, async_checkpointing,
+                                          settings=checkpoints.settings_of(optimizer))
+  checkpointer.check_room_to_start(trainer.abstract_state())  # before anything (TensorBoard too) writes
+  restored = _initial_state(trainer, checkpointer, initial_checkpoint_path, random_seed,
+                            restart_on_damaged_checkpoints)
   state = restored.state
   first_step = int(jax.device_get(state.step))
 
@@ -208,7 +217,7 @@ def train(
   # --- the loop ---------------------------------------------------------------------------------------
   metrics, window_start, window_steps = {}, time.perf_counter(), 0
   preempted = False
-  with preemption.StopSignal() as stop:
+  with preemption.StopSignal() as stop, checkpointer:  # a failed run stops the background save first
     for step in range(first_step, train_steps):
       batch = next(inputs)
       state, step_metrics = trainer.train_step(state, batch, dropout_rng)

@@ -1,17 +1,30 @@
 """Real signals to real trainer processes: SIGKILL at several steps, SIGTERM, and a dead peer of a 2-process job."""
 
+import json
+import os
 import pathlib
 import random
 import re
+import signal
+import socket
 import time
 
 import pytest
 
 from tests.faults import harness
 from tests.faults.harness import Fault
+from flanx import checksums, run_lock
+from flanx.errors import FlanxError
 
 STEPS = 12
 COMMON = (f"TRAIN_STEPS={STEPS}", "CHECKPOINT_PERIOD=3", "KEEP_CHECKPOINTS=None")
+
+
+def assert_checkpoints_intact(model_dir: pathlib.Path) -> None:
+  """Every committed checkpoint carries its checksums, and its files still match them."""
+  for step in harness.checkpoint_steps(model_dir):
+    step_dir = model_dir / f"checkpoint_{step}"
+    assert (step_dir / checksums.MANIFEST).exists() and checksums.verify(step_dir) is None, step_dir
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +44,7 @@ def test_sigkill_twice_then_sigterm_each_resume_matches_uninterrupted(tmp_path, 
     start_step = max(harness.losses(tmp_path), default=0)
     proc, out = harness.signal_at(tmp_path, max(kill, start_step + 1), harness.KILL, *COMMON)
     assert proc.returncode == -9, out[-2000:]
+    assert_checkpoints_intact(tmp_path)  # a kill during an async save leaves only orbax's temporary directory
     logged = max(harness.losses(tmp_path))
     saved = max(harness.checkpoint_steps(tmp_path), default=0)
     ledger(Fault("sigkill_resume", f"SIGKILL after step {logged}", True, logged - saved))
@@ -44,6 +58,7 @@ def test_sigkill_twice_then_sigterm_each_resume_matches_uninterrupted(tmp_path, 
   stopped = max(harness.losses(tmp_path))
   assert stopped < STEPS, "the run finished before SIGTERM arrived"
   assert harness.checkpoint_steps(tmp_path)[-1] == stopped  # nothing lost: checkpointed at the step it stopped
+  assert_checkpoints_intact(tmp_path)  # the final save waited for the async one before it, and for itself
   ledger(Fault("sigterm_preemption", f"SIGTERM after step {term_after} (stopped at {stopped})", True, 0))
 
   out = harness.run(tmp_path, *COMMON)
@@ -110,3 +125,43 @@ def test_two_processes_sigterm_one_then_kill_one_then_job_resumes_exactly(tmp_pa
   harness.run_pair(model_dir, *bindings)
   assert harness.losses(model_dir) == harness.losses(reference), f"SIGTERM at {term_at}, SIGKILL after {logged}"
   harness.assert_bitwise_equal(harness.final_params(model_dir), harness.final_params(reference))
+
+
+def test_second_ctrl_c_exits_at_once_without_a_traceback(tmp_path, ledger):
+  """Two SIGINTs 50 ms apart: the first asks for a checkpoint, the second leaves at once (exit 130, one line),
+  whatever save is in flight; the checkpoints already committed stay intact."""
+  proc = harness.start(tmp_path, "TRAIN_STEPS=100000", "CHECKPOINT_PERIOD=2", "KEEP_CHECKPOINTS=None")
+  harness.wait_for_step(proc, tmp_path, 3)
+  proc.send_signal(signal.SIGINT)
+  time.sleep(0.05)
+  proc.send_signal(signal.SIGINT)
+  sent = time.monotonic()
+  out = harness.finish(proc, timeout=60)
+  waited = time.monotonic() - sent
+  assert proc.returncode in (130, 0), out[-3000:]  # 0: the run checkpointed and ended before the second arrived
+  if proc.returncode == 130:
+    assert "flanx: interrupted again: exiting without a checkpoint" in out and "Traceback" not in out, out[-3000:]
+  assert not (tmp_path / ".flanx_train.lock").exists()
+  assert_checkpoints_intact(tmp_path)
+  logged = max(harness.losses(tmp_path))
+  ledger(Fault("second_ctrl_c", f"two SIGINTs after step {logged} (exit {proc.returncode} in {waited:.1f}s)", True,
+               logged - max(harness.checkpoint_steps(tmp_path), default=0)))
+
+
+def test_lock_naming_pid_1_is_taken_over_or_says_how_to_clear_it(tmp_path, capsys, ledger):
+  """pid 1 is alive but is not the training that wrote the lock. With the holder's start time recorded (as flanx
+  writes it) the lock is stale and taken over; without it (a lock from elsewhere) the error names the process and
+  says how to clear the lock."""
+  lock = tmp_path / run_lock.LOCK_FILE
+  lock.write_text(json.dumps({"pid": 1, "host": socket.gethostname(), "boot_ticks": -1}))
+  run_lock.acquire(tmp_path)
+  assert "now belongs to a process started later" in capsys.readouterr().out
+  assert json.loads(lock.read_text())["pid"] == os.getpid()
+  run_lock.release(tmp_path)
+  assert not lock.exists()
+  ledger(Fault("stale_lock", "lock naming pid 1 with another start time: taken over", True, 0))
+  lock.write_text(json.dumps({"pid": 1, "host": socket.gethostname()}))
+  with pytest.raises(FlanxError, match=rf"pid 1 on .*running: .*; if that process is not a training into it, "
+                                       rf"delete {lock}"):
+    run_lock.acquire(tmp_path)
+  ledger(Fault("stale_lock", "lock naming pid 1 without a start time: one line saying how to clear it", False, 0))
