@@ -10,8 +10,8 @@ be read, arrays that do not restore or are not finite. Once an older checkpoint 
 one is moved aside to `corrupt_checkpoint_<step>` (kept for inspection, invisible to orbax); when all are
 damaged nothing moves and the run stops in one line. An intact checkpoint that does not fit (another model's
 parameters, another optimizer's state) is not damage: it is a one-line CheckpointMismatch, naming the saved
-optimizer `settings` that differ. `data_position` is the input pipeline's position (data.DataPosition).
-A full or unwritable disk is one line (flanx/storage.py), checked for room before each save.
+optimizer `settings` that differ. `data_position` is the input pipeline's position (DataPosition,
+flanx/input/position.py). A full or unwritable disk is one line (flanx/storage.py), checked for room before each save.
 
 Parameters are restored by one function, `restore_params(ref, abstract_params)` (verify the files, check every
 name and shape, then restore into the given shardings), for inference (`restore_for_inference`),

@@ -126,6 +126,15 @@ def split_argv(argv: Sequence[str]) -> tuple[str | None, list[str]]:
 # The context the seqio tasks read, installed by the entry point (tests install their own). Until one is
 # installed, readers resolve afresh, so a parsed DATA_DIR or FLANX_DATA_DIR is never ignored.
 _installed: DataContext | None = None
+# The vocabulary the tasks encode with (flanx.vocab.TASK_VOCABULARY forwards to it): the last one installed.
+_task_vocabulary: object | None = None
+
+
+def check_vocabulary(vocabulary) -> None:
+  """A SentencePiece vocabulary whose model file is missing (flanx.vocab marks it) is one FlanxError line."""
+  missing = getattr(vocabulary, "missing", None)
+  if missing:
+    raise FlanxError(missing)
 
 
 def install(context: DataContext | None) -> None:
@@ -133,22 +142,19 @@ def install(context: DataContext | None) -> None:
   its vocabulary (when set) the one they encode with."""
   global _installed
   if context is not None and context.vocabulary is not None:
-    from flanx import vocab  # noqa: PLC0415  (vocab imports this module)
-    vocab.check(context.vocabulary)  # a missing SentencePiece model: one line, before any data is read
-    vocab.use(context.vocabulary)
+    check_vocabulary(context.vocabulary)  # a missing SentencePiece model: one line, before any data is read
+    use_task_vocabulary(context.vocabulary)
   _installed = context
 
 
-def install_for_command(given_dir: str | os.PathLike | None, vocab_choice: str) -> tuple[DataContext, str]:
-  """The argparse commands' set-up (inspect, bench data, data cache): resolves the data directory (`given_dir`
-  is split_argv's --gin.DATA_DIR), takes the --vocab vocabulary and installs both. Returns the context and a
-  line saying which vocabulary it is."""
-  from flanx import vocab  # noqa: PLC0415  (vocab imports this module)
-  context = resolve(given_dir)
-  vocabulary, which = vocab.for_command(vocab_choice, context)
-  context = context.with_vocabulary(vocabulary)
-  install(context)
-  return context, which
+def use_task_vocabulary(vocabulary) -> None:
+  global _task_vocabulary
+  _task_vocabulary = vocabulary
+
+
+def task_vocabulary():
+  """The vocabulary last installed for the tasks, or None."""
+  return _task_vocabulary
 
 
 def set_data_dir(path: str | os.PathLike | None) -> None:

@@ -1,6 +1,6 @@
 """`flanx data status`: which sources of the Flan collection are present in the data directory.
 
-`flanx data cache MIXTURE --out DIR --examples N` writes a mixture to ArrayRecord shards (flanx/data_cache.py).
+`flanx data cache MIXTURE --out DIR --examples N` writes a mixture to ArrayRecord shards (flanx/input/data_cache.py).
 """
 
 import argparse
@@ -38,8 +38,8 @@ def status(mini: bool = False) -> list[tuple[str, str, bool, str]]:
 
 
 def main(argv: Sequence[str]) -> int:
-  if argv and argv[0] == "cache":  # `flanx data cache MIXTURE ...`: flanx/data_cache.py
-    from flanx import data_cache  # noqa: PLC0415
+  if argv and argv[0] == "cache":  # `flanx data cache MIXTURE ...`: flanx/input/data_cache.py
+    from flanx.input import data_cache  # noqa: PLC0415
     return data_cache.main(argv[1:])
   parser = argparse.ArgumentParser(prog="flanx data", description=__doc__.splitlines()[0])
   parser.add_argument("command", choices=("status",), nargs="?", default="status")

@@ -77,15 +77,17 @@ def register_configurables() -> None:
   Command modules are not imported here: each entry point registers its own configurables by being imported,
   and COMMAND_CONFIGURABLES lets a command read gin files that bind another command's.
   """
-  import flanx.data  # noqa: F401
   import flanx.data_dir  # noqa: F401
+  import flanx.input.config  # noqa: F401
   import flanx.models  # noqa: F401
   import flanx.nonfinite  # noqa: F401
   import flanx.optimizer  # noqa: F401
   import flanx.partitioning  # noqa: F401
   import flanx.records  # noqa: F401
   import flanx.vocab  # noqa: F401
-  import tasks  # noqa: F401
+  from flanx.input import seqio_source
+  # The task module's own configurables (allow_partial_mixture, collection_dir, ...) must exist before parsing.
+  seqio_source.load_tasks(flanx.input.config.DEFAULT_TASK_MODULE)
 
 
 def resolve_file(name: str) -> pathlib.Path:

@@ -30,7 +30,8 @@ import gin
 import jax
 import seqio
 
-from flanx import checkpoints, data, data_dir, distributed, errors, gin_config, partitioning, predict
+from flanx import checkpoints, data_dir, distributed, errors, gin_config, partitioning, predict
+from flanx.input import seqio_source
 
 
 @gin.configurable
@@ -104,7 +105,7 @@ def main(argv: Sequence[str]) -> int:
   context = data_dir.resolve().with_vocabulary(config.model.vocabulary)
   check(config)
   data_dir.install(context)
-  data.check_task_name(config.mixture_or_task_name)  # an unknown name fails before the checkpoint is read
+  seqio_source.check_task_name(config.mixture_or_task_name)  # an unknown name fails before the checkpoint is read
   distributed.initialize(processes)  # after the checks, before anything touches a device
   loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, dict(config.feature_lengths),
                                              config.partition)

@@ -187,7 +187,7 @@ def main(argv: Sequence[str]) -> int:
                       help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
   parser.add_argument("--allow-partial", action="store_true",
                       help="sample a mixture whose sources are partly missing from the present ones (ALLOW_PARTIAL_MIXTURE)")
-  from flanx import data_dir  # noqa: PLC0415
+  from flanx import data_dir, vocab  # noqa: PLC0415
   given_dir, argv = data_dir.split_argv(argv)  # --gin.DATA_DIR, as for the gin commands
   args = parser.parse_args(list(argv))
   if args.examples < 0 or args.lengths < 0 or args.composition < 0:
@@ -197,7 +197,7 @@ def main(argv: Sequence[str]) -> int:
     with _quiet():
       print(f"\nTable 3 ladder (tasks as the paper counts them):\n{ladder().to_string(index=False)}")
     return 0
-  context, which = data_dir.install_for_command(given_dir, args.vocab)
+  context, which = vocab.install_for_command(given_dir, args.vocab)
   print(f"flanx inspect: {which}; data directory {context.path or 'unset (embedded fixtures only)'}", flush=True)
   if args.allow_partial:
     import gin  # noqa: PLC0415

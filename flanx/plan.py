@@ -19,6 +19,7 @@ import gin
 
 from flanx import gin_config, partitioning, plan_chips
 from flanx.errors import FlanxError
+from flanx.input import layout
 from flanx.optimizer import OptimizerConfig
 
 MAX_SIMULATED_DEVICES = 256
@@ -86,6 +87,7 @@ class Plan:
   inputs: PlanInputs
   topology: plan_chips.Topology
   mesh_shape: dict[str, int]
+  layout: layout.DataLayout  # on the topology's hosts, as flanx train derives it from the mesh
   batch_per_device: int
   num_params: int
   estimate: "object"  # plan_memory.MemoryEstimate
@@ -120,16 +122,15 @@ def make_plan(inputs: PlanInputs, topology: plan_chips.Topology, mesh: Mapping[s
   from flanx import plan_memory
 
   mesh_shape = mesh_for(inputs.partition, topology, mesh)
-  shards = mesh_shape["replica"] * mesh_shape["data"] * inputs.num_microbatches
-  if inputs.batch_size % (mesh_shape["replica"] * mesh_shape["data"]) or inputs.batch_size < shards:
-    raise FlanxError(f"BATCH_SIZE={inputs.batch_size} does not split over {mesh_shape['replica']} replica x "
-                     f"{mesh_shape['data']} data shards x NUM_MICROBATCHES={inputs.num_microbatches}")
+  # The same check, with the same line, as flanx train's, on the hosts the slice has.
+  hosts = layout.simulated(mesh_shape, topology.devices_per_host, inputs.batch_size, inputs.num_microbatches)
+  shards = hosts.num_shards * inputs.num_microbatches
   abstract = plan_memory.AbstractModel.of(inputs.model, inputs.feature_lengths)
   rules = inputs.partition.logical_rules()
   per_device = inputs.batch_size // shards
   est = plan_memory.estimate(inputs.model, abstract, inputs.optimizer, rules, mesh_shape, inputs.feature_lengths,
                              per_device, inputs.num_microbatches)
-  return Plan(inputs, topology, mesh_shape, per_device, abstract.num_params, est)
+  return Plan(inputs, topology, mesh_shape, hosts, per_device, abstract.num_params, est)
 
 
 # --- compiling the real train step ------------------------------------------------------------------------------
@@ -191,6 +192,7 @@ def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | N
       f"  {plan.num_params / 1e6:,.1f}M parameters; batch {inputs.batch_size} ({plan.batch_per_device} per device "
       f"per microbatch, {inputs.num_microbatches} microbatch(es)); lengths {dict(inputs.feature_lengths)}; "
       f"activations {config.dtype}; remat {config.remat_policy}; scan {config.scan_layers}",
+      *(f"  {line}" for line in plan.layout.describe()),
       f"  {'per device':<22}{'estimate':>12}" + (f"{'compiled (XLA, CPU)':>24}" if compiled else ""),
   ]
   rows = [("parameters", est.parameters), ("Adafactor state", est.optimizer_state), ("gradients", est.gradients),

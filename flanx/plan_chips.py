@@ -20,22 +20,24 @@ class Chip:
   # How a slice name counts: 'cores' (v2, v3, v4, v5p: TensorCores, two per chip) or 'devices'.
   counts: str
   cores_per_device: int = 1
+  # JAX devices one host (one process) drives: TPU VMs have 4 chips (v2/v3: 4 chips, 8 cores); GPU hosts 8.
+  devices_per_host: int = 4
 
   def devices(self, count: int) -> int:
     return count // self.cores_per_device if self.counts == "cores" else count
 
 
 CHIPS: dict[str, Chip] = {c.name: c for c in (
-    Chip("v2", 8 * GIB, "cores"),                       # 16 GiB per chip, two cores, each its own device
-    Chip("v3", 16 * GIB, "cores"),                      # 32 GiB per chip, two devices
+    Chip("v2", 8 * GIB, "cores", devices_per_host=8),   # 16 GiB per chip, two cores, each its own device
+    Chip("v3", 16 * GIB, "cores", devices_per_host=8),  # 32 GiB per chip, two devices
     Chip("v4", 32 * GIB, "cores", cores_per_device=2),  # megacore: one device per chip
     Chip("v5p", 95 * GIB, "cores", cores_per_device=2),
     Chip("v5litepod", 16 * GIB, "devices"),             # v5e
     Chip("v6e", 32 * GIB, "devices"),
-    Chip("a100-40gb", 40 * GB, "devices"),
-    Chip("a100-80gb", 80 * GB, "devices"),
-    Chip("h100", 80 * GB, "devices"),
-    Chip("h200", 141 * GB, "devices"),
+    Chip("a100-40gb", 40 * GB, "devices", devices_per_host=8),
+    Chip("a100-80gb", 80 * GB, "devices", devices_per_host=8),
+    Chip("h100", 80 * GB, "devices", devices_per_host=8),
+    Chip("h200", 141 * GB, "devices", devices_per_host=8),
 )}
 ALIASES = {"v5e": "v5litepod", "a100": "a100-40gb"}
 _TOPOLOGY = re.compile(r"^(?:(\d+)x)?([a-z0-9-]+?)-(\d+)$")
@@ -51,6 +53,15 @@ class Topology:
   @property
   def num_devices(self) -> int:
     return self.num_slices * self.devices_per_slice
+
+  @property
+  def devices_per_host(self) -> int:
+    """A slice smaller than a host (v4-8, h100-2) is one host."""
+    return min(self.chip.devices_per_host, self.devices_per_slice)
+
+  @property
+  def num_hosts(self) -> int:
+    return self.num_devices // self.devices_per_host
 
 
 def parse_topology(name: str) -> Topology:

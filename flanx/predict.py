@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import seqio
 
-from flanx import data, decoding
+from flanx import decoding
+from flanx.input import seqio_source
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Prediction:
 
 def examples(name: str, split: str, lengths: Mapping[str, int], num_examples: int | None) -> list[dict[str, Any]]:
   """The first `num_examples` (None: all) preprocessed examples of a task or mixture, in order, as numpy."""
-  data.check_task_name(name)
+  seqio_source.check_task_name(name)
   ds = seqio.get_mixture_or_task(name).get_dataset(dict(lengths), split=split, shuffle=False, num_epochs=1)
   out: list[dict[str, Any]] = []
   for ex in ds.as_numpy_iterator():

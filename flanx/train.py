@@ -27,9 +27,11 @@ import gin
 import jax
 from etils import epath
 
-from flanx import (best_checkpoint, checkpoints, data, data_dir, decoding, distributed, errors, gin_config, nonfinite,
+from flanx import (best_checkpoint, checkpoints, data_dir, decoding, distributed, errors, gin_config, nonfinite,
                    partitioning, predict, preemption, records, run_lock, summaries)
 from flanx.errors import FlanxError
+from flanx.input import layout, pipeline, seqio_source
+from flanx.input.config import DatasetConfig
 from flanx.flops import process_peak_flops
 from flanx.optimizer import OptimizerConfig
 from flanx.trainer import Trainer, TrainState
@@ -56,7 +58,7 @@ def _check_writable(model_dir) -> None:
     raise FlanxError(f"MODEL_DIR={model_dir} is not writable: {e.strerror or e}") from e
 
 
-def _check_settings(model_dir, train_steps: int, train_dataset_cfg: data.DatasetConfig, checkpoint_period: int,
+def _check_settings(model_dir, train_steps: int, train_dataset_cfg: DatasetConfig, checkpoint_period: int,
                     keep_checkpoints: int | None, log_period: int, eval_period: int, eval_examples: int | None,
                     num_microbatches: int, show_predictions: int, host_sync_period: int) -> None:
   """Every run-level value, checked before anything is built or written; the names are the gin macros."""
@@ -77,11 +79,6 @@ def _check_settings(model_dir, train_steps: int, train_dataset_cfg: data.Dataset
   errors.positive_int("HOST_SYNC_PERIOD", host_sync_period)
 
 
-def _has_validation_split(name: str) -> bool:
-  import seqio  # noqa: PLC0415
-  return "validation" in seqio.get_mixture_or_task(name).splits
-
-
 def _initial_state(trainer: Trainer, checkpointer: checkpoints.Checkpointer, initial_checkpoint_path: str | None,
                    seed: int, restart_on_damaged: bool) -> checkpoints.Restored:
   """Resume from MODEL_DIR's newest intact checkpoint; else start from INITIAL_CHECKPOINT_PATH's parameters;
@@ -97,10 +94,9 @@ def _initial_state(trainer: Trainer, checkpointer: checkpoints.Checkpointer, ini
   return checkpoints.Restored(trainer.init_state(jax.random.key(seed)), None)
 
 
-def _validation_loss(trainer: Trainer, params, config: data.DatasetConfig, num_batches: int) -> dict[str, float]:
-  ds = data.process_dataset(config, trainer.model.feature_converter(config.pack)).take(num_batches)
+def _validation_loss(trainer: Trainer, params, config: DatasetConfig, num_batches: int) -> dict[str, float]:
   totals, count = {}, 0
-  for batch in data.global_batches(ds, trainer.mesh):
+  for batch in pipeline.evaluation_batches(config, trainer.mesh, trainer.model, num_batches):
     for k, v in jax.device_get(trainer.eval_step(params, batch)).items():
       totals[k] = totals.get(k, 0.0) + float(v)
     count += 1
@@ -122,7 +118,7 @@ def _print_predictions(trainer: Trainer, params, name: str, count: int, batch_si
 def train(
     *,
     model,
-    train_dataset_cfg: data.DatasetConfig,
+    train_dataset_cfg: DatasetConfig,
     model_dir: str,
     train_steps: int,
     optimizer: OptimizerConfig = OptimizerConfig(),
@@ -133,7 +129,7 @@ def train(
     async_checkpointing: bool = True,
     log_period: int = 100,
     eval_period: int = 0,
-    eval_dataset_cfg: data.DatasetConfig | None = None,
+    eval_dataset_cfg: DatasetConfig | None = None,
     eval_batches: int = 10,
     eval_suite: str | None = None,
     eval_examples: int | None = None,
@@ -171,16 +167,18 @@ def train(
   _check_writable(model_dir)
   if jax.process_index() == 0:
     run_lock.acquire(model_dir)  # two trainings into one MODEL_DIR would overwrite each other's checkpoints
-  partitioner = partitioning.Partitioner(partition)
+  partitioner = partitioning.Partitioner(partition)  # a mesh that does not fit the devices: one line, here
   mesh = partitioner.mesh
   # The data directory (DATA_DIR, else FLANX_DATA_DIR) and the model's vocabulary, for every task this run reads.
   data_dir.install(data_dir.resolve().with_vocabulary(model.vocabulary))
-  data.check_task_name(train_dataset_cfg.mixture_or_task_name)
-  if show_predictions and not _has_validation_split(train_dataset_cfg.mixture_or_task_name):
+  # The input and its layout on the mesh, checked before any checkpoint is restored or any step compiled.
+  inputs = pipeline.Input(train_dataset_cfg, mesh, model, num_microbatches)
+  if eval_period and eval_dataset_cfg is not None:
+    layout.from_mesh(mesh, eval_dataset_cfg.batch_size)
+  if show_predictions and not seqio_source.has_split(train_dataset_cfg.mixture_or_task_name, "validation"):
     print(f"flanx: warning: train.show_predictions={show_predictions} skipped: "
           f"{train_dataset_cfg.mixture_or_task_name} has no validation split", file=sys.stderr, flush=True)
     show_predictions = 0
-  data.check_vocabulary(train_dataset_cfg.mixture_or_task_name, model.config.vocab_size)
   lengths = dict(train_dataset_cfg.task_feature_lengths)
   monitor = nonfinite.NonfiniteMonitor(nonfinite_policy, max_consecutive_skips)
   trainer = Trainer(model, optimizer, partitioner, lengths, num_microbatches,
@@ -195,16 +193,8 @@ def train(
   state = restored.state
   first_step = int(jax.device_get(state.step))
 
-  # Deterministic data: a resumed run seeks past the batches its checkpoint says were consumed.
-  # One batch per step, so the position at step s is `resumed_at` advanced by s - first_step.
-  resumed_at = data.DataPosition.start(train_dataset_cfg).resume(restored.data_position, first_step)
-  converter = model.feature_converter(train_dataset_cfg.pack)
-  reader = data.cached_batches(train_dataset_cfg, converter, resumed_at) if train_dataset_cfg.cache_dir else None
-  if reader is not None:  # DATA_CACHE_DIR: each process its own records, the position restored without replay
-    batches = (data.to_global(local, mesh) for local in reader)
-  else:
-    dataset = data.process_dataset(train_dataset_cfg, converter)
-    batches = data.global_batches(dataset.skip(resumed_at.batches), mesh)
+  # Deterministic data: a resumed run continues from the position its checkpoint saved (one batch per step).
+  inputs.start(restored.data_position, first_step)
   dropout_rng = jax.random.key(random_seed + 1)
   logger = summaries.MetricsLogger(model_dir, train_steps)
   logger.drop_after(first_step)  # rows a crash left beyond the restored checkpoint are about to be redone
@@ -222,13 +212,14 @@ def train(
   if jax.process_index() == 0:
     print(f"flanx: {model.num_params(state.params):,} parameters on mesh {dict(mesh.shape)}; "
           f"steps {first_step}->{train_steps}; model_dir {model_dir}", flush=True)
+    print(f"flanx: {inputs.layout.describe()[0]}", flush=True)
 
   # --- the loop ---------------------------------------------------------------------------------------
   metrics, window_start, window_steps = {}, time.perf_counter(), 0
   preempted = False
   with preemption.StopSignal() as stop, checkpointer:  # a failed run stops the background save first
     for step in range(first_step, train_steps):
-      batch = next(batches)
+      batch = next(inputs)
       state, step_metrics = trainer.train_step(state, batch, dropout_rng)
       window_steps += 1
       done = step + 1
@@ -256,14 +247,14 @@ def train(
         logger.progress(done, metrics, first_step)
         window_start, window_steps = time.perf_counter(), 0
       if save_now:
-        checkpointer.save(state, resumed_at.advanced(done - first_step, reader).to_json())
+        checkpointer.save(state, inputs.position())
       if evaluate_now:
         if eval_dataset_cfg is not None:
           logger.write(done, _validation_loss(trainer, state.params, eval_dataset_cfg, eval_batches))
         if held_out is not None:
           row = held_out(done, trainer, state.params)
           logger.write(done, {f"heldout/{k}": v for k, v in row.items() if isinstance(v, (int, float))})
-          best.offer(done, row, state, resumed_at.advanced(done - first_step, reader).to_json())
+          best.offer(done, row, state, inputs.position())
       if sync and stop.should_stop():
         preempted = done < train_steps
         break
@@ -271,9 +262,8 @@ def train(
   # --- wrap up ------------------------------------------------------------------------------------------
   # The loop ended at a sync point (the last step, or a stop), so no non-finite flag is left unread.
   final_step = int(jax.device_get(state.step))
-  checkpointer.save(state, resumed_at.advanced(final_step - first_step, reader).to_json(), force=True)
-  if reader is not None:
-    reader.close()
+  checkpointer.save(state, inputs.position(), force=True)
+  inputs.close()
   checkpointer.wait()
   steps = checkpointer.all_steps()
   checkpointer.close()

@@ -4,7 +4,8 @@ Code that tokenises or decodes takes its vocabulary as an argument (the model's,
 config.gin; or an argparse command's --vocab). The one exception is seqio's task registry: it is process-wide
 and its tasks take no arguments, so they are registered with `TASK_VOCABULARY`, which stands for the run's
 vocabulary. `data_dir.install(context)` is the one place that sets it (from the entry point's DataContext),
-before any dataset is built, so a task's token ids always match the model's embedding table.
+before any dataset is built, so a task's token ids always match the model's embedding table. This module
+builds on data_dir (where the files are); data_dir never imports it.
 """
 
 import os
@@ -34,8 +35,7 @@ class _SentencePiece(seqio.SentencePieceVocabulary):
 
 def check(vocabulary: seqio.Vocabulary) -> None:
   """Raises the one-line FlanxError of a SentencePiece vocabulary whose model file is missing."""
-  if getattr(vocabulary, "missing", None):
-    raise data_dir.FlanxError(vocabulary.missing)
+  data_dir.check_vocabulary(vocabulary)
 
 
 @gin.configurable
@@ -74,27 +74,33 @@ def for_command(choice: str, context: "data_dir.DataContext") -> tuple[seqio.Voc
   return _SentencePiece(os.fspath(path), T5_EXTRA_IDS), f"SentencePiece vocabulary {path}"
 
 
+def install_for_command(given_dir: str | os.PathLike | None, vocab_choice: str) -> tuple[data_dir.DataContext, str]:
+  """The argparse commands' set-up (inspect, bench data, data cache): resolves the data directory (`given_dir`
+  is data_dir.split_argv's --gin.DATA_DIR), takes the --vocab vocabulary and installs both. Returns the context
+  and a line saying which vocabulary it is."""
+  context = data_dir.resolve(given_dir)
+  vocabulary, which = for_command(vocab_choice, context)
+  context = context.with_vocabulary(vocabulary)
+  data_dir.install(context)
+  return context, which
+
+
 @gin.configurable
 def byte() -> seqio.ByteVocabulary:
   """UTF-8 bytes (259 ids): needs no file, used by the demo and the tests."""
   return seqio.ByteVocabulary()
 
 
-_active: seqio.Vocabulary | None = None
-
-
 def use(vocabulary: seqio.Vocabulary) -> None:
   """Makes `vocabulary` the one every flanx task encodes with, in this process. Entry points do not call this:
   they pass a DataContext to `data_dir.install`, which does (tests may set it directly)."""
-  global _active
-  _active = vocabulary
+  data_dir.use_task_vocabulary(vocabulary)
 
 
 def active() -> seqio.Vocabulary:
-  global _active
-  if _active is None:
-    _active = sentencepiece()
-  return _active
+  if data_dir.task_vocabulary() is None:
+    data_dir.use_task_vocabulary(sentencepiece())
+  return data_dir.task_vocabulary()
 
 
 class _ActiveVocabulary(seqio.Vocabulary):
@@ -162,7 +168,7 @@ class _ActiveVocabulary(seqio.Vocabulary):
     return hash(_ActiveVocabulary)
 
   def __repr__(self):
-    return f"TASK_VOCABULARY(-> {active()!r})" if _active is not None else "TASK_VOCABULARY(unset)"
+    return f"TASK_VOCABULARY(-> {active()!r})" if data_dir.task_vocabulary() is not None else "TASK_VOCABULARY(unset)"
 
 
 TASK_VOCABULARY = _ActiveVocabulary()

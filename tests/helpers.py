@@ -86,16 +86,18 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def two_process_job(module: str, args_of, data_dir: pathlib.Path, timeout: int = 300) -> list[str]:
-  """Runs `python -m <module>` as processes 0 and 1 of one job (4 CPU devices each, gloo, a free port);
-  args_of(i) gives process i's arguments. Returns both outputs once both exited 0."""
+def two_process_job(module: str, args_of, data_dir: pathlib.Path, timeout: int = 300, processes: int = 2,
+                    devices: int = 4) -> list[str]:
+  """Runs `python -m <module>` as processes 0 .. processes-1 of one job (`devices` CPU devices each, gloo, a free
+  port; one process: no job flags); args_of(i) gives process i's arguments. Returns the outputs once all exited 0."""
   port = free_port()
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", TF_CPP_MIN_LOG_LEVEL="3",
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", TF_CPP_MIN_LOG_LEVEL="3",
              JAX_PLATFORMS="cpu", FLANX_DATA_DIR=str(data_dir))
-  procs = [subprocess.Popen([sys.executable, "-m", module, *args_of(i), f"--coordinator_address=127.0.0.1:{port}",
-                             "--num_processes=2", f"--process_id={i}"],
+  job = (lambda i: [f"--coordinator_address=127.0.0.1:{port}", f"--num_processes={processes}", f"--process_id={i}"]
+         ) if processes > 1 else (lambda i: [])
+  procs = [subprocess.Popen([sys.executable, "-m", module, *args_of(i), *job(i)],
                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-           for i in range(2)]
+           for i in range(processes)]
   outputs = []
   try:
     for p in procs:

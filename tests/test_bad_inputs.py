@@ -454,8 +454,9 @@ def test_show_predictions_without_a_validation_split_is_skipped_with_a_warning()
     seqio.TaskRegistry.add(name, source=seqio.FunctionDataSource(
         lambda split, shuffle_files, seed=None: tf.data.Dataset.from_tensors({"inputs": "a", "targets": "b"}),
         splits=("train",)), output_features={})
-  assert not train._has_validation_split(name)
-  assert train._has_validation_split("flanx_demo")
+  from flanx.input import seqio_source
+  assert not seqio_source.has_split(name, "validation")
+  assert seqio_source.has_split("flanx_demo", "validation")
 
 
 def test_repeated_absl_warnings_are_shown_once(caplog):

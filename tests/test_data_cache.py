@@ -1,4 +1,4 @@
-"""`flanx data cache` and the Grain reader: seqio's rows, disjoint per process, resumed without replay."""
+"""`flanx data cache` and the Grain reader: seqio's rows, disjoint per data shard, resumed without replay."""
 
 import itertools
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import seqio
 
-from flanx import cache_reader, data_cache, summaries
+from flanx import summaries
+from flanx.input import cache_reader, data_cache
 from tests.helpers import gin_train
 
 LENGTHS = {"inputs": 32, "targets": 16}
@@ -96,11 +97,11 @@ def _synthetic_cache(out, n: int):
   return data_cache.write_examples(stream, out, n, manifest, shard_examples=37)
 
 
-def test_two_processes_read_disjoint_records_that_cover_the_cache(tmp_path):
+def test_two_data_shards_read_disjoint_records_that_cover_the_cache(tmp_path):
   _synthetic_cache(tmp_path, 101)
   seen = []
   for index in range(2):
-    spec = cache_reader.CacheSpec(str(tmp_path), LENGTHS, pack=False, process_index=index, process_count=2)
+    spec = cache_reader.CacheSpec(str(tmp_path), LENGTHS, pack=False, shard_index=index, num_shards=2)
     reader = cache_reader.CachedBatches(spec, local_batch=5)
     batches = [next(reader) for _ in range(10)]  # 50 of this process's 51 or 50 records
     reader.close()
@@ -155,8 +156,11 @@ def test_kill_and_resume_gives_the_uninterrupted_batches(tmp_path, demo_cache, g
   from flanx import checkpoints
   saved = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(tmp_path / "resumed" / "checkpoint_3" /
                                                                 checkpoints.DATA_POSITION)
-  assert saved["readers"] and set(saved["readers"][0]) == {"start", "row"}
+  shards = saved["pipeline"]["num_data_shards"]  # the test's 8 devices, data-parallel
+  assert shards == jax.device_count() and list(saved["readers"]) == [str(s) for s in range(shards)]  # by data shard
+  assert all(set(state) == {"start", "row"} for state in saved["readers"].values())
   assert saved["pipeline"]["cache_dir"] == str(demo_cache)
+  assert saved["pipeline"]["cache"] == data_cache.Manifest.read(demo_cache).fingerprint()
 
 
 def test_a_missing_cache_is_one_line(tmp_path):
@@ -210,52 +214,47 @@ def test_a_cache_of_another_vocabulary_is_refused(tmp_path, demo_cache):
   cache_reader.check_vocabulary(str(demo_cache), seqio.ByteVocabulary())
 
 
-_TWO_PROCESS_READER = r"""
-import json, sys
-import jax
-jax.config.update("jax_cpu_collectives_implementation", "gloo")
-jax.distributed.initialize(sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
-from flanx import data, data_dir, vocab
-data_dir.install(data_dir.DataContext(None).with_vocabulary(vocab.byte()))  # what the cache was written with
-config = data.DatasetConfig("synthetic", {"inputs": 32, "targets": 16}, batch_size=8, pack=False,
-                            cache_dir=sys.argv[3])
-reader = data.cached_batches(config, __import__("seqio").EncDecFeatureConverter(pack=False),
-                             data.DataPosition.start(config))
-ids = [int(t) - 2 for _ in range(5) for t in next(reader)["encoder_input_tokens"][:, 0]]
-positions = data.reader_positions(reader)  # a collective: both processes at once
-reader.close()
-print("RESULT", json.dumps({"ids": ids, "positions": positions}), flush=True)
-"""
-
-
-def test_two_processes_read_disjoint_records(tmp_path):
-  """Two jax.distributed processes (gloo), each with its cached_batches: no record read twice, and the
-  positions gathered for the checkpoint are both processes'."""
+@pytest.mark.parametrize("recorded_sizes", [True, False])  # False: a manifest written before sizes were recorded
+def test_a_truncated_shard_is_one_line_naming_it_and_the_rebuild(tmp_path, recorded_sizes):
+  import dataclasses
   import json
-  import os
-  import socket
-  import subprocess
-  import sys
 
-  from tests.helpers import REPO_ROOT
-  _synthetic_cache(tmp_path, 90)
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1",
-             TF_CPP_MIN_LOG_LEVEL="3")
-  procs = [subprocess.Popen([sys.executable, "-c", _TWO_PROCESS_READER, f"127.0.0.1:{port}", str(i), str(tmp_path)],
-                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-           for i in range(2)]
-  try:
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-  finally:
-    for p in procs:
-      p.kill()
-  results = []
-  for p, out in zip(procs, outputs):
-    assert p.returncode == 0, out[-3000:]
-    results.append(json.loads(out.split("RESULT ", 1)[1].splitlines()[0]))
-  first, second = (set(r["ids"]) for r in results)
-  assert len(first) == len(second) == 20 and first.isdisjoint(second)
-  assert results[0]["positions"] == results[1]["positions"] == [{"start": 19, "row": 1}] * 2  # 20 rows handed out, prefetched ones not counted
+  from flanx.errors import FlanxError
+  manifest = _synthetic_cache(tmp_path, 90)
+  manifest.check_shards(tmp_path)  # intact
+  if not recorded_sizes:
+    manifest = dataclasses.replace(manifest, shard_bytes=None)
+    (tmp_path / data_cache.MANIFEST).write_text(json.dumps(dataclasses.asdict(manifest)))
+  shard = tmp_path / manifest.shards[1]
+  shard.write_bytes(shard.read_bytes()[:-40])
+  with pytest.raises(FlanxError) as e:
+    data_cache.Manifest.read(tmp_path).check_shards(tmp_path)
+  message = str(e.value)
+  assert "\n" not in message and f"data cache shard {shard} " in message
+  assert "truncated or corrupted" in message
+  assert f"flanx data cache synthetic --out {tmp_path} --examples 90 --split train --seed 0 --shard-examples 37" in message
+
+
+def test_a_rewritten_cache_does_not_resume_silently():
+  """Reader positions saved for one cache are refused for a cache written from another seed."""
+  from flanx.errors import FlanxError
+  from flanx.input.config import DatasetConfig
+  from flanx.input.position import DataPosition
+
+  def fingerprint(seed):
+    return data_cache.Manifest("flanx_demo", "train", seed, 600, ["a"], [600], "ByteVocabulary", 259, 1,
+                               {"inputs": True, "targets": True}).fingerprint()
+  assert fingerprint(0) != fingerprint(1)
+  config = DatasetConfig("flanx_demo", LENGTHS, 8, cache_dir="/c")
+  saved = DataPosition.start(config, 2, fingerprint(0)).advanced(3, {"0": {"start": 4, "row": 1},
+                                                                      "1": {"start": 4, "row": 0}}).to_json()
+  resumed = DataPosition.start(config, 2, fingerprint(0)).resume(saved, 3)
+  assert resumed.readers == saved["readers"] and resumed.batches == 3
+  with pytest.raises(FlanxError, match=r"data cache /c is not the one the checkpoint was reading \(flanx_demo/train "
+                                       r"seed 0, .*now flanx_demo/train seed 1, .*fresh MODEL_DIR"):
+    DataPosition.start(config, 2, fingerprint(1)).resume(saved, 3)
+  with pytest.raises(FlanxError, match=r"saved for 2 data shards, this run's mesh has 4 \(replica x data\)"):
+    DataPosition.start(config, 4, fingerprint(0)).resume(saved, 3)
+  # An older checkpoint: one reader position per process, which was one per data shard.
+  old = {**saved, "readers": [saved["readers"]["0"], saved["readers"]["1"]]}
+  assert DataPosition.start(config, 2, fingerprint(0)).resume(old, 3).readers == saved["readers"]

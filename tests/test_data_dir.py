@@ -58,15 +58,15 @@ def test_argparse_commands_take_a_quoted_gin_data_dir(tmp_path):
 def test_install_for_command_installs_the_given_directory_and_vocabulary(tmp_path, monkeypatch):
   """The argparse commands' one set-up: --gin.DATA_DIR over FLANX_DATA_DIR, the --vocab choice active after."""
   monkeypatch.setenv(data_dir.ENV_VAR, str(tmp_path / "env"))
-  context, which = data_dir.install_for_command(None, "byte")
+  context, which = vocab.install_for_command(None, "byte")
   assert (context.path, context.origin, which) == (tmp_path / "env", data_dir.ENV_VAR, "byte vocabulary")
-  context, which = data_dir.install_for_command(str(tmp_path), "auto")
+  context, which = vocab.install_for_command(str(tmp_path), "auto")
   assert context.path == tmp_path and context.origin == "DATA_DIR" and data_dir.current() == context
   assert which.startswith("byte vocabulary (no SentencePiece vocabulary at") and vocab.active() is context.vocabulary
   with pytest.raises(FlanxError, match=rf"no SentencePiece vocabulary at {tmp_path}/vocab/spiece.model"):
-    data_dir.install_for_command(str(tmp_path), "sentencepiece")
+    vocab.install_for_command(str(tmp_path), "sentencepiece")
   with pytest.raises(FlanxError, match=r"--vocab 'bytes': choose one of"):
-    data_dir.install_for_command(str(tmp_path), "bytes")
+    vocab.install_for_command(str(tmp_path), "bytes")
 
 
 def test_missing_vocabulary_is_one_line_naming_the_path_never_a_download(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""The input pipeline's position travels with every checkpoint (data.DataPosition)."""
+"""The input pipeline's position travels with every checkpoint (flanx/input/position.py)."""
 
 import shutil
 

@@ -2,7 +2,7 @@
 
 Runs the mixture through seqio.EncDecFeatureConverter at inputs 2048 / targets 512, packed, and reports the
 same figures unpacked as the baseline measured in the same run. The seek figure is what a restart pays to
-reach its saved data position (data.DataPosition): the time to the first row after skipping `rows` rows,
+reach its saved data position (flanx/input/position.py): the time to the first row after skipping `rows` rows,
 less the time to the first row of a fresh pipeline.
 
 With --cache DIR it also reads the mixture's data cache (`flanx data cache`, written to DIR first when DIR has
@@ -68,8 +68,8 @@ SEEK_STEPS = (0, 10_000, 1_000_000)
 
 
 def measure_cache(directory: str, pack: bool, rows: int, local_batch: int = 8) -> dict[str, float]:
-  """The data cache read with Grain (flanx/cache_reader.py): the same figures as `measure`."""
-  from flanx import cache_reader  # noqa: PLC0415
+  """The data cache read with Grain (flanx/input/cache_reader.py): the same figures as `measure`."""
+  from flanx.input import cache_reader  # noqa: PLC0415
   spec = cache_reader.CacheSpec(directory, LENGTHS, pack)
   reader = cache_reader.CachedBatches(spec, local_batch)
   batches = -(-rows // local_batch)
@@ -94,7 +94,7 @@ def cache_seek_seconds(directory: str, step: int, examples_per_row: float, local
 
   The position is where `step` batches of `local_batch` packed rows would end, from the measured examples per
   row; the work of a restore does not depend on it (one chunk is repacked), which is what this shows."""
-  from flanx import cache_reader  # noqa: PLC0415
+  from flanx.input import cache_reader  # noqa: PLC0415
   spec = cache_reader.CacheSpec(directory, LENGTHS, True)
   examples = int(step * local_batch * examples_per_row)
   start = time.perf_counter()
@@ -110,7 +110,7 @@ def bench_cache(mixture: str, directory: str, rows: int, cache_examples: int, se
                 seqio_rows_per_second: float | None) -> None:
   """Writes the cache when `directory` has none, then prints its reading rate against seqio's and seek times."""
   import pathlib  # noqa: PLC0415
-  from flanx import data_cache  # noqa: PLC0415
+  from flanx.input import data_cache  # noqa: PLC0415
   if not (pathlib.Path(directory) / data_cache.MANIFEST).is_file():
     print(f"flanx bench data: writing {cache_examples:,} examples of {mixture} to {directory} ...", flush=True)
     data_cache.write(mixture, directory, cache_examples, progress=True)
@@ -139,7 +139,7 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--rows", type=int, default=200, help="converted rows (packed sequences) to time")
   parser.add_argument("--vocab", choices=("auto", "byte", "sentencepiece"), default="auto",
                       help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
-  from flanx import data_dir  # noqa: PLC0415
+  from flanx import data_dir, vocab  # noqa: PLC0415
   given_dir, argv = data_dir.split_argv(argv)  # --gin.DATA_DIR, as for the gin commands
   parser.add_argument("--cache", help="also read this data cache with Grain (written there first if absent)")
   parser.add_argument("--cache-examples", type=int, default=20_000, help="examples to write when --cache is absent")
@@ -148,7 +148,7 @@ def main(argv: Sequence[str]) -> int:
     raise FlanxError("--rows must be positive")
   if args.cache is not None and (not args.cache.strip() or args.cache_examples <= 0):
     raise FlanxError("--cache needs a directory and --cache-examples a positive count")
-  _, which = data_dir.install_for_command(given_dir, args.vocab)
+  _, which = vocab.install_for_command(given_dir, args.vocab)
   print(f"flanx bench data: timing {args.rows} packed, then unpacked rows of {args.mixture} through seqio ...",
         flush=True)
   packed = measure(args.mixture, pack=True, rows=args.rows)

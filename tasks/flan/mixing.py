@@ -12,6 +12,8 @@ import functools
 import seqio
 from absl import logging
 
+from tasks.flan.metadata import TASKS
+
 CAPS: dict[str, int] = {"muffin": 30_000, "t0sf": 20_000, "cot": 100_000, "niv2": 5_000}
 PROPORTION_A: dict[str, float] = {"muffin": 52.0, "t0sf": 15.0, "cot": 3.0, "niv2": 30.0}
 PROPORTION_B: dict[str, float] = {"muffin": 46.0, "t0sf": 27.9, "cot": 1.8, "niv2": 24.2}
@@ -51,7 +53,6 @@ def _data_dir_key() -> str:
 def counted_examples(task_name: str, data_key: str) -> int | None:
   """The task's real example count where its source can count them (NIV2 task files), else None."""
   del data_key  # cache key
-  from tasks.flan.registry import TASKS  # noqa: PLC0415  the registry imports this module
   source = getattr(TASKS.get(task_name), "source", None)
   return source.counted() if hasattr(source, "counted") else None
 
@@ -81,7 +82,6 @@ def examples_used(task_name: str) -> tuple[int | None, str]:
   """The example count a task's rate is computed from, and where it comes from: 'cached' (seqio's statistics),
   'counted' (the source's files, NIV2) or 'declared' (the size written in tasks/flan; NIV2's uniform 5k
   fallback when its task file is absent). (None, '') for a task mixed at a fixed rate (the released route)."""
-  from tasks.flan.registry import TASKS  # noqa: PLC0415
   source = getattr(TASKS.get(task_name), "source", None)
   if not hasattr(source, "num_examples"):
     return None, ""

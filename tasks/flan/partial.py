@@ -20,6 +20,7 @@ import gin
 import seqio
 
 from flanx.errors import FlanxError
+from tasks.flan.metadata import TASKS
 
 _EXAMPLES_IN_MESSAGE = 3
 
@@ -48,7 +49,6 @@ class Plan:
 
 
 def _metadata(task_name: str):
-  from tasks.flan.registry import TASKS  # noqa: PLC0415  the registry imports this module
   return TASKS[task_name]
 
 

@@ -15,6 +15,7 @@ import seqio
 
 from flanx import vocab
 from tasks.flan import cot, mixing, muffin, names, niv2, released, t0sf
+from tasks.flan.metadata import TASKS  # filled here; inspect and data status read it as registry.TASKS
 from tasks.flan.partial import FlanMixture
 from tasks.flan.pipeline import FormattedSource
 from tasks.flan.released import ReleasedTask
@@ -24,9 +25,6 @@ MINI_ROOT = pathlib.Path(__file__).resolve().parent / "mini"
 
 SHUFFLE_BUFFER = 1000  # seqio's default, for full-size sources
 
-# task name -> what it reads (.source, .family, .dataset, .fmt); `flanx.inspect`, `flanx data status` and
-# partial mixtures read metadata from here.
-TASKS: dict[str, FormattedSource | ReleasedTask] = {}
 
 
 def sources(mini: bool = False) -> list[Source]:

@@ -38,16 +38,16 @@ def poison_steps(monkeypatch, *steps: int) -> None:
   """Makes the loss of these steps (1-based, as logged) of an in-process run from step 0 NaN: the training
   stream's batches for them get NaN loss weights, which make the normaliser, the loss and every gradient NaN.
   The training loop has no hook for this; the stream itself is replaced."""
-  from flanx import data
-  real = data.global_batches
-  calls = []
+  from flanx.input import pipeline
+  real = pipeline.Input.__next__
+  inputs = []
 
-  def batches(ds, mesh):
-    calls.append(ds)
-    training = len(calls) == 1  # train.train asks for the training stream first; validation streams come later
-    for n, batch in enumerate(real(ds, mesh), 1):
-      yield _poisoned(batch) if training and n in steps else batch
-  monkeypatch.setattr(data, "global_batches", batches)
+  def next_batch(self):
+    if not inputs:
+      inputs.append(self)  # train.train builds the training input first; validation inputs come later
+    batch = real(self)
+    return _poisoned(batch) if self is inputs[0] and self._consumed in steps else batch
+  monkeypatch.setattr(pipeline.Input, "__next__", next_batch)
 
 
 def _poisoned(batch: dict) -> dict:

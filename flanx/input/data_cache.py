@@ -4,15 +4,16 @@ r"""`flanx data cache MIXTURE`: a mixture's tokenized examples, written once to 
 
 The examples are the mixture's stream as seqio produces it for training (shuffled, mixed at the mixture's
 rates, tokenized, EOS appended, not yet trimmed, packed or padded): the first --examples of it for --seed.
-The seqio tasks and mixtures stay the definitions; the cache is how a pod reads them (flanx/cache_reader.py:
-each process its own records, positions restored without replay). Layout of OUT:
+The seqio tasks and mixtures stay the definitions; the cache is how a pod reads them (flanx/input/cache_reader.py:
+each data shard its own records, positions restored without replay). Layout of OUT:
 
-  manifest.json            mixture, split, seed, examples, shard names and sizes, features, vocabulary
+  manifest.json            mixture, split, seed, examples, shard names, records and bytes, features, vocabulary
   shard-00000.array_record ... one record per example: the `inputs` and `targets` token ids
 """
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
@@ -20,8 +21,11 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
+import seqio
 
+from flanx import data_dir, vocab
 from flanx.errors import FlanxError
+from flanx.input import seqio_source
 
 MANIFEST = "manifest.json"
 FORMAT = "flanx-token-cache-1"
@@ -59,6 +63,7 @@ class Manifest:
   eos_id: int
   add_eos: dict[str, bool]
   format: str = FORMAT
+  shard_bytes: list[int] | None = None  # None in caches written before sizes were recorded
 
   @classmethod
   def read(cls, directory: str | os.PathLike) -> "Manifest":
@@ -79,8 +84,42 @@ class Manifest:
     paths = [pathlib.Path(directory) / name for name in self.shards]
     missing = [p for p in paths if not p.is_file()]
     if missing:
-      raise FlanxError(f"data cache {directory} lacks shard {missing[0]} named in its {MANIFEST}")
+      raise FlanxError(f"data cache {directory} lacks shard {missing[0]} named in its {MANIFEST}; {self.rebuild(directory)}")
     return paths
+
+  def rebuild(self, directory: str | os.PathLike) -> str:
+    """How to write this cache again, identically."""
+    return (f"rebuild it with `flanx data cache {self.mixture} --out {directory} --examples {self.examples} "
+            f"--split {self.split} --seed {self.seed} --shard-examples {max(self.shard_examples, default=1)}`")
+
+  def check_shards(self, directory: str | os.PathLike) -> None:
+    """Every shard is present, of the size the manifest records, and holds its records: a truncated or
+    corrupted shard is one line naming it, before training reads anything."""
+    from array_record.python import array_record_module  # noqa: PLC0415  (only readers and writers need it)
+    sizes = self.shard_bytes or [None] * len(self.shards)
+    for path, records, size in zip(self.paths(directory), self.shard_examples, sizes):
+      problem = None
+      if size is not None and path.stat().st_size != size:
+        problem = f"is {path.stat().st_size:,} bytes, the manifest says {size:,}"
+      else:
+        try:
+          reader = array_record_module.ArrayRecordReader(str(path))
+          found = reader.num_records()
+          reader.close()
+        except (RuntimeError, OSError, ValueError) as e:
+          found, problem = None, f"cannot be read ({str(e).strip().splitlines()[0] if str(e).strip() else e!r})"
+        if problem is None and found != records:
+          problem = f"holds {found} records, the manifest says {records}"
+      if problem:
+        raise FlanxError(f"data cache shard {path} {problem}: it is truncated or corrupted; "
+                         f"{self.rebuild(directory)}")
+
+  def fingerprint(self) -> str:
+    """What the cache holds, in a few words and a digest: a checkpoint's reader positions are only valid for
+    the cache with the same fingerprint."""
+    content = json.dumps([self.mixture, self.split, self.seed, self.examples, self.shard_examples, self.vocabulary])
+    return (f"{self.mixture}/{self.split} seed {self.seed}, {self.examples} examples, "
+            f"{hashlib.sha256(content.encode()).hexdigest()[:12]}")
 
 
 def _write_atomic(path: pathlib.Path, records: Iterable[bytes]) -> int:
@@ -106,7 +145,6 @@ def describe(vocabulary) -> str:
 
 def examples(mixture: str, split: str, seed: int) -> Iterator[dict[str, np.ndarray]]:
   """The mixture's training stream, tokenized, before trimming and the feature converter."""
-  import seqio  # noqa: PLC0415
   provider = seqio.get_mixture_or_task(mixture)
   ds = provider.get_dataset(None, split=split, shuffle=True, seed=seed, num_epochs=None)
   for example in ds.as_numpy_iterator():
@@ -116,11 +154,9 @@ def examples(mixture: str, split: str, seed: int) -> Iterator[dict[str, np.ndarr
 def write(mixture: str, out: str | os.PathLike, num_examples: int, *, split: str = "train", seed: int = 0,
           shard_examples: int = 50_000, progress: bool = False) -> Manifest:
   """Writes the first `num_examples` of the mixture's stream to shards under `out`; returns the manifest."""
-  import seqio  # noqa: PLC0415
-  from flanx import data, vocab  # noqa: PLC0415
   if num_examples < 1 or shard_examples < 1:
     raise FlanxError(f"--examples ({num_examples}) and --shard-examples ({shard_examples}) must be positive")
-  data.check_task_name(mixture)  # registers the tasks; an unknown name is one line with suggestions
+  seqio_source.check_task_name(mixture)  # registers the tasks; an unknown name is one line with suggestions
   stream = examples(mixture, split, seed)
   features = seqio.get_mixture_or_task(mixture).output_features
   active = vocab.active()
@@ -136,18 +172,20 @@ def write_examples(stream: Iterator[dict], out: str | os.PathLike, num_examples:
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
   (out / MANIFEST).unlink(missing_ok=True)  # an interrupted rewrite must not look complete
-  shards, sizes, written, start = [], [], 0, time.perf_counter()
+  shards, sizes, shard_bytes, written, start = [], [], [], 0, time.perf_counter()
   while written < num_examples:
     n = min(shard_examples, num_examples - written)
     name = f"shard-{len(shards):05d}.array_record"
     count = _write_atomic(out / name, (encode(next(stream)) for _ in range(n)))
     shards.append(name)
     sizes.append(count)
+    shard_bytes.append((out / name).stat().st_size)
     written += count
     if progress:
       rate = written / max(time.perf_counter() - start, 1e-9)
       print(f"flanx data cache: {written:,} / {num_examples:,} examples ({rate:,.0f}/s), {out / name}", flush=True)
-  manifest = dataclasses.replace(manifest, examples=written, shards=shards, shard_examples=sizes)
+  manifest = dataclasses.replace(manifest, examples=written, shards=shards, shard_examples=sizes,
+                                 shard_bytes=shard_bytes)
   tmp = out / f".{MANIFEST}.tmp{os.getpid()}"
   tmp.write_text(json.dumps(dataclasses.asdict(manifest), indent=1))
   tmp.replace(out / MANIFEST)
@@ -155,7 +193,6 @@ def write_examples(stream: Iterator[dict], out: str | os.PathLike, num_examples:
 
 
 def main(argv: Sequence[str]) -> int:
-  from flanx import data_dir, vocab  # noqa: PLC0415
   parser = argparse.ArgumentParser(prog="flanx data cache", description=__doc__.splitlines()[0])
   parser.add_argument("mixture", help="a registered mixture or task, e.g. flan2022_mini")
   parser.add_argument("--out", required=True, help="the cache directory (DATA_CACHE_DIR of the training run)")
@@ -171,7 +208,7 @@ def main(argv: Sequence[str]) -> int:
     raise FlanxError("--out is empty: give the cache directory")
   if args.examples < 1 or args.shard_examples < 1:
     raise FlanxError(f"--examples ({args.examples}) and --shard-examples ({args.shard_examples}) must be positive")
-  _, which = data_dir.install_for_command(given_dir, args.vocab)
+  _, which = vocab.install_for_command(given_dir, args.vocab)
   print(f"flanx data cache: {args.mixture} ({which}), {args.examples:,} examples to {args.out}", flush=True)
   manifest = write(args.mixture, args.out, args.examples, split=args.split, seed=args.seed,
                    shard_examples=args.shard_examples, progress=True)

@@ -1,8 +1,9 @@
-"""Training batches from a data cache (flanx/data_cache.py), read with Grain: each process its own records,
-and a position that a restart restores in O(1) instead of replaying the batches before it.
+"""Training batches from a data cache (flanx/input/data_cache.py), read with Grain: each data shard its own
+records, and a position that a restart restores in O(1) instead of replaying the batches before it.
 
-Process p of P reads the cache's records p, p + P, p + 2P, ... (Grain's MapDataset over the ArrayRecord shards,
-sliced), so no two processes read the same record and none reads or renders the others'. After the last record
+Data shard s of S (flanx/input/layout.py) reads the cache's records s, s + S, s + 2S, ... (Grain's MapDataset
+over the ArrayRecord shards, sliced), so no two shards read the same record, and the processes that hold the
+same shard read the same rows. After the last record
 it starts again at its first (the cache is a sample of the mixture's stream; write as many examples as the run
 needs to see it once).
 
@@ -14,7 +15,7 @@ Rows are what the model's seqio feature converter makes of the same examples, co
     with loss_on_targets_only, no loss on it;
   * packed: seqio's packing, exactly: consecutive examples are taken in chunks of max(packed feature lengths),
     and within a chunk each example joins the current row while every feature still fits, else starts a new one.
-So a one-process reader yields the rows seqio yields for the cached stream (tests/test_data_cache.py checks it).
+So a one-shard reader yields the rows seqio yields for the cached stream (tests/test_data_cache.py checks it).
 
 The position is (first example of the current chunk, rows of that chunk already handed out). Restoring it
 repacks one chunk, at most max(packed feature lengths) examples, whatever the step.
@@ -25,9 +26,10 @@ import os
 from collections.abc import Iterator, Mapping
 
 import numpy as np
+import seqio
 
-from flanx import data_cache
 from flanx.errors import FlanxError
+from flanx.input import data_cache
 
 ENC_DEC = "enc_dec"  # seqio.EncDecFeatureConverter's rows
 PREFIX_LM = "prefix_lm"  # seqio.PrefixLMFeatureConverter's rows
@@ -132,13 +134,13 @@ def _pack(examples: list[dict[str, np.ndarray]], lengths: Mapping[str, int]) -> 
 
 @dataclasses.dataclass(frozen=True)
 class CacheSpec:
-  """What a process reads: the cache, the lengths, packed or not, whose rows (`converter`, see
-  `converter_fields`), and its place among the processes."""
+  """What one data shard reads: the cache, the lengths, packed or not, whose rows (`converter`, see
+  `converter_fields`), and which shard of how many."""
   directory: str
   task_feature_lengths: Mapping[str, int]
   pack: bool
-  process_index: int = 0
-  process_count: int = 1
+  shard_index: int = 0  # which data shard of the batch (flanx/input/layout.py) these rows are
+  num_shards: int = 1
   converter: str = ENC_DEC
   loss_on_targets_only: bool = True  # PREFIX_LM: no loss on the input prefix
 
@@ -172,12 +174,12 @@ def chunk_rows(examples: list[dict[str, np.ndarray]], spec: CacheSpec) -> list[d
 
 
 def _records(spec: CacheSpec):
-  """This process's slice of the cache's records, decoded and trimmed: a Grain MapDataset."""
-  import grain  # noqa: PLC0415
+  """One data shard's slice of the cache's records, decoded and trimmed: a Grain MapDataset."""
+  import grain  # noqa: PLC0415  (grain is imported only by runs that read a cache)
   manifest = data_cache.Manifest.read(spec.directory)
-  if manifest.examples < spec.process_count:
+  if manifest.examples < spec.num_shards:
     raise FlanxError(f"data cache {spec.directory} holds {manifest.examples} examples, fewer than the "
-                     f"{spec.process_count} processes reading it")
+                     f"{spec.num_shards} data shards reading it")
   source = grain.sources.ArrayRecordDataSource([os.fspath(p) for p in manifest.paths(spec.directory)])
   lengths = dict(spec.task_feature_lengths)
   missing = [k for k in data_cache.FEATURES if k not in lengths]
@@ -188,7 +190,7 @@ def _records(spec: CacheSpec):
     ex = data_cache.decode(record)
     return {k: _trim(ex[k], lengths[k], manifest.add_eos[k], manifest.eos_id) for k in data_cache.FEATURES}
 
-  ds = grain.MapDataset.source(source)[spec.process_index::spec.process_count]
+  ds = grain.MapDataset.source(source)[spec.shard_index::spec.num_shards]
   return manifest, ds.map(load)
 
 
@@ -196,7 +198,7 @@ def _row_iterator_class():
   import grain  # noqa: PLC0415
 
   class RowIterator(grain.DatasetIterator):
-    """Rows of one process; state {'start', 'row'}: the chunk's first example and rows already given."""
+    """Rows of one data shard; state {'start', 'row'}: the chunk's first example and rows already given."""
 
     def __init__(self, spec: CacheSpec):
       super().__init__()
@@ -230,7 +232,7 @@ def _row_iterator_class():
 
 
 def row_dataset(spec: CacheSpec):
-  """A Grain IterDataset of this process's rows."""
+  """A Grain IterDataset of one data shard's rows."""
   import grain  # noqa: PLC0415
   iterator_class = _row_iterator_class()
 
@@ -242,7 +244,7 @@ def row_dataset(spec: CacheSpec):
 
 
 class CachedBatches:
-  """This process's batches (local_batch rows each), with Grain's prefetch; `state()`/`restore()` in O(1)."""
+  """One data shard's batches (local_batch rows each), with Grain's prefetch; `state()`/`restore()` in O(1)."""
 
   def __init__(self, spec: CacheSpec, local_batch: int, prefetch: int = 2):
     import grain  # noqa: PLC0415
@@ -281,7 +283,6 @@ def check_vocabulary(directory: str, vocabulary) -> None:
 def converter_fields(feature_converter) -> dict:
   """The CacheSpec fields that make `feature_converter`'s rows (T5's EncDec, PaLM's PrefixLM converter); a
   converter whose rows the reader does not make is one line."""
-  import seqio  # noqa: PLC0415
   kinds = {seqio.EncDecFeatureConverter: ENC_DEC, seqio.PrefixLMFeatureConverter: PREFIX_LM}
   kind = kinds.get(type(feature_converter))
   if kind is None or feature_converter.bos_id != 0:
