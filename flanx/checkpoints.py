@@ -404,7 +404,7 @@ def check_tree(ref: CheckpointRef, directory: epath.Path, abstract, what: str = 
   try:
     with _quiet_storage_logs(), ocp.StandardCheckpointer() as checkpointer:
       saved = checkpointer.metadata(directory).item_metadata
-  except Exception as e:  # noqa: BLE001  a damaged _METADATA fails with any of several types
+  except Exception as e:  # a damaged _METADATA fails with any of several types
     raise CheckpointDamaged(f"{ref.name}: checkpoint {ref.step_dir} is damaged or not an orbax checkpoint: "
                             f"{_first_line(e)}") from e
   if saved is None:  # orbax answers None for a missing directory or _METADATA file
@@ -465,7 +465,7 @@ def _restore_tree(ref: CheckpointRef, directory: epath.Path, abstract, handler=N
           return checkpointer.restore(directory)
       with ocp.StandardCheckpointer() as checkpointer:
         return checkpointer.restore(directory, abstract)
-  except Exception as e:  # noqa: BLE001  tensorstore/orbax raise many types for truncated or corrupted files
+  except Exception as e:  # tensorstore/orbax raise many types for truncated or corrupted files
     raise CheckpointDamaged(f"{ref.name}: checkpoint {ref.step_dir} is damaged: {_first_line(e)}") from e
 
 

@@ -94,7 +94,7 @@ def _open_weights(hf_dir: pathlib.Path) -> HfWeights:
     return HfWeights(hf_dir)
   except FlanxError:
     raise
-  except Exception as e:  # noqa: BLE001  torch.load(weights_only=True) refusing a pickle raises UnpicklingError
+  except Exception as e:  # torch.load(weights_only=True) refusing a pickle raises UnpicklingError
     if "weights_only" in str(e) or "Unpickl" in type(e).__name__:
       raise FlanxError(
           f"{hf_dir}: the PyTorch weights can only be loaded by unpickling code, which flanx refuses; convert them "

@@ -11,7 +11,7 @@ from flanx import data_dir
 
 def held_out() -> list[tuple[str, str, bool, str]]:
   """The held-out benchmarks' files (Table 5), in their release layouts under the data directory."""
-  from tasks.evals import tydiqa  # noqa: PLC0415
+  from tasks.evals import tydiqa
   root = data_dir.data_dir(required=False)
   if root is None:
     return []
@@ -28,7 +28,7 @@ def held_out() -> list[tuple[str, str, bool, str]]:
 def status(mini: bool = False) -> list[tuple[str, str, bool, str]]:
   """(family, dataset, present, expected location) for every source: the raw sources of each family, then
   (unless `mini`) each template type of each submix of the released collection and the held-out benchmarks."""
-  from tasks.flan import registry, released  # noqa: PLC0415
+  from tasks.flan import registry, released
   # An input-inversion task reads its parent's files: one row for both.
   rows = [(s.family, s.dataset, s.present(), s.where()) for s in registry.sources(mini) if not s.inverts]
   if not mini:
@@ -39,7 +39,7 @@ def status(mini: bool = False) -> list[tuple[str, str, bool, str]]:
 
 def main(argv: Sequence[str]) -> int:
   if argv and argv[0] == "cache":  # `flanx data cache MIXTURE ...`: flanx/input/data_cache.py
-    from flanx.input import data_cache  # noqa: PLC0415
+    from flanx.input import data_cache
     return data_cache.main(argv[1:])
   parser = argparse.ArgumentParser(prog="flanx data", description=__doc__.splitlines()[0])
   parser.add_argument("command", choices=("status",), nargs="?", default="status")

@@ -89,7 +89,7 @@ def main(argv: Sequence[str]) -> int:
   config = gin_config.checkpoint_command_config(argv, EvalConfig, example="gin/runs/eval.gin")
   context = data_dir.resolve().with_vocabulary(config.model.vocabulary)
   check(config)
-  from tasks.evals import suites  # noqa: PLC0415
+  from tasks.evals import suites
   suites.get(config.suite)  # unknown suites fail before the checkpoint is read
   distributed.initialize(processes)  # after the checks, before anything touches a device
   data_dir.install(context)
@@ -102,7 +102,7 @@ def main(argv: Sequence[str]) -> int:
                     dict(config.feature_lengths), config.split, config.num_examples, config.self_consistency,
                     progress=jax.process_index() == 0, max_input_length=config.max_input_length)
   if jax.process_index() == 0:
-    from flanx.evaluation import results as results_lib  # noqa: PLC0415
+    from flanx.evaluation import results as results_lib
     out_dir = results_lib.eval_dir(model_dir, loaded.ref.step, config.split)
     print((out_dir / results_lib.TABLE_MD).read_text())
     print(f"flanx: evaluation of step {loaded.ref.step} written to {out_dir}", flush=True)

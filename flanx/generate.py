@@ -40,7 +40,7 @@ def configured_model(model=gin.REQUIRED):
 def load(checkpoint: str, lengths: dict[str, int], gin_files: Sequence[str] = ()):
   """The model and vocabulary of --gin_file, else of the checkpoint's saved config.gin or model.gin, with its
   parameters restored (a checkpoints.Loaded)."""
-  from flanx import checkpoints, gin_config  # noqa: PLC0415
+  from flanx import checkpoints, gin_config
   gin_config.parse_with_saved_model(gin_files, ["flanx_generate.model = %MODEL"], checkpoint, name="--checkpoint")
   model = gin_config.call(configured_model)
   return checkpoints.restore_for_inference(model, checkpoint, lengths, name="--checkpoint")
@@ -69,7 +69,7 @@ def generate(args) -> int:
     raise FlanxError(f"{args.input} has no prompts")
   if args.beam_size > 1 and (args.num_samples > 1 or args.temperature > 0):
     raise FlanxError("--beam_size > 1 is deterministic; leave --temperature 0 and --num_samples 1")
-  from flanx import decoding  # noqa: PLC0415
+  from flanx import decoding
   sampling = decoding.Sampling(args.temperature, args.top_k, args.top_p)  # validates the flags
   output = pathlib.Path(args.output).absolute()
   if output.is_dir():
@@ -86,7 +86,7 @@ def generate(args) -> int:
   lines = [json.dumps({"prompt": p, "outputs": [vocabulary.decode(decoding.trim(t, vocabulary.eos_id)) for t in tokens],
                        "scores": [float(s) for s in scores]}, ensure_ascii=False)
            for p, tokens, scores in zip(prompts, out.tokens, out.scores)]
-  from flanx.evaluation.results import write_atomic  # noqa: PLC0415
+  from flanx.evaluation.results import write_atomic
   write_atomic(pathlib.Path(args.output), "\n".join(lines) + "\n")
   print(f"flanx: {len(prompts)} prompts -> {args.output}")
   return 0
@@ -104,7 +104,7 @@ def score(args) -> int:
       raise FlanxError(f"{args.input}:{n}: expected a JSON object with 'input' and 'target' ({e})") from e
   if not pairs:
     raise FlanxError(f"{args.input} has no input/target pairs")
-  from flanx import decoding  # noqa: PLC0415
+  from flanx import decoding
   loaded = load(args.checkpoint, {"inputs": 8, "targets": 8}, args.gin_file)
   vocabulary = loaded.model.vocabulary
   batch = decoding.teacher_forced(loaded.model, decoding.token_rows(_encode(vocabulary, [i for i, _ in pairs])),

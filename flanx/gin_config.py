@@ -77,14 +77,14 @@ def register_configurables() -> None:
   Command modules are not imported here: each entry point registers its own configurables by being imported,
   and COMMAND_CONFIGURABLES lets a command read gin files that bind another command's.
   """
-  import flanx.data_dir  # noqa: F401
-  import flanx.input.config  # noqa: F401
-  import flanx.models  # noqa: F401
-  import flanx.nonfinite  # noqa: F401
-  import flanx.optimizer  # noqa: F401
-  import flanx.partitioning  # noqa: F401
-  import flanx.records  # noqa: F401
-  import flanx.vocab  # noqa: F401
+  import flanx.data_dir
+  import flanx.input.config
+  import flanx.models
+  import flanx.nonfinite
+  import flanx.optimizer
+  import flanx.partitioning
+  import flanx.records
+  import flanx.vocab
   from flanx.input import seqio_source
   # The task module's own configurables (allow_partial_mixture, collection_dir, ...) must exist before parsing.
   seqio_source.load_tasks(flanx.input.config.DEFAULT_TASK_MODULE)
@@ -114,7 +114,7 @@ def _parameter_hint(message: str) -> str:
   if not found:
     return ""
   try:
-    target = gin.config._REGISTRY.get_match(found.group(1)).wrapped  # noqa: SLF001
+    target = gin.config._REGISTRY.get_match(found.group(1)).wrapped
     fn = target.__init__ if inspect.isclass(target) else target
     names = [p for p in inspect.signature(fn).parameters if p != "self"]
   except (AttributeError, TypeError, ValueError):
@@ -138,7 +138,7 @@ def _defined_macros() -> list[str]:
 
 def _registered(name: str) -> bool:
   try:
-    return gin.config._REGISTRY.get_match(name) is not None  # noqa: SLF001
+    return gin.config._REGISTRY.get_match(name) is not None
   except KeyError:  # ambiguous: registered more than once
     return True
 
@@ -180,7 +180,7 @@ def parse_with_saved_model(gin_files: Sequence[str], bindings: Sequence[str], ch
   if not isinstance(path, str) or not path:  # %gin.REQUIRED, left unset, arrives as a reference
     raise FlanxError(f"{name} is required: set it with --gin.{name}=\"'run/checkpoint_N'\" (a model gin file "
                      f"is also needed when its MODEL_DIR holds no config.gin)")
-  from flanx import checkpoints  # noqa: PLC0415  (orbax and jax, only for commands that restore)
+  from flanx import checkpoints  # orbax and jax, only for commands that restore
   model_dir = checkpoints.locate(path, name).model_dir
   saved = [model_dir / f for f in ("config.gin", "model.gin") if (model_dir / f).is_file()]
   if not saved:
@@ -251,7 +251,7 @@ def required_error(error: Exception) -> FlanxError | None:
 
 def _macro_of(configurable: str, parameter: str) -> str | None:
   """The macro a parameter is bound to in the parsed config (`EvalConfig.checkpoint_path = %CHECKPOINT_PATH`)."""
-  for (scope, selector), params in gin.config._CONFIG.items():  # noqa: SLF001
+  for (scope, selector), params in gin.config._CONFIG.items():
     if selector.split(".")[-1] == configurable and not scope and parameter in params:
       ref = params[parameter]
       text = repr(ref) if isinstance(ref, gin.config.ConfigurableReference) else ""

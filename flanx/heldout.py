@@ -68,8 +68,8 @@ class ModelFns:
 def run_suite(model_fns: ModelFns, suite: str, step: int, model_dir: str | os.PathLike, vocabulary,
               feature_lengths: dict[str, int | None], split: str = "validation", num_examples: int | None = None,
               self_consistency: bool = False, progress: bool = True, max_input_length: int | None = None) -> dict:
-  from flanx.evaluation import evaluator  # noqa: PLC0415  (imports tensorflow)
-  from tasks.evals import suites  # noqa: PLC0415  the benchmarks register their suites; the evaluator gets one
+  from flanx.evaluation import evaluator  # imports tensorflow
+  from tasks.evals import suites  # the benchmarks register their suites; the evaluator gets one
   # The model's own converter (unpacked): encoder features for T5, one prefix-LM sequence for PaLM.
   converter = model_fns.decoder.model.feature_converter(pack=False)
   return evaluator.evaluate(suites.get(suite), model_fns.predict, model_fns.score, step=step, model_dir=str(model_dir),
@@ -84,7 +84,7 @@ def training_evaluator(suite: str, *, model_dir: str | os.PathLike, feature_leng
                        progress: bool = False) -> Callable[[int, Trainer, Any], dict]:
   """For the training loop: `evaluator(step, trainer, params)` evaluates the live parameters on `suite`,
   writes MODEL_DIR/eval/<step>/ and returns the Table 5 row."""
-  from tasks.evals import suites  # noqa: PLC0415
+  from tasks.evals import suites
   suites.get(suite)  # an unknown suite fails before training starts
 
   def evaluate(step: int, trainer: Trainer, params) -> dict:

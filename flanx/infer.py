@@ -71,7 +71,7 @@ def rows(predictions: list[predict.Prediction], with_targets: bool) -> str:
 
 
 def run(config: InferConfig, loaded: checkpoints.Loaded) -> list[pathlib.Path]:
-  from flanx.evaluation.results import write_atomic  # noqa: PLC0415
+  from flanx.evaluation.results import write_atomic
   lengths = dict(config.feature_lengths)
   written = []
   for task in task_names(config.mixture_or_task_name):

@@ -19,15 +19,15 @@ SEQUENCE_LENGTH = {"inputs": 2048, "targets": 512}
 
 
 def _seqio():
-  import seqio  # noqa: PLC0415  heavy; imported when a mixture is looked at
-  import tasks  # noqa: F401,PLC0415  registers the mixtures
+  import seqio  # heavy; imported when a mixture is looked at
+  import tasks  # noqa: F401  registers the mixtures
   return seqio
 
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
   """seqio warns once per uncached task; for thousands of tasks that drowns the output."""
-  from absl import logging  # noqa: PLC0415
+  from absl import logging
   verbosity = logging.get_verbosity()
   logging.set_verbosity(logging.ERROR)
   try:
@@ -55,8 +55,8 @@ def rates(name: str) -> pd.DataFrame:
   """One row per task: family, dataset, format, its share of the mixture (rates normalised to 1), and the
   example count the rate comes from with where that comes from ('counted', 'declared', 'cached'; see
   tasks.flan.mixing.examples_used)."""
-  from tasks.flan import mixing  # noqa: PLC0415
-  from tasks.flan.registry import TASKS  # noqa: PLC0415
+  from tasks.flan import mixing
+  from tasks.flan.registry import TASKS
   seqio = _seqio()
   provider = get(name)
   task_list = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
@@ -75,7 +75,7 @@ def rates(name: str) -> pd.DataFrame:
 
 def _sources(name: str) -> dict[str, set[str]]:
   """Family -> the datasets (T0-SF: prompts) a mixture's tasks are made from."""
-  from tasks.flan.registry import TASKS  # noqa: PLC0415
+  from tasks.flan.registry import TASKS
   seqio = _seqio()
   provider = get(name)
   found: dict[str, set[str]] = {}
@@ -93,7 +93,7 @@ def task_counts(name: str) -> pd.Series:
 
 def ladder() -> pd.DataFrame:
   """The Table 3 ladder: each rung's mixture, its task count and the paper's, and where they differ."""
-  from tasks.flan import muffin, names  # noqa: PLC0415
+  from tasks.flan import muffin, names
   rows = []
   for mixture, families in names.LADDER:
     counts = task_counts(mixture)
@@ -139,7 +139,7 @@ def family_shares(name: str, n: int = 20_000, seed: int = 0) -> pd.Series:
 
 def sample(name: str, n: int = 20, seed: int = 0, sequence_length: dict[str, int] | None = None) -> pd.DataFrame:
   """`n` formatted examples drawn from the mixture, as rows of inputs, targets, task, family, template, format."""
-  from tasks.flan.pipeline import METADATA  # noqa: PLC0415
+  from tasks.flan.pipeline import METADATA
   seqio = _seqio()
   provider = get(name)
   with _quiet():
@@ -160,9 +160,9 @@ def length_stats(examples: pd.DataFrame, png: str | pathlib.Path | None = None) 
   """Token-length statistics of sampled examples (active vocabulary, EOS included); a histogram PNG if asked."""
   stats = examples[["input_tokens", "target_tokens"]].describe(percentiles=[0.5, 0.9, 0.99]).T
   if png is not None:
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, column in zip(axes, ("input_tokens", "target_tokens")):
       ax.hist(examples[column], bins=40)
@@ -187,7 +187,7 @@ def main(argv: Sequence[str]) -> int:
                       help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
   parser.add_argument("--allow-partial", action="store_true",
                       help="sample a mixture whose sources are partly missing from the present ones (ALLOW_PARTIAL_MIXTURE)")
-  from flanx import data_dir, vocab  # noqa: PLC0415
+  from flanx import data_dir, vocab
   given_dir, argv = data_dir.split_argv(argv)  # --gin.DATA_DIR, as for the gin commands
   args = parser.parse_args(list(argv))
   if args.examples < 0 or args.lengths < 0 or args.composition < 0:
@@ -200,7 +200,7 @@ def main(argv: Sequence[str]) -> int:
   context, which = vocab.install_for_command(given_dir, args.vocab)
   print(f"flanx inspect: {which}; data directory {context.path or 'unset (embedded fixtures only)'}", flush=True)
   if args.allow_partial:
-    import gin  # noqa: PLC0415
+    import gin
     _seqio()  # registers the configurable
     gin.bind_parameter("allow_partial_mixture.allow", True)
   table = rates(args.mixture)

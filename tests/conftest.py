@@ -12,9 +12,9 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", "/tmp/flanx-test-jax-cache")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.helpers import SHARED_DATA  # noqa: E402
+from tests.helpers import SHARED_DATA
 
 
 @pytest.fixture

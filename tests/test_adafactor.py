@@ -14,7 +14,7 @@ from flanx.errors import FlanxError
 from flanx.models import DecoderOnlyModel, EncoderDecoderModel, T5Config
 from flanx.models.palm import PaLMConfig
 from flanx.optimizer import OptimizerConfig
-from tests.helpers import DEMO_LENGTHS, demo_batches, tiny_model, trainer_on
+from tests.helpers import demo_batches, tiny_model, trainer_on
 
 # Named rules for T5X's tests, which write factor rules by position: r(ow), c(olumn), b(atch).
 RULES = {"r": af.FactorDim.ROW, "c": af.FactorDim.COLUMN, "b": af.FactorDim.BATCH}

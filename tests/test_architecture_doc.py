@@ -1,6 +1,5 @@
 """docs/architecture.md stays true: every module it names exists, and every top-level module is named."""
 
-import pathlib
 import re
 
 from tests.helpers import REPO_ROOT

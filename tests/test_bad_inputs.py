@@ -16,8 +16,9 @@ import sys
 import pytest
 
 from tests.helpers import REPO_ROOT, gin_train
-import flanx.infer  # noqa: F401  registers InferConfig before any test locks gin's registry
-from flanx import cli, run_lock, train
+import flanx.infer
+import flanx.train  # noqa: F401  registers its configurables before any test locks gin's registry
+from flanx import cli, run_lock
 from flanx.errors import FlanxError
 
 

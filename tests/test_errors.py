@@ -112,6 +112,6 @@ def test_command_line_prints_one_line_without_traceback(tmp_path):
 
 
 def test_first_line_keeps_the_message_and_names_an_empty_one():
-  from flanx.errors import first_line  # noqa: PLC0415
+  from flanx.errors import first_line
   assert first_line(ValueError("\n  shape mismatch\n  In call to configurable 'train'\n")) == "shape mismatch"
   assert first_line(KeyError()) == "KeyError"

@@ -57,5 +57,5 @@ def test_steady_state_train_step_does_not_recompile_and_donates_its_state():
     assert all(freed), f"step {step}: {freed.count(False)} of {len(freed)} state buffers were not donated"
 
   assert len(model.traces) == traces_after_first_step, "the train step was retraced in steady state"
-  assert trainer._train_step.jitted._cache_size() == 1, "the train step was compiled more than once"  # noqa: SLF001
+  assert trainer._train_step.jitted._cache_size() == 1, "the train step was compiled more than once"
   assert int(state.step) == 4

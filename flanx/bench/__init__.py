@@ -19,7 +19,7 @@ def main(argv: Sequence[str]) -> int:
   if not argv or argv[0] not in present:
     listing = "\n".join(f"  {n:<8} {h}" for n, h in present.items())
     if argv and argv[0] not in ("-h", "--help"):
-      from flanx.errors import closest  # noqa: PLC0415
+      from flanx.errors import closest
       print(f"flanx bench: error: unknown benchmark {argv[0]!r}{closest(argv[0], present)}", file=sys.stderr)
     print(f"usage: flanx bench NAME [args...]\n\nbenchmarks:\n{listing}", file=sys.stderr)
     return 0 if not argv or argv[0] in ("-h", "--help") else 2

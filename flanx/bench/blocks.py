@@ -44,7 +44,7 @@ def _report(block: str, times: dict[str, list[float]]) -> None:
 
 
 def attention_candidates(batch: int, length: int, heads: int, head_dim: int) -> dict[str, Callable[[], object]]:
-  from flanx.models.attention import attend, plain_attend  # noqa: PLC0415
+  from flanx.models.attention import attend, plain_attend
   keys = jax.random.split(jax.random.key(0), 5)
   q, k, v, out_weights = (jax.random.normal(keys[i], (batch, length, heads, head_dim)) for i in range(4))
   bias = jax.random.normal(keys[4], (1, heads, length, length))
@@ -62,7 +62,7 @@ def attention_candidates(batch: int, length: int, heads: int, head_dim: int) -> 
 
 
 def mlp_candidates(batch: int, length: int, embed: int, mlp: int) -> dict[str, Callable[[], object]]:
-  from flanx.models.gated_mlp import gated_mlp, plain_gated_mlp  # noqa: PLC0415
+  from flanx.models.gated_mlp import gated_mlp, plain_gated_mlp
   keys = jax.random.split(jax.random.key(1), 5)
   x, out_weights = (jax.random.normal(keys[i], (batch, length, embed)) for i in range(2))
   wi_0, wi_1 = (jax.random.normal(keys[i], (embed, mlp)) / embed**0.5 for i in (2, 3))

@@ -23,16 +23,16 @@ LENGTHS = {"inputs": 2048, "targets": 512}
 
 
 def _dataset(mixture: str, pack: bool, seed: int):
-  import seqio  # noqa: PLC0415
-  from flanx import inspect  # noqa: PLC0415
+  import seqio
+  from flanx import inspect
   return seqio.get_dataset(inspect.get(mixture).name, LENGTHS, dataset_split="train", shuffle=True, num_epochs=None,
                            seed=seed, feature_converter=seqio.EncDecFeatureConverter(pack=pack))
 
 
 def measure(mixture: str, pack: bool, rows: int, seed: int = 0) -> dict[str, float]:
   """Time `rows` converted rows (after `rows` untimed ones); returns examples/s, tokens/s, non-padding fraction."""
-  from flanx import inspect  # noqa: PLC0415
-  with inspect._quiet():  # noqa: SLF001
+  from flanx import inspect
+  with inspect._quiet():
     it = _dataset(mixture, pack, seed).as_numpy_iterator()
     # Untimed warm-up of as many rows as are timed: graph building and first-file latency are not
     # throughput, and rows that prefetching produced in the meantime must be drained before timing starts.
@@ -52,11 +52,11 @@ def measure(mixture: str, pack: bool, rows: int, seed: int = 0) -> dict[str, flo
 
 def seek_seconds(mixture: str, rows: int, seed: int = 0) -> float:
   """Seconds a restart spends skipping `rows` packed rows, beyond a fresh pipeline's time to its first row."""
-  from flanx import inspect  # noqa: PLC0415
+  from flanx import inspect
 
   def first_row(skip: int) -> float:
     start = time.perf_counter()
-    with inspect._quiet():  # noqa: SLF001
+    with inspect._quiet():
       next(_dataset(mixture, True, seed).skip(skip).as_numpy_iterator())
     return time.perf_counter() - start
 
@@ -69,7 +69,7 @@ SEEK_STEPS = (0, 10_000, 1_000_000)
 
 def measure_cache(directory: str, pack: bool, rows: int, local_batch: int = 8) -> dict[str, float]:
   """The data cache read with Grain (flanx/input/cache_reader.py): the same figures as `measure`."""
-  from flanx.input import cache_reader  # noqa: PLC0415
+  from flanx.input import cache_reader
   spec = cache_reader.CacheSpec(directory, LENGTHS, pack)
   reader = cache_reader.CachedBatches(spec, local_batch)
   batches = -(-rows // local_batch)
@@ -94,7 +94,7 @@ def cache_seek_seconds(directory: str, step: int, examples_per_row: float, local
 
   The position is where `step` batches of `local_batch` packed rows would end, from the measured examples per
   row; the work of a restore does not depend on it (one chunk is repacked), which is what this shows."""
-  from flanx.input import cache_reader  # noqa: PLC0415
+  from flanx.input import cache_reader
   spec = cache_reader.CacheSpec(directory, LENGTHS, True)
   examples = int(step * local_batch * examples_per_row)
   start = time.perf_counter()
@@ -109,8 +109,8 @@ def cache_seek_seconds(directory: str, step: int, examples_per_row: float, local
 def bench_cache(mixture: str, directory: str, rows: int, cache_examples: int, seqio_packed: dict,
                 seqio_rows_per_second: float | None) -> None:
   """Writes the cache when `directory` has none, then prints its reading rate against seqio's and seek times."""
-  import pathlib  # noqa: PLC0415
-  from flanx.input import data_cache  # noqa: PLC0415
+  import pathlib
+  from flanx.input import data_cache
   if not (pathlib.Path(directory) / data_cache.MANIFEST).is_file():
     print(f"flanx bench data: writing {cache_examples:,} examples of {mixture} to {directory} ...", flush=True)
     data_cache.write(mixture, directory, cache_examples, progress=True)
@@ -139,7 +139,7 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--rows", type=int, default=200, help="converted rows (packed sequences) to time")
   parser.add_argument("--vocab", choices=("auto", "byte", "sentencepiece"), default="auto",
                       help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
-  from flanx import data_dir, vocab  # noqa: PLC0415
+  from flanx import data_dir, vocab
   given_dir, argv = data_dir.split_argv(argv)  # --gin.DATA_DIR, as for the gin commands
   parser.add_argument("--cache", help="also read this data cache with Grain (written there first if absent)")
   parser.add_argument("--cache-examples", type=int, default=20_000, help="examples to write when --cache is absent")

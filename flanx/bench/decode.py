@@ -30,9 +30,9 @@ class _NoEos(seqio.ByteVocabulary):
 
 def small_model(model_gin: str = "models/t5_1_1/small.gin"):
   """T5 v1.1 Small's shapes from its gin file, float32 activations (CPU), random initialisation."""
-  import flanx.models  # noqa: F401, PLC0415
-  from flanx import gin_config  # noqa: PLC0415
-  from flanx.models import EncoderDecoderModel  # noqa: PLC0415
+  import flanx.models  # noqa: F401
+  from flanx import gin_config
+  from flanx.models import EncoderDecoderModel
   gin_config.parse([model_gin], ["ACTIVATION_DTYPE = 'float32'", "VOCABULARY = @vocab.byte()"])
   return dataclasses.replace(gin_config.gin.get_configurable(EncoderDecoderModel)(), vocabulary=_NoEos())
 
@@ -62,7 +62,7 @@ def uncached_greedy(model, params, encoder_input_tokens: jax.Array, max_length: 
 
 def partitioned(model, lengths):
   """A default Partitioner and `model`'s freshly initialised parameters laid out on it."""
-  from flanx import partitioning  # noqa: PLC0415
+  from flanx import partitioning
   partitioner = partitioning.Partitioner()
   return partitioner, partitioner.init_params(model, lengths, jax.random.key(0))
 
@@ -86,7 +86,7 @@ def main(argv: Sequence[str]) -> int:
   args = parser.parse_args(list(argv))
   if min(args.batch_size, args.input_length, args.output_length, args.repeats) <= 0:
     raise FlanxError("--batch_size, --input_length, --output_length and --repeats must be positive")
-  from flanx import decoding  # noqa: PLC0415
+  from flanx import decoding
   model = small_model()
   lengths = {"inputs": args.input_length, "targets": args.output_length}
   partitioner, params = partitioned(model, lengths)
@@ -113,7 +113,7 @@ def main(argv: Sequence[str]) -> int:
 
 def _against_hf(model, params, inputs: np.ndarray, args, flanx_tokens: np.ndarray, cached_s: float) -> None:
   """Times transformers' greedy `generate` on the same weights (converted through flanx.hf) and inputs."""
-  from flanx.bench import hf_baseline  # noqa: PLC0415
+  from flanx.bench import hf_baseline
   print("[bench decode] converting the weights and timing Hugging Face generate ...", flush=True)
   hf = hf_baseline.hf_model(model.config, jax.device_get(params))
   hf_s = hf_baseline.greedy_seconds(hf, inputs, args.output_length, args.repeats)

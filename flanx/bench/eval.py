@@ -25,7 +25,7 @@ def main(argv: Sequence[str]) -> int:
   args = parser.parse_args(list(argv))
   if min(args.questions, args.input_length, args.batches) <= 0:
     raise FlanxError("--questions, --input_length and --batches must be positive")
-  from flanx import decoding  # noqa: PLC0415
+  from flanx import decoding
   model = small_model()
   vocabulary = model.vocabulary
   answers = [list(vocabulary.encode(c)) + [1] for c in CHOICES]  # EOS id 1 closes each target

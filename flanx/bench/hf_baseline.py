@@ -18,8 +18,8 @@ from flanx.models.t5 import T5Config
 def require_torch():
   """(torch, transformers), or one line saying how to install them."""
   try:
-    import torch  # noqa: PLC0415
-    import transformers  # noqa: PLC0415
+    import torch
+    import transformers
   except ImportError as e:
     raise FlanxError(f"--against hf needs torch and transformers ({e.name} is missing): "
                      "pip install -e '.[hf]'") from e

@@ -183,7 +183,7 @@ def main(argv: Sequence[str]) -> int:
     _phase(f"timing {args.steps} steps with each optimizer, alternating")
     state, other = _alternate(trainer, state, batch, rng, other_step, args.steps)
   if args.against == "hf":
-    from flanx.bench import hf_baseline  # noqa: PLC0415
+    from flanx.bench import hf_baseline
     _phase("building and warming up the Hugging Face (torch) step")
     hf_step = hf_baseline.train_step(hf_baseline.hf_model(model.config), host_batch)
     _phase(f"timing {args.steps} flanx and {args.steps} Hugging Face steps, alternating")

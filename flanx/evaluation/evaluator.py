@@ -29,7 +29,6 @@ from flanx import data_dir, vocab as vocab_lib
 from flanx.errors import FlanxError
 from flanx.evaluation import lengths, plots, results as results_lib, self_consistency, tables
 from flanx.evaluation import metrics as metrics_lib
-from flanx.evaluation.example import meta_of
 from flanx.evaluation.suite import NORM_AVG_COLUMN, VALIDATION, Setting, Suite
 
 PredictFn = Callable[[tf.data.Dataset], Sequence[tuple[int, Sequence[int]]]]

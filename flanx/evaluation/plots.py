@@ -5,9 +5,9 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never a display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from flanx.evaluation.suite import NORM_AVG_COLUMN  # noqa: E402
+from flanx.evaluation.suite import NORM_AVG_COLUMN
 
 
 def _norm_avg_series(history: dict[int, dict], columns: list[str]) -> dict[str, list[tuple[int, float]]]:

@@ -106,7 +106,7 @@ def tensors(c: T5Config) -> list[Tensor]:
 
 def hf_tensors(c: T5Config, params) -> dict[str, np.ndarray]:
   """A flanx param tree (nested dicts, scanned `layers` or unscanned `layers_{i}`) -> transformers tensors."""
-  from flax import traverse_util  # noqa: PLC0415
+  from flax import traverse_util
 
   flat = traverse_util.flatten_dict(params)
   out = {}

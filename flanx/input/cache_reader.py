@@ -175,7 +175,7 @@ def chunk_rows(examples: list[dict[str, np.ndarray]], spec: CacheSpec) -> list[d
 
 def _records(spec: CacheSpec):
   """One data shard's slice of the cache's records, decoded and trimmed: a Grain MapDataset."""
-  import grain  # noqa: PLC0415  (grain is imported only by runs that read a cache)
+  import grain  # grain is imported only by runs that read a cache
   manifest = data_cache.Manifest.read(spec.directory)
   if manifest.examples < spec.num_shards:
     raise FlanxError(f"data cache {spec.directory} holds {manifest.examples} examples, fewer than the "
@@ -195,7 +195,7 @@ def _records(spec: CacheSpec):
 
 
 def _row_iterator_class():
-  import grain  # noqa: PLC0415
+  import grain
 
   class RowIterator(grain.DatasetIterator):
     """Rows of one data shard; state {'start', 'row'}: the chunk's first example and rows already given."""
@@ -233,7 +233,7 @@ def _row_iterator_class():
 
 def row_dataset(spec: CacheSpec):
   """A Grain IterDataset of one data shard's rows."""
-  import grain  # noqa: PLC0415
+  import grain
   iterator_class = _row_iterator_class()
 
   class Rows(grain.IterDataset):
@@ -247,7 +247,7 @@ class CachedBatches:
   """One data shard's batches (local_batch rows each), with Grain's prefetch; `state()`/`restore()` in O(1)."""
 
   def __init__(self, spec: CacheSpec, local_batch: int, prefetch: int = 2):
-    import grain  # noqa: PLC0415
+    import grain
     ds = row_dataset(spec).batch(local_batch, drop_remainder=True)
     if prefetch:
       ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=prefetch)

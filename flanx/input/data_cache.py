@@ -95,7 +95,7 @@ class Manifest:
   def check_shards(self, directory: str | os.PathLike) -> None:
     """Every shard is present, of the size the manifest records, and holds its records: a truncated or
     corrupted shard is one line naming it, before training reads anything."""
-    from array_record.python import array_record_module  # noqa: PLC0415  (only readers and writers need it)
+    from array_record.python import array_record_module  # only readers and writers need it
     sizes = self.shard_bytes or [None] * len(self.shards)
     for path, records, size in zip(self.paths(directory), self.shard_examples, sizes):
       problem = None
@@ -123,7 +123,7 @@ class Manifest:
 
 
 def _write_atomic(path: pathlib.Path, records: Iterable[bytes]) -> int:
-  from array_record.python import array_record_module  # noqa: PLC0415
+  from array_record.python import array_record_module
   tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
   writer = array_record_module.ArrayRecordWriter(str(tmp), "group_size:1")
   count = 0

@@ -33,9 +33,9 @@ def parquet_rows(path, columns: Sequence[str] | None = None, where: tuple[str, s
   `where=(column, value)` keeps rows whose column equals value, filtered in Arrow before rows become Python
   objects; rows where the column is null are kept so that the caller can report them.
   """
-  import pyarrow as pa  # noqa: PLC0415  only needed when Parquet is read
-  import pyarrow.compute as pc  # noqa: PLC0415
-  import pyarrow.parquet as pq  # noqa: PLC0415
+  import pyarrow as pa  # only needed when Parquet is read
+  import pyarrow.compute as pc
+  import pyarrow.parquet as pq
   with path.open("rb") as f:
     try:
       parquet = pq.ParquetFile(f)

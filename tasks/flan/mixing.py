@@ -45,7 +45,7 @@ def submix_shares(family_shares: dict[str, float]) -> dict[str, float]:
 
 def _data_dir_key() -> str:
   """Rates memoised for one data directory: counts read from another directory are other counts."""
-  from flanx import data_dir  # noqa: PLC0415
+  from flanx import data_dir
   return str(data_dir.current().path or "")
 
 

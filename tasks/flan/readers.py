@@ -220,7 +220,7 @@ class Tfds(Reader):
     return bool(glob.glob(str(self.root() / "tfds" / self.name / "**" / "dataset_info.json"), recursive=True))
 
   def records(self) -> Iterator[Record]:
-    import tensorflow_datasets as tfds  # noqa: PLC0415  heavy, and only needed when the dataset is read
+    import tensorflow_datasets as tfds  # heavy, and only needed when the dataset is read
     builder = tfds.builder(self.name, data_dir=str(self.root() / "tfds"))
     for raw in tfds.as_numpy(builder.as_dataset(split=self.split, shuffle_files=False)):
       # A converter's KeyError here is a wrong feature name in flanx, not bad data: it is not caught.
@@ -252,7 +252,7 @@ class P3(Reader):
 
   @staticmethod
   def _tfrecords(paths: list[str]) -> Iterator[dict]:
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
     spec = {
         "inputs_pretokenized": tf.io.FixedLenFeature([], tf.string),
         "targets_pretokenized": tf.io.FixedLenFeature([], tf.string),

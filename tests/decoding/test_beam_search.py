@@ -1,7 +1,6 @@
 """Beam search on hand-built logits: T5X's decoding_test.py case, and cases where keeping finished hypotheses
 apart (T5X) and sharing the k slots between finished and live beams (flanx before issue 22) disagree."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -16,7 +16,7 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-from tasks.evals import names  # noqa: E402
+from tasks.evals import names
 
 CANARY = "FIXTURE DATA WRITTEN FOR FLANX TESTS. not a benchmark canary\n-----\n"
 MGSM_PHRASES = {  # (question prefix, answer prefix, answer phrase)

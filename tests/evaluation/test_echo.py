@@ -5,7 +5,6 @@ The scores go through the tasks' own postprocessor and metric (what seqio calls)
 
 import json
 
-import pytest
 
 from flanx.evaluation import metrics
 from tasks.evals import names, registry

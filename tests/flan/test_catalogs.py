@@ -4,7 +4,6 @@ NIV2's task names as Super-Natural-Instructions spells them. Real-data checks sk
 import csv
 import json
 
-import pytest
 
 from tasks.flan import muffin, niv2, readers, t0sf
 from tasks.flan.niv2_catalog import NIV2_TASKS

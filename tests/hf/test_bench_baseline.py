@@ -14,7 +14,7 @@ from flanx.bench import hf_baseline  # noqa: E402
 
 
 def _params(model):
-  from flax import linen as nn  # noqa: PLC0415
+  from flax import linen as nn
   return jax.device_get(nn.meta.unbox(model.init(jax.random.key(0), {"inputs": 8, "targets": 4})))
 
 
