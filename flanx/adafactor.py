@@ -223,7 +223,10 @@ def adafactor(learning_rate: optax.ScalarOrSchedule, plan, decay_rate: float = 0
 
     param_tree = grads if params is None else params  # only read when scaling or decaying
     out = jax.tree.map(one, plan, grads, param_tree, state.v_row, state.v_col, state.v)
-    pick = lambda i: jax.tree.map(lambda _, o: o[i], plan, out)  # noqa: E731
+
+    def pick(i):
+      return jax.tree.map(lambda _, o: o[i], plan, out)
+
     return pick(0), AdafactorState(count=state.count + 1, v_row=pick(1), v_col=pick(2), v=pick(3))
 
   return optax.GradientTransformation(init, update)

@@ -149,7 +149,9 @@ class Checkpointer:
     try:
       saved = self._manager.save(step, args=ocp.args.Composite(**items), force=force)
     except Exception as e:
-      raise self._save_error(step, e) if storage.is_storage_error(e) else e
+      if not storage.is_storage_error(e):
+        raise
+      raise self._save_error(step, e) from e
     if not self.async_save:
       self.wait()
     return saved
@@ -159,7 +161,9 @@ class Checkpointer:
     try:
       self._manager.wait_until_finished()
     except Exception as e:
-      raise self._save_error(self._writing, e) if storage.is_storage_error(e) else e
+      if not storage.is_storage_error(e):
+        raise
+      raise self._save_error(self._writing, e) from e
     self._writing = None
 
   def _check_room(self, step: int) -> None:
@@ -235,7 +239,7 @@ class Checkpointer:
         restored = self.restore(step, abstract_state)
       except CheckpointMismatch:
         raise  # intact: moving it aside would silently restart the run
-      except Exception as e:  # tensorstore/orbax raise many types for truncated or corrupted files
+      except Exception as e:  # noqa: BLE001  tensorstore/orbax raise many types for truncated or corrupted files
         damaged.append((step, e))
         continue
       for bad, e in damaged:
@@ -377,14 +381,14 @@ def _quiet_storage_logs():
   """orbax, tensorstore's asyncio tasks and absl log every failed read of a damaged checkpoint (thousands of
   lines); the one error line the caller raises says it all."""
   loggers = [logging.getLogger(n) for n in ("absl", "asyncio", "orbax", "jax")]
-  levels = [l.level for l in loggers]
-  for l in loggers:
-    l.setLevel(logging.CRITICAL)
+  levels = [logger.level for logger in loggers]
+  for logger in loggers:
+    logger.setLevel(logging.CRITICAL)
   try:
     yield
   finally:
-    for l, level in zip(loggers, levels):
-      l.setLevel(level)
+    for logger, level in zip(loggers, levels):
+      logger.setLevel(level)
 
 
 def verify_files(ref: CheckpointRef, params: bool = True) -> None:
@@ -421,7 +425,8 @@ def check_tree(ref: CheckpointRef, directory: epath.Path, abstract, what: str = 
       raise CheckpointMismatch(f"{subject}: it has no {what} {name}{hint()}")
     if saved[name] != shape:
       if what == "parameter" and ("embedding" in name or "logits_dense" in name):
-        hint = lambda: " (a different vocabulary size)"  # noqa: E731
+        def hint() -> str:
+          return " (a different vocabulary size)"
       raise CheckpointMismatch(f"{subject}: {what} {name} has shape {saved[name]} in the checkpoint but {shape} "
                                f"in this run{hint()}")
   extra = sorted(set(saved) - set(wanted))

@@ -197,7 +197,8 @@ class Decoder:
   _compiled: dict = dataclasses.field(default_factory=dict)
 
   @classmethod
-  def for_model(cls, model: Model, partitioner: partitioning.Partitioner, feature_lengths: Mapping[str, int]) -> "Decoder":
+  def for_model(cls, model: Model, partitioner: partitioning.Partitioner,
+                feature_lengths: Mapping[str, int]) -> "Decoder":
     """Decodes `model` laid out on `partitioner`'s mesh (parameters sharded as for training)."""
     return cls(model, partitioner, partitioner.param_shardings(model, feature_lengths))
 

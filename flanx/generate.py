@@ -25,7 +25,8 @@ TAKES_COMMAND_NAME = True
 
 INPUT_FORMATS = {
     "generate": "--input: a UTF-8 text file, one prompt per line (blank lines skipped; write a newline inside a "
-                "prompt as \\n). --output: JSON lines {\"prompt\", \"outputs\": [text, ...], \"scores\": [float, ...]}.",
+                "prompt as \\n). --output: JSON lines "
+                "{\"prompt\", \"outputs\": [text, ...], \"scores\": [float, ...]}.",
     "score": "--input: a UTF-8 JSON-lines file, one object per line with string fields \"input\" and \"target\", "
              "e.g. {\"input\": \"copy: abc\", \"target\": \"abc\"}. Prints one JSON object per line with its "
              "\"log_likelihood\" (summed over the target's tokens, EOS included).",

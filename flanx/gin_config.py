@@ -211,7 +211,10 @@ def call(configurable):
   try:
     value = configurable()
   except RuntimeError as e:
-    raise required_error(e) or e
+    required = required_error(e)
+    if required is None:
+      raise
+    raise required from e
   except TypeError as e:
     raise call_error(e) from e
   # A macro bound to %gin.REQUIRED and never set arrives as gin's REQUIRED marker instead of failing.

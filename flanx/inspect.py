@@ -143,7 +143,8 @@ def sample(name: str, n: int = 20, seed: int = 0, sequence_length: dict[str, int
   seqio = _seqio()
   provider = get(name)
   with _quiet():
-    kwargs = {"copy_pretokenized": True, "passthrough_features": METADATA} if isinstance(provider, seqio.Mixture) else {}
+    is_mixture = isinstance(provider, seqio.Mixture)
+    kwargs = {"copy_pretokenized": True, "passthrough_features": METADATA} if is_mixture else {}
     ds = provider.get_dataset(sequence_length or SEQUENCE_LENGTH, split="train", shuffle=True, seed=seed,
                               num_epochs=None, **kwargs)
     rows = list(itertools.islice(ds.as_numpy_iterator(), n))
@@ -186,7 +187,8 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--vocab", choices=("auto", "byte", "sentencepiece"), default="auto",
                       help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
   parser.add_argument("--allow-partial", action="store_true",
-                      help="sample a mixture whose sources are partly missing from the present ones (ALLOW_PARTIAL_MIXTURE)")
+                      help="sample a mixture whose sources are partly missing from the present ones "
+                           "(ALLOW_PARTIAL_MIXTURE)")
   from flanx import data_dir, vocab
   given_dir, argv = data_dir.split_argv(argv)  # --gin.DATA_DIR, as for the gin commands
   args = parser.parse_args(list(argv))

@@ -75,7 +75,8 @@ class PartitionConfig:
       if len(shape) == 2:
         shape = [1] + shape
       if len(shape) != 3:
-        raise FlanxError(f"mesh_shape {tuple(self.mesh_shape)} must have 2 (data, model) or 3 (replica, data, model) entries")
+        raise FlanxError(f"mesh_shape {tuple(self.mesh_shape)} must have 2 (data, model) or 3 (replica, data, model) "
+                         f"entries")
       if shape.count(-1) > 1:
         raise FlanxError(f"mesh_shape {tuple(self.mesh_shape)} may contain at most one -1")
       known = int(np.prod([s for s in shape if s != -1]))

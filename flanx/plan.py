@@ -203,7 +203,8 @@ def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | N
   if compiled:
     total += f"{_gib(compiled['total']):>24}"
     lines.append(total)
-    lines.append(f"    XLA: arguments {_gib(compiled['argument']).strip()}, outputs {_gib(compiled['output']).strip()}, "
+    lines.append(f"    XLA: arguments {_gib(compiled['argument']).strip()}, "
+                 f"outputs {_gib(compiled['output']).strip()}, "
                  f"aliased {_gib(compiled['alias']).strip()}, temporaries {_gib(compiled['temp']).strip()}; "
                  f"estimate / compiled = {est.total / max(compiled['total'], 1):.2f}")
   else:

@@ -19,7 +19,8 @@ _ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "TF_ENAB
 
 
 # What TensorFlow's C++ side prints on import of a CPU-only or CUDA machine, before its log level applies.
-_IMPORT_NOISE = re.compile(r"All log messages before absl::InitializeLog|cudart_stub\.cc|Unable to register cu(DNN|FFT|BLAS)|"
+_IMPORT_NOISE = re.compile(r"All log messages before absl::InitializeLog|cudart_stub\.cc|"
+                           r"Unable to register cu(DNN|FFT|BLAS)|"
                            r"computation placer already registered|TF-TRT Warning|oneDNN custom operations|"
                            r"cuda_(dnn|fft|blas)\.cc|This TensorFlow binary is optimized")
 
@@ -67,6 +68,6 @@ def import_tensorflow() -> None:
       os.dup2(saved, 2)
       os.close(saved)
       capture.seek(0)
-      kept = [l for l in capture.read().decode("utf-8", "replace").splitlines() if not _IMPORT_NOISE.search(l)]
+      kept = [line for line in capture.read().decode("utf-8", "replace").splitlines() if not _IMPORT_NOISE.search(line)]
       if kept:
         print("\n".join(kept), file=sys.stderr, flush=True)

@@ -48,7 +48,7 @@ class MetricsLogger:
     if not self.is_writer or not path.exists():
       return
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [l for l in lines if l.strip() and json.loads(l).get("step", 0) <= step]
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
     if len(kept) == len(lines):
       return
     tmp = path.parent / f".{METRICS_FILE}.tmp{os.getpid()}"

@@ -299,7 +299,10 @@ def configured_train() -> TrainResult:
     raise
   except RuntimeError as e:
     run_lock.release_all()
-    raise gin_config.required_error(e) or e
+    required = gin_config.required_error(e)
+    if required is None:
+      raise
+    raise required from e
   except BaseException:
     run_lock.release_all()
     raise

@@ -31,12 +31,13 @@ def demo_batches(num_batches: int, batch_size: int = 8, pack: bool = True, seed:
   """Numpy batches of the built-in copy/reverse mixture, as the trainer sees them."""
   import seqio
 
-  import tasks  # noqa: F401
+  import tasks  # noqa: F401  registers the flanx_demo mixture
   from flanx import vocab
 
   vocab.use(seqio.ByteVocabulary())
-  ds = seqio.get_dataset("flanx_demo", lengths or DEMO_LENGTHS, feature_converter=seqio.EncDecFeatureConverter(pack=pack),
-                         dataset_split="train", shuffle=True, seed=seed, num_epochs=None)
+  ds = seqio.get_dataset("flanx_demo", lengths or DEMO_LENGTHS,
+                         feature_converter=seqio.EncDecFeatureConverter(pack=pack), dataset_split="train",
+                         shuffle=True, seed=seed, num_epochs=None)
   return list(ds.batch(batch_size, drop_remainder=True).take(num_batches).as_numpy_iterator())
 
 
@@ -72,7 +73,7 @@ def train_losses(trainer, batches):
 
 def gin_train(model_dir, *bindings: str, gin_file: str = "runs/demo.gin"):
   """Runs flanx.train in-process from a gin file plus --gin.NAME=VALUE style bindings."""
-  import tasks  # noqa: F401
+  import tasks  # noqa: F401  registers the mixtures the gin files name
   from flanx import gin_config, train
 
   gin_config.parse([gin_file], [f"MODEL_DIR = '{model_dir}'", "LOG_PERIOD = 1", "train.peak_flops = 1e12",

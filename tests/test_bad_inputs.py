@@ -27,7 +27,7 @@ def _one_line(capsys, rc: int) -> str:
   err = capsys.readouterr().err
   assert rc == 2, err
   assert "Traceback" not in err, err
-  lines = [l for l in err.splitlines() if "error:" in l]
+  lines = [line for line in err.splitlines() if "error:" in line]
   assert len(lines) == 1, err
   return lines[0]
 
@@ -56,8 +56,10 @@ TRAIN_ROWS = [
     (["--gin.NUM_MICROBATCHES=0"], "NUM_MICROBATCHES=0 must be at least 1"),
     (["--gin.HOST_SYNC_PERIOD=0"], "HOST_SYNC_PERIOD=0 must be at least 1"),
     (["--gin.TASK_FEATURE_LENGTHS={'inputs': 32}"], "TASK_FEATURE_LENGTHS={'inputs': 32} has no 'targets' length"),
-    (["--gin.TASK_FEATURE_LENGTHS={'inputs': -1, 'targets': 16}"], "TASK_FEATURE_LENGTHS['inputs']=-1 must be at least 1"),
-    (["--gin.TASK_FEATURE_LENGTHS={'inputs': 32, 'targets': '16'}"], "TASK_FEATURE_LENGTHS['targets']='16' must be an integer"),
+    (["--gin.TASK_FEATURE_LENGTHS={'inputs': -1, 'targets': 16}"],
+     "TASK_FEATURE_LENGTHS['inputs']=-1 must be at least 1"),
+    (["--gin.TASK_FEATURE_LENGTHS={'inputs': 32, 'targets': '16'}"],
+     "TASK_FEATURE_LENGTHS['targets']='16' must be an integer"),
     (["--gin.TASK_FEATURE_LENGTHS=32"], "TASK_FEATURE_LENGTHS=32 must be a dict"),
     (["--gin.TASK_FEATURE_LENGTHS={'inputs': 32"], "gin:"),  # malformed: gin's parse error, with its location
     (["--gin.MIXTURE_OR_TASK_NAME=''"], "MIXTURE_OR_TASK_NAME='' must be a non-empty string"),
@@ -449,7 +451,7 @@ def test_data_status_lists_the_held_out_benchmarks(tmp_path, monkeypatch):
 def test_show_predictions_without_a_validation_split_is_skipped_with_a_warning():
   import seqio
   import tensorflow as tf
-  import tasks  # noqa: F401
+  import tasks  # noqa: F401  registers the seqio tasks
   name = "bad_inputs_train_only"
   if name not in seqio.TaskRegistry.names():
     seqio.TaskRegistry.add(name, source=seqio.FunctionDataSource(

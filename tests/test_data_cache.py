@@ -146,7 +146,10 @@ def test_kill_and_resume_gives_the_uninterrupted_batches(tmp_path, demo_cache, g
   straight = gin_train(tmp_path / "straight", *common, "TRAIN_STEPS = 6", gin_file=gin_file)
   gin_train(tmp_path / "resumed", *common, "TRAIN_STEPS = 3", gin_file=gin_file)
   resumed = gin_train(tmp_path / "resumed", *common, "TRAIN_STEPS = 6", gin_file=gin_file)
-  losses = lambda run: [r["loss"] for r in summaries.read_metrics(run.model_dir)]  # noqa: E731
+
+  def losses(run):
+    return [r["loss"] for r in summaries.read_metrics(run.model_dir)]
+
   assert len(losses(straight)) == 6
   np.testing.assert_allclose(losses(resumed), losses(straight), rtol=1e-6)
   for a, b in zip(jax.tree.leaves(straight.state.params), jax.tree.leaves(resumed.state.params)):
@@ -232,7 +235,8 @@ def test_a_truncated_shard_is_one_line_naming_it_and_the_rebuild(tmp_path, recor
   message = str(e.value)
   assert "\n" not in message and f"data cache shard {shard} " in message
   assert "truncated or corrupted" in message
-  assert f"flanx data cache synthetic --out {tmp_path} --examples 90 --split train --seed 0 --shard-examples 37" in message
+  assert (f"flanx data cache synthetic --out {tmp_path} --examples 90 --split train --seed 0 "
+          f"--shard-examples 37") in message
 
 
 def test_a_rewritten_cache_does_not_resume_silently():

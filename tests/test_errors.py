@@ -107,7 +107,7 @@ def test_command_line_prints_one_line_without_traceback(tmp_path):
       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 2
   assert "Traceback" not in result.stderr
-  error_lines = [l for l in result.stderr.splitlines() if l.startswith("flanx.train: error:")]
+  error_lines = [line for line in result.stderr.splitlines() if line.startswith("flanx.train: error:")]
   assert len(error_lines) == 1 and "no_such_mixture" in error_lines[0]
 
 

@@ -46,7 +46,7 @@ def test_add_shared_bias_matches_a_broadcast_add_in_value_and_gradients():
   weights = jax.random.normal(jax.random.key(2), logits.shape)
 
   def loss(add):
-    return lambda l, b: jnp.sum(jnp.tanh(add(l, b)) * weights)
+    return lambda x, b: jnp.sum(jnp.tanh(add(x, b)) * weights)
 
   np.testing.assert_allclose(attention.add_shared_bias(logits, bias), logits + bias, rtol=1e-6)
   expected = jax.grad(loss(jnp.add), argnums=(0, 1))(logits, bias)

@@ -39,7 +39,8 @@ def test_eval_on_two_processes_equals_one_and_only_process_0_writes(run_dir, tmp
   monkeypatch.setenv("FLANX_DATA_DIR", str(FIXTURES))
   checkpoint = f"--gin.CHECKPOINT_PATH='{run_dir / 'checkpoint_2'}'"
   assert cli.main(["eval", *EVAL_ARGS, checkpoint, f"--gin.EVAL_MODEL_DIR='{tmp_path / 'one'}'"]) == 0
-  outputs = two_process_job("flanx.eval", lambda i: [*EVAL_ARGS, checkpoint, f"--gin.EVAL_MODEL_DIR='{tmp_path / f'p{i}'}'"],
+  outputs = two_process_job("flanx.eval",
+                            lambda i: [*EVAL_ARGS, checkpoint, f"--gin.EVAL_MODEL_DIR='{tmp_path / f'p{i}'}'"],
                             FIXTURES)
   assert "flanx: evaluation of step 2 written to" in outputs[0]
   assert "written to" not in outputs[1] and "Norm. avg" not in outputs[1]
@@ -56,7 +57,8 @@ def test_infer_on_two_processes_equals_one_and_only_process_0_writes(run_dir, tm
   checkpoint = f"--gin.CHECKPOINT_PATH='{run_dir}'"
   assert cli.main(["infer", *INFER_ARGS, checkpoint, f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'one'}'"]) == 0
   outputs = two_process_job("flanx.infer",
-                            lambda i: [*INFER_ARGS, checkpoint, f"--gin.INFER_OUTPUT_DIR='{tmp_path / f'p{i}'}'"], FIXTURES)
+                            lambda i: [*INFER_ARGS, checkpoint, f"--gin.INFER_OUTPUT_DIR='{tmp_path / f'p{i}'}'"],
+                            FIXTURES)
   assert "flanx: predictions of step 2 written to" in outputs[0] and "written to" not in outputs[1]
   assert not (tmp_path / "p1").exists()
   expected = _files(tmp_path / "one")

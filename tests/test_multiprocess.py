@@ -7,7 +7,8 @@ from flanx import summaries
 
 
 def test_two_processes_train_and_checkpoint_together(tmp_path):
-  args = ["--gin_file=runs/demo.gin", f"--gin.MODEL_DIR='{tmp_path}'", "--gin.TRAIN_STEPS=4", "--gin.CHECKPOINT_PERIOD=2",
+  args = ["--gin_file=runs/demo.gin", f"--gin.MODEL_DIR='{tmp_path}'", "--gin.TRAIN_STEPS=4",
+          "--gin.CHECKPOINT_PERIOD=2",
           "--gin.LOG_PERIOD=1", "--gin.NUM_PARTITIONS=2", "--gin.train.show_predictions=0", "--gin.EVAL_PERIOD=4",
           "--gin.EVAL_SUITE='mmlu_direct'", "--gin.train.eval_examples=2"]
   outputs = two_process_job("flanx.train", lambda i: args, REPO_ROOT / "tasks" / "evals" / "fixtures", timeout=480)

@@ -63,7 +63,7 @@ def test_a_lost_peer_is_reported_in_one_line(tmp_path):
   err = parent.communicate(timeout=60)[1]
   assert parent.returncode == supervisor.PEER_LOST_EXIT_CODE
   assert "client.h:80] Terminating process" in err  # the child's stderr is copied through
-  (line,) = [l for l in err.splitlines() if l.startswith("flanx:")]
+  (line,) = [text for text in err.splitlines() if text.startswith("flanx:")]
   assert line.startswith("flanx: process 1 of the multi-process job was stopped by JAX's distributed runtime")
 
 

@@ -66,7 +66,10 @@ def test_restart_continues_exactly(tmp_path):
   gin_train(tmp_path / "resumed", *(c.format(10) for c in common))
   resumed = gin_train(tmp_path / "resumed", *(c.format(20) for c in common))
   assert resumed.checkpoint_steps == [10, 20]
-  losses = lambda run: [r["loss"] for r in summaries.read_metrics(run.model_dir)]  # noqa: E731
+
+  def losses(run):
+    return [r["loss"] for r in summaries.read_metrics(run.model_dir)]
+
   np.testing.assert_allclose(losses(resumed), losses(straight), rtol=1e-6)
   for a, b in zip(jax.tree.leaves(straight.state.params), jax.tree.leaves(resumed.state.params)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

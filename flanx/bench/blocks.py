@@ -54,7 +54,9 @@ def attention_candidates(batch: int, length: int, heads: int, head_dim: int) -> 
   mask = (valid[:, :, None] & valid[:, None, :])[:, None]
 
   def grad_of(core):
-    loss = lambda q, k, v, bias: jnp.sum(core(q, k, v, bias, mask) * out_weights)  # noqa: E731
+    def loss(q, k, v, bias):
+      return jnp.sum(core(q, k, v, bias, mask) * out_weights)
+
     step = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))
     return lambda: step(q, k, v, bias)
 
@@ -67,10 +69,14 @@ def mlp_candidates(batch: int, length: int, embed: int, mlp: int) -> dict[str, C
   x, out_weights = (jax.random.normal(keys[i], (batch, length, embed)) for i in range(2))
   wi_0, wi_1 = (jax.random.normal(keys[i], (embed, mlp)) / embed**0.5 for i in (2, 3))
   wo = jax.random.normal(keys[4], (mlp, embed)) / mlp**0.5
-  gelu = lambda h: jax.nn.gelu(h, approximate=True)  # noqa: E731
+
+  def gelu(h):
+    return jax.nn.gelu(h, approximate=True)
 
   def grad_of(core):
-    loss = lambda *a: jnp.sum(core(*a, gelu) * out_weights)  # noqa: E731
+    def loss(*a):
+      return jnp.sum(core(*a, gelu) * out_weights)
+
     step = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))
     return lambda: step(x, wi_0, wi_1, wo)
 

@@ -1,7 +1,8 @@
 """`flanx bench decode`: greedy tokens/s with and without the KV cache, T5-small shapes, random initialisation.
 
 The baseline is `uncached_greedy`, which reruns the whole decoder over the prefix at every step (the
-tests also use it as the reference that cached decoding must match token for token); both are timed in this process, after compilation, on the same inputs. EOS is disabled so that every
+tests also use it as the reference that cached decoding must match token for token); both are timed in
+this process, after compilation, on the same inputs. EOS is disabled so that every
 row decodes the full length in both. `--against hf` also times transformers' `generate` (greedy, KV cache)
 on the same weights, converted through flanx's HF conversion table, and the same inputs.
 """
@@ -30,7 +31,6 @@ class _NoEos(seqio.ByteVocabulary):
 
 def small_model(model_gin: str = "models/t5_1_1/small.gin"):
   """T5 v1.1 Small's shapes from its gin file, float32 activations (CPU), random initialisation."""
-  import flanx.models  # noqa: F401
   from flanx import gin_config
   from flanx.models import EncoderDecoderModel
   gin_config.parse([model_gin], ["ACTIVATION_DTYPE = 'float32'", "VOCABULARY = @vocab.byte()"])

@@ -216,7 +216,8 @@ def main(argv: Sequence[str]) -> int:
     flanx_median, hf_median = statistics.median(flanx_times), statistics.median(hf_times)
     print(f"Hugging Face T5ForConditionalGeneration + Adafactor (torch, {hf_baseline.torch_threads()} threads), "
           f"same shapes, dropout 0; {args.steps} steps each, alternating with flanx's (medians):")
-    print(f"  seconds/step {hf_median:.4g}, tokens/s {tokens / hf_median:,.0f}, MFU {model_flops / hf_median / peak:.1%}")
+    print(f"  seconds/step {hf_median:.4g}, tokens/s {tokens / hf_median:,.0f}, "
+          f"MFU {model_flops / hf_median / peak:.1%}")
     print(f"  flanx, alternating: seconds/step {flanx_median:.4g}, tokens/s {tokens / flanx_median:,.0f}, "
           f"MFU {model_flops / flanx_median / peak:.1%}")
     print(f"  fastest steps: flanx {min(flanx_times):.4g} s, Hugging Face {min(hf_times):.4g} s "

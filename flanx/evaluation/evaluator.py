@@ -6,9 +6,9 @@
 
 predict_fn(dataset) -> [(index, token_ids), ...]   seqio's format; a predict_fn with a keyword parameter
     `max_length` is given the setting's decode budget (see lengths.py), as flanx.heldout.ModelFns's is.
-    `dataset` is the setting's enumerated tf.data.Dataset of (index, model features): with the default EncDecFeatureConverter, encoder_input_tokens,
-    decoder_input_tokens, decoder_target_tokens, ... Return every index once, in any order; token_ids may
-    end with EOS and padding, lengths may differ (they are padded here).
+    `dataset` is the setting's enumerated tf.data.Dataset of (index, model features): with the default
+    EncDecFeatureConverter, encoder_input_tokens, decoder_input_tokens, decoder_target_tokens, ... Return every
+    index once, in any order; token_ids may end with EOS and padding, lengths may differ (they are padded here).
 score_fn(dataset) -> [(index, log_likelihood), ...] seqio's format; forwarded to seqio for tasks with score
     metrics (none of the six settings has one today: all are scored on generated answers).
 sample_fn(dataset, num_samples, temperature) -> [(index, [token_ids x num_samples]), ...]: optional; when
@@ -46,7 +46,10 @@ def _pad(outputs: list, pad_id: int):
   """seqio turns outputs into one numpy array: pad every token list ([L] or [N, L]) to a common width."""
   flat = [s for o in outputs for s in (o if o and not np.isscalar(o[0]) else [o])]
   width = max((len(s) for s in flat), default=0)
-  row = lambda s: list(s) + [pad_id] * (width - len(s))  # noqa: E731
+
+  def row(s):
+    return list(s) + [pad_id] * (width - len(s))
+
   return [[row(s) for s in o] if o and not np.isscalar(o[0]) else row(o) for o in outputs]
 
 

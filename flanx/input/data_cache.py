@@ -84,7 +84,8 @@ class Manifest:
     paths = [pathlib.Path(directory) / name for name in self.shards]
     missing = [p for p in paths if not p.is_file()]
     if missing:
-      raise FlanxError(f"data cache {directory} lacks shard {missing[0]} named in its {MANIFEST}; {self.rebuild(directory)}")
+      raise FlanxError(f"data cache {directory} lacks shard {missing[0]} named in its {MANIFEST}; "
+                       f"{self.rebuild(directory)}")
     return paths
 
   def rebuild(self, directory: str | os.PathLike) -> str:

@@ -118,7 +118,10 @@ class Attention(nn.Module):
     d = inputs_q.shape[-1]
     shape_in, axes_in = (d, self.num_heads, self.head_dim), ("embed", "heads", "kv")
     init_in = nn.initializers.variance_scaling(1.0, "fan_in", "normal", in_axis=0, out_axis=(1, 2))
-    query_init = lambda *a: init_in(*a) / np.sqrt(self.head_dim)  # noqa: E731
+
+    def query_init(*a):
+      return init_in(*a) / np.sqrt(self.head_dim)
+
     wq = param(self, "query", query_init, shape_in, axes_in).astype(self.dtype)
     wk = param(self, "key", init_in, shape_in, axes_in).astype(self.dtype)
     wv = param(self, "value", init_in, shape_in, axes_in).astype(self.dtype)

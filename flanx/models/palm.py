@@ -117,7 +117,8 @@ class ParallelBlock(nn.Module):
     h = layers.RMSNorm(dtype=c.dtype, name="pre_layer_norm")(x)
     attn = MultiQueryAttention(c.num_heads, c.head_dim, c.rope_max_wavelength, c.dropout_rate, c.dtype,
                                name="attention")(h, positions, mask, self.deterministic, self.decode_length, slot)
-    mlp = layers.GatedMlp(c.mlp_dim, c.dropout_rate, activation=nn.silu, dtype=c.dtype, name="mlp")(h, self.deterministic)
+    mlp = layers.GatedMlp(c.mlp_dim, c.dropout_rate, activation=nn.silu, dtype=c.dtype,
+                          name="mlp")(h, self.deterministic)
     x = x + dropout(attn, deterministic=self.deterministic) + dropout(mlp, deterministic=self.deterministic)
     return constrain(x, "batch", "length", "embed"), None  # (carry, output) so the layer works under nn.scan
 

@@ -152,7 +152,10 @@ class Transformer(nn.Module):
   def decode(self, encoded, encoder_input_tokens, decoder_input_tokens, decoder_target_tokens=None,
              encoder_segment_ids=None, decoder_segment_ids=None, enable_dropout: bool = False):
     # Without targets (step-by-step decoding) every decoder position counts as real; causality masks the rest.
-    decoder_valid = jnp.ones_like(decoder_input_tokens, bool) if decoder_target_tokens is None else decoder_target_tokens > 0
+    if decoder_target_tokens is None:
+      decoder_valid = jnp.ones_like(decoder_input_tokens, bool)
+    else:
+      decoder_valid = decoder_target_tokens > 0
     return self.decoder(encoded, encoder_input_tokens > 0, decoder_input_tokens, decoder_valid,
                         encoder_segment_ids, decoder_segment_ids, enable_dropout)
 

@@ -387,7 +387,8 @@ _LIBRARY: dict[str, tuple[Template, ...]] = {
         "How much do these two sentences mean the same thing? Reply 0 to 5.\n\n{sentence1}\n\n{sentence2}",
         "Give a number from 0 to 5 for how alike these are in meaning: {sentence1} / {sentence2}",
         "Sentence one: {sentence1}\nSentence two: {sentence2}\nOn 0-5, what is their semantic similarity?",
-        "Compare the meaning of \"{sentence1}\" with \"{sentence2}\". Score it from 0 (nothing alike) to 5 (equivalent).",
+        "Compare the meaning of \"{sentence1}\" with \"{sentence2}\". "
+        "Score it from 0 (nothing alike) to 5 (equivalent).",
     ),
     "word_sense": _t(
         "Is \"{word}\" used with the same meaning in both sentences?\n{sentence1}\n{sentence2}",

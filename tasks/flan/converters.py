@@ -48,7 +48,8 @@ def nli(premise: str, hypothesis: str, labels: Sequence[str]) -> Convert:
 
 
 def pair(first: str, second: str, labels: Sequence[str] = NO_YES) -> Convert:
-  return lambda raw: _with_options({"sentence1": text(raw[first]), "sentence2": text(raw[second])}, labels, raw["label"])
+  return lambda raw: _with_options({"sentence1": text(raw[first]), "sentence2": text(raw[second])}, labels,
+                                   raw["label"])
 
 
 def single(field: str, labels: Sequence[str], label: str = "label", as_field: str = "text") -> Convert:
@@ -105,7 +106,8 @@ def qnli(raw: dict) -> Record | None:
 
 # --- multiple choice ----------------------------------------------------------------------------------------
 
-def choices(question: str | Callable[[dict], str], options: Callable[[dict], list], label: Callable[[dict], object]) -> Convert:
+def choices(question: str | Callable[[dict], str], options: Callable[[dict], list],
+            label: Callable[[dict], object]) -> Convert:
   """Multiple choice with the options in the dataset's own layout."""
   def convert(raw: dict) -> Record | None:
     q = question(raw) if callable(question) else text(raw[question])
@@ -114,7 +116,8 @@ def choices(question: str | Callable[[dict], str], options: Callable[[dict], lis
 
 
 def arc(raw: dict) -> Record | None:
-  question, labels, texts, key = text(raw["question"]), list(raw["choices"]["label"]), raw["choices"]["text"], raw["answerKey"]
+  question, key = text(raw["question"]), raw["answerKey"]
+  labels, texts = list(raw["choices"]["label"]), raw["choices"]["text"]
   return _with_options({"question": question}, [text(t) for t in texts], labels.index(key) if key in labels else -1)
 
 
@@ -166,7 +169,8 @@ def record(raw: dict) -> Record | None:
   options = list(dict.fromkeys(entities))
   if not answers or answers[0] not in options:
     return None
-  return _with_options({"text": f"{passage}\n\n{query.replace('@placeholder', '___')}"}, options, options.index(answers[0]))
+  return _with_options({"text": f"{passage}\n\n{query.replace('@placeholder', '___')}"}, options,
+                       options.index(answers[0]))
 
 
 # --- reading comprehension and question answering --------------------------------------------------------------
@@ -321,5 +325,6 @@ PYTHON_LANGUAGES = (1, 3)  # CodeContests' language enum: 1 Python 2, 3 Python 3
 def code_contests_python(raw: dict) -> Record | None:
   """DeepMind CodeContests: the problem statement and its first correct Python solution."""
   description, solutions = text(raw["description"]), raw["solutions"]
-  code = next((text(s) for lang, s in zip(solutions["language"], solutions["solution"]) if lang in PYTHON_LANGUAGES), None)
+  code = next((text(s) for lang, s in zip(solutions["language"], solutions["solution"]) if lang in PYTHON_LANGUAGES),
+              None)
   return {"question": description, "answer": code} if code and description else None

@@ -34,7 +34,8 @@ _TFDS = [
     Entry("snli", "snli", "nli", c.nli("premise", "hypothesis", c.YES_MAYBE_NO), 550_152),
     Entry("mnli", "multi_nli", "nli", c.nli("premise", "hypothesis", c.YES_MAYBE_NO), 392_702),
     Entry("rte", "super_glue/rte", "nli", c.nli("premise", "hypothesis", ("yes", "no")), 2_490),
-    Entry("cb", "super_glue/cb", "nli", c.nli("premise", "hypothesis", ("yes", "no", "it is not possible to tell")), 250),
+    Entry("cb", "super_glue/cb", "nli", c.nli("premise", "hypothesis", ("yes", "no", "it is not possible to tell")),
+          250),
     Entry("wnli", "glue/wnli", "nli", c.nli("sentence1", "sentence2", c.NO_YES), 635),
     Entry("wsc", "super_glue/wsc.fixed", "nli", c.wsc, 554),
     Entry("squad_v1", "squad/v1.1", "extractive_qa", c.squad, 87_599),
@@ -44,16 +45,17 @@ _TFDS = [
     Entry("coqa", "coqa", "extractive_qa", c.coqa, 7_199),
     Entry("natural_questions", "natural_questions_open", "closed_book_qa",
           c.closed_book("question", lambda r: c.first(r["answer"])), 87_925),
-    Entry("trivia_qa", "trivia_qa/rc.nocontext", "closed_book_qa", c.closed_book("question", lambda r: r["answer"]["value"]),
-          138_384),
+    Entry("trivia_qa", "trivia_qa/rc.nocontext", "closed_book_qa",
+          c.closed_book("question", lambda r: r["answer"]["value"]), 138_384),
     Entry("math_dataset", "math_dataset/algebra__linear_1d", "math", c.math_dataset, CAP_OR_MORE),
     Entry("arc_challenge", "ai2_arc/ARC-Challenge", "mcqa", c.arc, 1_119),
     Entry("arc_easy", "ai2_arc/ARC-Easy", "mcqa", c.arc, 2_251),
     Entry("piqa", "piqa", "mcqa", c.choices("goal", lambda r: [r["sol1"], r["sol2"]], lambda r: r["label"]), 16_113),
     Entry("bool_q", "bool_q", "mcqa", c.choices(lambda r: f"{c.text(r['passage'])}\n\n{c.text(r['question'])}?",
                                                 lambda r: ["no", "yes"], lambda r: int(r["answer"])), 9_427),
-    Entry("cosmos_qa", "cosmos_qa", "mcqa", c.choices(lambda r: f"{c.text(r['context'])}\n\n{c.text(r['question'])}",
-                                                      lambda r: [r[f"answer{i}"] for i in range(4)], lambda r: r["label"]),
+    Entry("cosmos_qa", "cosmos_qa", "mcqa",
+          c.choices(lambda r: f"{c.text(r['context'])}\n\n{c.text(r['question'])}",
+                    lambda r: [r[f"answer{i}"] for i in range(4)], lambda r: r["label"]),
           25_262),
     Entry("openbookqa", "openbookqa", "mcqa", c.openbookqa, 4_957),
     Entry("unified_qa_science_inst", "unified_qa/ai2_science_middle", "mcqa", c.unified_qa_science, 1_000),
@@ -66,18 +68,20 @@ _TFDS = [
     Entry("samsum", "samsum", "summarization", c.summary("dialogue", "summary"), 14_732),
     Entry("aeslc", "aeslc", "summarization", c.summary("email_body", "subject_line"), 14_436),
     Entry("newsroom", "newsroom", "summarization", c.summary("text", "summary"), CAP_OR_MORE),
-    Entry("wiki_lingua_english_en", "gem/wiki_lingua_english_en", "summarization", c.summary("source", "target"), 99_020),
+    Entry("wiki_lingua_english_en", "gem/wiki_lingua_english_en", "summarization", c.summary("source", "target"),
+          99_020),
     Entry("opinion_abstracts_idebate", "opinion_abstracts/idebate", "summarization", c.opinion_idebate, 2_259),
     Entry("opinion_abstracts_rotten_tomatoes", "opinion_abstracts/rotten_tomatoes", "summarization",
           c.opinion_rotten_tomatoes, 3_731),
     Entry("sst2", "glue/sst2", "sentiment", c.single("sentence", ("negative", "positive")), 67_349),
     Entry("imdb_reviews", "imdb_reviews", "sentiment", c.single("text", ("negative", "positive")), 25_000),
-    Entry("yelp_polarity_reviews", "yelp_polarity_reviews", "sentiment", c.single("text", ("negative", "positive")), 560_000),
+    Entry("yelp_polarity_reviews", "yelp_polarity_reviews", "sentiment", c.single("text", ("negative", "positive")),
+          560_000),
     Entry("sentiment140", "sentiment140", "sentiment", c.sentiment140, 1_600_000),
     Entry("ag_news_subset", "ag_news_subset", "text_classification", c.ag_news, 120_000),
     Entry("trec", "trec", "text_classification", c.single("text", c.TREC_CLASSES, label="label-coarse"), 5_452),
-    Entry("cola", "glue/cola", "acceptability", c.single("sentence", ("unacceptable", "acceptable"), as_field="sentence"),
-          8_551),
+    Entry("cola", "glue/cola", "acceptability",
+          c.single("sentence", ("unacceptable", "acceptable"), as_field="sentence"), 8_551),
     Entry("glue_mrpc", "glue/mrpc", "paraphrase", c.pair("sentence1", "sentence2"), 3_668),
     Entry("glue_qqp", "glue/qqp", "paraphrase", c.pair("question1", "question2"), 363_846),
     Entry("paws_wiki", "paws_wiki", "paraphrase", c.pair("sentence1", "sentence2"), 49_401),
@@ -145,7 +149,8 @@ def sources(root: Root = readers.data_root) -> list[Source]:
           for e in _TFDS]
   files = [Source("muffin", e.dataset, e.task_type, readers.JsonRecords(root, e.location, e.convert), e.num_examples)
            for e in _FILES]
-  parquet = [Source("muffin", e.dataset, e.task_type, readers.ParquetRecords(root, e.location, e.convert), e.num_examples)
+  parquet = [Source("muffin", e.dataset, e.task_type, readers.ParquetRecords(root, e.location, e.convert),
+                    e.num_examples)
              for e in _PARQUET]
   return with_dialog_inversions(tfds + files + parquet)
 
@@ -166,7 +171,7 @@ def with_dialog_inversions(sources_: list[Source]) -> list[Source]:
 def mini_sources(root: Root) -> list[Source]:
   by_name = {s.dataset: s for s in sources()}
   return with_dialog_inversions([
-      Source("muffin", d, by_name[d].task_type, readers.JsonRecords(root, f"muffin/{d}.jsonl", by_name[d].reader.convert),
-             MINI_SIZE)
+      Source("muffin", d, by_name[d].task_type,
+             readers.JsonRecords(root, f"muffin/{d}.jsonl", by_name[d].reader.convert), MINI_SIZE)
       for d in MINI
   ])

@@ -135,7 +135,8 @@ class Niv2Json(Reader):
     definition = self._definition(task)
     for i, instance in enumerate(task["Instances"]):
       try:
-        record = {"definition": definition, "input": instance["input"], "output": instance["output"], "id": instance["id"]}
+        record = {"definition": definition, "input": instance["input"], "output": instance["output"],
+                  "id": instance["id"]}
       except (KeyError, TypeError) as e:
         bad.bad_record(self._path(), f"Instances[{i}]", f"missing field {e}")
         continue

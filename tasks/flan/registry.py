@@ -78,14 +78,19 @@ def _add_proportional(name: str, tasks: list[FormattedSource], shares: dict[str,
   ])
 
 
+def _capped_rate(task: FormattedSource) -> mixing.CappedRate:
+  """A task's rate inside its family's submixtures: the family's cap, split over its source's formats."""
+  return mixing.CappedRate(task.source.family, len(task.source.formats), task.source.rate_scale)
+
+
 def register(mini: bool) -> list[FormattedSource]:
   tasks = [_add_task(s, fmt, mini) for s in sources(mini) for fmt in s.formats]
   for family in names.FAMILIES:
     members = [t for t in tasks if t.source.family == family]
-    rate = lambda t: mixing.CappedRate(family, len(t.source.formats), t.source.rate_scale)  # noqa: E731
-    _add_mixture(names.family_mixture(family, mini=mini), [(t.task_name, rate(t)) for t in members])
+    _add_mixture(names.family_mixture(family, mini=mini), [(t.task_name, _capped_rate(t)) for t in members])
     for fmt in sorted({t.fmt for t in members}):
-      _add_mixture(names.family_mixture(family, fmt, mini=mini), [(t.task_name, rate(t)) for t in members if t.fmt == fmt])
+      _add_mixture(names.family_mixture(family, fmt, mini=mini),
+                   [(t.task_name, _capped_rate(t)) for t in members if t.fmt == fmt])
   if mini:
     _add_proportional(names.MINI, tasks, mixing.normalised(mixing.PROPORTION_B, names.FAMILIES))
     return tasks

@@ -150,7 +150,8 @@ class _EosAt:
 
 def test_decoding_stops_at_eos():
   model = _EosAt(stop=3)
-  tokens, _ = decoding.sample_tokens(model, None, jnp.ones((2, 4), jnp.int32), 8, decoding.Sampling(), jax.random.key(0))
+  tokens, _ = decoding.sample_tokens(model, None, jnp.ones((2, 4), jnp.int32), 8, decoding.Sampling(),
+                                     jax.random.key(0))
   np.testing.assert_array_equal(np.asarray(tokens), [[7, 7, 7, 1, 0, 0, 0, 0]] * 2)
   beams, _ = decoding.beam_search(model, None, jnp.ones((2, 4), jnp.int32), 8, beam_size=2, alpha=0.6)
   np.testing.assert_array_equal(np.asarray(beams)[:, 0], [[7, 7, 7, 1, 0, 0, 0, 0]] * 2)

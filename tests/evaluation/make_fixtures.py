@@ -20,9 +20,12 @@ from tasks.evals import names
 
 CANARY = "FIXTURE DATA WRITTEN FOR FLANX TESTS. not a benchmark canary\n-----\n"
 MGSM_PHRASES = {  # (question prefix, answer prefix, answer phrase)
-    "bn": ("প্রশ্ন: ", "ধাপে ধাপে উত্তর:", "উত্তর হল"), "de": ("Frage: ", "Schritt-für-Schritt-Antwort:", "Die Antwort lautet"),
-    "en": ("Question: ", "Step-by-Step Answer:", "The answer is"), "es": ("Pregunta: ", "Respuesta paso a paso:", "La respuesta es"),
-    "fr": ("Question : ", "Réponse étape par étape :", "La réponse est"), "ja": ("問題：", "ステップごとの答え：", "答えは"),
+    "bn": ("প্রশ্ন: ", "ধাপে ধাপে উত্তর:", "উত্তর হল"),
+    "de": ("Frage: ", "Schritt-für-Schritt-Antwort:", "Die Antwort lautet"),
+    "en": ("Question: ", "Step-by-Step Answer:", "The answer is"),
+    "es": ("Pregunta: ", "Respuesta paso a paso:", "La respuesta es"),
+    "fr": ("Question : ", "Réponse étape par étape :", "La réponse est"),
+    "ja": ("問題：", "ステップごとの答え：", "答えは"),
     "ru": ("Задача: ", "Пошаговое решение:", "Ответ —"), "sw": ("Swali: ", "Jibu la Hatua kwa Hatua:", "Jibu ni"),
     "te": ("ప్రశ్న: ", "దశలవారీగా సమాధానం:", "సమాధానం"), "th": ("โจทย์: ", "คำตอบทีละขั้นตอน:", "คำตอบคือ"),
     "zh": ("问题：", "逐步解答：", "答案是"),
@@ -68,7 +71,8 @@ def bbh(root: pathlib.Path) -> None:
   (root / "bbh" / "cot-prompts").mkdir(parents=True, exist_ok=True)
   for task in names.BBH_TASKS:
     examples = [dict(zip(("input", "target"), _bbh_item(task, i))) for i in range(3)]
-    (root / "bbh" / "bbh" / f"{task}.json").write_text(json.dumps({"canary": CANARY.split("\n")[0], "examples": examples}))
+    (root / "bbh" / "bbh" / f"{task}.json").write_text(
+        json.dumps({"canary": CANARY.split("\n")[0], "examples": examples}))
     shots = [_bbh_item(task, i) for i in (1, 0, 2)]
     prompt = "\n\n".join([f"A made-up description of {task}."] + [
         f"Q: {q}\nA: Let's think step by step.\nThe item asked for is {a}. So the answer is {a}." for q, a in shots])

@@ -75,7 +75,8 @@ def test_malformed_json(use_data, tmp_path):
 
 
 def test_unknown_suite_suggests():
-  with pytest.raises(FlanxError, match=r"unknown evaluation suite or benchmark 'flan_heldot' \(did you mean 'flan_heldout'") as e:
+  with pytest.raises(FlanxError,
+                     match=r"unknown evaluation suite or benchmark 'flan_heldot' \(did you mean 'flan_heldout'") as e:
     suites.get("flan_heldot")
   _one_line(e)
   with pytest.raises(FlanxError, match="did you mean 'mgsm'"):

@@ -2,9 +2,9 @@
 
 Finding: no single random baseline per column reproduces every published Norm. avg within rounding. MMLU 25,
 TyDiQA 0, MGSM 0 and BBH = 26.6 (the mean of BBH's 27 per-subtask chance levels, see normalized.py) give every
-row within 1.1 (T5-Small is the worst, 1.02 off), and the Flan-T5 rows within 0.2. A grid search over constant (MMLU, BBH) baselines gets no
-better than 0.7 on the worst row, so the paper must have normalised per subtask (BBH, perhaps MMLU subjects),
-which per-column aggregates cannot replay. flanx normalises BBH per subtask.
+row within 1.1 (T5-Small is the worst, 1.02 off), and the Flan-T5 rows within 0.2. A grid search over constant
+(MMLU, BBH) baselines gets no better than 0.7 on the worst row, so the paper must have normalised per subtask
+(BBH, perhaps MMLU subjects), which per-column aggregates cannot replay. flanx normalises BBH per subtask.
 """
 
 import pytest

@@ -65,7 +65,7 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(trained, tmp_p
   capsys.readouterr()
   run = gin_train(model_dir, *FAST, "TRAIN_STEPS = 5", "CHECKPOINT_PERIOD = 2")
   err = capsys.readouterr()
-  warnings = [l for l in err.err.splitlines() if "cannot be restored" in l]
+  warnings = [line for line in err.err.splitlines() if "cannot be restored" in line]
   assert len(warnings) == 1 and "checkpoint_4 cannot be restored" in warnings[0], err.err[-2000:]
   assert "restored checkpoint_2 instead" in warnings[0]
   assert "resuming from" in err.out and "checkpoint_2" in err.out.split("resuming from")[1].splitlines()[0]
@@ -95,7 +95,7 @@ def test_every_checkpoint_damaged_stops_with_one_line_unless_asked_to_restart(tr
           "--gin.TRAIN_STEPS=4", "--gin.CHECKPOINT_PERIOD=2", "--gin.LOG_PERIOD=1", "--gin.train.peak_flops=1e12",
           "--gin.train.show_predictions=0"]
   assert cli.main(args) == 2
-  err = [l for l in capsys.readouterr().err.splitlines() if l.startswith("flanx")]
+  err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("flanx")]
   assert len(err) == 1 and "every checkpoint in MODEL_DIR" in err[0] and "nothing was moved" in err[0], err
   assert "checkpoint_4: " in err[0] and "checkpoint_2: " in err[0] and "RESTART_ON_DAMAGED_CHECKPOINTS" in err[0]
   assert _listing(model_dir) == before  # nothing moved, metrics not rewritten
@@ -113,7 +113,7 @@ def test_changed_optimizer_setting_is_a_mismatch_naming_it_not_damage(trained, t
   rc = cli.main(["train", "--gin_file=runs/demo.gin", f"--gin.MODEL_DIR='{model_dir}'", "--gin.BATCH_SIZE=8",
                  "--gin.TASK_FEATURE_LENGTHS={'inputs': 16, 'targets': 8}", "--gin.TRAIN_STEPS=6",
                  "--gin.OptimizerConfig.min_dim_size_to_factor=16"])
-  err = [l for l in capsys.readouterr().err.splitlines() if l.startswith("flanx")]
+  err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("flanx")]
   assert rc == 2 and len(err) == 1, err
   assert "checkpoint_4 does not fit this run's optimizer state" in err[0], err[0]
   assert "OptimizerConfig.min_dim_size_to_factor is 128 in the checkpoint but 16 in this run" in err[0], err[0]
@@ -153,7 +153,9 @@ def _one_line_error(capfd, call) -> str:
 def test_full_disk_is_one_line_and_the_run_resumes_once_there_is_room(tmpfs, capfd, ledger):
   mount, resize = tmpfs
   model_dir = mount / "run"
-  train = lambda: gin_train(model_dir, *TWO_CHECKPOINTS)  # noqa: E731
+
+  def train():
+    return gin_train(model_dir, *TWO_CHECKPOINTS)
 
   message = _one_line_error(capfd, train)  # 256 KB: clearly less than one checkpoint (about 2 MB)
   assert f"MODEL_DIR={model_dir} has" in message and "far less than one checkpoint needs" in message, message

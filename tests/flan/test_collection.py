@@ -173,5 +173,6 @@ def test_importing_the_tasks_opens_no_data_file(tmp_path):
   """)
   env = dict(os.environ, FLANX_DATA_DIR=str(tmp_path), FLANX_COLLECTION_DIR=str(tmp_path / "collection"),
              TF_CPP_MIN_LOG_LEVEL="3")
-  result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
   assert result.returncode == 0, result.stdout + result.stderr[-2000:]

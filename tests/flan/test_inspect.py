@@ -43,7 +43,8 @@ def test_unknown_mixture_is_a_one_line_error():
 
 
 def test_cli(capsys, tmp_path):
-  assert cli.main(["inspect", SMALL, "-n", "2", "--vocab", "byte", "--lengths", "10", "--png", str(tmp_path / "l.png")]) == 0
+  args = ["inspect", SMALL, "-n", "2", "--vocab", "byte", "--lengths", "10", "--png", str(tmp_path / "l.png")]
+  assert cli.main(args) == 0
   out = capsys.readouterr().out
   assert f"{SMALL}:" in out and "=>" in out and (tmp_path / "l.png").exists()
   assert cli.main(["inspect", "no_such_mixture", "--vocab", "byte"]) == 2
@@ -63,7 +64,8 @@ def test_notebook_runs(tmp_path):
   env_keep = os.environ.get("PYTHONPATH", "")
   os.environ["PYTHONPATH"] = f"{REPO}:{env_keep}" if env_keep else str(REPO)
   try:
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
   finally:
     os.environ["PYTHONPATH"] = env_keep
   assert (tmp_path / "lengths.png").exists()

@@ -6,7 +6,7 @@ import pytest
 import seqio
 import tensorflow as tf
 
-import tasks  # noqa: F401
+import tasks  # noqa: F401  registers everything
 from flanx import data_dir, data_status, vocab
 from flanx.templates import ANSWER_PHRASE, templates_for
 from tasks.flan import names, readers, registry
@@ -47,7 +47,8 @@ def test_real_cot_task_through_seqio(real_data):
 def test_data_status_lists_the_present_sources(real_data, capsys):
   rows = data_status.status()
   present = {(f, d) for f, d, ok, _ in rows if ok}
-  assert {d for f, d in present if f == "cot"} == {"aqua", "creak", "ecqa", "gsm8k", "qasc", "sensemaking", "strategyqa"}
+  cot = {d for f, d in present if f == "cot"}
+  assert cot == {"aqua", "creak", "ecqa", "gsm8k", "qasc", "sensemaking", "strategyqa"}
   assert data_status.main(["status"]) == 0
   assert "cot" in capsys.readouterr().out
 

@@ -88,7 +88,8 @@ def test_converters_on_realistic_records():
                                   "output": "water"})
   assert science == {"question": "Which is a liquid?", "options": ["ice", "water", "steam", "rock"], "answer": "water"}
   assert c.unified_qa_science({"input": "No options here", "output": "x"}) is None
-  assert c.sentiment140({"text": "great day", "polarity": 4, "date": "", "query": "", "user": ""})["answer"] == "positive"
+  record = c.sentiment140({"text": "great day", "polarity": 4, "date": "", "query": "", "user": ""})
+  assert record["answer"] == "positive"
   assert c.sentiment140({"text": "meh", "polarity": 2}) is None
   rec = c.record({"passage": "Paris is big.\n@highlight\nA highlight", "query": "@placeholder is big",
                   "entities": ["Paris", "Rome", "Paris"], "answers": ["Paris"]})
@@ -111,9 +112,12 @@ def test_converters_on_realistic_records():
   assert c.repair("punctuation", c.strip_punctuation)({"en": "no marks here"}) is None
   assert c.lambada({"passage": "the cat sat on the mat"}) == {"text": "the cat sat on the", "answer": "mat"}
   assert c.e2e_data({"meaning_representation": "name[The Eagle], food[French]"}) == "name = The Eagle, food = French"
-  assert c.dart_data({"tripleset": ["[TABLECONTEXT] | [TITLE] | Film", "Ann | born | 1990"]}) == "Film; Ann | born | 1990"
-  assert c.web_nlg_data({"input": ["Alan_Bean | birthPlace | Wheeler,_Texas"]}) == "Alan Bean, birthPlace, Wheeler, Texas"
-  assert c.code_contests_python({"description": "Add.", "solutions": {"language": [2, 3], "solution": ["cpp", "py"]}}) == {
+  assert (c.dart_data({"tripleset": ["[TABLECONTEXT] | [TITLE] | Film", "Ann | born | 1990"]})
+          == "Film; Ann | born | 1990")
+  assert (c.web_nlg_data({"input": ["Alan_Bean | birthPlace | Wheeler,_Texas"]})
+          == "Alan Bean, birthPlace, Wheeler, Texas")
+  assert c.code_contests_python(
+      {"description": "Add.", "solutions": {"language": [2, 3], "solution": ["cpp", "py"]}}) == {
       "question": "Add.", "answer": "py"}
   assert c.code_contests_python({"description": "Add.", "solutions": {"language": [2], "solution": ["cpp"]}}) is None
   assert c.arc({"question": "Q", "choices": {"label": [0, 1, 2, 3], "text": ["a", "b", "c", "d"]}, "answerKey": 3})[

@@ -29,7 +29,8 @@ def make_hf_dir(directory: pathlib.Path, seed: int = 0, untied: bool = True, **o
   generator = torch.Generator().manual_seed(seed)
   state = {}
   for name, tensor in model.state_dict().items():
-    if name in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight") or (name == "lm_head.weight" and not untied):
+    if (name in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
+        or (name == "lm_head.weight" and not untied)):
       continue  # tied to shared.weight
     fan_in = tensor.shape[-1] if tensor.ndim == 2 else 1
     noise = torch.randn(tensor.shape, generator=generator)

@@ -10,7 +10,7 @@ from tests.helpers import tiny_model
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from flanx.bench import hf_baseline  # noqa: E402
+from flanx.bench import hf_baseline  # noqa: E402  only once torch and transformers are known to be installed
 
 
 def _params(model):

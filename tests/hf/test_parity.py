@@ -118,7 +118,8 @@ def test_round_trip_gives_identical_tensors(converted):
   # And transformers itself loads the exported directory to the same model.
   ids = torch.tensor(_batch(4)[0], dtype=torch.long)
   with torch.no_grad():
-    torch.testing.assert_close(load_reference(converted.exported_dir)(input_ids=ids, decoder_input_ids=ids[:, :5]).logits,
+    exported = load_reference(converted.exported_dir)
+    torch.testing.assert_close(exported(input_ids=ids, decoder_input_ids=ids[:, :5]).logits,
                                converted.reference(input_ids=ids, decoder_input_ids=ids[:, :5]).logits,
                                rtol=1e-5 if tied else 0, atol=1e-5 if tied else 0)
 

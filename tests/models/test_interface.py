@@ -73,7 +73,8 @@ def _reference_sums(logits: np.ndarray, targets: np.ndarray, weights: np.ndarray
   target_logit = np.take_along_axis(logits, targets[..., None], -1)[..., 0]
   z = z_loss * log_z ** 2
   return {"objective": ((log_z - target_logit + z) * weights).sum(),
-          "cross_entropy": ((log_z - target_logit) * weights).sum(), "z_loss": (z * weights).sum(), "correct_tokens": ((logits.argmax(-1) == targets) * weights).sum(),
+          "cross_entropy": ((log_z - target_logit) * weights).sum(), "z_loss": (z * weights).sum(),
+          "correct_tokens": ((logits.argmax(-1) == targets) * weights).sum(),
           "target_tokens": weights.sum(), "score": ((target_logit - log_z) * weights).sum(-1)}
 
 

@@ -129,7 +129,10 @@ def test_scan_and_remat_compute_the_same_loss_and_grads(model_and_params, scanne
   structure = jax.tree.structure(nn.meta.unbox(scanned.init(jax.random.key(0), LENGTHS)))
   assert jax.tree.structure(scanned_params) == structure
   batch = {k: jnp.asarray(v) for k, v in _prefix_lm([5, 6, 7], [8, 9, 10, 11], 20).items()}
-  loss = lambda model: jax.jit(jax.value_and_grad(lambda p: model.loss_sums(p, batch, None)["objective"]))  # noqa: E731
+
+  def loss(model):
+    return jax.jit(jax.value_and_grad(lambda p: model.loss_sums(p, batch, None)["objective"]))
+
   l1, g1 = loss(loop)(params)
   l2, g2 = loss(scanned)(scanned_params)
   np.testing.assert_allclose(l1, l2, rtol=1e-5)

@@ -37,8 +37,9 @@ def test_processes_sharing_a_data_shard_read_one_processs_rows_and_resume_on_ano
   two_process_job("tests.pod.layout_job", lambda i: [str(tmp_path / "two.json"), str(cache)], fixtures, timeout=480)
   two = json.loads((tmp_path / "two.json").read_text())
   # One process holding all 8 devices, resuming from the positions the two-process job saved.
-  two_process_job("tests.pod.layout_job", lambda i: [str(tmp_path / "one.json"), str(cache), str(tmp_path / "two.json")],
-                  fixtures, timeout=480, processes=1, devices=8)
+  two_process_job("tests.pod.layout_job",
+                  lambda i: [str(tmp_path / "one.json"), str(cache), str(tmp_path / "two.json")], fixtures,
+                  timeout=480, processes=1, devices=8)
   one = json.loads((tmp_path / "one.json").read_text())
   assert (two["processes"], one["processes"]) == (2, 1)
   assert len(two["results"]) == len(layout_job.MESHES) * 2
@@ -86,7 +87,8 @@ def test_plan_prints_the_host_layout_of_the_paper_pod_runs(capsys):
   # every shard read by the 4 hosts its model group of 16 spans.
   assert cli.main(["plan", "--gin_file=runs/flan_palm_540b.gin"]) == 0
   out = capsys.readouterr().out
-  assert "data layout: 128 host(s), 32 data shard(s) (replica x data) of 1 row(s) each; each host reads 1 shard(s)" in out
+  assert ("data layout: 128 host(s), 32 data shard(s) (replica x data) of 1 row(s) each; "
+          "each host reads 1 shard(s)") in out
   assert "32 shard(s) are read by 4 hosts each (the model axis spans hosts), identically: shard 0: hosts 0-3;" in out
   assert cli.main(["plan", "--gin_file=runs/flan_palm_62b.gin"]) == 0
   out = capsys.readouterr().out

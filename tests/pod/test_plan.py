@@ -41,7 +41,8 @@ def test_a_run_too_big_for_its_slice_does_not_fit():
 
 def test_sharding_rules_shrink_the_per_device_state():
   topology, mesh = plan_chips.parse_topology("v4-32"), plan.parse_mesh("data=4,model=4")
-  replicated = plan.make_plan(plan.load(["runs/flan_t5_xl.gin"], ["PARTITIONING_RULES='data_parallel'"]), topology, mesh)
+  replicated = plan.make_plan(plan.load(["runs/flan_t5_xl.gin"], ["PARTITIONING_RULES='data_parallel'"]), topology,
+                              mesh)
   sharded = plan.make_plan(plan.load(["runs/flan_t5_xl.gin"], []), topology, mesh)  # model_parallel_2d
   assert sharded.estimate.parameters < replicated.estimate.parameters / 15  # 16-way split, up to rounding
   assert sharded.estimate.optimizer_state < replicated.estimate.optimizer_state

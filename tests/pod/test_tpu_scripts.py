@@ -92,7 +92,8 @@ def test_install_from_a_wheel_or_a_revision(tmp_path):
   wheel = tmp_path / "flanx-0.1.0-py3-none-any.whl"
   wheel.write_bytes(b"")
   cmds = commands(run("install.sh", *TPU, "--wheel", str(wheel), "--dry-run"))
-  assert cmds[0] == f"gcloud compute tpus tpu-vm scp {wheel} flan-xl:/tmp/{wheel.name} --zone us-central2-b --worker=all"
+  assert cmds[0] == (f"gcloud compute tpus tpu-vm scp {wheel} flan-xl:/tmp/{wheel.name} --zone us-central2-b "
+                     f"--worker=all")
   remote = argv(cmds[1])
   assert remote[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "flan-xl"] and "--worker=all" in remote
   assert remote[-1].endswith(f"~/flanx-venv/bin/pip install -q flanx\\[tpu\\]\\ @\\ file:///tmp/{wheel.name}")
