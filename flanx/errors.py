@@ -40,6 +40,11 @@ def require_str(name: str, value) -> None:
     raise FlanxError(f"{name}={value!r} must be a non-empty string (quote it: --gin.{name}=\"'...'\")")
 
 
+def require_bool(name: str, value) -> None:
+  if not isinstance(value, bool):
+    raise FlanxError(f"{name}={value!r} must be True or False (got {type(value).__name__})")
+
+
 def feature_lengths(name: str, value, required: Iterable[str] = ("inputs", "targets")) -> None:
   """A {'inputs': N, 'targets': M} dict of positive integers."""
   if not isinstance(value, Mapping):

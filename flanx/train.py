@@ -60,7 +60,8 @@ def _check_writable(model_dir) -> None:
 
 def _check_settings(model_dir, train_steps: int, train_dataset_cfg: DatasetConfig, checkpoint_period: int,
                     keep_checkpoints: int | None, log_period: int, eval_period: int, eval_examples: int | None,
-                    num_microbatches: int, show_predictions: int, host_sync_period: int) -> None:
+                    num_microbatches: int, show_predictions: int, host_sync_period: int,
+                    max_consecutive_skips: int, restart_on_damaged_checkpoints: bool) -> None:
   """Every run-level value, checked before anything is built or written; the names are the gin macros."""
   if not isinstance(model_dir, os.PathLike):
     errors.require_str("MODEL_DIR", model_dir)
@@ -77,6 +78,9 @@ def _check_settings(model_dir, train_steps: int, train_dataset_cfg: DatasetConfi
   errors.positive_int("NUM_MICROBATCHES", num_microbatches)
   errors.positive_int("train.show_predictions", show_predictions, minimum=0)
   errors.positive_int("HOST_SYNC_PERIOD", host_sync_period)
+  errors.positive_int("MAX_CONSECUTIVE_SKIPS", max_consecutive_skips, minimum=0)
+  errors.require_bool("RESTART_ON_DAMAGED_CHECKPOINTS", restart_on_damaged_checkpoints)
+  seqio_source.load_tasks(train_dataset_cfg.module)  # MIXTURE_OR_TASK_MODULE: a bad one is a line here
 
 
 def _initial_state(trainer: Trainer, checkpointer: checkpoints.Checkpointer, initial_checkpoint_path: str | None,
@@ -162,7 +166,8 @@ def train(
   """
   # --- set-up: directories, mesh, data, state --------------------------------------------------------
   _check_settings(model_dir, train_steps, train_dataset_cfg, checkpoint_period, keep_checkpoints, log_period,
-                  eval_period, eval_examples, num_microbatches, show_predictions, host_sync_period)
+                  eval_period, eval_examples, num_microbatches, show_predictions, host_sync_period,
+                  max_consecutive_skips, restart_on_damaged_checkpoints)
   model_dir = checkpoints.as_path(model_dir)
   _check_writable(model_dir)
   if jax.process_index() == 0:

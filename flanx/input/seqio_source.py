@@ -5,7 +5,7 @@ import importlib
 import seqio
 import tensorflow as tf
 
-from flanx.errors import FlanxError, closest
+from flanx.errors import FlanxError, closest, require_str
 from flanx.input.config import DEFAULT_TASK_MODULE, DatasetConfig
 
 
@@ -13,6 +13,7 @@ def load_tasks(module: str | None = DEFAULT_TASK_MODULE) -> None:
   """Imports the module that registers the mixtures and tasks a run names (DatasetConfig.module)."""
   if module is None:
     return
+  require_str("MIXTURE_OR_TASK_MODULE", module)
   try:
     importlib.import_module(module)
   except ModuleNotFoundError as e:
