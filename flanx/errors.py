@@ -3,7 +3,7 @@
 import difflib
 import os
 import pathlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 
 class FlanxError(Exception):
@@ -69,3 +69,32 @@ def writable_dir(name: str, path: str | os.PathLike) -> None:
       if not os.access(candidate, os.W_OK | os.X_OK):
         raise FlanxError(f"{name}={path} is not writable ({candidate} does not allow it)")
       return
+
+
+RUN_MARKERS = ("config.gin", "checkpoint_*")  # what training writes into a MODEL_DIR (and each checkpoint holds)
+
+
+def run_holding(path: str | os.PathLike) -> pathlib.Path | None:
+  """The nearest directory at or above `path` that is a training run or a checkpoint of one, else None."""
+  for candidate in (p := pathlib.Path(path).absolute(), *p.parents):
+    if candidate.is_dir() and any(next(candidate.glob(marker), None) for marker in RUN_MARKERS):
+      return candidate
+  return None
+
+
+def output_outside(name: str, path: str | os.PathLike, *, inputs: Mapping[str, str | os.PathLike] | None = None,
+                   runs: Sequence[str | os.PathLike] = ()) -> None:
+  """An output file that replaces nothing a run or the command itself needs: not inside a training run or
+  checkpoint (nor under one of `runs`, e.g. --checkpoint), and not one of the command's `inputs`."""
+  if "://" in str(path):
+    return
+  out = pathlib.Path(path).absolute()
+  for flag, given in (inputs or {}).items():
+    if out.exists() and pathlib.Path(given).exists() and os.path.samefile(out, given):
+      raise FlanxError(f"{name}={path} is the same file as {flag}; write the output to another file")
+  run = run_holding(out.parent)
+  if run is not None:
+    raise FlanxError(f"{name}={path} is inside the training run or checkpoint {run}; write outputs outside it")
+  for run in runs:
+    if out.resolve().is_relative_to(pathlib.Path(run).resolve()):
+      raise FlanxError(f"{name}={path} is inside the checkpoint {run}; write outputs outside it")

@@ -38,13 +38,45 @@ def configured_model(model=gin.REQUIRED):
   return model
 
 
-def load(checkpoint: str, lengths: dict[str, int], gin_files: Sequence[str] = ()):
-  """The model and vocabulary of --gin_file, else of the checkpoint's saved config.gin or model.gin, with its
-  parameters restored (a checkpoints.Loaded)."""
-  from flanx import checkpoints, gin_config
+def configured(checkpoint: str, gin_files: Sequence[str] = ()):
+  """The model and vocabulary of --gin_file, else of the checkpoint's saved config.gin or model.gin."""
+  from flanx import gin_config
   gin_config.parse_with_saved_model(gin_files, ["flanx_generate.model = %MODEL"], checkpoint, name="--checkpoint")
-  model = gin_config.call(configured_model)
+  return gin_config.call(configured_model)
+
+
+def load(checkpoint: str, lengths: dict[str, int], gin_files: Sequence[str] = (), model=None):
+  """`configured` (or `model`) with the checkpoint's parameters restored (a checkpoints.Loaded)."""
+  from flanx import checkpoints
+  model = configured(checkpoint, gin_files) if model is None else model
   return checkpoints.restore_for_inference(model, checkpoint, lengths, name="--checkpoint")
+
+
+def _free_bytes() -> tuple[int, str]:
+  """What one device can still hold: its allocator's limit, or the host's available memory on CPU."""
+  import os
+
+  import jax
+  stats = jax.local_devices()[0].memory_stats() or {}
+  if "bytes_limit" in stats:
+    return stats["bytes_limit"] - stats.get("bytes_in_use", 0), f"a {jax.local_devices()[0].device_kind}"
+  return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "the host"
+
+
+def check_fits(model, encoded: Sequence[Sequence[int]], max_new_tokens: int, rows_per_prompt: int) -> None:
+  """Refuses prompts and --max_new_tokens that cannot be decoded in memory, before anything is compiled
+  (XLA would fail with RESOURCE_EXHAUSTED after minutes, in many lines)."""
+  import jax
+
+  from flanx import plan_memory
+  longest = max(range(len(encoded)), key=lambda i: len(encoded[i]))
+  rows = -(-len(encoded) * rows_per_prompt // jax.device_count())  # the batch is split over the devices
+  need = plan_memory.decoding_bytes(model.config, rows, len(encoded[longest]), max_new_tokens)
+  free, where = _free_bytes()
+  if need > free:
+    raise FlanxError(f"--max_new_tokens={max_new_tokens} with the longest prompt (prompt {longest + 1} of --input, "
+                     f"{len(encoded[longest]):,} tokens) needs about {need / 2**30:,.1f} GiB per device to decode; "
+                     f"{where} has {free / 2**30:,.1f} GiB free: give fewer new tokens or shorter or fewer prompts")
 
 
 def _encode(vocabulary, texts: Sequence[str], eos: bool = True) -> list[list[int]]:
@@ -77,9 +109,13 @@ def generate(args) -> int:
     raise FlanxError(f"--output {args.output} is a directory; give a file name")
   if not output.exists():  # an existing file is replaced, whole
     errors.writable_dir("--output", output)
-  loaded = load(args.checkpoint, {"inputs": 8, "targets": args.max_new_tokens}, args.gin_file)
-  vocabulary = loaded.model.vocabulary  # the checkpoint's own (its config.gin): prompts need no task registry
-  inputs = decoding.token_rows(_encode(vocabulary, prompts))
+  errors.output_outside("--output", args.output, inputs={"--input": args.input}, runs=[args.checkpoint])
+  model = configured(args.checkpoint, args.gin_file)
+  vocabulary = model.vocabulary  # the checkpoint's own (its config.gin): prompts need no task registry
+  encoded = _encode(vocabulary, prompts)
+  check_fits(model, encoded, args.max_new_tokens, max(args.beam_size, args.num_samples))
+  loaded = load(args.checkpoint, {"inputs": 8, "targets": args.max_new_tokens}, model=model)
+  inputs = decoding.token_rows(encoded)
   if args.beam_size > 1:
     out = loaded.decoder.beam_search(loaded.params, inputs, args.max_new_tokens, args.beam_size)
   else:

@@ -186,7 +186,7 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--png", help="where to save the length histogram (with --lengths)")
   parser.add_argument("--vocab", choices=("auto", "byte", "sentencepiece"), default="auto",
                       help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
-  parser.add_argument("--allow-partial", action="store_true",
+  parser.add_argument("--allow_partial", "--allow-partial", action="store_true",
                       help="sample a mixture whose sources are partly missing from the present ones "
                            "(ALLOW_PARTIAL_MIXTURE)")
   from flanx import data_dir, vocab

@@ -172,3 +172,21 @@ def estimate(model, abstract: AbstractModel, optimizer: OptimizerConfig, rules: 
   itemised = params + grads + opt + acts
   return MemoryEstimate(parameters=params, optimizer_state=opt, gradients=grads, activations=acts,
                         workspace=int(_UNITEMISED_FRACTION * itemised))
+
+
+def decoding_bytes(config, rows: int, input_tokens: int, max_new_tokens: int) -> int:
+  """An upper bound on what decoding `rows` prompts of `input_tokens` into `max_new_tokens` holds at once: the
+  KV caches of every layer, plus the working set of one layer over a full-length pass (the cache is made from
+  one, and scores are quadratic in its length). For refusing sizes that cannot fit before anything compiles."""
+  a = _ACTIVATION_BYTES[str(config.dtype)]
+  kv = config.num_heads * config.head_dim
+  if hasattr(config, "num_encoder_layers"):
+    caches = config.num_decoder_layers * 2 * (max_new_tokens + input_tokens) * kv * a
+    working = max(_layer_bytes(input_tokens, input_tokens, config, 1, a)["all"],
+                  _layer_bytes(max_new_tokens, max_new_tokens, config, 1, a, cross_tokens=input_tokens)["all"])
+  else:
+    length = input_tokens + max_new_tokens
+    caches = config.num_layers * 2 * length * config.head_dim * a  # one shared K/V head
+    working = _layer_bytes(length, length, config, 1, a)["all"]
+  logits = config.vocab_size * 4 * 2
+  return int(rows * (caches + working + logits))

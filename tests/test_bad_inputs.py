@@ -300,11 +300,54 @@ def test_generate_output_under_a_regular_file(tmp_path, capsys):
   assert "is under the regular file" in _one_line(capsys, rc)
 
 
+# --output may not replace anything a run, a checkpoint or the command itself needs (checked before any model).
+GENERATE_OUTPUT_ROWS = [
+    # (--output relative to tmp_path, message fragment)
+    ("run/config.gin", "is inside the training run or checkpoint {tmp}/run; write outputs outside it"),
+    ("run/checkpoint_2/out.jsonl", "is inside the training run or checkpoint {tmp}/run;"),
+    ("run/eval/out.jsonl", "is inside the training run or checkpoint {tmp}/run;"),
+    ("converted/out.jsonl", "is inside the checkpoint converted; write outputs outside it"),
+    ("prompts.txt", "is the same file as --input; write the output to another file"),
+]
+
+
+@pytest.mark.parametrize("output, fragment", GENERATE_OUTPUT_ROWS, ids=[r[0] for r in GENERATE_OUTPUT_ROWS])
+def test_generate_output_that_would_replace_a_run_or_its_input(tmp_path, capsys, monkeypatch, output, fragment):
+  monkeypatch.chdir(tmp_path)
+  (tmp_path / "prompts.txt").write_text("copy: abc\n")
+  (tmp_path / "run" / "checkpoint_2").mkdir(parents=True)
+  (tmp_path / "run" / "eval").mkdir()
+  (tmp_path / "run" / "config.gin").write_text("TRAIN_STEPS = 2\n")
+  (tmp_path / "converted").mkdir()  # a `convert from-hf` directory, given as --checkpoint
+  (tmp_path / "converted" / "model.gin").write_text("MODEL = None\n")
+  checkpoint = "converted" if output.startswith("converted") else str(tmp_path / "run")
+  rc = cli.main(["generate", "--checkpoint", checkpoint, "--input", "prompts.txt", "--output", output])
+  line = _one_line(capsys, rc)
+  assert f"--output={output} " + fragment.format(tmp=tmp_path) in line, line
+  assert (tmp_path / "prompts.txt").read_text() == "copy: abc\n"
+  assert (tmp_path / "run" / "config.gin").read_text() == "TRAIN_STEPS = 2\n"
+  assert not list(tmp_path.rglob("out.jsonl"))
+
+
 def test_score_pairs_that_are_not_strings(tmp_path, capsys):
   pairs = tmp_path / "pairs.jsonl"
   pairs.write_text('{"input": "copy: abc", "target": 3}\n')
   rc = cli.main(["score", "--checkpoint", str(tmp_path), "--input", str(pairs)])
   assert f"{pairs}:1: expected a JSON object with 'input' and 'target'" in _one_line(capsys, rc)
+
+
+@pytest.mark.parametrize("prompt, max_new_tokens, fragment", [
+    ("copy: abc", "1000000", "--max_new_tokens=1000000 with the longest prompt (prompt 1 of --input, 10 tokens)"),
+    ("x" * 100_000, "8", "--max_new_tokens=8 with the longest prompt (prompt 1 of --input, 100,001 tokens)"),
+], ids=["max_new_tokens", "long_prompt"])
+def test_generate_sizes_beyond_memory_are_refused_before_compiling(run_dir, tmp_path, capsys, prompt,
+                                                                   max_new_tokens, fragment):
+  (tmp_path / "prompts.txt").write_text(prompt + "\n")
+  rc = cli.main(["generate", "--checkpoint", str(run_dir), "--input", str(tmp_path / "prompts.txt"), "--output",
+                 str(tmp_path / "out.jsonl"), "--max_new_tokens", max_new_tokens])
+  line = _one_line(capsys, rc)
+  assert fragment in line and "GiB per device to decode" in line, line
+  assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_generate_on_a_damaged_checkpoint_is_one_line(run_dir, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """`flanx data cache` and the Grain reader: seqio's rows, disjoint per data shard, resumed without replay."""
 
 import itertools
+import pathlib
 
 import jax
 import numpy as np
@@ -236,7 +237,7 @@ def test_a_truncated_shard_is_one_line_naming_it_and_the_rebuild(tmp_path, recor
   assert "\n" not in message and f"data cache shard {shard} " in message
   assert "truncated or corrupted" in message
   assert (f"flanx data cache synthetic --out {tmp_path} --examples 90 --split train --seed 0 "
-          f"--shard-examples 37") in message
+          f"--shard-examples 37 --replace") in message
 
 
 def test_a_rewritten_cache_does_not_resume_silently():
@@ -262,3 +263,102 @@ def test_a_rewritten_cache_does_not_resume_silently():
   # An older checkpoint: one reader position per process, which was one per data shard.
   old = {**saved, "readers": [saved["readers"]["0"], saved["readers"]["1"]]}
   assert DataPosition.start(config, 2, fingerprint(0)).resume(old, 3).readers == saved["readers"]
+
+
+# --- `flanx data cache --out`: staged, renamed when complete, never mixed with other files -------------------
+
+
+def _entries(directory) -> list[str]:
+  return sorted(p.name for p in directory.iterdir())
+
+
+def test_a_non_empty_out_is_refused_and_replace_swaps_a_cache_whole(tmp_path):
+  from flanx.errors import FlanxError
+  out = tmp_path / "cache"
+  _synthetic_cache(out, 90)  # 3 shards
+  with pytest.raises(FlanxError, match=r"--out=.* is not empty \(it holds a complete data cache\); give --replace"):
+    _synthetic_cache(out, 30)
+  assert data_cache.Manifest.read(out).examples == 90
+  stream = ({"inputs": np.array([2, 1]), "targets": np.array([5, 1])} for _ in itertools.count())
+  manifest = data_cache.Manifest("synthetic", "train", 0, 0, [], [], "ByteVocabulary", 259, 1,
+                                 {"inputs": True, "targets": True})
+  data_cache.write_examples(stream, out, 30, manifest, shard_examples=37, replace=True)
+  assert data_cache.Manifest.read(out).examples == 30
+  assert _entries(out) == ["manifest.json", "shard-00000.array_record"]  # the old shards went with the old cache
+  assert _entries(tmp_path) == ["cache"]  # no staging or replaced directory left beside it
+
+
+def test_replace_refuses_a_directory_that_is_not_a_cache(tmp_path):
+  from flanx.errors import FlanxError
+  (tmp_path / "notes.txt").write_text("mine")
+  for replace, message in ((False, "holds 1 entry\\); give --replace"), (True, "and no data cache; --replace only")):
+    with pytest.raises(FlanxError, match=message):
+      data_cache.check_out(tmp_path, replace)
+  assert _entries(tmp_path) == ["notes.txt"]
+
+
+def _failing_stream(after: int, fail):
+  for i in itertools.count():
+    if i == after:
+      fail()
+    yield {"inputs": np.array([i + 2, 1]), "targets": np.array([5, 1])}
+
+
+def _sigterm():
+  import os
+  import signal
+  os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _error():
+  raise ValueError("the source broke")
+
+
+@pytest.mark.parametrize("fail, raised", [(_sigterm, KeyboardInterrupt), (_error, ValueError)],
+                         ids=["sigterm", "error"])
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "replacing"])
+def test_an_interrupted_or_failed_write_leaves_out_as_it_was(tmp_path, fail, raised, existing):
+  out = tmp_path / "cache"
+  if existing:
+    _synthetic_cache(out, 40)
+  manifest = data_cache.Manifest("synthetic", "train", 0, 0, [], [], "ByteVocabulary", 259, 1,
+                                 {"inputs": True, "targets": True})
+  with pytest.raises(raised):
+    data_cache.write_examples(_failing_stream(50, fail), out, 90, manifest, shard_examples=37, replace=existing)
+  assert _entries(tmp_path) == (["cache"] if existing else [])  # no shards, .tmp files or staging directory
+  if existing:
+    assert data_cache.Manifest.read(out).examples == 40
+    assert len(_entries(out)) == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--split", "nosuch"], "--split 'nosuch': flanx_demo has no such split (it has 'train', 'validation')"),
+    (["--out", "{file}/cache"], "--out={file}/cache is under the regular file {file}; give a directory"),
+    (["--out", "{file}"], "--out={file} is a file; give a directory"),
+    (["--out", "{full}"], "--out={full} is not empty (it holds 1 entry); give --replace"),
+])
+def test_cache_command_rejects_bad_out_and_split(tmp_path, capsys, args, message):
+  from flanx import cli
+  (tmp_path / "file").write_text("x")
+  (tmp_path / "full").mkdir()
+  (tmp_path / "full" / "mine.txt").write_text("mine")
+  names = {"file": str(tmp_path / "file"), "full": str(tmp_path / "full")}
+  args = [a.format(**names) for a in args]
+  out = [] if "--out" in args else ["--out", str(tmp_path / "cache")]
+  rc = cli.main(["data", "cache", "flanx_demo", "--examples", "5", "--vocab", "byte", *out, *args])
+  err = capsys.readouterr().err
+  assert rc == 2 and "Traceback" not in err and message.format(**names) in err, err
+  assert _entries(tmp_path) == ["file", "full"] and _entries(tmp_path / "full") == ["mine.txt"]
+
+
+def test_cache_command_into_a_read_only_directory(tmp_path, capsys, monkeypatch):
+  import os
+
+  from flanx import cli
+  # Tests may run as root, for whom a chmod'ed directory stays writable: os.access is what is consulted.
+  monkeypatch.setattr(os, "access", lambda path, mode: pathlib.Path(path) != tmp_path)
+  rc = cli.main(["data", "cache", "flanx_demo", "--examples", "5", "--vocab", "byte", "--out", str(tmp_path / "c")])
+  err = capsys.readouterr().err
+  assert rc == 2 and f"--out={tmp_path / 'c'} is not writable ({tmp_path} does not allow it)" in err, err
+  assert _entries(tmp_path) == []
+

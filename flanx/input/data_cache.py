@@ -12,19 +12,23 @@ each data shard its own records, positions restored without replay). Layout of O
 """
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import pathlib
+import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import seqio
 
-from flanx import data_dir, vocab
-from flanx.errors import FlanxError
+from flanx import data_dir, errors, vocab
+from flanx.errors import FlanxError, closest
 from flanx.input import seqio_source
 
 MANIFEST = "manifest.json"
@@ -91,7 +95,8 @@ class Manifest:
   def rebuild(self, directory: str | os.PathLike) -> str:
     """How to write this cache again, identically."""
     return (f"rebuild it with `flanx data cache {self.mixture} --out {directory} --examples {self.examples} "
-            f"--split {self.split} --seed {self.seed} --shard-examples {max(self.shard_examples, default=1)}`")
+            f"--split {self.split} --seed {self.seed} --shard-examples {max(self.shard_examples, default=1)} "
+            f"--replace`")
 
   def check_shards(self, directory: str | os.PathLike) -> None:
     """Every shard is present, of the size the manifest records, and holds its records: a truncated or
@@ -152,44 +157,127 @@ def examples(mixture: str, split: str, seed: int) -> Iterator[dict[str, np.ndarr
     yield {k: example[k] for k in FEATURES}
 
 
+def check_split(mixture: str, split: str) -> None:
+  """The split exists in at least one of the mixture's tasks (seqio skips the others, and raises only when the
+  stream is first read)."""
+  provider = seqio.get_mixture_or_task(mixture)
+  tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
+  splits = sorted({s for task in tasks for s in task.splits})
+  if split not in splits:
+    raise FlanxError(f"--split {split!r}: {mixture} has no such split (it has {', '.join(map(repr, splits))})"
+                     + closest(split, splits))
+
+
 def write(mixture: str, out: str | os.PathLike, num_examples: int, *, split: str = "train", seed: int = 0,
-          shard_examples: int = 50_000, progress: bool = False) -> Manifest:
+          shard_examples: int = 50_000, progress: bool = False, replace: bool = False) -> Manifest:
   """Writes the first `num_examples` of the mixture's stream to shards under `out`; returns the manifest."""
   if num_examples < 1 or shard_examples < 1:
     raise FlanxError(f"--examples ({num_examples}) and --shard-examples ({shard_examples}) must be positive")
+  check_out(out, replace)
   seqio_source.check_task_name(mixture)  # registers the tasks; an unknown name is one line with suggestions
+  check_split(mixture, split)
   stream = examples(mixture, split, seed)
   features = seqio.get_mixture_or_task(mixture).output_features
   active = vocab.active()
   manifest = Manifest(mixture=mixture, split=split, seed=seed, examples=0, shards=[], shard_examples=[],
                       vocabulary=describe(active), vocab_size=int(active.vocab_size), eos_id=int(active.eos_id),
                       add_eos={k: bool(features[k].add_eos) for k in FEATURES})
-  return write_examples(stream, out, num_examples, manifest, shard_examples=shard_examples, progress=progress)
+  return write_examples(stream, out, num_examples, manifest, shard_examples=shard_examples, progress=progress,
+                        replace=replace)
+
+
+def check_out(out: str | os.PathLike, replace: bool) -> None:
+  """--out can be created, and is new or empty unless --replace: a cache never mixes with other files."""
+  errors.writable_dir("--out", out)
+  path = pathlib.Path(out)
+  if path.is_dir() and any(path.iterdir()):
+    count = sum(1 for _ in path.iterdir())
+    what = "a complete data cache" if (path / MANIFEST).is_file() else f"{count} entr{'y' if count == 1 else 'ies'}"
+    if not replace:
+      raise FlanxError(f"--out={out} is not empty (it holds {what}); give --replace to replace it whole, or a new "
+                       f"or empty directory")
+    if not (path / MANIFEST).is_file() and not list(path.glob("shard-*.array_record")):
+      raise FlanxError(f"--out={out} holds {what} and no data cache; --replace only replaces a data cache: "
+                       f"give a new or empty directory")
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+  """SIGTERM raises KeyboardInterrupt, as Ctrl-C does, so that the staging directory is removed either way."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  def interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+  previous = signal.signal(signal.SIGTERM, interrupt)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def _staging(out: pathlib.Path) -> pathlib.Path:
+  """A new directory beside `out` (same filesystem, so the final rename is atomic)."""
+  staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+  try:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)  # a leftover of this pid's earlier, killed run
+    staging.mkdir()
+  except OSError as e:
+    raise FlanxError(f"--out={out}: cannot write beside it in {out.parent} ({e.strerror or e})") from e
+  return staging
+
+
+def _install(staging: pathlib.Path, out: pathlib.Path) -> None:
+  """Moves the complete cache to `out`; an existing cache there (--replace) is swapped out whole, then removed."""
+  if out.is_dir() and any(out.iterdir()):
+    old = out.parent / f".{out.name}.replaced-{os.getpid()}"
+    out.rename(old)
+    try:
+      staging.rename(out)
+    except BaseException:
+      old.rename(out)
+      raise
+    shutil.rmtree(old, ignore_errors=True)
+  else:
+    os.replace(staging, out)  # over an empty directory, or none
 
 
 def write_examples(stream: Iterator[dict], out: str | os.PathLike, num_examples: int, manifest: Manifest, *,
-                   shard_examples: int = 50_000, progress: bool = False) -> Manifest:
-  """The first `num_examples` of `stream` as shards under `out`, then `manifest` with the shards filled in."""
+                   shard_examples: int = 50_000, progress: bool = False, replace: bool = False) -> Manifest:
+  """The first `num_examples` of `stream` as shards under `out`, then `manifest` with the shards filled in.
+  Written to a staging directory beside `out` and renamed when complete: a failure, Ctrl-C or SIGTERM leaves
+  `out` as it was."""
   out = pathlib.Path(out)
-  out.mkdir(parents=True, exist_ok=True)
-  (out / MANIFEST).unlink(missing_ok=True)  # an interrupted rewrite must not look complete
+  check_out(out, replace)
+  staging = _staging(out)
+  try:
+    with _sigterm_interrupts():
+      manifest = _write_shards(stream, staging, num_examples, manifest, shard_examples, progress, out)
+      _install(staging, out)
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
+  return manifest
+
+
+def _write_shards(stream: Iterator[dict], directory: pathlib.Path, num_examples: int, manifest: Manifest,
+                  shard_examples: int, progress: bool, out: pathlib.Path) -> Manifest:
   shards, sizes, shard_bytes, written, start = [], [], [], 0, time.perf_counter()
   while written < num_examples:
     n = min(shard_examples, num_examples - written)
     name = f"shard-{len(shards):05d}.array_record"
-    count = _write_atomic(out / name, (encode(next(stream)) for _ in range(n)))
+    count = _write_atomic(directory / name, (encode(next(stream)) for _ in range(n)))
     shards.append(name)
     sizes.append(count)
-    shard_bytes.append((out / name).stat().st_size)
+    shard_bytes.append((directory / name).stat().st_size)
     written += count
     if progress:
       rate = written / max(time.perf_counter() - start, 1e-9)
       print(f"flanx data cache: {written:,} / {num_examples:,} examples ({rate:,.0f}/s), {out / name}", flush=True)
   manifest = dataclasses.replace(manifest, examples=written, shards=shards, shard_examples=sizes,
                                  shard_bytes=shard_bytes)
-  tmp = out / f".{MANIFEST}.tmp{os.getpid()}"
-  tmp.write_text(json.dumps(dataclasses.asdict(manifest), indent=1))
-  tmp.replace(out / MANIFEST)
+  (directory / MANIFEST).write_text(json.dumps(dataclasses.asdict(manifest), indent=1))
   return manifest
 
 
@@ -203,16 +291,26 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--shard-examples", type=int, default=50_000, help="examples per ArrayRecord shard")
   parser.add_argument("--vocab", choices=vocab.CHOICES, default="sentencepiece",
                       help="must be the training model's vocabulary (VOCABULARY); 'byte' for the tiny demo models")
+  parser.add_argument("--replace", action="store_true",
+                      help="replace the data cache already at --out, whole, once the new one is complete")
+  parser.add_argument("--allow_partial", "--allow-partial", action="store_true",
+                      help="cache a mixture whose sources are partly missing from the present ones "
+                           "(ALLOW_PARTIAL_MIXTURE)")
   given_dir, argv = data_dir.split_argv(argv)
   args = parser.parse_args(list(argv))
   if not args.out.strip():
     raise FlanxError("--out is empty: give the cache directory")
   if args.examples < 1 or args.shard_examples < 1:
     raise FlanxError(f"--examples ({args.examples}) and --shard-examples ({args.shard_examples}) must be positive")
+  check_out(args.out, args.replace)  # before the tasks are registered and read
   _, which = vocab.install_for_command(given_dir, args.vocab)
+  if args.allow_partial:
+    import gin
+    seqio_source.check_task_name(args.mixture)  # registers the task module's configurables
+    gin.bind_parameter("allow_partial_mixture.allow", True)
   print(f"flanx data cache: {args.mixture} ({which}), {args.examples:,} examples to {args.out}", flush=True)
   manifest = write(args.mixture, args.out, args.examples, split=args.split, seed=args.seed,
-                   shard_examples=args.shard_examples, progress=True)
+                   shard_examples=args.shard_examples, progress=True, replace=args.replace)
   print(f"flanx data cache: wrote {manifest.examples:,} examples in {len(manifest.shards)} shards and "
         f"{pathlib.Path(args.out).resolve() / MANIFEST}", flush=True)
   return 0

@@ -115,7 +115,8 @@ def missing_error(plan_: Plan) -> FlanxError:
   return FlanxError(
       f"mixture {plan_.mixture!r} is missing sources (per family: {_missing_by_family(plan_)}): "
       f"{_examples(plan_)}. `flanx data status --missing` lists them all; set ALLOW_PARTIAL_MIXTURE=True "
-      f"(gin) to build the mixture from the present ones")
+      f"(gin; the flag --allow_partial of `flanx data cache` and `flanx inspect`) to build the mixture from the "
+      f"present ones")
 
 
 def report(plan_: Plan) -> str:

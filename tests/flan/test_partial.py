@@ -53,6 +53,7 @@ def test_missing_sources_are_one_clear_error_by_default(some_sources):
   assert "\n" not in message and "is missing sources (per family: cot 7 of 9)" in message
   assert f"cot source 'creak' (expected at {some_sources}/flan_cot/cot_data/creak_train.tsv)" in message
   assert "set ALLOW_PARTIAL_MIXTURE=True" in message and "and 4 more" in message
+  assert "the flag --allow_partial of `flanx data cache`" in message
 
 
 def test_partial_family_mixture_uses_the_present_sources(some_sources, capsys):
