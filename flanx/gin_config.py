@@ -63,12 +63,25 @@ def _check_quoted(flag: str, value: str) -> None:
     if not text:
       raise FlanxError(f"{flag}= has no value (strings need quotes: {flag}=\"'...'\")")
     return
+  gin_syntax = "@" in text or "%" in text  # references and macros inside a literal: gin's own parser reads them
   try:
-    ast.literal_eval(text)
-  except (ValueError, SyntaxError):
+    tree = ast.parse(text, mode="eval")
+  except SyntaxError as e:
+    if gin_syntax:
+      return
+    raise FlanxError(f"{flag}={value}: not a complete Python literal ({e.msg}); check its brackets and "
+                     f"quotes") from None
+  try:
+    ast.literal_eval(tree)
+  except ValueError:
     if _BARE_STRING.match(text):
       raise FlanxError(f"{flag}={value}: gin values are Python literals; quote the string: "
                        f"{flag}=\"'{text}'\"") from None
+    names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
+    if names and not gin_syntax:  # e.g. ['mmlu_direct'] after the shell removed its quotes
+      quoted = re.sub(r"\b(" + "|".join(map(re.escape, names)) + r")\b", r"'\1'", text)
+      raise FlanxError(f"{flag}={value}: {names[0]} is not a Python literal; quote the string: "
+                       f"{flag}=\"{quoted}\"") from None
 
 
 def register_configurables() -> None:

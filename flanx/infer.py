@@ -56,6 +56,15 @@ def task_names(name: str) -> list[str]:
   return [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [provider.name]
 
 
+def check_split(name: str, split: str) -> None:
+  """Every task to predict has INFER_SPLIT (seqio would fail on the first task without it, after the restore)."""
+  for task in task_names(name):
+    splits = list(seqio.get_mixture_or_task(task).splits)
+    if split not in splits:
+      raise errors.FlanxError(f"INFER_SPLIT={split!r}: task {task!r} has no such split (it has "
+                       f"{', '.join(map(repr, splits))}){errors.closest(split, splits)}")
+
+
 def output_path(output_dir: str | os.PathLike, task: str, step: int) -> pathlib.Path:
   return pathlib.Path(output_dir) / f"{task}-{step}.jsonl"
 
@@ -106,6 +115,7 @@ def main(argv: Sequence[str]) -> int:
   check(config)
   data_dir.install(context)
   seqio_source.check_task_name(config.mixture_or_task_name)  # an unknown name fails before the checkpoint is read
+  check_split(config.mixture_or_task_name, config.split)
   distributed.initialize(processes)  # after the checks, before anything touches a device
   loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, dict(config.feature_lengths),
                                              config.partition)

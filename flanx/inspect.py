@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from flanx import errors
 from flanx.errors import FlanxError, closest
 
 SEQUENCE_LENGTH = {"inputs": 2048, "targets": 512}
@@ -157,6 +158,18 @@ def sample(name: str, n: int = 20, seed: int = 0, sequence_length: dict[str, int
   } for r in rows])
 
 
+def check_png(png: str) -> None:
+  """--png names a file to write in an existing directory, outside any run or checkpoint."""
+  path = pathlib.Path(png)
+  if path.is_dir():
+    raise FlanxError(f"--png={png} is a directory; give a file name, e.g. {path / 'lengths.png'}")
+  if not path.exists():  # an existing file is replaced
+    errors.writable_dir("--png", path)
+  if not path.absolute().parent.is_dir():
+    raise FlanxError(f"--png={png}: the directory {path.parent} does not exist; create it or give another path")
+  errors.output_outside("--png", png)
+
+
 def length_stats(examples: pd.DataFrame, png: str | pathlib.Path | None = None) -> pd.DataFrame:
   """Token-length statistics of sampled examples (active vocabulary, EOS included); a histogram PNG if asked."""
   stats = examples[["input_tokens", "target_tokens"]].describe(percentiles=[0.5, 0.9, 0.99]).T
@@ -170,8 +183,11 @@ def length_stats(examples: pd.DataFrame, png: str | pathlib.Path | None = None) 
       ax.set_title(column.replace("_", " "))
       ax.set_xlabel("tokens")
     fig.tight_layout()
-    fig.savefig(png)
+    png = pathlib.Path(png)
+    tmp = png.with_name(f".{png.name}.tmp")
+    fig.savefig(tmp, format="png")  # whole or not at all
     plt.close(fig)
+    tmp.replace(png)
   return stats
 
 
@@ -194,6 +210,8 @@ def main(argv: Sequence[str]) -> int:
   args = parser.parse_args(list(argv))
   if args.examples < 0 or args.lengths < 0 or args.composition < 0:
     raise FlanxError("--examples, --lengths and --composition must be >= 0")
+  if args.png:
+    check_png(args.png)
   if args.mixture is None:
     print("\n".join(mixtures()))
     with _quiet():

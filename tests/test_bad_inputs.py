@@ -67,7 +67,9 @@ TRAIN_ROWS = [
     (["--gin.TASK_FEATURE_LENGTHS={'inputs': 32, 'targets': '16'}"],
      "TASK_FEATURE_LENGTHS['targets']='16' must be an integer"),
     (["--gin.TASK_FEATURE_LENGTHS=32"], "TASK_FEATURE_LENGTHS=32 must be a dict"),
-    (["--gin.TASK_FEATURE_LENGTHS={'inputs': 32"], "gin:"),  # malformed: gin's parse error, with its location
+    (["--gin.TASK_FEATURE_LENGTHS={'inputs': 32"],
+     "--gin.TASK_FEATURE_LENGTHS={'inputs': 32: not a complete Python literal ('{' was never closed)"),
+    (["--gin.MIXTURE_OR_TASK_NAME=[flanx_demo]"], "quote the string: --gin.MIXTURE_OR_TASK_NAME=\"['flanx_demo']\""),
     (["--gin.MIXTURE_OR_TASK_NAME=''"], "MIXTURE_OR_TASK_NAME='' must be a non-empty string"),
     (["--gin.MODEL_DIR=runs/x"], "quote the string: --gin.MODEL_DIR=\"'runs/x'\""),
     (["--gin.MIXTURE_OR_TASK_NAME=flanx_demo"], "quote the string"),
@@ -178,6 +180,8 @@ EVAL_ROWS = [
     (["--gin.EVAL_SPLIT='train'"], "EVAL_SPLIT='train': the held-out suites are scored on validation or test"),
     (["--gin.EVAL_FEATURE_LENGTHS={'inputs': 8}"], "EVAL_FEATURE_LENGTHS={'inputs': 8} has no 'targets'"),
     (["--gin.CHECKPOINT_PATH='/nonexistent/run'"], "CHECKPOINT_PATH=/nonexistent/run does not exist"),
+    (["--gin.EVAL_SUITE=[mmlu_direct]"], "mmlu_direct is not a Python literal; quote the string: "
+                                         "--gin.EVAL_SUITE=\"['mmlu_direct']\""),
 ]
 
 
@@ -216,6 +220,7 @@ INFER_ROWS = [
     (["--gin.INFER_BATCH_SIZE=-2"], "INFER_BATCH_SIZE=-2 must be at least 1"),
     (["--gin.INFER_NUM_EXAMPLES=0"], "INFER_NUM_EXAMPLES=0 must be at least 1"),
     (["--gin.INFER_FEATURE_LENGTHS={'targets': 8}"], "has no 'inputs' length"),
+    (["--gin.INFER_SPLIT='nosuch'"], "INFER_SPLIT='nosuch': task 'flanx_demo_copy' has no such split (it has 'train'"),
 ]
 
 
@@ -360,6 +365,27 @@ def test_generate_on_a_damaged_checkpoint_is_one_line(run_dir, tmp_path, capsys)
                  str(tmp_path / "out.jsonl"), "--max_new_tokens", "2"])
   assert "damaged" in _one_line(capsys, rc)
   assert not (tmp_path / "out.jsonl").exists()
+
+
+PNG_ROWS = [
+    # (--png, message fragment); {tmp} is the test's directory, holding a regular file and a training run
+    ("{tmp}/nodir/x.png", "--png={tmp}/nodir/x.png: the directory {tmp}/nodir does not exist"),
+    ("{tmp}", "--png={tmp} is a directory; give a file name"),
+    ("{tmp}/file/x.png", "--png={tmp}/file/x.png is under the regular file {tmp}/file"),
+    ("{tmp}/run/x.png", "--png={tmp}/run/x.png is inside the training run or checkpoint {tmp}/run"),
+]
+
+
+@pytest.mark.parametrize("png, fragment", PNG_ROWS, ids=[r[0] for r in PNG_ROWS])
+def test_inspect_png_paths(tmp_path, capsys, png, fragment):
+  (tmp_path / "file").write_text("x")
+  (tmp_path / "run").mkdir()
+  (tmp_path / "run" / "config.gin").write_text("TRAIN_STEPS = 2\n")
+  rc = cli.main(["inspect", "flanx_demo", "-n", "0", "--lengths", "4", "--vocab", "byte",
+                 "--png", png.format(tmp=tmp_path)])
+  line = _one_line(capsys, rc)
+  assert fragment.format(tmp=tmp_path) in line, line
+  assert not list(tmp_path.rglob("*.png"))
 
 
 # --- flanx convert, bench -------------------------------------------------------------------------------------
