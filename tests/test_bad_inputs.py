@@ -180,6 +180,7 @@ EVAL_ROWS = [
     (["--gin.EVAL_SPLIT='train'"], "EVAL_SPLIT='train': the held-out suites are scored on validation or test"),
     (["--gin.EVAL_FEATURE_LENGTHS={'inputs': 8}"], "EVAL_FEATURE_LENGTHS={'inputs': 8} has no 'targets'"),
     (["--gin.CHECKPOINT_PATH='/nonexistent/run'"], "CHECKPOINT_PATH=/nonexistent/run does not exist"),
+    (["--gin.EVAL_MODEL_DIR='{file}/eval'"], "EVAL_MODEL_DIR={file}/eval is under the regular file {file}"),
     (["--gin.EVAL_SUITE=[mmlu_direct]"], "mmlu_direct is not a Python literal; quote the string: "
                                          "--gin.EVAL_SUITE=\"['mmlu_direct']\""),
 ]
@@ -187,6 +188,9 @@ EVAL_ROWS = [
 
 @pytest.mark.parametrize("overrides, fragment", EVAL_ROWS, ids=[" ".join(r[0]) or "none" for r in EVAL_ROWS])
 def test_eval_rejects(tmp_path, capsys, overrides, fragment):
+  (tmp_path / "file").write_text("x")
+  overrides = [o.replace("{file}", str(tmp_path / "file")) for o in overrides]
+  fragment = fragment.replace("{file}", str(tmp_path / "file"))
   if not any("CHECKPOINT_PATH" in o for o in overrides) and overrides:
     overrides = [f"--gin.CHECKPOINT_PATH='{tmp_path}'", *overrides]  # settings are checked before the path
   line = _one_line(capsys, _eval(*overrides))
@@ -220,6 +224,7 @@ INFER_ROWS = [
     (["--gin.INFER_BATCH_SIZE=-2"], "INFER_BATCH_SIZE=-2 must be at least 1"),
     (["--gin.INFER_NUM_EXAMPLES=0"], "INFER_NUM_EXAMPLES=0 must be at least 1"),
     (["--gin.INFER_FEATURE_LENGTHS={'targets': 8}"], "has no 'inputs' length"),
+    (["--gin.INFER_OUTPUT_DIR='{file}'"], "INFER_OUTPUT_DIR={file} is a file; give a directory"),
     (["--gin.INFER_SPLIT='nosuch'"], "INFER_SPLIT='nosuch': task 'flanx_demo_copy' has no such split (it has 'train'"),
 ]
 
@@ -228,6 +233,7 @@ INFER_ROWS = [
 def test_infer_rejects(tmp_path, capsys, overrides, fragment):
   (tmp_path / "file").write_text("x")
   overrides = [o.replace("{file}", str(tmp_path / "file")) for o in overrides]
+  fragment = fragment.replace("{file}", str(tmp_path / "file"))
   if not any("OUTPUT_DIR" in o for o in overrides) and overrides:
     overrides = [f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'out'}'", *overrides]
   rc = cli.main(["infer", "--gin_file=gin/runs/infer.gin", "--gin_file=gin/models/t5_1_1/tiny.gin",
@@ -332,6 +338,42 @@ def test_generate_output_that_would_replace_a_run_or_its_input(tmp_path, capsys,
   assert (tmp_path / "prompts.txt").read_text() == "copy: abc\n"
   assert (tmp_path / "run" / "config.gin").read_text() == "TRAIN_STEPS = 2\n"
   assert not list(tmp_path.rglob("out.jsonl"))
+
+
+# Every path argument of generate and score: missing, a directory or a file where the other is expected.
+PATH_ROWS = [
+    # (command, flags with {tmp}, message fragment)
+    ("generate", ["--input", "{tmp}/nosuch.txt"], "--input {tmp}/nosuch.txt does not exist"),
+    ("generate", ["--input", "{tmp}/dir"], "--input {tmp}/dir is a directory"),
+    ("score", ["--input", "{tmp}/nosuch.jsonl"], "--input {tmp}/nosuch.jsonl does not exist"),
+    ("generate", ["--output", "{tmp}/dir"], "--output {tmp}/dir is a directory; give a file name"),
+    ("generate", ["--checkpoint", "{tmp}/nosuch"], "--checkpoint={tmp}/nosuch does not exist"),
+    ("generate", ["--checkpoint", "{tmp}/prompts.txt"], "--checkpoint={tmp}/prompts.txt is not a flanx checkpoint"),
+    ("score", ["--checkpoint", "{tmp}/dir"], "--checkpoint={tmp}/dir is not a flanx checkpoint"),
+]
+
+
+@pytest.mark.parametrize("command, flags, fragment", PATH_ROWS, ids=[f"{r[0]} {' '.join(r[1])}" for r in PATH_ROWS])
+def test_generate_and_score_path_arguments(tmp_path, capsys, command, flags, fragment):
+  (tmp_path / "prompts.txt").write_text('{"input": "copy: abc", "target": "abc"}\n')
+  (tmp_path / "dir").mkdir()
+  given = dict(zip(flags[::2], (f.format(tmp=tmp_path) for f in flags[1::2])))
+  argv = {"--checkpoint": str(tmp_path / "dir"), "--input": str(tmp_path / "prompts.txt"), **given}
+  if command == "generate":
+    argv = {"--output": str(tmp_path / "out.jsonl"), **argv}
+  rc = cli.main([command, *[x for kv in argv.items() for x in kv]])
+  assert fragment.format(tmp=tmp_path) in _one_line(capsys, rc)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "prompts.txt"]
+
+
+def test_generate_output_in_a_read_only_directory(tmp_path, capsys, monkeypatch):
+  (tmp_path / "prompts.txt").write_text("copy: abc\n")
+  # Tests may run as root, for whom a chmod'ed directory stays writable: os.access is what is consulted.
+  monkeypatch.setattr(os, "access", lambda path, mode: pathlib.Path(path) != tmp_path / "ro")
+  (tmp_path / "ro").mkdir()
+  rc = cli.main(["generate", "--checkpoint", str(tmp_path), "--input", str(tmp_path / "prompts.txt"), "--output",
+                 str(tmp_path / "ro" / "out.jsonl")])
+  assert f"--output={tmp_path / 'ro' / 'out.jsonl'} is not writable" in _one_line(capsys, rc)
 
 
 def test_score_pairs_that_are_not_strings(tmp_path, capsys):
