@@ -204,3 +204,24 @@ def test_zero_shot_settings_are_reported_outside_the_table(fixture_data, tmp_pat
   # The zero-shot prompts hold no exemplar, but the few-shot exemplars' chains size their decode budget.
   assert r["outputs"]["bbh_zeroshot_cot"]["longest_exemplar_answer"] > r["outputs"]["bbh_zeroshot_direct"][
       "longest_exemplar_answer"] > 0
+
+
+def test_results_from_other_data_are_refused_not_merged(use_data, tmp_path):
+  data = tmp_path / "data"
+  shutil.copytree(FIXTURES, data)
+  use_data(data)
+  r = run("mmlu_direct", oracle, tmp_path / "run")
+  saved = json.loads((results_lib.eval_dir(tmp_path / "run", 1) / "results.json").read_text())
+  assert saved["data"]["directory"] == str(data.resolve())
+  assert saved["settings"]["mmlu_direct"]["data"].startswith("sha256:")
+  assert r["data"] == saved["data"]
+  use_data(FIXTURES)  # another data directory: one line, and the earlier results are left as they were
+  with pytest.raises(FlanxError, match=r"results from different data are never merged") as e:
+    run("mmlu_direct", oracle, tmp_path / "run")
+  assert "\n" not in str(e.value) and str(data.resolve()) in str(e.value)
+  use_data(data)
+  csv = next((data / "mmlu").rglob("*.csv"))
+  csv.write_text(csv.read_text().replace("A", "B", 1))  # the same directory, with an edited file
+  with pytest.raises(FlanxError, match=r"the data of setting 'mmlu_direct' .* changed"):
+    run("mmlu_direct", oracle, tmp_path / "run")
+  assert json.loads((results_lib.eval_dir(tmp_path / "run", 1) / "results.json").read_text()) == saved
