@@ -15,7 +15,8 @@ from flanx import errors
 
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="flanx convert", description=__doc__.split("\n")[0].strip("`"))
+  parser = argparse.ArgumentParser(prog="flanx convert",
+                                   description="Hugging Face T5 / Flan-T5 checkpoints <-> flanx checkpoints")
   sub = parser.add_subparsers(dest="direction", required=True)
   from_hf = sub.add_parser("from-hf", help="Hugging Face T5 directory -> flanx checkpoint (activations in the "
                                            "checkpoint's config.json dtype)")
