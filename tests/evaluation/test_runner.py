@@ -225,3 +225,13 @@ def test_results_from_other_data_are_refused_not_merged(use_data, tmp_path):
   with pytest.raises(FlanxError, match=r"the data of setting 'mmlu_direct' .* changed"):
     run("mmlu_direct", oracle, tmp_path / "run")
   assert json.loads((results_lib.eval_dir(tmp_path / "run", 1) / "results.json").read_text()) == saved
+
+
+def test_results_without_a_data_record_are_not_merged(tmp_path):
+  same = {"data": {"directory": "/d"}, "settings": {"mmlu_direct": {"data": "sha256:1"}}}
+  results_lib.check_same_data(None, "/d", {"mmlu_direct": "sha256:2"}, tmp_path)  # nothing earlier
+  results_lib.check_same_data(same, "/d", {"mmlu_direct": "sha256:1", "bbh_direct": "sha256:3"}, tmp_path)
+  with pytest.raises(FlanxError, match=r"records no data directory \(written by an older flanx\)"):
+    results_lib.check_same_data({"settings": {}}, "/d", {}, tmp_path)
+  with pytest.raises(FlanxError, match=r"from data directory \(embedded fixtures\), but this run reads /d"):
+    results_lib.check_same_data({"data": {"directory": None}, "settings": {}}, "/d", {}, tmp_path)
