@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("flanx.generate", "print the log-likelihood of given targets"),
     "inspect": ("flanx.inspect", "show a mixture's tasks, rates, examples and lengths"),
     "data": ("flanx.data_status", "list which data sources are present (status); cache a mixture (cache)"),
-    "convert": ("flanx.convert", "import or export Hugging Face checkpoints"),
+    "convert": ("flanx.convert_cli", "import or export Hugging Face checkpoints"),
     "bench": ("flanx.bench", "benchmarks: train, data, decode, eval"),
     "plan": ("flanx.plan", "per-device memory of a run on a TPU slice or GPU cluster: does it fit?"),
 }

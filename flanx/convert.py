@@ -8,14 +8,12 @@ evaluator take it), CKPT_DIR/model.gin (the matching model) and, when the direct
 its SentencePiece model. Parameters are read one at a time and put straight onto their target sharding.
 """
 
-import argparse
 import contextlib
 import json
 import os
 import pathlib
 import re
 import shutil
-from collections.abc import Sequence
 
 import jax
 import numpy as np
@@ -190,7 +188,9 @@ def model_gin(config: T5Config, vocab_path: pathlib.Path | None, source: pathlib
               f"vocab.sentencepiece.path = '{vocab_path}'"]
   else:
     lines += [f"# {vocabulary_note(source)}."]
-  lines += [f"NUM_EMBEDDINGS = {config.vocab_size}", f"SCAN_LAYERS = {config.scan_layers}"]
+  lines += [f"NUM_EMBEDDINGS = {config.vocab_size}", f"SCAN_LAYERS = {config.scan_layers}",
+            "# The checkpoint's dtype (its config.json); override with --gin.ACTIVATION_DTYPE=\"'bfloat16'\".",
+            f"ACTIVATION_DTYPE = '{config.dtype}'"]
   for field in ("emb_dim", "mlp_dim", "num_encoder_layers", "num_decoder_layers", "num_heads", "head_dim",
                 "relative_attention_num_buckets", "relative_attention_max_distance"):
     lines.append(f"T5Config.{field} = {getattr(config, field)}")
@@ -233,39 +233,3 @@ def export_hf(checkpoint: str | pathlib.Path, out: str | pathlib.Path) -> T5Conf
         shutil.copyfile(d / VOCAB_FILE, staging / VOCAB_FILE)
         break
   return config
-
-
-# --- command line ------------------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="flanx convert", description=__doc__.split("\n")[0])
-  sub = parser.add_subparsers(dest="direction", required=True)
-  from_hf = sub.add_parser("from-hf", help="Hugging Face T5 directory -> flanx checkpoint")
-  from_hf.add_argument("--hf_dir", required=True)
-  from_hf.add_argument("--out", required=True)
-  from_hf.add_argument("--scan_layers", action="store_true", help="stack layers for SCAN_LAYERS = True")
-  from_hf.add_argument("--num_partitions", type=int, default=1, help="model-parallel size of the target mesh")
-  from_hf.add_argument("--rules", default="model_parallel", help="partitioning rule preset")
-  to_hf = sub.add_parser("to-hf", help="flanx checkpoint -> Hugging Face T5 directory")
-  to_hf.add_argument("--checkpoint", required=True)
-  to_hf.add_argument("--out", required=True)
-  return parser
-
-
-def main(argv: Sequence[str]) -> int:
-  args = _parser().parse_args(list(argv))
-  if args.direction == "from-hf":
-    errors.positive_int("--num_partitions", args.num_partitions)
-    hf_dir = pathlib.Path(args.hf_dir)
-    if hf_dir.is_dir() and not (hf_dir / VOCAB_FILE).is_file():
-      print(f"flanx convert: note: {vocabulary_note(hf_dir)}", flush=True)
-    config = import_hf(args.hf_dir, args.out, args.scan_layers,
-                       partitioning.PartitionConfig(num_partitions=args.num_partitions, rules=args.rules))
-    print(f"flanx convert: wrote {args.out} ({config.num_encoder_layers}+{config.num_decoder_layers} layers, "
-          f"d_model {config.emb_dim}); train from it with --gin_file={pathlib.Path(args.out) / GIN_FILE} "
-          f"--gin.INITIAL_CHECKPOINT_PATH=\"'{args.out}'\", or decode with flanx generate --checkpoint {args.out}")
-  else:
-    config = export_hf(args.checkpoint, args.out)
-    print(f"flanx convert: wrote {args.out} (T5ForConditionalGeneration, d_model {config.emb_dim})")
-  return 0

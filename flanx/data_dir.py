@@ -42,6 +42,8 @@ class DataContext:
     """The directory; one FlanxError line when it is unset or does not exist."""
     if self.path is None:
       raise FlanxError(f"no data directory: set {ENV_VAR}=/path/to/data or --gin.{MACRO}=\"'/path/to/data'\"")
+    if self.path.exists() and not self.path.is_dir():
+      raise FlanxError(f"data directory {self.path} (from {self.origin}) is a file, not a directory")
     if not self.path.is_dir():
       raise FlanxError(f"data directory {self.path} does not exist (from {self.origin})")
     return self.path

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import gin
 
-from flanx import gin_config, partitioning, plan_chips
+from flanx import errors, gin_config, partitioning, plan_chips
 from flanx.errors import FlanxError
 from flanx.input import layout
 from flanx.optimizer import OptimizerConfig
@@ -49,6 +49,10 @@ class PlanInputs:
 
 @gin.configurable
 def plan_inputs(model, partition, optimizer, feature_lengths, batch_size, num_microbatches=1) -> PlanInputs:
+  # The same checks, with the same lines, as flanx train's (flanx/train.py), before any arithmetic on them.
+  errors.positive_int("BATCH_SIZE", batch_size)
+  errors.positive_int("NUM_MICROBATCHES", num_microbatches)
+  errors.feature_lengths("TASK_FEATURE_LENGTHS", feature_lengths)
   return PlanInputs(model, partition, optimizer, dict(feature_lengths), batch_size, num_microbatches)
 
 

@@ -168,14 +168,18 @@ def train(
   _check_settings(model_dir, train_steps, train_dataset_cfg, checkpoint_period, keep_checkpoints, log_period,
                   eval_period, eval_examples, num_microbatches, show_predictions, host_sync_period,
                   max_consecutive_skips, restart_on_damaged_checkpoints)
+  # The data directory (DATA_DIR, else FLANX_DATA_DIR): one that is set must be a directory, even when this
+  # run's tasks read nothing from it (a typo'd path would otherwise only fail at the first evaluation).
+  data_context = data_dir.resolve()
+  data_context.optional()
   model_dir = checkpoints.as_path(model_dir)
   _check_writable(model_dir)
   if jax.process_index() == 0:
     run_lock.acquire(model_dir)  # two trainings into one MODEL_DIR would overwrite each other's checkpoints
   partitioner = partitioning.Partitioner(partition)  # a mesh that does not fit the devices: one line, here
   mesh = partitioner.mesh
-  # The data directory (DATA_DIR, else FLANX_DATA_DIR) and the model's vocabulary, for every task this run reads.
-  data_dir.install(data_dir.resolve().with_vocabulary(model.vocabulary))
+  # The data directory and the model's vocabulary, for every task this run reads.
+  data_dir.install(data_context.with_vocabulary(model.vocabulary))
   # The input and its layout on the mesh, checked before any checkpoint is restored or any step compiled.
   inputs = pipeline.Input(train_dataset_cfg, mesh, model, num_microbatches)
   if eval_period and eval_dataset_cfg is not None:
@@ -218,6 +222,12 @@ def train(
     print(f"flanx: {model.num_params(state.params):,} parameters on mesh {dict(mesh.shape)}; "
           f"steps {first_step}->{train_steps}; model_dir {model_dir}", flush=True)
     print(f"flanx: {inputs.layout.describe()[0]}", flush=True)
+    if first_step >= train_steps:  # a rerun of a finished run: say so rather than look like it trained
+      print(f"flanx: not training: the checkpoint in {model_dir} is already at step {first_step}, TRAIN_STEPS is "
+            f"{train_steps}; raise TRAIN_STEPS to train on, or give another MODEL_DIR to start afresh", flush=True)
+    else:  # the first batch and the step's compilation can take minutes with nothing else printed
+      print(f"flanx: reading the first batch and compiling the train step for step {first_step + 1}; this can "
+            f"take minutes on a large model", flush=True)
 
   # --- the loop ---------------------------------------------------------------------------------------
   metrics, window_start, window_steps = {}, time.perf_counter(), 0

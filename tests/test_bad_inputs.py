@@ -80,6 +80,14 @@ TRAIN_ROWS = [
     (["--gin_file=gin/models"], "--gin_file=gin/models is a directory"),
     (["--gin_file=nope.gin"], "gin file 'nope.gin' not found"),
     (["--bogus"], "unknown argument '--bogus'"),
+    (["--gin.DROPOUT_RATE=1.5"], "T5Config.dropout_rate=1.5 (DROPOUT_RATE in the run's gin files) must be in [0, 1)"),
+    (["--gin.DROPOUT_RATE=-0.1"], "T5Config.dropout_rate=-0.1"),
+    (["--gin.DROPOUT_RATE='0.1'"], "T5Config.dropout_rate='0.1' must be a number"),
+    (["--gin.T5Config.num_heads=0"], "T5Config.num_heads=0 must be at least 1"),
+    (["--gin.T5Config.emb_dim=8.5"], "T5Config.emb_dim=8.5 must be an integer"),
+    (["--gin.T5Config.dtype='int8'"], "T5Config.dtype='int8' is not an activation dtype"),
+    (["--gin.DATA_DIR='tests/test_bad_inputs.py'"],
+     "data directory tests/test_bad_inputs.py (from DATA_DIR) is a file"),
 ]
 
 
@@ -496,6 +504,19 @@ def test_help_is_immediate_and_lists_the_macros():
   assert "HEAVY []" in out.stdout
   for macro in ("MODEL_DIR", "TRAIN_STEPS", "CHECKPOINT_PATH", "EVAL_SUITE", "INFER_OUTPUT_DIR"):
     assert macro in out.stdout
+
+
+def test_convert_help_answers_before_heavy_imports():
+  code = ("import sys; from flanx import cli\n"
+          "for argv in (['convert', '--help'], ['convert', 'from-hf', '--help']):\n"
+          "  try:\n"
+          "    cli.main(argv)\n"
+          "  except SystemExit:\n"
+          "    pass\n"
+          "print('HEAVY', [m for m in ('jax', 'tensorflow', 'seqio', 'orbax', 'flax') if m in sys.modules])\n")
+  out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+  assert out.returncode == 0, out.stderr
+  assert "HEAVY []" in out.stdout and "from-hf" in out.stdout and "--hf_dir" in out.stdout, out.stdout
 
 
 def test_help_into_a_closed_pipe_ends_quietly():

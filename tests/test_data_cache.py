@@ -362,3 +362,15 @@ def test_cache_command_into_a_read_only_directory(tmp_path, capsys, monkeypatch)
   assert rc == 2 and f"--out={tmp_path / 'c'} is not writable ({tmp_path} does not allow it)" in err, err
   assert _entries(tmp_path) == []
 
+
+
+def test_a_cache_of_another_mixture_or_split_is_refused():
+  from flanx.errors import FlanxError
+  manifest = data_cache.Manifest("gsm8k_cot", "train", 0, 600, ["a"], [600], "ByteVocabulary", 259, 1,
+                                 {"inputs": True, "targets": True})
+  cache_reader.check_mixture(manifest, "/c", "gsm8k_cot", "train")
+  with pytest.raises(FlanxError, match=r"data cache /c \(DATA_CACHE_DIR\) was written for 'gsm8k_cot' split 'train', "
+                                       r"but this run trains on 'flan2022_cot_aqua_cot_zs' split 'train'"):
+    cache_reader.check_mixture(manifest, "/c", "flan2022_cot_aqua_cot_zs", "train")
+  with pytest.raises(FlanxError, match=r"split 'train', but this run trains on 'gsm8k_cot' split 'validation'"):
+    cache_reader.check_mixture(manifest, "/c", "gsm8k_cot", "validation")

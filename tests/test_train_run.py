@@ -59,13 +59,20 @@ def test_model_dir_holds_checkpoints_config_and_metrics(demo_run):
   assert list((model_dir / "train").glob("events.out.tfevents.*")), "TensorBoard summaries missing"
 
 
-def test_restart_continues_exactly(tmp_path):
+def test_restart_continues_exactly(tmp_path, capsys):
   """10 steps, a fresh process state, 10 more == 20 steps straight: same losses, same parameters."""
   common = ("TRAIN_STEPS = {}", "CHECKPOINT_PERIOD = 10", "BATCH_SIZE = 8", "DROPOUT_RATE = 0.1")
   straight = gin_train(tmp_path / "straight", *(c.format(20) for c in common))
   gin_train(tmp_path / "resumed", *(c.format(10) for c in common))
+  capsys.readouterr()
   resumed = gin_train(tmp_path / "resumed", *(c.format(20) for c in common))
   assert resumed.checkpoint_steps == [10, 20]
+  assert "reading the first batch and compiling the train step for step 11" in capsys.readouterr().out
+  # A rerun of the finished run says it does not train (a second `make demo`), and changes nothing.
+  again = gin_train(tmp_path / "resumed", *(c.format(20) for c in common))
+  out = capsys.readouterr().out
+  assert "not training: the checkpoint in" in out and "already at step 20, TRAIN_STEPS is 20" in out, out
+  assert "compiling the train step" not in out and again.checkpoint_steps == [10, 20]
 
   def losses(run):
     return [r["loss"] for r in summaries.read_metrics(run.model_dir)]

@@ -143,11 +143,12 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
   macros in. Self-consistency's N and temperature are gin parameters of self_consistency.predict_fn.
   Several processes (a model sharded over hosts): each runs the same steps on every example and computes the
   same metrics; only process 0 writes files. The others return the same dict where MODEL_DIR is shared storage.
-  Returns the dict written to results.json: {'step', 'suites', 'split', 'table5', 'norm_avg_over', 'other',
+  Returns the dict written to results.json: {'step', 'suites', 'split', 'data', 'table5', 'norm_avg_over', 'other',
   'settings', 'missing', 'prompts', 'outputs', 'skipped', 'files'}; settings[name]['metrics'] has 'score',
-  'score_per_example', 'normalized', 'random', 'count' and per-group keys. 'table5' (Table 5's columns and
-  Norm. avg over them), 'other' (other settings' scores, e.g. zero-shot) and 'settings' cover every setting
-  evaluated into this step so far.
+  'score_per_example', 'normalized', 'random', 'count' and per-group keys, settings[name]['data'] a fingerprint of
+  its examples; 'data' the data directory read (earlier results from other data are refused, never merged).
+  'table5' (Table 5's columns and Norm. avg over them), 'other' (other settings' scores, e.g. zero-shot) and
+  'settings' cover every setting evaluated into this step so far.
   """
   if vocabulary != vocab_lib.active():  # token ids would be read with another vocabulary than they were made with
     raise FlanxError(f"the evaluator was given {vocabulary!r} but the tasks encode with {vocab_lib.active()!r}; "
@@ -161,6 +162,12 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
                      f"{', '.join(sorted({x for s in suite.settings for x in s.splits}))})")
   examples, missing = _available(suite, with_split, split)
   run = [s for s in with_split if s.name in examples]
+  # Which data these results come from: merged only with earlier results from the same (results.check_same_data).
+  data_path = data_dir.current().path
+  data = {"directory": str(data_path.resolve()) if data_path else None}
+  fingerprints = {s.name: results_lib.fingerprint(examples[s.name]) for s in run}
+  previous = results_lib.read_results(out_dir)
+  results_lib.check_same_data(previous, data["directory"], fingerprints, out_dir)
 
   requested = feature_lengths or {}
   prompts, budgets, sequence_lengths = {}, {}, {}
@@ -190,20 +197,23 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
       future, _ = ev.evaluate(compute_metrics=True, step=step,
                               predict_fn=_counted(model_fn, bar, vocabulary.pad_id, budget), score_fn=score_fn)
       task_metrics = future.result()[s.task]
-      settings_out[s.name] = {"column": s.column, "metrics": {k: float(v) for k, v in task_metrics.items()}}
+      settings_out[s.name] = {"column": s.column, "metrics": {k: float(v) for k, v in task_metrics.items()},
+                              "data": fingerprints[s.name]}
       outputs[s.name] = {"decode_length": budget.decode_length, "longest_exemplar_answer": longest_answer,
                          "at_budget": budget.at_budget, "total": budget.total}
       if writer:
         results_lib.write_predictions(out_dir, s.name, _records(ev.loggers[0]))
       ev.close()
 
-  current = {"step": step, "suites": [suite.name], "split": split, "settings": settings_out, "missing": missing,
+  current = {"step": step, "suites": [suite.name], "split": split, "data": data, "settings": settings_out,
+             "missing": missing,
              "prompts": prompts, "outputs": outputs,
              "skipped": [s.name for s in suite.settings if s not in with_split]}
-  merged = results_lib.merge(results_lib.read_results(out_dir), current)
+  merged = results_lib.merge(previous, current)
   columns = list(suite.columns)
   row, over = results_lib.table_row(merged, columns)
-  results = {"step": step, "suites": merged["suites"], "split": split, "table5": row, "norm_avg_over": over,
+  results = {"step": step, "suites": merged["suites"], "split": split, "data": data, "table5": row,
+             "norm_avg_over": over,
              "other": results_lib.other_columns(merged, columns),
              **{k: merged[k] for k in ("settings", "missing", "prompts", "outputs", "skipped")}}
   # The plot follows the paper's table (validation) across steps; a test-split run has no plot of its own.

@@ -2,12 +2,14 @@
 written atomically (temp file + os.replace); merging a run into what earlier runs wrote for the same step; and
 reading every step back for the score-vs-step plot."""
 
+import hashlib
 import json
 import os
 import pathlib
 import tempfile
 from collections.abc import Sequence
 
+from flanx.errors import FlanxError
 from flanx.evaluation.suite import NORM_AVG_COLUMN, VALIDATION
 
 RESULTS_JSON = "results.json"
@@ -56,6 +58,35 @@ def write_predictions(directory: pathlib.Path, setting: str, records: list[dict]
   path = directory / PREDICTIONS_DIR / f"{setting}.jsonl"
   write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
   return path
+
+
+def fingerprint(examples: Sequence[dict]) -> str:
+  """A setting's data as read (prompts, targets, metadata): equal only when every example is the same."""
+  text = json.dumps(list(examples), sort_keys=True, ensure_ascii=False, default=str)
+  return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def check_same_data(previous: dict | None, directory: str | None, fingerprints: dict[str, str],
+                    where: pathlib.Path) -> None:
+  """Results merge only with results read from the same data: the same data directory, and for each setting
+  evaluated before and now, the same examples. Otherwise one line, before anything is evaluated."""
+  if not previous:
+    return
+  path = where / RESULTS_JSON
+  if "data" not in previous:
+    raise FlanxError(f"{path} records no data directory (written by an older flanx), so its results cannot be "
+                     f"merged with this run's: move it away or evaluate into another EVAL_MODEL_DIR")
+  before = previous["data"].get("directory")
+  if before != directory:
+    raise FlanxError(f"{path} holds results read from data directory {before or '(embedded fixtures)'}, but this "
+                     f"run reads {directory or '(embedded fixtures)'}: results from different data are never "
+                     f"merged; move that results.json away or evaluate into another EVAL_MODEL_DIR")
+  for name, fp in fingerprints.items():
+    earlier = previous.get("settings", {}).get(name, {}).get("data")
+    if earlier is not None and earlier != fp:
+      raise FlanxError(f"{path}: the data of setting {name!r} in {directory} changed since it was evaluated "
+                       f"({earlier} then, {fp} now): move that results.json away or evaluate into another "
+                       f"EVAL_MODEL_DIR")
 
 
 def merge(previous: dict | None, current: dict) -> dict:

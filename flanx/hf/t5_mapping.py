@@ -148,6 +148,7 @@ def config_from_hf(hf_config: dict[str, Any], where: str) -> T5Config:
     raise FlanxError(f"{where}: unsupported architecture layer_norm_epsilon={eps} (flanx uses {LAYER_NORM_EPSILON})")
   try:
     return T5Config(
+        dtype=activation_dtype(hf_config, where),
         vocab_size=int(hf_config["vocab_size"]), emb_dim=int(hf_config["d_model"]),
         num_heads=int(hf_config["num_heads"]), head_dim=int(hf_config["d_kv"]), mlp_dim=int(hf_config["d_ff"]),
         num_encoder_layers=int(hf_config["num_layers"]),
@@ -156,6 +157,18 @@ def config_from_hf(hf_config: dict[str, Any], where: str) -> T5Config:
         relative_attention_max_distance=int(hf_config.get("relative_attention_max_distance", 128)))
   except KeyError as e:
     raise FlanxError(f"{where}: config.json lacks {e.args[0]!r}") from e
+  except FlanxError as e:  # a value T5Config refuses (flanx/models/config_checks.py), e.g. num_heads 0
+    raise FlanxError(f"{where}/config.json: {e}") from e
+
+
+def activation_dtype(hf_config: dict[str, Any], where: str) -> str:
+  """The checkpoint's own dtype (transformers 5 `dtype`, 4 `torch_dtype`; float32 when absent, as transformers
+  loads it). float16 becomes bfloat16: T5's activations overflow float16, which is why T5 was trained in bfloat16."""
+  dtype = hf_config.get("dtype", hf_config.get("torch_dtype")) or "float32"
+  dtype = str(dtype).removeprefix("torch.")
+  if dtype not in ("float32", "bfloat16", "float16"):
+    raise FlanxError(f"{where}/config.json: dtype {dtype!r} is not float32, bfloat16 or float16")
+  return "bfloat16" if dtype == "float16" else dtype
 
 
 def config_to_hf(c: T5Config) -> dict[str, Any]:

@@ -84,14 +84,31 @@ class HfWeights:
 
 
 def _safetensors_entries(path: pathlib.Path) -> dict[str, _Entry]:
+  """The tensors a safetensors file holds; a truncated or damaged file is one line before anything is mapped
+  (numpy's memmap would say only "mmap length is greater than file size")."""
+  size = path.stat().st_size
+  again = "download or copy it again"
   with open(path, "rb") as f:
-    (header_size,) = struct.unpack("<Q", f.read(8))
-    header = json.loads(f.read(header_size))
+    head = f.read(8)
+    if len(head) < 8:
+      raise FlanxError(f"{path} is truncated or not a safetensors file ({size} bytes): {again}")
+    (header_size,) = struct.unpack("<Q", head)
+    if header_size > size - 8:
+      raise FlanxError(f"{path} is truncated or not a safetensors file (a {header_size}-byte header in a file of "
+                       f"{size} bytes): {again}")
+    try:
+      header = json.loads(f.read(header_size))
+    except ValueError as e:
+      raise FlanxError(f"{path} is damaged: its header is not JSON ({e}): {again}") from e
   header.pop("__metadata__", None)
   entries = {}
   for name, info in header.items():
     if info["dtype"] not in _SAFETENSORS_DTYPES:
       raise FlanxError(f"{path.name}: tensor {name} has unsupported dtype {info['dtype']}")
+    end = 8 + header_size + info["data_offsets"][1]
+    if end > size:
+      raise FlanxError(f"{path} is truncated: tensor {name} ends at byte {end:,} but the file has {size:,} bytes: "
+                       f"{again}")
     entries[name] = _Entry(path, np.dtype(_SAFETENSORS_DTYPES[info["dtype"]]), tuple(info["shape"]),
                            8 + header_size + info["data_offsets"][0])
   return entries

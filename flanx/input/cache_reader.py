@@ -280,6 +280,16 @@ def check_vocabulary(directory: str, vocabulary) -> None:
                      f"is {data_cache.describe(vocabulary)}: rewrite it with `flanx data cache --vocab ...`")
 
 
+def check_mixture(manifest: data_cache.Manifest, directory: str, mixture: str, split: str) -> None:
+  """A cache holds one mixture's split; read under another MIXTURE_OR_TASK_NAME it would train on the wrong data
+  with no word. (Feature lengths need no check: the cache holds untrimmed examples, trimmed here at read time.)"""
+  if (manifest.mixture, manifest.split) != (mixture, split):
+    raise FlanxError(f"data cache {directory} (DATA_CACHE_DIR) was written for {manifest.mixture!r} split "
+                     f"{manifest.split!r}, but this run trains on {mixture!r} split {split!r}: point DATA_CACHE_DIR "
+                     f"at a cache of {mixture!r} (`flanx data cache {mixture} --split {split} --out DIR`) or set it "
+                     f"to None")
+
+
 def converter_fields(feature_converter) -> dict:
   """The CacheSpec fields that make `feature_converter`'s rows (T5's EncDec, PaLM's PrefixLM converter); a
   converter whose rows the reader does not make is one line."""

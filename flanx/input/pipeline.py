@@ -40,6 +40,7 @@ class Input:
     if config.cache_dir:
       self._cache_fields = cache_reader.converter_fields(self.converter)
       manifest = data_cache.Manifest.read(config.cache_dir)
+      cache_reader.check_mixture(manifest, str(config.cache_dir), config.mixture_or_task_name, config.split)
       manifest.check_shards(config.cache_dir)
       if manifest.examples < self.layout.num_shards:
         raise FlanxError(f"data cache {config.cache_dir} holds {manifest.examples} examples, fewer than the "

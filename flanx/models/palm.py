@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flanx.models import kv_cache, layers, stacking
+from flanx.models import config_checks, kv_cache, layers, stacking
 from flanx.models.attention import plain_attend
 from flanx.models.dropout import DropoutKeep
 from flanx.models.layers import constrain
@@ -41,6 +41,7 @@ class PaLMConfig:
 
   def __post_init__(self):
     layers.check_remat_policy(self.remat_policy, "PaLMConfig.remat_policy")
+    config_checks.check(self, "PaLMConfig", even=("head_dim",))
 
 
 def rotary(x: jax.Array, positions: jax.Array, max_wavelength: float) -> jax.Array:

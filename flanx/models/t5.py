@@ -12,7 +12,7 @@ import flax.linen as nn
 import gin
 import jax.numpy as jnp
 
-from flanx.models import layers, stacking
+from flanx.models import config_checks, layers, stacking
 from flanx.models.layers import constrain
 
 @gin.configurable
@@ -34,6 +34,7 @@ class T5Config:
 
   def __post_init__(self):
     layers.check_remat_policy(self.remat_policy, "T5Config.remat_policy")
+    config_checks.check(self, "T5Config")
 
 
 class EncoderLayer(nn.Module):

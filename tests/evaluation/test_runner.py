@@ -204,3 +204,34 @@ def test_zero_shot_settings_are_reported_outside_the_table(fixture_data, tmp_pat
   # The zero-shot prompts hold no exemplar, but the few-shot exemplars' chains size their decode budget.
   assert r["outputs"]["bbh_zeroshot_cot"]["longest_exemplar_answer"] > r["outputs"]["bbh_zeroshot_direct"][
       "longest_exemplar_answer"] > 0
+
+
+def test_results_from_other_data_are_refused_not_merged(use_data, tmp_path):
+  data = tmp_path / "data"
+  shutil.copytree(FIXTURES, data)
+  use_data(data)
+  r = run("mmlu_direct", oracle, tmp_path / "run")
+  saved = json.loads((results_lib.eval_dir(tmp_path / "run", 1) / "results.json").read_text())
+  assert saved["data"]["directory"] == str(data.resolve())
+  assert saved["settings"]["mmlu_direct"]["data"].startswith("sha256:")
+  assert r["data"] == saved["data"]
+  use_data(FIXTURES)  # another data directory: one line, and the earlier results are left as they were
+  with pytest.raises(FlanxError, match=r"results from different data are never merged") as e:
+    run("mmlu_direct", oracle, tmp_path / "run")
+  assert "\n" not in str(e.value) and str(data.resolve()) in str(e.value)
+  use_data(data)
+  csv = next((data / "mmlu").rglob("*.csv"))
+  csv.write_text(csv.read_text().replace("A", "B", 1))  # the same directory, with an edited file
+  with pytest.raises(FlanxError, match=r"the data of setting 'mmlu_direct' .* changed"):
+    run("mmlu_direct", oracle, tmp_path / "run")
+  assert json.loads((results_lib.eval_dir(tmp_path / "run", 1) / "results.json").read_text()) == saved
+
+
+def test_results_without_a_data_record_are_not_merged(tmp_path):
+  same = {"data": {"directory": "/d"}, "settings": {"mmlu_direct": {"data": "sha256:1"}}}
+  results_lib.check_same_data(None, "/d", {"mmlu_direct": "sha256:2"}, tmp_path)  # nothing earlier
+  results_lib.check_same_data(same, "/d", {"mmlu_direct": "sha256:1", "bbh_direct": "sha256:3"}, tmp_path)
+  with pytest.raises(FlanxError, match=r"records no data directory \(written by an older flanx\)"):
+    results_lib.check_same_data({"settings": {}}, "/d", {}, tmp_path)
+  with pytest.raises(FlanxError, match=r"from data directory \(embedded fixtures\), but this run reads /d"):
+    results_lib.check_same_data({"data": {"directory": None}, "settings": {}}, "/d", {}, tmp_path)

@@ -1,6 +1,7 @@
 """Bad input to `flanx convert` gets one clear line each."""
 
 import json
+import pathlib
 
 import pytest
 from safetensors.numpy import load_file, save_file
@@ -59,3 +60,40 @@ def test_pytorch_state_dict_is_read_without_unpickling_code(tmp_path):
   config = convert.import_hf(hf_dir, tmp_path / "out")
   assert (config.num_encoder_layers, config.num_decoder_layers) == (2, 3)
   assert (tmp_path / "out" / "checkpoint_0" / "params").is_dir() and (tmp_path / "out" / "model.gin").is_file()
+
+
+@pytest.mark.parametrize("keep", [5, 100, -40])  # inside the size field, inside the header, inside the data
+def test_a_truncated_safetensors_file_is_one_line(hf_dir, tmp_path, capsys, keep):
+  weights = hf_dir / "model.safetensors"
+  data = weights.read_bytes()
+  weights.write_bytes(data[:keep])
+  assert cli.main(["convert", "from-hf", "--hf_dir", str(hf_dir), "--out", str(tmp_path / "out")]) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.count("\n") == 0 and f"{weights} is truncated" in err and "download or copy it again" in err, err
+  assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"num_heads": 0}, r"config.json: T5Config.num_heads=0 must be at least 1"),
+    ({"d_kv": -8}, r"config.json: T5Config.head_dim=-8 must be at least 1"),
+    ({"torch_dtype": "int8"}, r"config.json: dtype 'int8' is not float32, bfloat16 or float16"),
+])
+def test_config_values_flanx_cannot_build_are_one_line(hf_dir, tmp_path, changes, message):
+  _edit_config(hf_dir, **changes)
+  with pytest.raises(FlanxError, match=message):
+    convert.import_hf(hf_dir, tmp_path / "out")
+
+
+@pytest.mark.parametrize("changes, dtype", [
+    ({}, "float32"),  # transformers loads a config without a dtype in float32
+    ({"torch_dtype": "float32"}, "float32"),
+    ({"dtype": "bfloat16"}, "bfloat16"),  # transformers 5's spelling
+    ({"torch_dtype": "float16"}, "bfloat16"),  # T5 overflows float16
+])
+def test_activation_dtype_comes_from_the_checkpoint(changes, dtype):
+  from flanx.hf import t5_mapping
+  hf_config = {"model_type": "t5", "feed_forward_proj": "gated-gelu", "vocab_size": 64, "d_model": 32,
+               "num_heads": 4, "d_kv": 8, "d_ff": 64, "num_layers": 2, **changes}
+  config = t5_mapping.config_from_hf(hf_config, "hf")
+  assert config.dtype == dtype
+  assert f"ACTIVATION_DTYPE = '{dtype}'" in convert.model_gin(config, None, pathlib.Path("hf"))

@@ -115,6 +115,12 @@ def test_batch_must_split_over_the_data_shards():
     (["plan", "--gin_file=runs/demo.gin", "--topology=v4-8", "--mesh="], "--mesh is empty"),
     (["plan", "--gin_file=runs/flan_t5_xl.gin", "--gin.NO_SUCH_MACRO=1"], "unknown gin macro NO_SUCH_MACRO"),
     (["plan", "--gin_file=runs/no_such.gin", "--topology=v4-8"], "not found"),
+    # What flanx train refuses, plan refuses with the same line (exit 2, not 1 for "does not fit").
+    (["plan", "--gin_file=runs/demo.gin", "--topology=v4-8", "--mesh=data=4", "--gin.BATCH_SIZE=64",
+      "--gin.NUM_MICROBATCHES=3"], "BATCH_SIZE=64 is not divisible by NUM_MICROBATCHES=3 x the 4 data shards"),
+    (["plan", "--gin_file=runs/demo.gin", "--topology=v4-8", "--gin.BATCH_SIZE='sixty-four'"],
+     "BATCH_SIZE='sixty-four' must be an integer (got str)"),
+    (["plan", "--gin_file=runs/demo.gin", "--topology=v4-8", "--gin.NUM_MICROBATCHES=0"], "NUM_MICROBATCHES=0"),
 ])
 def test_cli_errors_are_one_line(argv, message, capsys):
   assert cli.main(argv) == 2
