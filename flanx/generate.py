@@ -14,6 +14,7 @@ with its "log_likelihood".
 import argparse
 import json
 import pathlib
+import sys
 from collections.abc import Sequence
 
 import gin  # light: the heavy imports (jax, the model) wait until a command runs
@@ -38,17 +39,29 @@ def configured_model(model=gin.REQUIRED):
   return model
 
 
-def configured(checkpoint: str, gin_files: Sequence[str] = ()):
-  """The model and vocabulary of --gin_file, else of the checkpoint's saved config.gin or model.gin."""
+ACTIVATION_DTYPES = ("float32", "bfloat16")
+
+
+def configured(checkpoint: str, gin_files: Sequence[str] = (), activation_dtype: str | None = None):
+  """The model and vocabulary of --gin_file, else of the checkpoint's saved config.gin or model.gin; with
+  `activation_dtype`, computing in that dtype instead of the one the model file names (ACTIVATION_DTYPE)."""
   from flanx import gin_config
-  gin_config.parse_with_saved_model(gin_files, ["flanx_generate.model = %MODEL"], checkpoint, name="--checkpoint")
-  return gin_config.call(configured_model)
+  bindings = ["flanx_generate.model = %MODEL"]
+  if activation_dtype is not None:  # scoped as a saved config.gin binds it, so it wins over that binding
+    bindings += [f"MODEL/{family}.dtype = '{activation_dtype}'" for family in ("T5Config", "PaLMConfig")]
+  gin_config.parse_with_saved_model(gin_files, bindings, checkpoint, name="--checkpoint")
+  model = gin_config.call(configured_model)
+  print(f"flanx: {model.config.dtype} activations"
+        + ("" if activation_dtype else " (the model file's ACTIVATION_DTYPE; --activation_dtype to change)"),
+        file=sys.stderr, flush=True)
+  return model
 
 
-def load(checkpoint: str, lengths: dict[str, int], gin_files: Sequence[str] = (), model=None):
+def load(checkpoint: str, lengths: dict[str, int], gin_files: Sequence[str] = (), model=None,
+         activation_dtype: str | None = None):
   """`configured` (or `model`) with the checkpoint's parameters restored (a checkpoints.Loaded)."""
   from flanx import checkpoints
-  model = configured(checkpoint, gin_files) if model is None else model
+  model = configured(checkpoint, gin_files, activation_dtype) if model is None else model
   return checkpoints.restore_for_inference(model, checkpoint, lengths, name="--checkpoint")
 
 
@@ -110,7 +123,7 @@ def generate(args) -> int:
   if not output.exists():  # an existing file is replaced, whole
     errors.writable_dir("--output", output)
   errors.output_outside("--output", args.output, inputs={"--input": args.input}, runs=[args.checkpoint])
-  model = configured(args.checkpoint, args.gin_file)
+  model = configured(args.checkpoint, args.gin_file, args.activation_dtype)
   vocabulary = model.vocabulary  # the checkpoint's own (its config.gin): prompts need no task registry
   encoded = _encode(vocabulary, prompts)
   check_fits(model, encoded, args.max_new_tokens, max(args.beam_size, args.num_samples))
@@ -142,7 +155,8 @@ def score(args) -> int:
   if not pairs:
     raise FlanxError(f"{args.input} has no input/target pairs")
   from flanx import decoding
-  loaded = load(args.checkpoint, {"inputs": 8, "targets": 8}, args.gin_file)
+  loaded = load(args.checkpoint, {"inputs": 8, "targets": 8}, args.gin_file,
+                activation_dtype=args.activation_dtype)
   vocabulary = loaded.model.vocabulary
   batch = decoding.teacher_forced(loaded.model, decoding.token_rows(_encode(vocabulary, [i for i, _ in pairs])),
                                   decoding.token_rows(_encode(vocabulary, [t for _, t in pairs])))
@@ -171,6 +185,9 @@ def parser(command: str) -> argparse.ArgumentParser:
   parser.add_argument("--input", required=True, help="see the file format below")
   parser.add_argument("--gin_file", action="append", default=[],
                       help="a model gin file (defines MODEL) instead of the checkpoint's config.gin/model.gin")
+  parser.add_argument("--activation_dtype", choices=ACTIVATION_DTYPES,
+                      help="compute in this dtype (default: the model file's ACTIVATION_DTYPE, which `flanx convert "
+                           "from-hf` takes from config.json)")
   if command == "generate":
     parser.add_argument("--output", required=True, help="JSON-lines file to write (whole or not at all)")
     parser.add_argument("--max_new_tokens", type=_at_least(1), default=64)

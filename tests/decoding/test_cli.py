@@ -62,13 +62,21 @@ def test_generate_and_score(run_dir, tmp_path, capsys):
                  "--max_new_tokens", "6", "--beam_size", "3"])
   assert rc == 0 and all(len(json.loads(line)["outputs"]) == 3 for line in out.read_text().splitlines())
 
+  assert "flanx: float32 activations (the model file's ACTIVATION_DTYPE" in capsys.readouterr().err
+
   pairs = tmp_path / "pairs.jsonl"
   pairs.write_text('{"input": "copy: abc", "target": "abc"}\n{"input": "copy: abc", "target": "abcabcabc"}\n')
-  capsys.readouterr()
   assert cli.main(["score", "--checkpoint", str(run_dir), "--input", str(pairs)]) == 0
   scored = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
   assert len(scored) == 2 and all(s["log_likelihood"] < 0 for s in scored)
   assert scored[0]["log_likelihood"] > scored[1]["log_likelihood"]  # three more tokens cost probability
+  # --activation_dtype overrides the model file's dtype: the same targets, scored in bfloat16, differ a little
+  assert cli.main(["score", "--checkpoint", str(run_dir), "--input", str(pairs), "--activation_dtype", "bfloat16"]) == 0
+  captured = capsys.readouterr()
+  assert "flanx: bfloat16 activations" in captured.err
+  in_bf16 = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
+  assert [s["log_likelihood"] for s in in_bf16] != [s["log_likelihood"] for s in scored]
+  assert abs(in_bf16[0]["log_likelihood"] - scored[0]["log_likelihood"]) < 0.5
 
 
 def test_infer_writes_one_jsonl_per_task(run_dir, tmp_path, capsys):
