@@ -276,23 +276,26 @@ def train(
 
   # --- wrap up ------------------------------------------------------------------------------------------
   # The loop ended at a sync point (the last step, or a stop), so no non-finite flag is left unread.
-  final_step = int(jax.device_get(state.step))
-  checkpointer.save(state, inputs.position(), force=True)
-  inputs.close()
-  checkpointer.wait()
-  steps = checkpointer.all_steps()
-  checkpointer.close()
-  if held_out is not None:
-    best.close()
-  logger.close()
-  if records.report():
-    print(records.report(), flush=True)  # BAD_RECORD_POLICY='skip' never drops records silently
-  if first_step == train_steps and jax.process_index() == 0:
-    gin_config.write_operative_config(model_dir)
-  if show_predictions:
-    _print_predictions(trainer, state.params, train_dataset_cfg.mixture_or_task_name, show_predictions,
-                       train_dataset_cfg.batch_size)
-  run_lock.release(model_dir)
+  # Still under the signal handler: a Ctrl-C after the one that stopped the run, while the last checkpoint is
+  # written, leaves at once (exit 130) instead of unwinding through orbax's background threads.
+  with dataclasses.replace(stop):  # the same signals, action and first signal received
+    final_step = int(jax.device_get(state.step))
+    checkpointer.save(state, inputs.position(), force=True)
+    inputs.close()
+    checkpointer.wait()
+    steps = checkpointer.all_steps()
+    checkpointer.close()
+    if held_out is not None:
+      best.close()
+    logger.close()
+    if records.report():
+      print(records.report(), flush=True)  # BAD_RECORD_POLICY='skip' never drops records silently
+    if first_step == train_steps and jax.process_index() == 0:
+      gin_config.write_operative_config(model_dir)
+    if show_predictions:
+      _print_predictions(trainer, state.params, train_dataset_cfg.mixture_or_task_name, show_predictions,
+                         train_dataset_cfg.batch_size)
+    run_lock.release(model_dir)
   return TrainResult(step=final_step, metrics=metrics, model_dir=model_dir,
                      checkpoint_steps=steps, trainer=trainer, state=state, preempted=preempted)
 

@@ -12,12 +12,13 @@ ACTIVATION_DTYPES = ("float32", "bfloat16", "float16")
 
 
 def check(config, where: str, even: tuple[str, ...] = ()) -> None:
-  """Every int field of the dataclass `config` at least 1 (and those in `even` even), `dropout_rate` in [0, 1),
-  `dtype` a float type, any other float field positive; `where` is its gin name (e.g. 'T5Config')."""
+  """Every int field of the dataclass `config` at least 1 (layer counts at least 0; those in `even` even),
+  `dropout_rate` in [0, 1), `dtype` a float type, any other float field positive; `where` is its gin name
+  (e.g. 'T5Config')."""
   for field in dataclasses.fields(config):
     name, value = f"{where}.{field.name}", getattr(config, field.name)
     if field.type in (int, "int"):
-      positive_int(name, value)
+      positive_int(name, value, minimum=0 if field.name.endswith("_layers") else 1)  # an empty stack is defined
       if field.name in even and value % 2:
         raise FlanxError(f"{name}={value} must be even (rotary embeddings turn pairs of features)")
     elif field.name == "dropout_rate":
