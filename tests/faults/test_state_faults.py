@@ -186,7 +186,7 @@ def test_model_dir_turning_read_only_mid_run_is_one_line(tmpfs, capfd, ledger):
   """A read-only bind mount over MODEL_DIR once checkpoint_2 is committed: whatever write fails first (the
   metrics file, a checkpoint), the error is one line and releasing the lock does not bury it."""
   mount, resize = tmpfs
-  resize(20000)
+  resize(200000)  # ~100 checkpoints: under load the watcher thread can be late; a full disk is not this case
   model_dir = mount / "run"
 
   def freeze() -> None:
