@@ -192,7 +192,6 @@ def train(
   monitor = nonfinite.NonfiniteMonitor(nonfinite_policy, max_consecutive_skips)
   trainer = Trainer(model, optimizer, partitioner, lengths, num_microbatches,
                     skip_nonfinite=nonfinite_policy == "skip")
-  trainer.check_batch_size(train_dataset_cfg.batch_size)
 
   checkpointer = checkpoints.Checkpointer(model_dir, checkpoint_period, keep_checkpoints, async_checkpointing,
                                           settings=checkpoints.settings_of(optimizer))

@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import optax
 
 from flanx import losses, nonfinite, partitioning
-from flanx.errors import FlanxError
 from flanx.optimizer import OptimizerConfig
 
 Batch = Mapping[str, jax.Array]
@@ -162,16 +161,3 @@ class Trainer:
 
   def eval_step(self, params, batch: Batch) -> dict:
     return self._eval_step(params, batch)
-
-  def check_batch_size(self, global_batch_size: int, names: tuple[str, str] = ("BATCH_SIZE", "num_microbatches")
-                       ) -> None:
-    """Every microbatch splits evenly over the data-parallel shards; `names` are what the user set the batch
-    size and the microbatch count with (gin macros for flanx train, flags for flanx bench train)."""
-    batch_name, microbatches_name = names
-    dp = partitioning.data_parallel_size(self.mesh)
-    if global_batch_size % dp:
-      raise FlanxError(f"{batch_name}={global_batch_size} is not divisible by the data-parallel size {dp} "
-                       f"(mesh {dict(self.mesh.shape)})")
-    if global_batch_size % (dp * self.num_microbatches) and self.num_microbatches > 1:
-      raise FlanxError(f"{batch_name}={global_batch_size} is not divisible by {microbatches_name}="
-                       f"{self.num_microbatches} x the data-parallel size {dp}")

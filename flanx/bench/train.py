@@ -31,6 +31,7 @@ from jax.sharding import PartitionSpec
 from flanx import gin_config, host_memory, partitioning
 from flanx.errors import FlanxError
 from flanx.flops import measure_peak_flops
+from flanx.input import layout
 from flanx.optimizer import OptimizerConfig
 from flanx.trainer import Trainer
 
@@ -156,7 +157,7 @@ def main(argv: Sequence[str]) -> int:
   trainer = Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), lengths,
                     args.num_microbatches)
   mesh = trainer.mesh
-  trainer.check_batch_size(args.batch_size, names=("--batch_size", "--num_microbatches"))
+  layout.from_mesh(mesh, args.batch_size, args.num_microbatches, names=("--batch_size", "--num_microbatches"))
   host_batch = _random_batch(model, args.batch_size, lengths)
   batch = {k: jax.device_put(v, partitioning.batch_sharding(mesh)) for k, v in host_batch.items()}
   _phase("initialising parameters")

@@ -32,7 +32,8 @@ def test_bench_train_against_hf_prints_phases_and_ratio(capsys):
     (["--batch_size=-1"], "--batch_size=-1 must be positive"),
     (["--num_microbatches=0"], "--num_microbatches=0 must be positive"),
     (["--num_microbatches=-2"], "--num_microbatches=-2 must be positive"),
-    (["--num_microbatches=3"], "--batch_size=8 is not divisible by --num_microbatches=3 x the data-parallel size 8"),
+    (["--num_microbatches=3"],
+     "--batch_size=8 is not divisible by --num_microbatches=3 x the 8 data shards (mesh replica=1, data=8, model=1)"),
 ])
 def test_bench_train_rejects_bad_numbers_in_one_line(capsys, args, message):
   assert cli.run(bench_main, ["train", *args], prog="flanx bench") == 2
