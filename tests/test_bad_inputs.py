@@ -191,19 +191,28 @@ EVAL_ROWS = [
     (["--gin.EVAL_MODEL_DIR='{file}/eval'"], "EVAL_MODEL_DIR={file}/eval is under the regular file {file}"),
     (["--gin.EVAL_SUITE=[mmlu_direct]"], "mmlu_direct is not a Python literal; quote the string: "
                                          "--gin.EVAL_SUITE=\"['mmlu_direct']\""),
+    (["--gin.EVAL_SUITE=['mmlu_direct', 'bbh_drect']"], "EVAL_SUITE=['mmlu_direct', 'bbh_drect']: unknown evaluation "
+                                                        "suite or benchmark 'bbh_drect' (did you mean 'bbh_direct'"),
+    (["--gin.EVAL_SUITE=[]"], "EVAL_SUITE=[] must be a suite name or a list of them"),
+    (["--gin.EVAL_SUITE=['mmlu_direct', 3]"], "EVAL_SUITE=['mmlu_direct', 3] must be a suite name or a list of them"),
+    (["--gin.EVAL_SUITE=3"], "EVAL_SUITE=3 must be a suite name or a list of them"),
+    (["--gin.EVAL_MODEL_DIR='{file}'"], "EVAL_MODEL_DIR={file} is a file; give a directory"),
+    (["--gin.EVAL_MODEL_DIR='{run}/checkpoint_2/out'"],
+     "EVAL_MODEL_DIR={run}/checkpoint_2/out is inside the checkpoint {run}/checkpoint_2; write outputs outside it"),
 ]
 
 
 @pytest.mark.parametrize("overrides, fragment", EVAL_ROWS, ids=[" ".join(r[0]) or "none" for r in EVAL_ROWS])
 def test_eval_rejects(tmp_path, capsys, overrides, fragment):
   (tmp_path / "file").write_text("x")
-  overrides = [o.replace("{file}", str(tmp_path / "file")) for o in overrides]
-  fragment = fragment.replace("{file}", str(tmp_path / "file"))
+  (tmp_path / "run" / "checkpoint_2" / "params").mkdir(parents=True)
+  overrides = [o.replace("{file}", str(tmp_path / "file")).replace("{run}", str(tmp_path / "run")) for o in overrides]
+  fragment = fragment.replace("{file}", str(tmp_path / "file")).replace("{run}", str(tmp_path / "run"))
   if not any("CHECKPOINT_PATH" in o for o in overrides) and overrides:
     overrides = [f"--gin.CHECKPOINT_PATH='{tmp_path}'", *overrides]  # settings are checked before the path
   line = _one_line(capsys, _eval(*overrides))
   assert fragment in line, line
-  assert not (tmp_path / "eval").exists()
+  assert not (tmp_path / "eval").exists() and not list(tmp_path.rglob("out"))
 
 
 def _damage(step_dir: pathlib.Path) -> None:
@@ -234,14 +243,17 @@ INFER_ROWS = [
     (["--gin.INFER_FEATURE_LENGTHS={'targets': 8}"], "has no 'inputs' length"),
     (["--gin.INFER_OUTPUT_DIR='{file}'"], "INFER_OUTPUT_DIR={file} is a file; give a directory"),
     (["--gin.INFER_SPLIT='nosuch'"], "INFER_SPLIT='nosuch': task 'flanx_demo_copy' has no such split (it has 'train'"),
+    (["--gin.INFER_OUTPUT_DIR='{tmp}/run/checkpoint_2/out'"],
+     "INFER_OUTPUT_DIR={tmp}/run/checkpoint_2/out is inside the checkpoint {tmp}/run/checkpoint_2"),
 ]
 
 
 @pytest.mark.parametrize("overrides, fragment", INFER_ROWS, ids=[" ".join(r[0]) or "none" for r in INFER_ROWS])
 def test_infer_rejects(tmp_path, capsys, overrides, fragment):
   (tmp_path / "file").write_text("x")
-  overrides = [o.replace("{file}", str(tmp_path / "file")) for o in overrides]
-  fragment = fragment.replace("{file}", str(tmp_path / "file"))
+  (tmp_path / "run" / "checkpoint_2" / "params").mkdir(parents=True)
+  overrides = [o.replace("{file}", str(tmp_path / "file")).replace("{tmp}", str(tmp_path)) for o in overrides]
+  fragment = fragment.replace("{file}", str(tmp_path / "file")).replace("{tmp}", str(tmp_path))
   if not any("OUTPUT_DIR" in o for o in overrides) and overrides:
     overrides = [f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'out'}'", *overrides]
   rc = cli.main(["infer", "--gin_file=gin/runs/infer.gin", "--gin_file=gin/models/t5_1_1/tiny.gin",
@@ -249,7 +261,7 @@ def test_infer_rejects(tmp_path, capsys, overrides, fragment):
                  "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", *overrides])
   line = _one_line(capsys, rc)
   assert fragment in line, line
-  assert not (tmp_path / "out").exists()
+  assert not (tmp_path / "out").exists() and not list(tmp_path.rglob("out"))
 
 
 # Multi-process flags of eval and infer (the same as train's): checked before gin is read or a device is touched.
@@ -354,7 +366,7 @@ PATH_ROWS = [
     ("generate", ["--input", "{tmp}/nosuch.txt"], "--input {tmp}/nosuch.txt does not exist"),
     ("generate", ["--input", "{tmp}/dir"], "--input {tmp}/dir is a directory"),
     ("score", ["--input", "{tmp}/nosuch.jsonl"], "--input {tmp}/nosuch.jsonl does not exist"),
-    ("generate", ["--output", "{tmp}/dir"], "--output {tmp}/dir is a directory; give a file name"),
+    ("generate", ["--output", "{tmp}/dir"], "--output={tmp}/dir is a directory; give a file name"),
     ("generate", ["--checkpoint", "{tmp}/nosuch"], "--checkpoint={tmp}/nosuch does not exist"),
     ("generate", ["--checkpoint", "{tmp}/prompts.txt"], "--checkpoint={tmp}/prompts.txt is not a flanx checkpoint"),
     ("score", ["--checkpoint", "{tmp}/dir"], "--checkpoint={tmp}/dir is not a flanx checkpoint"),
@@ -401,8 +413,24 @@ def test_generate_sizes_beyond_memory_are_refused_before_compiling(run_dir, tmp_
   rc = cli.main(["generate", "--checkpoint", str(run_dir), "--input", str(tmp_path / "prompts.txt"), "--output",
                  str(tmp_path / "out.jsonl"), "--max_new_tokens", max_new_tokens])
   line = _one_line(capsys, rc)
-  assert fragment in line and "GiB per device to decode" in line, line
+  assert fragment in line and ") to decode needs about" in line and "GiB per device; the host has" in line, line
   assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("pairs, fragment", [
+    ([("copy: abc", "x" * 100_000)], "scoring 1 pair of --input (longest input: pair 1, 10 tokens; longest target: "
+                                     "pair 1, 100,001 tokens) needs about"),
+    ([("copy: abc", "x" * 2_000)] * 2_000, "scoring 2,000 pairs of --input (longest input: pair 1, 10 tokens; longest "
+                                           "target: pair 1, 2,001 tokens) needs about"),
+], ids=["long_target", "many_pairs"])
+def test_score_sizes_beyond_memory_are_refused_before_compiling(run_dir, tmp_path, capsys, monkeypatch, pairs,
+                                                                fragment):
+  from flanx import checkpoints
+  monkeypatch.setattr(checkpoints, "restore_for_inference", lambda *a, **k: pytest.fail("restored before the check"))
+  (tmp_path / "pairs.jsonl").write_text("".join(json.dumps({"input": i, "target": t}) + "\n" for i, t in pairs))
+  rc = cli.main(["score", "--checkpoint", str(run_dir), "--input", str(tmp_path / "pairs.jsonl")])
+  line = _one_line(capsys, rc)
+  assert fragment in line and "GiB per device; the host has" in line and "score fewer or shorter pairs" in line, line
 
 
 def test_generate_on_a_damaged_checkpoint_is_one_line(run_dir, tmp_path, capsys):
@@ -436,6 +464,104 @@ def test_inspect_png_paths(tmp_path, capsys, png, fragment):
   line = _one_line(capsys, rc)
   assert fragment.format(tmp=tmp_path) in line, line
   assert not list(tmp_path.rglob("*.png"))
+
+
+# --- every command's outputs on a full or a read-only disk (real tmpfs mounts; root only, as tests/faults) ----
+
+
+@pytest.fixture(scope="module")
+def disks(tmp_path_factory):
+  """{'full': a 4 KB tmpfs with no byte free, 'ro': a read-only tmpfs holding out.jsonl and a run's files}."""
+  root = tmp_path_factory.mktemp("disks")
+  mounted = []
+  for name, size in (("full", "4k"), ("ro", "1m")):
+    (root / name).mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(root / name)],
+                          capture_output=True)
+    if done.returncode != 0:
+      pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or done.returncode})")
+    mounted.append(root / name)
+  (root / "full" / "filler").write_bytes(b"x" * 4096)
+  (root / "ro" / "out.jsonl").write_text("earlier output\n")
+  (root / "ro" / "run" / "checkpoint_2" / "params").mkdir(parents=True)
+  (root / "ro" / "run" / "config.gin").write_text("TRAIN_STEPS = 2\n")
+  subprocess.run(["mount", "-o", "remount,ro", str(root / "ro")], check=True)
+  yield {name: root / name for name in ("full", "ro")}
+  for mount in mounted:
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+_TINY = ["--gin_file=gin/models/t5_1_1/tiny.gin", "--gin.VOCABULARY=@vocab.byte()", "--gin.NUM_EMBEDDINGS=384"]
+DISK_ROWS = [
+    # (name, argv with {disk} and {ckpt}, message fragment with {disk}); nothing may appear on the disk
+    ("generate new file, read-only",
+     ["generate", "--checkpoint", "{ckpt}", "--input", "{prompts}", "--output", "{ro}/new.jsonl"],
+     "--output={ro}/new.jsonl is not writable ({ro} does not allow it)"),
+    ("generate replacing a file, read-only",
+     ["generate", "--checkpoint", "{ckpt}", "--input", "{prompts}", "--output", "{ro}/out.jsonl"],
+     "--output={ro}/out.jsonl is not writable ({ro} does not allow new files, which replacing the file whole needs)"),
+    ("generate, full",
+     ["generate", "--checkpoint", "{ckpt}", "--input", "{prompts}", "--output", "{full}/out/new.jsonl"],
+     "--output: the disk holding {full}/out has 0 bytes free but the prompts it repeats alone need at least 25 bytes"),
+    ("infer, read-only",
+     ["infer", "--gin_file=gin/runs/infer.gin", *_TINY, "--gin.CHECKPOINT_PATH='{ckpt}'",
+      "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", "--gin.INFER_OUTPUT_DIR='{ro}/infer'"],
+     "INFER_OUTPUT_DIR={ro}/infer is not writable ({ro} does not allow it)"),
+    ("infer, full",
+     ["infer", "--gin_file=gin/runs/infer.gin", *_TINY, "--gin.CHECKPOINT_PATH='{ckpt}'",
+      "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", "--gin.INFER_OUTPUT_DIR='{full}/infer'",
+      "--gin.INFER_NUM_EXAMPLES=2"],
+     "INFER_OUTPUT_DIR: the disk holding {full}/infer has 0 bytes free but the predictions' inputs alone need"),
+    ("eval EVAL_MODEL_DIR, read-only",
+     ["eval", "--gin_file=gin/runs/eval.gin", *_TINY, "--gin.CHECKPOINT_PATH='{ckpt}'",
+      "--gin.EVAL_MODEL_DIR='{ro}/eval'"],
+     "EVAL_MODEL_DIR={ro}/eval is not writable ({ro} does not allow it)"),
+    ("eval into the checkpoint's own read-only MODEL_DIR",
+     ["eval", "--gin_file=gin/runs/eval.gin", *_TINY, "--gin.CHECKPOINT_PATH='{ro}/run'"],
+     "MODEL_DIR of CHECKPOINT_PATH={ro}/run is not writable ({ro}/run does not allow it); set EVAL_MODEL_DIR"),
+    ("eval EVAL_MODEL_DIR, full",
+     ["eval", "--gin_file=gin/runs/eval.gin", "--gin.CHECKPOINT_PATH='{ckpt}'", "--gin.EVAL_SUITE='mmlu_direct'",
+      "--gin.EVAL_NUM_EXAMPLES=2", "--gin.EVAL_MODEL_DIR='{full}/m'", "--gin.DATA_DIR='{fixtures}'"],
+     "EVAL_MODEL_DIR: the disk holding {full}/m/eval/2 has 0 bytes free but the predictions' targets alone need"),
+    ("inspect --png, read-only",
+     ["inspect", "flanx_demo", "-n", "0", "--lengths", "4", "--vocab", "byte", "--png", "{ro}/x.png"],
+     "--png={ro}/x.png is not writable ({ro} does not allow it)"),
+    ("inspect --png, full",
+     ["inspect", "flanx_demo", "-n", "0", "--lengths", "4", "--vocab", "byte", "--png", "{full}/x.png"],
+     "--png: cannot write {full}/x.png: No space left on device, 0 bytes free; nothing was written"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", [r[1:] for r in DISK_ROWS], ids=[r[0] for r in DISK_ROWS])
+def test_outputs_on_a_full_or_read_only_disk(disks, run_dir, tmp_path, capsys, argv, fragment):
+  (tmp_path / "prompts.txt").write_text("copy: abc\nreverse: xyz\n")
+  before = {name: sorted(str(p.relative_to(d)) for p in d.rglob("*")) for name, d in disks.items()}
+  names = {"ckpt": run_dir, "prompts": tmp_path / "prompts.txt", "fixtures": REPO_ROOT / "tasks/evals/fixtures",
+           **disks}
+  rc = cli.main([a.format(**names) for a in argv])
+  line = _one_line(capsys, rc)
+  assert fragment.format(**names) in line, line
+  assert {name: sorted(str(p.relative_to(d)) for p in d.rglob("*")) for name, d in disks.items()} == before
+  assert (disks["ro"] / "out.jsonl").read_text() == "earlier output\n"
+
+
+def test_a_write_that_fails_leaves_the_earlier_file_and_no_temporary(tmp_path):
+  from flanx import storage
+  disk = tmp_path / "disk"
+  disk.mkdir()
+  if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(disk)], capture_output=True).returncode:
+    pytest.skip("cannot mount a tmpfs here")
+  try:
+    storage.write_atomic(disk / "out.jsonl", "earlier\n", name="--output")
+    with pytest.raises(FlanxError, match=r"^--output: cannot write .*out.jsonl: No space left on device, [\d,]+ "
+                                         r"bytes free; the earlier file is unchanged$"):
+      storage.write_atomic(disk / "out.jsonl", "x" * 20_000, name="--output")
+    assert (disk / "out.jsonl").read_text() == "earlier\n" and [p.name for p in disk.iterdir()] == ["out.jsonl"]
+    with pytest.raises(OSError):  # without a name (a caller that reports it itself): the OS error, still no temporary
+      storage.write_atomic(disk / "new.jsonl", "x" * 20_000)
+    assert [p.name for p in disk.iterdir()] == ["out.jsonl"]
+  finally:
+    subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 # --- flanx convert, bench -------------------------------------------------------------------------------------
