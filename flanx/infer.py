@@ -128,6 +128,7 @@ def main(argv: Sequence[str]) -> int:
   data_dir.install(context)
   seqio_source.check_task_name(config.mixture_or_task_name)  # an unknown name fails before the checkpoint is read
   check_split(config.mixture_or_task_name, config.split)
+  checkpoints.locate(config.checkpoint_path)  # a missing or wrong CHECKPOINT_PATH fails before the data is read
   examples = read_examples(config)
   distributed.initialize(processes)  # after the checks, before anything touches a device
   if jax.process_index() == 0:

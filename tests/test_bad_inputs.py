@@ -197,6 +197,7 @@ EVAL_ROWS = [
     (["--gin.EVAL_SUITE=['mmlu_direct', 3]"], "EVAL_SUITE=['mmlu_direct', 3] must be a suite name or a list of them"),
     (["--gin.EVAL_SUITE=3"], "EVAL_SUITE=3 must be a suite name or a list of them"),
     (["--gin.EVAL_MODEL_DIR='{file}'"], "EVAL_MODEL_DIR={file} is a file; give a directory"),
+    (["--gin.CHECKPOINT_PATH='{file}'"], "CHECKPOINT_PATH={file} is not a flanx checkpoint"),
     (["--gin.EVAL_MODEL_DIR='{run}/checkpoint_2/out'"],
      "EVAL_MODEL_DIR={run}/checkpoint_2/out is inside the checkpoint {run}/checkpoint_2; write outputs outside it"),
 ]
@@ -213,6 +214,22 @@ def test_eval_rejects(tmp_path, capsys, overrides, fragment):
   line = _one_line(capsys, _eval(*overrides))
   assert fragment in line, line
   assert not (tmp_path / "eval").exists() and not list(tmp_path.rglob("out"))
+
+
+@pytest.mark.parametrize("suite, fragment", [
+    ("flan_heldout", None), (("mmlu_direct", "bbh_direct"), None),
+    (["mmlu_direct", "bbh_drect"], "EVAL_SUITE=['mmlu_direct', 'bbh_drect']: unknown evaluation suite or benchmark "
+                                   "'bbh_drect' (did you mean 'bbh_direct'"),
+    ("", "EVAL_SUITE='' must be a suite name or a list of them"),
+])
+def test_training_time_eval_takes_a_suite_or_a_list(tmp_path, suite, fragment):
+  from flanx import heldout
+  if fragment is None:
+    assert callable(heldout.training_evaluator(suite, model_dir=tmp_path, feature_lengths={"inputs": 8, "targets": 8}))
+  else:
+    with pytest.raises(FlanxError) as e:
+      heldout.training_evaluator(suite, model_dir=tmp_path, feature_lengths={"inputs": 8, "targets": 8})
+    assert fragment in str(e.value) and len(str(e.value).splitlines()) == 1, e.value
 
 
 def _damage(step_dir: pathlib.Path) -> None:
@@ -243,6 +260,8 @@ INFER_ROWS = [
     (["--gin.INFER_FEATURE_LENGTHS={'targets': 8}"], "has no 'inputs' length"),
     (["--gin.INFER_OUTPUT_DIR='{file}'"], "INFER_OUTPUT_DIR={file} is a file; give a directory"),
     (["--gin.INFER_SPLIT='nosuch'"], "INFER_SPLIT='nosuch': task 'flanx_demo_copy' has no such split (it has 'train'"),
+    (["--gin.CHECKPOINT_PATH='{file}'"], "CHECKPOINT_PATH={file} is not a flanx checkpoint"),
+    (["--gin.CHECKPOINT_PATH='{tmp}/nosuch'"], "CHECKPOINT_PATH={tmp}/nosuch does not exist"),
     (["--gin.INFER_OUTPUT_DIR='{tmp}/run/checkpoint_2/out'"],
      "INFER_OUTPUT_DIR={tmp}/run/checkpoint_2/out is inside the checkpoint {tmp}/run/checkpoint_2"),
 ]
