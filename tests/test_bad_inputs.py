@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO_ROOT, gin_train
+from tests.helpers import REPO_ROOT, gin_train, tmpfs
 import flanx.infer
 import flanx.train  # noqa: F401  registers its configurables before any test locks gin's registry
 from flanx import cli, run_lock
@@ -492,22 +492,13 @@ def test_inspect_png_paths(tmp_path, capsys, png, fragment):
 def disks(tmp_path_factory):
   """{'full': a 4 KB tmpfs with no byte free, 'ro': a read-only tmpfs holding out.jsonl and a run's files}."""
   root = tmp_path_factory.mktemp("disks")
-  mounted = []
-  for name, size in (("full", "4k"), ("ro", "1m")):
-    (root / name).mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(root / name)],
-                          capture_output=True)
-    if done.returncode != 0:
-      pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or done.returncode})")
-    mounted.append(root / name)
-  (root / "full" / "filler").write_bytes(b"x" * 4096)
-  (root / "ro" / "out.jsonl").write_text("earlier output\n")
-  (root / "ro" / "run" / "checkpoint_2" / "params").mkdir(parents=True)
-  (root / "ro" / "run" / "config.gin").write_text("TRAIN_STEPS = 2\n")
-  subprocess.run(["mount", "-o", "remount,ro", str(root / "ro")], check=True)
-  yield {name: root / name for name in ("full", "ro")}
-  for mount in mounted:
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+  with tmpfs(root / "full", "4k") as full, tmpfs(root / "ro", "1m") as ro:
+    (full / "filler").write_bytes(b"x" * 4096)
+    (ro / "out.jsonl").write_text("earlier output\n")
+    (ro / "run" / "checkpoint_2" / "params").mkdir(parents=True)
+    (ro / "run" / "config.gin").write_text("TRAIN_STEPS = 2\n")
+    subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+    yield {"full": full, "ro": ro}
 
 
 _TINY = ["--gin_file=gin/models/t5_1_1/tiny.gin", "--gin.VOCABULARY=@vocab.byte()", "--gin.NUM_EMBEDDINGS=384"]
@@ -566,11 +557,7 @@ def test_outputs_on_a_full_or_read_only_disk(disks, run_dir, tmp_path, capsys, a
 
 def test_a_write_that_fails_leaves_the_earlier_file_and_no_temporary(tmp_path):
   from flanx import storage
-  disk = tmp_path / "disk"
-  disk.mkdir()
-  if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(disk)], capture_output=True).returncode:
-    pytest.skip("cannot mount a tmpfs here")
-  try:
+  with tmpfs(tmp_path / "disk", "8k") as disk:
     storage.write_atomic(disk / "out.jsonl", "earlier\n", name="--output")
     with pytest.raises(FlanxError, match=r"^--output: cannot write .*out.jsonl: No space left on device, [\d,]+ "
                                          r"bytes free; the earlier file is unchanged$"):
@@ -579,8 +566,6 @@ def test_a_write_that_fails_leaves_the_earlier_file_and_no_temporary(tmp_path):
     with pytest.raises(OSError):  # without a name (a caller that reports it itself): the OS error, still no temporary
       storage.write_atomic(disk / "new.jsonl", "x" * 20_000)
     assert [p.name for p in disk.iterdir()] == ["out.jsonl"]
-  finally:
-    subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 # --- flanx convert, bench -------------------------------------------------------------------------------------
