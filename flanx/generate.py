@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import gin  # light: the heavy imports (jax, the model) wait until a command runs
 
-from flanx import errors, storage
+from flanx import errors, host_memory, storage
 from flanx.errors import FlanxError
 
 TAKES_COMMAND_NAME = True
@@ -65,39 +65,16 @@ def load(checkpoint: str, lengths: dict[str, int], gin_files: Sequence[str] = ()
   return checkpoints.restore_for_inference(model, checkpoint, lengths, name="--checkpoint")
 
 
-def _free_bytes() -> tuple[int, str]:
-  """What one device can still hold: its allocator's limit, or the host's available memory on CPU."""
-  import os
-
-  import jax
-  stats = jax.local_devices()[0].memory_stats() or {}
-  if "bytes_limit" in stats:
-    return stats["bytes_limit"] - stats.get("bytes_in_use", 0), f"a {jax.local_devices()[0].device_kind}"
-  return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "the host"
-
-
-def _refuse_beyond_memory(need: int, what: str, advice: str) -> None:
-  free, where = _free_bytes()
-  if need > free:
-    raise FlanxError(f"{what} needs about {need / 2**30:,.1f} GiB per device; {where} has {free / 2**30:,.1f} GiB "
-                     f"free: {advice}")
-
-
-def _per_device(rows: int) -> int:
-  import jax
-  return -(-rows // jax.device_count())  # the batch is split over the devices
-
-
 def check_fits(model, encoded: Sequence[Sequence[int]], max_new_tokens: int, rows_per_prompt: int) -> None:
   """Refuses prompts and --max_new_tokens that cannot be decoded in memory, before anything is compiled
   (XLA would fail with RESOURCE_EXHAUSTED after minutes, in many lines)."""
   from flanx import plan_memory
   longest = max(range(len(encoded)), key=lambda i: len(encoded[i]))
-  need = plan_memory.decoding_bytes(model.config, _per_device(len(encoded) * rows_per_prompt), len(encoded[longest]),
-                                    max_new_tokens)
-  _refuse_beyond_memory(need, f"--max_new_tokens={max_new_tokens} with the longest prompt (prompt {longest + 1} of "
-                              f"--input, {len(encoded[longest]):,} tokens) to decode",
-                        "give fewer new tokens or shorter or fewer prompts")
+  rows = host_memory.rows_per_device(len(encoded) * rows_per_prompt)
+  need = plan_memory.decoding_bytes(model.config, rows, len(encoded[longest]), max_new_tokens)
+  host_memory.refuse_beyond_free(need, f"--max_new_tokens={max_new_tokens} with the longest prompt (prompt "
+                                       f"{longest + 1} of --input, {len(encoded[longest]):,} tokens) to decode",
+                                 "give fewer new tokens or shorter or fewer prompts")
 
 
 def scoring_bytes(config, rows: int, input_tokens: int, target_tokens: int) -> int:
@@ -112,13 +89,13 @@ def check_scoring_fits(model, inputs: Sequence[Sequence[int]], targets: Sequence
   """Refuses pairs that cannot be scored in memory (all of --input is one batch), before anything compiles."""
   longest_input = max(range(len(inputs)), key=lambda i: len(inputs[i]))
   longest_target = max(range(len(targets)), key=lambda i: len(targets[i]))
-  need = scoring_bytes(model.config, _per_device(len(inputs)), len(inputs[longest_input]),
+  need = scoring_bytes(model.config, host_memory.rows_per_device(len(inputs)), len(inputs[longest_input]),
                        len(targets[longest_target]))
   count = f"{len(inputs):,} pair" + "s" * (len(inputs) != 1)
-  _refuse_beyond_memory(need, f"scoring {count} of --input (longest input: pair {longest_input + 1}, "
-                              f"{len(inputs[longest_input]):,} tokens; longest target: pair {longest_target + 1}, "
-                              f"{len(targets[longest_target]):,} tokens)",
-                        "score fewer or shorter pairs at a time")
+  host_memory.refuse_beyond_free(need, f"scoring {count} of --input (longest input: pair {longest_input + 1}, "
+                                       f"{len(inputs[longest_input]):,} tokens; longest target: pair "
+                                       f"{longest_target + 1}, {len(targets[longest_target]):,} tokens)",
+                                 "score fewer or shorter pairs at a time")
 
 
 def _encode(vocabulary, texts: Sequence[str], eos: bool = True) -> list[list[int]]:

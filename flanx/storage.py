@@ -138,9 +138,9 @@ def write_atomic(path: pathlib.Path, data: bytes | str, name: str | None = None)
   except OSError as e:
     _refuse_failed_write(name, path, e)
     raise
-  # mkstemp makes the file owner-only; give it the read/write bits of its directory (e.g. group-readable runs).
-  os.chmod(tmp, 0o600 | (os.stat(path.parent).st_mode & 0o066))
   try:
+    # mkstemp makes the file owner-only; give it the read/write bits of its directory (e.g. group-readable runs).
+    os.chmod(tmp, 0o600 | (os.stat(path.parent).st_mode & 0o066))
     with os.fdopen(fd, "wb") as f:
       f.write(data.encode("utf-8") if isinstance(data, str) else data)
     os.replace(tmp, path)

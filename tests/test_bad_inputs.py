@@ -452,6 +452,18 @@ def test_score_sizes_beyond_memory_are_refused_before_compiling(run_dir, tmp_pat
   assert fragment in line and "GiB per device; the host has" in line and "score fewer or shorter pairs" in line, line
 
 
+def test_infer_sizes_beyond_memory_are_refused_before_restoring(run_dir, tmp_path, capsys, monkeypatch):
+  from flanx import checkpoints
+  monkeypatch.setattr(checkpoints, "restore_for_inference", lambda *a, **k: pytest.fail("restored before the check"))
+  rc = cli.main(["infer", "--gin_file=gin/runs/infer.gin", f"--gin.CHECKPOINT_PATH='{run_dir}'",
+                 "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'out'}'",
+                 "--gin.INFER_NUM_EXAMPLES=1", "--gin.INFER_FEATURE_LENGTHS={'inputs': 100000, 'targets': 100000}"])
+  line = _one_line(capsys, rc)
+  assert ("decoding INFER_BATCH_SIZE=8 x INFER_BEAM_SIZE=1 rows of INFER_FEATURE_LENGTHS={'inputs': 100000, "
+          "'targets': 100000} needs about") in line and "lower INFER_FEATURE_LENGTHS or INFER_BATCH_SIZE" in line, line
+  assert not (tmp_path / "out").exists()
+
+
 def test_generate_on_a_damaged_checkpoint_is_one_line(run_dir, tmp_path, capsys):
   import shutil
   damaged = tmp_path / "run"
