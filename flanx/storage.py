@@ -168,6 +168,8 @@ def writable_file(name: str, path: str | os.PathLike) -> None:
   p = pathlib.Path(path).absolute()
   if p.is_dir():
     raise FlanxError(f"{name}={path} is a directory; give a file name")
+  if p.exists() and not p.is_file():  # a device, pipe or socket: renaming over it would replace the node itself
+    raise FlanxError(f"{name}={path} is not a regular file; give a file name")
   if not p.exists():
     errors.writable_dir(name, p)
   elif not os.access(p.parent, os.W_OK | os.X_OK):

@@ -386,6 +386,7 @@ PATH_ROWS = [
     ("generate", ["--input", "{tmp}/dir"], "--input {tmp}/dir is a directory"),
     ("score", ["--input", "{tmp}/nosuch.jsonl"], "--input {tmp}/nosuch.jsonl does not exist"),
     ("generate", ["--output", "{tmp}/dir"], "--output={tmp}/dir is a directory; give a file name"),
+    ("generate", ["--output", "/dev/null"], "--output=/dev/null is not a regular file; give a file name"),
     ("generate", ["--checkpoint", "{tmp}/nosuch"], "--checkpoint={tmp}/nosuch does not exist"),
     ("generate", ["--checkpoint", "{tmp}/prompts.txt"], "--checkpoint={tmp}/prompts.txt is not a flanx checkpoint"),
     ("score", ["--checkpoint", "{tmp}/dir"], "--checkpoint={tmp}/dir is not a flanx checkpoint"),
@@ -482,6 +483,7 @@ PNG_ROWS = [
     ("{tmp}", "--png={tmp} is a directory; give a file name"),
     ("{tmp}/file/x.png", "--png={tmp}/file/x.png is under the regular file {tmp}/file"),
     ("{tmp}/run/x.png", "--png={tmp}/run/x.png is inside the training run or checkpoint {tmp}/run"),
+    ("/dev/null", "--png=/dev/null is not a regular file; give a file name"),
 ]
 
 
