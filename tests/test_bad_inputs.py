@@ -517,7 +517,7 @@ def disks(tmp_path_factory):
 
 _TINY = ["--gin_file=gin/models/t5_1_1/tiny.gin", "--gin.VOCABULARY=@vocab.byte()", "--gin.NUM_EMBEDDINGS=384"]
 DISK_ROWS = [
-    # (name, argv with {disk} and {ckpt}, message fragment with {disk}); nothing may appear on the disk
+    # (case, argv, message fragment); {ro}, {full}: the disks, {ckpt}: a trained run. Nothing may appear on a disk.
     ("generate new file, read-only",
      ["generate", "--checkpoint", "{ckpt}", "--input", "{prompts}", "--output", "{ro}/new.jsonl"],
      "--output={ro}/new.jsonl is not writable ({ro} does not allow it)"),
