@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import gin  # light: the heavy imports (jax, the model) wait until a command runs
 
-from flanx import errors
+from flanx import errors, host_memory, storage
 from flanx.errors import FlanxError
 
 TAKES_COMMAND_NAME = True
@@ -65,31 +65,37 @@ def load(checkpoint: str, lengths: dict[str, int], gin_files: Sequence[str] = ()
   return checkpoints.restore_for_inference(model, checkpoint, lengths, name="--checkpoint")
 
 
-def _free_bytes() -> tuple[int, str]:
-  """What one device can still hold: its allocator's limit, or the host's available memory on CPU."""
-  import os
-
-  import jax
-  stats = jax.local_devices()[0].memory_stats() or {}
-  if "bytes_limit" in stats:
-    return stats["bytes_limit"] - stats.get("bytes_in_use", 0), f"a {jax.local_devices()[0].device_kind}"
-  return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "the host"
-
-
 def check_fits(model, encoded: Sequence[Sequence[int]], max_new_tokens: int, rows_per_prompt: int) -> None:
   """Refuses prompts and --max_new_tokens that cannot be decoded in memory, before anything is compiled
   (XLA would fail with RESOURCE_EXHAUSTED after minutes, in many lines)."""
-  import jax
-
   from flanx import plan_memory
   longest = max(range(len(encoded)), key=lambda i: len(encoded[i]))
-  rows = -(-len(encoded) * rows_per_prompt // jax.device_count())  # the batch is split over the devices
+  rows = host_memory.rows_per_device(len(encoded) * rows_per_prompt)
   need = plan_memory.decoding_bytes(model.config, rows, len(encoded[longest]), max_new_tokens)
-  free, where = _free_bytes()
-  if need > free:
-    raise FlanxError(f"--max_new_tokens={max_new_tokens} with the longest prompt (prompt {longest + 1} of --input, "
-                     f"{len(encoded[longest]):,} tokens) needs about {need / 2**30:,.1f} GiB per device to decode; "
-                     f"{where} has {free / 2**30:,.1f} GiB free: give fewer new tokens or shorter or fewer prompts")
+  host_memory.refuse_beyond_free(need, f"--max_new_tokens={max_new_tokens} with the longest prompt (prompt "
+                                       f"{longest + 1} of --input, {len(encoded[longest]):,} tokens) to decode",
+                                 "give fewer new tokens or shorter or fewer prompts")
+
+
+def scoring_bytes(config, rows: int, input_tokens: int, target_tokens: int) -> int:
+  """An upper bound on one scoring pass: a decoding pass over the same lengths (its caches stand for the layers'
+  outputs) plus the float32 logits and log-probabilities of every target position at once."""
+  from flanx import plan_memory
+  logits = rows * target_tokens * config.vocab_size * 4 * 2
+  return plan_memory.decoding_bytes(config, rows, input_tokens, target_tokens) + logits
+
+
+def check_scoring_fits(model, inputs: Sequence[Sequence[int]], targets: Sequence[Sequence[int]]) -> None:
+  """Refuses pairs that cannot be scored in memory (all of --input is one batch), before anything compiles."""
+  longest_input = max(range(len(inputs)), key=lambda i: len(inputs[i]))
+  longest_target = max(range(len(targets)), key=lambda i: len(targets[i]))
+  need = scoring_bytes(model.config, host_memory.rows_per_device(len(inputs)), len(inputs[longest_input]),
+                       len(targets[longest_target]))
+  count = f"{len(inputs):,} pair" + "s" * (len(inputs) != 1)
+  host_memory.refuse_beyond_free(need, f"scoring {count} of --input (longest input: pair {longest_input + 1}, "
+                                       f"{len(inputs[longest_input]):,} tokens; longest target: pair "
+                                       f"{longest_target + 1}, {len(targets[longest_target]):,} tokens)",
+                                 "score fewer or shorter pairs at a time")
 
 
 def _encode(vocabulary, texts: Sequence[str], eos: bool = True) -> list[list[int]]:
@@ -118,11 +124,11 @@ def generate(args) -> int:
   from flanx import decoding
   sampling = decoding.Sampling(args.temperature, args.top_k, args.top_p)  # validates the flags
   output = pathlib.Path(args.output).absolute()
-  if output.is_dir():
-    raise FlanxError(f"--output {args.output} is a directory; give a file name")
-  if not output.exists():  # an existing file is replaced, whole
-    errors.writable_dir("--output", output)
+  storage.writable_file("--output", args.output)  # an existing file is replaced, whole; a missing directory made
   errors.output_outside("--output", args.output, inputs={"--input": args.input}, runs=[args.checkpoint])
+  storage.require_room("--output", output.parent,
+                       sum(len(json.dumps(p, ensure_ascii=False).encode("utf-8")) for p in prompts),
+                       "the prompts it repeats alone")
   model = configured(args.checkpoint, args.gin_file, args.activation_dtype)
   vocabulary = model.vocabulary  # the checkpoint's own (its config.gin): prompts need no task registry
   encoded = _encode(vocabulary, prompts)
@@ -136,8 +142,7 @@ def generate(args) -> int:
   lines = [json.dumps({"prompt": p, "outputs": [vocabulary.decode(decoding.trim(t, vocabulary.eos_id)) for t in tokens],
                        "scores": [float(s) for s in scores]}, ensure_ascii=False)
            for p, tokens, scores in zip(prompts, out.tokens, out.scores)]
-  from flanx.evaluation.results import write_atomic
-  write_atomic(pathlib.Path(args.output), "\n".join(lines) + "\n")
+  storage.write_atomic(output, "\n".join(lines) + "\n", name="--output")
   print(f"flanx: {len(prompts)} prompts -> {args.output}")
   return 0
 
@@ -155,11 +160,12 @@ def score(args) -> int:
   if not pairs:
     raise FlanxError(f"{args.input} has no input/target pairs")
   from flanx import decoding
-  loaded = load(args.checkpoint, {"inputs": 8, "targets": 8}, args.gin_file,
-                activation_dtype=args.activation_dtype)
-  vocabulary = loaded.model.vocabulary
-  batch = decoding.teacher_forced(loaded.model, decoding.token_rows(_encode(vocabulary, [i for i, _ in pairs])),
-                                  decoding.token_rows(_encode(vocabulary, [t for _, t in pairs])))
+  model = configured(args.checkpoint, args.gin_file, args.activation_dtype)
+  inputs = _encode(model.vocabulary, [i for i, _ in pairs])
+  targets = _encode(model.vocabulary, [t for _, t in pairs])
+  check_scoring_fits(model, inputs, targets)
+  loaded = load(args.checkpoint, {"inputs": 8, "targets": 8}, model=model)
+  batch = decoding.teacher_forced(loaded.model, decoding.token_rows(inputs), decoding.token_rows(targets))
   for (i, t), ll in zip(pairs, loaded.decoder.score(loaded.params, batch)):
     print(json.dumps({"input": i, "target": t, "log_likelihood": float(ll)}, ensure_ascii=False))
   return 0

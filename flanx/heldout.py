@@ -8,12 +8,13 @@ of a batch as one global array); only process 0 writes the files (flanx/evaluati
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from flanx import decoding, predict
+from flanx.errors import FlanxError
 from flanx.trainer import Trainer
 
 
@@ -65,27 +66,54 @@ class ModelFns:
     return out
 
 
-def run_suite(model_fns: ModelFns, suite: str, step: int, model_dir: str | os.PathLike, vocabulary,
+def suite_names(value, name: str = "EVAL_SUITE") -> list[str]:
+  """EVAL_SUITE as a list of known suite names: one name, or a list or tuple of them (evaluated in that order
+  into the same results); anything else, or an unknown name (with the closest suite), is one line."""
+  from tasks.evals import suites
+  names = [value] if isinstance(value, str) else value
+  if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+    raise FlanxError(f"{name}={value!r} must be a suite name or a list of them (quote them: "
+                     f"--gin.{name}=\"'flan_heldout'\" or --gin.{name}=\"['mmlu_direct', 'bbh_direct']\")")
+  for n in names:
+    try:
+      suites.get(n)
+    except FlanxError as e:
+      raise FlanxError(f"{name}={value!r}: {e}") from None
+  return list(dict.fromkeys(names))
+
+
+def run_suite(model_fns: ModelFns, suite: str | Sequence[str], step: int, model_dir: str | os.PathLike, vocabulary,
               feature_lengths: dict[str, int | None], split: str = "validation", num_examples: int | None = None,
-              self_consistency: bool = False, progress: bool = True, max_input_length: int | None = None) -> dict:
+              self_consistency: bool = False, progress: bool = True, max_input_length: int | None = None,
+              output_name: str = "MODEL_DIR") -> dict:
+  """Evaluates one suite, or each of a list in turn into the same eval/<step>/ (results merge, so the last
+  returned covers them all; a setting two suites share is evaluated once)."""
   from flanx.evaluation import evaluator  # imports tensorflow
   from tasks.evals import suites  # the benchmarks register their suites; the evaluator gets one
   # The model's own converter (unpacked): encoder features for T5, one prefix-LM sequence for PaLM.
   converter = model_fns.decoder.model.feature_converter(pack=False)
-  return evaluator.evaluate(suites.get(suite), model_fns.predict, model_fns.score, step=step, model_dir=str(model_dir),
-                            vocabulary=vocabulary, feature_lengths=feature_lengths, split=split,
-                            feature_converter=converter,
-                            sample_fn=model_fns.sample if self_consistency else None,
-                            num_examples=num_examples, progress=progress, max_input_length=max_input_length)
+  done, results = set(), {}
+  for name in suite_names(suite):
+    chosen = suites.get(name)
+    chosen = dataclasses.replace(chosen, settings=tuple(s for s in chosen.settings if s.name not in done))
+    if not chosen.settings:
+      continue
+    done |= {s.name for s in chosen.settings}
+    results = evaluator.evaluate(chosen, model_fns.predict, model_fns.score, step=step, model_dir=str(model_dir),
+                                 vocabulary=vocabulary, feature_lengths=feature_lengths, split=split,
+                                 feature_converter=converter,
+                                 sample_fn=model_fns.sample if self_consistency else None,
+                                 num_examples=num_examples, progress=progress, max_input_length=max_input_length,
+                                 output_name=output_name)
+  return results
 
 
-def training_evaluator(suite: str, *, model_dir: str | os.PathLike, feature_lengths: dict[str, int],
+def training_evaluator(suite: str | Sequence[str], *, model_dir: str | os.PathLike, feature_lengths: dict[str, int],
                        batch_size: int = 8, num_examples: int | None = None, split: str = "validation",
                        progress: bool = False) -> Callable[[int, Trainer, Any], dict]:
-  """For the training loop: `evaluator(step, trainer, params)` evaluates the live parameters on `suite`,
-  writes MODEL_DIR/eval/<step>/ and returns the Table 5 row."""
-  from tasks.evals import suites
-  suites.get(suite)  # an unknown suite fails before training starts
+  """For the training loop: `evaluator(step, trainer, params)` evaluates the live parameters on `suite` (a name
+  or a list of names), writes MODEL_DIR/eval/<step>/ and returns the Table 5 row of everything evaluated there."""
+  suite_names(suite)  # an unknown suite fails before training starts
 
   def evaluate(step: int, trainer: Trainer, params) -> dict:
     fns = ModelFns(decoding.Decoder.from_trainer(trainer), params, batch_size, feature_lengths["targets"])

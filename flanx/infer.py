@@ -30,7 +30,7 @@ import gin
 import jax
 import seqio
 
-from flanx import checkpoints, data_dir, distributed, errors, gin_config, partitioning, predict
+from flanx import checkpoints, data_dir, distributed, errors, gin_config, partitioning, predict, storage
 from flanx.input import seqio_source
 
 
@@ -79,18 +79,41 @@ def rows(predictions: list[predict.Prediction], with_targets: bool) -> str:
   return "".join(line + "\n" for line in out)
 
 
-def run(config: InferConfig, loaded: checkpoints.Loaded) -> list[pathlib.Path]:
-  from flanx.evaluation.results import write_atomic
+def read_examples(config: InferConfig) -> dict[str, list[dict]]:
+  """Each task's examples to predict, read before the checkpoint is restored."""
+  return {task: predict.examples(task, config.split, dict(config.feature_lengths), config.num_examples)
+          for task in task_names(config.mixture_or_task_name)}
+
+
+def check_room(config: InferConfig, examples: dict[str, list[dict]], vocabulary) -> None:
+  """A disk clearly too full for the predictions (they repeat every input) is one line before any decoding."""
+  repeated = sum(len(json.dumps(predict.input_text(ex, vocabulary), ensure_ascii=False).encode("utf-8"))
+                 for exs in examples.values() for ex in exs)
+  storage.require_room("INFER_OUTPUT_DIR", config.output_dir, repeated, "the predictions' inputs alone")
+
+
+def check_fits(config: InferConfig) -> None:
+  """Refuses INFER_FEATURE_LENGTHS and batch sizes whose decoding cannot fit in memory, before the restore and
+  the compile (the same bound as `flanx generate`'s, plan_memory.decoding_bytes)."""
+  from flanx import host_memory, plan_memory
+  lengths = config.feature_lengths
+  rows = host_memory.rows_per_device(config.batch_size * config.beam_size)
+  need = plan_memory.decoding_bytes(config.model.config, rows, lengths["inputs"], lengths["targets"])
+  host_memory.refuse_beyond_free(need, f"decoding INFER_BATCH_SIZE={config.batch_size} x INFER_BEAM_SIZE="
+                                       f"{config.beam_size} rows of INFER_FEATURE_LENGTHS={dict(lengths)}",
+                                 "lower INFER_FEATURE_LENGTHS or INFER_BATCH_SIZE")
+
+
+def run(config: InferConfig, loaded: checkpoints.Loaded, examples: dict[str, list[dict]]) -> list[pathlib.Path]:
   lengths = dict(config.feature_lengths)
   written = []
-  for task in task_names(config.mixture_or_task_name):
-    exs = predict.examples(task, config.split, lengths, config.num_examples)
+  for task, exs in examples.items():
     predictions = predict.decode_examples(loaded.decoder, loaded.params, exs, lengths, config.batch_size,
                                           config.beam_size)
     with_targets = bool(exs) and ("targets" in exs[0] or "targets_pretokenized" in exs[0])
     path = output_path(config.output_dir, task, loaded.ref.step)
     if jax.process_index() == 0:
-      write_atomic(path, rows(predictions, with_targets))
+      storage.write_atomic(path, rows(predictions, with_targets), name="INFER_OUTPUT_DIR")
     written.append(path)
   return written
 
@@ -101,6 +124,7 @@ def check(config: InferConfig) -> None:
   errors.require_str("MIXTURE_OR_TASK_NAME", config.mixture_or_task_name)
   errors.require_str("INFER_OUTPUT_DIR", config.output_dir)
   errors.writable_dir("INFER_OUTPUT_DIR", config.output_dir)
+  storage.output_dir_outside_checkpoints("INFER_OUTPUT_DIR", config.output_dir)
   errors.require_str("INFER_SPLIT", config.split)
   errors.feature_lengths("INFER_FEATURE_LENGTHS", config.feature_lengths)
   errors.positive_int("INFER_BATCH_SIZE", config.batch_size)
@@ -116,10 +140,15 @@ def main(argv: Sequence[str]) -> int:
   data_dir.install(context)
   seqio_source.check_task_name(config.mixture_or_task_name)  # an unknown name fails before the checkpoint is read
   check_split(config.mixture_or_task_name, config.split)
+  checkpoints.locate(config.checkpoint_path)  # a missing or wrong CHECKPOINT_PATH fails before the data is read
+  examples = read_examples(config)
   distributed.initialize(processes)  # after the checks, before anything touches a device
+  check_fits(config)
+  if jax.process_index() == 0:
+    check_room(config, examples, config.model.vocabulary)
   loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, dict(config.feature_lengths),
                                              config.partition)
-  for path in run(config, loaded):
+  for path in run(config, loaded, examples):
     if jax.process_index() == 0:  # the only writer
       print(f"flanx: predictions of step {loaded.ref.step} written to {path}", flush=True)
   return 0

@@ -6,6 +6,7 @@ first examples, and the Table 3 ladder's task counts. The functions return panda
 
 import argparse
 import contextlib
+import io
 import itertools
 import pathlib
 from collections.abc import Iterator, Sequence
@@ -13,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from flanx import errors
+from flanx import errors, storage
 from flanx.errors import FlanxError, closest
 
 SEQUENCE_LENGTH = {"inputs": 2048, "targets": 512}
@@ -151,9 +152,10 @@ def sample(name: str, n: int = 20, seed: int = 0, sequence_length: dict[str, int
     rows = list(itertools.islice(ds.as_numpy_iterator(), n))
   def s(v):
     return v.decode("utf-8") if isinstance(v, bytes) else v
+  # Mixtures outside the Flan collection (flanx_demo) carry no metadata features: their columns stay empty.
   return pd.DataFrame([{
-      "inputs": s(r["inputs_pretokenized"]), "targets": s(r["targets_pretokenized"]), "task": s(r["task"]),
-      "family": s(r["family"]), "template": int(r["template"]), "format": s(r["format"]),
+      "inputs": s(r["inputs_pretokenized"]), "targets": s(r["targets_pretokenized"]), "task": s(r.get("task", "")),
+      "family": s(r.get("family", "")), "template": int(r.get("template", -1)), "format": s(r.get("format", "")),
       "input_tokens": len(r["inputs"]), "target_tokens": len(r["targets"]),
   } for r in rows])
 
@@ -163,8 +165,7 @@ def check_png(png: str) -> None:
   path = pathlib.Path(png)
   if path.is_dir():
     raise FlanxError(f"--png={png} is a directory; give a file name, e.g. {path / 'lengths.png'}")
-  if not path.exists():  # an existing file is replaced
-    errors.writable_dir("--png", path)
+  storage.writable_file("--png", path)  # an existing file is replaced, whole
   if not path.absolute().parent.is_dir():
     raise FlanxError(f"--png={png}: the directory {path.parent} does not exist; create it or give another path")
   errors.output_outside("--png", png)
@@ -183,11 +184,10 @@ def length_stats(examples: pd.DataFrame, png: str | pathlib.Path | None = None) 
       ax.set_title(column.replace("_", " "))
       ax.set_xlabel("tokens")
     fig.tight_layout()
-    png = pathlib.Path(png)
-    tmp = png.with_name(f".{png.name}.tmp")
-    fig.savefig(tmp, format="png")  # whole or not at all
+    image = io.BytesIO()
+    fig.savefig(image, format="png")
     plt.close(fig)
-    tmp.replace(png)
+    storage.write_atomic(pathlib.Path(png), image.getvalue(), name="--png")  # whole or not at all
   return stats
 
 

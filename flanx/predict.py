@@ -39,6 +39,11 @@ def examples(name: str, split: str, lengths: Mapping[str, int], num_examples: in
   return out
 
 
+def input_text(ex: Mapping[str, Any], vocabulary) -> str:
+  """What a prediction shows as the example's inputs."""
+  return _text(ex, "inputs", vocabulary)
+
+
 def _text(ex: Mapping[str, Any], key: str, vocabulary) -> str:
   """The task's own text where it keeps one (`inputs_pretokenized`), else the decoded ids."""
   raw = ex.get(f"{key}_pretokenized")
@@ -77,7 +82,7 @@ def decode_examples(decoder: decoding.Decoder, params, exs: list[Mapping[str, An
     outputs = decode_prompts(decoder, params, [ex["inputs"] for ex in chunk], lengths["targets"],
                              num_rows=batch_size, width=lengths["inputs"], beam_size=beam_size)
     for ex, ids in zip(chunk, outputs):
-      predictions.append(Prediction(inputs=_text(ex, "inputs", vocabulary), target=_text(ex, "targets", vocabulary),
+      predictions.append(Prediction(inputs=input_text(ex, vocabulary), target=_text(ex, "targets", vocabulary),
                                     output=vocabulary.decode(ids)))
   return predictions
 

@@ -1,6 +1,7 @@
-"""Shared test helpers: a tiny model, batches of the demo mixture, in-process gin training, and a job of two
-local processes."""
+"""Shared test helpers: a tiny model, batches of the demo mixture, in-process gin training, a job of two
+local processes, and a small disk of its own (a tmpfs)."""
 
+import contextlib
 import os
 import pathlib
 import socket
@@ -109,3 +110,18 @@ def two_process_job(module: str, args_of, data_dir: pathlib.Path, timeout: int =
   for i, (p, out) in enumerate(zip(procs, outputs)):
     assert p.returncode == 0, f"process {i} failed:\n{out[-3000:]}"
   return outputs
+
+
+@contextlib.contextmanager
+def tmpfs(path: pathlib.Path, size: str):
+  """A tmpfs of `size` ('8k', '1m') mounted at `path` (made if missing) while the block runs: a disk that fills or
+  turns read-only (`mount -o remount,ro`) for real. Mounting needs root: the test is skipped without it."""
+  import pytest
+  path.mkdir(parents=True, exist_ok=True)
+  done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+  if done.returncode != 0:
+    pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or done.returncode})")
+  try:
+    yield path
+  finally:
+    subprocess.run(["umount", "-l", str(path)], check=False)

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO_ROOT, gin_train
+from tests.helpers import REPO_ROOT, gin_train, tmpfs
 import flanx.infer
 import flanx.train  # noqa: F401  registers its configurables before any test locks gin's registry
 from flanx import cli, run_lock
@@ -191,19 +191,45 @@ EVAL_ROWS = [
     (["--gin.EVAL_MODEL_DIR='{file}/eval'"], "EVAL_MODEL_DIR={file}/eval is under the regular file {file}"),
     (["--gin.EVAL_SUITE=[mmlu_direct]"], "mmlu_direct is not a Python literal; quote the string: "
                                          "--gin.EVAL_SUITE=\"['mmlu_direct']\""),
+    (["--gin.EVAL_SUITE=['mmlu_direct', 'bbh_drect']"], "EVAL_SUITE=['mmlu_direct', 'bbh_drect']: unknown evaluation "
+                                                        "suite or benchmark 'bbh_drect' (did you mean 'bbh_direct'"),
+    (["--gin.EVAL_SUITE=[]"], "EVAL_SUITE=[] must be a suite name or a list of them"),
+    (["--gin.EVAL_SUITE=['mmlu_direct', 3]"], "EVAL_SUITE=['mmlu_direct', 3] must be a suite name or a list of them"),
+    (["--gin.EVAL_SUITE=3"], "EVAL_SUITE=3 must be a suite name or a list of them"),
+    (["--gin.EVAL_MODEL_DIR='{file}'"], "EVAL_MODEL_DIR={file} is a file; give a directory"),
+    (["--gin.CHECKPOINT_PATH='{file}'"], "CHECKPOINT_PATH={file} is not a flanx checkpoint"),
+    (["--gin.EVAL_MODEL_DIR='{run}/checkpoint_2/out'"],
+     "EVAL_MODEL_DIR={run}/checkpoint_2/out is inside the checkpoint {run}/checkpoint_2; write outputs outside it"),
 ]
 
 
 @pytest.mark.parametrize("overrides, fragment", EVAL_ROWS, ids=[" ".join(r[0]) or "none" for r in EVAL_ROWS])
 def test_eval_rejects(tmp_path, capsys, overrides, fragment):
   (tmp_path / "file").write_text("x")
-  overrides = [o.replace("{file}", str(tmp_path / "file")) for o in overrides]
-  fragment = fragment.replace("{file}", str(tmp_path / "file"))
+  (tmp_path / "run" / "checkpoint_2" / "params").mkdir(parents=True)
+  overrides = [o.replace("{file}", str(tmp_path / "file")).replace("{run}", str(tmp_path / "run")) for o in overrides]
+  fragment = fragment.replace("{file}", str(tmp_path / "file")).replace("{run}", str(tmp_path / "run"))
   if not any("CHECKPOINT_PATH" in o for o in overrides) and overrides:
     overrides = [f"--gin.CHECKPOINT_PATH='{tmp_path}'", *overrides]  # settings are checked before the path
   line = _one_line(capsys, _eval(*overrides))
   assert fragment in line, line
-  assert not (tmp_path / "eval").exists()
+  assert not (tmp_path / "eval").exists() and not list(tmp_path.rglob("out"))
+
+
+@pytest.mark.parametrize("suite, fragment", [
+    ("flan_heldout", None), (("mmlu_direct", "bbh_direct"), None),
+    (["mmlu_direct", "bbh_drect"], "EVAL_SUITE=['mmlu_direct', 'bbh_drect']: unknown evaluation suite or benchmark "
+                                   "'bbh_drect' (did you mean 'bbh_direct'"),
+    ("", "EVAL_SUITE='' must be a suite name or a list of them"),
+])
+def test_training_time_eval_takes_a_suite_or_a_list(tmp_path, suite, fragment):
+  from flanx import heldout
+  if fragment is None:
+    assert callable(heldout.training_evaluator(suite, model_dir=tmp_path, feature_lengths={"inputs": 8, "targets": 8}))
+  else:
+    with pytest.raises(FlanxError) as e:
+      heldout.training_evaluator(suite, model_dir=tmp_path, feature_lengths={"inputs": 8, "targets": 8})
+    assert fragment in str(e.value) and len(str(e.value).splitlines()) == 1, e.value
 
 
 def _damage(step_dir: pathlib.Path) -> None:
@@ -234,14 +260,19 @@ INFER_ROWS = [
     (["--gin.INFER_FEATURE_LENGTHS={'targets': 8}"], "has no 'inputs' length"),
     (["--gin.INFER_OUTPUT_DIR='{file}'"], "INFER_OUTPUT_DIR={file} is a file; give a directory"),
     (["--gin.INFER_SPLIT='nosuch'"], "INFER_SPLIT='nosuch': task 'flanx_demo_copy' has no such split (it has 'train'"),
+    (["--gin.CHECKPOINT_PATH='{file}'"], "CHECKPOINT_PATH={file} is not a flanx checkpoint"),
+    (["--gin.CHECKPOINT_PATH='{tmp}/nosuch'"], "CHECKPOINT_PATH={tmp}/nosuch does not exist"),
+    (["--gin.INFER_OUTPUT_DIR='{tmp}/run/checkpoint_2/out'"],
+     "INFER_OUTPUT_DIR={tmp}/run/checkpoint_2/out is inside the checkpoint {tmp}/run/checkpoint_2"),
 ]
 
 
 @pytest.mark.parametrize("overrides, fragment", INFER_ROWS, ids=[" ".join(r[0]) or "none" for r in INFER_ROWS])
 def test_infer_rejects(tmp_path, capsys, overrides, fragment):
   (tmp_path / "file").write_text("x")
-  overrides = [o.replace("{file}", str(tmp_path / "file")) for o in overrides]
-  fragment = fragment.replace("{file}", str(tmp_path / "file"))
+  (tmp_path / "run" / "checkpoint_2" / "params").mkdir(parents=True)
+  overrides = [o.replace("{file}", str(tmp_path / "file")).replace("{tmp}", str(tmp_path)) for o in overrides]
+  fragment = fragment.replace("{file}", str(tmp_path / "file")).replace("{tmp}", str(tmp_path))
   if not any("OUTPUT_DIR" in o for o in overrides) and overrides:
     overrides = [f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'out'}'", *overrides]
   rc = cli.main(["infer", "--gin_file=gin/runs/infer.gin", "--gin_file=gin/models/t5_1_1/tiny.gin",
@@ -249,7 +280,7 @@ def test_infer_rejects(tmp_path, capsys, overrides, fragment):
                  "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", *overrides])
   line = _one_line(capsys, rc)
   assert fragment in line, line
-  assert not (tmp_path / "out").exists()
+  assert not (tmp_path / "out").exists() and not list(tmp_path.rglob("out"))
 
 
 # Multi-process flags of eval and infer (the same as train's): checked before gin is read or a device is touched.
@@ -354,7 +385,11 @@ PATH_ROWS = [
     ("generate", ["--input", "{tmp}/nosuch.txt"], "--input {tmp}/nosuch.txt does not exist"),
     ("generate", ["--input", "{tmp}/dir"], "--input {tmp}/dir is a directory"),
     ("score", ["--input", "{tmp}/nosuch.jsonl"], "--input {tmp}/nosuch.jsonl does not exist"),
-    ("generate", ["--output", "{tmp}/dir"], "--output {tmp}/dir is a directory; give a file name"),
+    ("score", ["--input", "{tmp}/dir"], "--input {tmp}/dir is a directory"),
+    ("score", ["--checkpoint", "{tmp}/prompts.txt"], "--checkpoint={tmp}/prompts.txt is not a flanx checkpoint"),
+    ("score", ["--checkpoint", "{tmp}/nosuch"], "--checkpoint={tmp}/nosuch does not exist"),
+    ("generate", ["--output", "{tmp}/dir"], "--output={tmp}/dir is a directory; give a file name"),
+    ("generate", ["--output", "/dev/null"], "--output=/dev/null is not a regular file; give a file name"),
     ("generate", ["--checkpoint", "{tmp}/nosuch"], "--checkpoint={tmp}/nosuch does not exist"),
     ("generate", ["--checkpoint", "{tmp}/prompts.txt"], "--checkpoint={tmp}/prompts.txt is not a flanx checkpoint"),
     ("score", ["--checkpoint", "{tmp}/dir"], "--checkpoint={tmp}/dir is not a flanx checkpoint"),
@@ -401,8 +436,36 @@ def test_generate_sizes_beyond_memory_are_refused_before_compiling(run_dir, tmp_
   rc = cli.main(["generate", "--checkpoint", str(run_dir), "--input", str(tmp_path / "prompts.txt"), "--output",
                  str(tmp_path / "out.jsonl"), "--max_new_tokens", max_new_tokens])
   line = _one_line(capsys, rc)
-  assert fragment in line and "GiB per device to decode" in line, line
+  assert fragment in line and ") to decode needs about" in line and "GiB per device; the host has" in line, line
   assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("pairs, fragment", [
+    ([("copy: abc", "x" * 100_000)], "scoring 1 pair of --input (longest input: pair 1, 10 tokens; longest target: "
+                                     "pair 1, 100,001 tokens) needs about"),
+    ([("copy: abc", "x" * 2_000)] * 2_000, "scoring 2,000 pairs of --input (longest input: pair 1, 10 tokens; longest "
+                                           "target: pair 1, 2,001 tokens) needs about"),
+], ids=["long_target", "many_pairs"])
+def test_score_sizes_beyond_memory_are_refused_before_compiling(run_dir, tmp_path, capsys, monkeypatch, pairs,
+                                                                fragment):
+  from flanx import checkpoints
+  monkeypatch.setattr(checkpoints, "restore_for_inference", lambda *a, **k: pytest.fail("restored before the check"))
+  (tmp_path / "pairs.jsonl").write_text("".join(json.dumps({"input": i, "target": t}) + "\n" for i, t in pairs))
+  rc = cli.main(["score", "--checkpoint", str(run_dir), "--input", str(tmp_path / "pairs.jsonl")])
+  line = _one_line(capsys, rc)
+  assert fragment in line and "GiB per device; the host has" in line and "score fewer or shorter pairs" in line, line
+
+
+def test_infer_sizes_beyond_memory_are_refused_before_restoring(run_dir, tmp_path, capsys, monkeypatch):
+  from flanx import checkpoints
+  monkeypatch.setattr(checkpoints, "restore_for_inference", lambda *a, **k: pytest.fail("restored before the check"))
+  rc = cli.main(["infer", "--gin_file=gin/runs/infer.gin", f"--gin.CHECKPOINT_PATH='{run_dir}'",
+                 "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'out'}'",
+                 "--gin.INFER_NUM_EXAMPLES=1", "--gin.INFER_FEATURE_LENGTHS={'inputs': 100000, 'targets': 100000}"])
+  line = _one_line(capsys, rc)
+  assert ("decoding INFER_BATCH_SIZE=8 x INFER_BEAM_SIZE=1 rows of INFER_FEATURE_LENGTHS={'inputs': 100000, "
+          "'targets': 100000} needs about") in line and "lower INFER_FEATURE_LENGTHS or INFER_BATCH_SIZE" in line, line
+  assert not (tmp_path / "out").exists()
 
 
 def test_generate_on_a_damaged_checkpoint_is_one_line(run_dir, tmp_path, capsys):
@@ -423,6 +486,7 @@ PNG_ROWS = [
     ("{tmp}", "--png={tmp} is a directory; give a file name"),
     ("{tmp}/file/x.png", "--png={tmp}/file/x.png is under the regular file {tmp}/file"),
     ("{tmp}/run/x.png", "--png={tmp}/run/x.png is inside the training run or checkpoint {tmp}/run"),
+    ("/dev/null", "--png=/dev/null is not a regular file; give a file name"),
 ]
 
 
@@ -436,6 +500,89 @@ def test_inspect_png_paths(tmp_path, capsys, png, fragment):
   line = _one_line(capsys, rc)
   assert fragment.format(tmp=tmp_path) in line, line
   assert not list(tmp_path.rglob("*.png"))
+
+
+# --- every command's outputs on a full or a read-only disk (real tmpfs mounts; root only, as tests/faults) ----
+
+
+@pytest.fixture(scope="module")
+def disks(tmp_path_factory):
+  """{'full': a 4 KB tmpfs with no byte free, 'ro': a read-only tmpfs holding out.jsonl and a run's files}."""
+  root = tmp_path_factory.mktemp("disks")
+  with tmpfs(root / "full", "4k") as full, tmpfs(root / "ro", "1m") as ro:
+    (full / "filler").write_bytes(b"x" * 4096)
+    (ro / "out.jsonl").write_text("earlier output\n")
+    (ro / "run" / "checkpoint_2" / "params").mkdir(parents=True)
+    (ro / "run" / "config.gin").write_text("TRAIN_STEPS = 2\n")
+    subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+    yield {"full": full, "ro": ro}
+
+
+_TINY = ["--gin_file=gin/models/t5_1_1/tiny.gin", "--gin.VOCABULARY=@vocab.byte()", "--gin.NUM_EMBEDDINGS=384"]
+DISK_ROWS = [
+    # (case, argv, message fragment); {ro}, {full}: the disks, {ckpt}: a trained run. Nothing may appear on a disk.
+    ("generate new file, read-only",
+     ["generate", "--checkpoint", "{ckpt}", "--input", "{prompts}", "--output", "{ro}/new.jsonl"],
+     "--output={ro}/new.jsonl is not writable ({ro} does not allow it)"),
+    ("generate replacing a file, read-only",
+     ["generate", "--checkpoint", "{ckpt}", "--input", "{prompts}", "--output", "{ro}/out.jsonl"],
+     "--output={ro}/out.jsonl is not writable ({ro} does not allow new files, which replacing the file whole needs)"),
+    ("generate, full",
+     ["generate", "--checkpoint", "{ckpt}", "--input", "{prompts}", "--output", "{full}/out/new.jsonl"],
+     "--output: the disk holding {full}/out has 0 bytes free but the prompts it repeats alone need at least 25 bytes"),
+    ("infer, read-only",
+     ["infer", "--gin_file=gin/runs/infer.gin", *_TINY, "--gin.CHECKPOINT_PATH='{ckpt}'",
+      "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", "--gin.INFER_OUTPUT_DIR='{ro}/infer'"],
+     "INFER_OUTPUT_DIR={ro}/infer is not writable ({ro} does not allow it)"),
+    ("infer, full",
+     ["infer", "--gin_file=gin/runs/infer.gin", *_TINY, "--gin.CHECKPOINT_PATH='{ckpt}'",
+      "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", "--gin.INFER_OUTPUT_DIR='{full}/infer'",
+      "--gin.INFER_NUM_EXAMPLES=2"],
+     "INFER_OUTPUT_DIR: the disk holding {full}/infer has 0 bytes free but the predictions' inputs alone need"),
+    ("eval EVAL_MODEL_DIR, read-only",
+     ["eval", "--gin_file=gin/runs/eval.gin", *_TINY, "--gin.CHECKPOINT_PATH='{ckpt}'",
+      "--gin.EVAL_MODEL_DIR='{ro}/eval'"],
+     "EVAL_MODEL_DIR={ro}/eval is not writable ({ro} does not allow it)"),
+    ("eval into the checkpoint's own read-only MODEL_DIR",
+     ["eval", "--gin_file=gin/runs/eval.gin", *_TINY, "--gin.CHECKPOINT_PATH='{ro}/run'"],
+     "MODEL_DIR of CHECKPOINT_PATH={ro}/run is not writable ({ro}/run does not allow it); set EVAL_MODEL_DIR"),
+    ("eval EVAL_MODEL_DIR, full",
+     ["eval", "--gin_file=gin/runs/eval.gin", "--gin.CHECKPOINT_PATH='{ckpt}'", "--gin.EVAL_SUITE='mmlu_direct'",
+      "--gin.EVAL_NUM_EXAMPLES=2", "--gin.EVAL_MODEL_DIR='{full}/m'", "--gin.DATA_DIR='{fixtures}'"],
+     "EVAL_MODEL_DIR: the disk holding {full}/m/eval/2 has 0 bytes free but the predictions' targets alone need"),
+    ("inspect --png, read-only",
+     ["inspect", "flanx_demo", "-n", "0", "--lengths", "4", "--vocab", "byte", "--png", "{ro}/x.png"],
+     "--png={ro}/x.png is not writable ({ro} does not allow it)"),
+    ("inspect --png, full",
+     ["inspect", "flanx_demo", "-n", "0", "--lengths", "4", "--vocab", "byte", "--png", "{full}/x.png"],
+     "--png: cannot write {full}/x.png: No space left on device, 0 bytes free; nothing was written"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", [r[1:] for r in DISK_ROWS], ids=[r[0] for r in DISK_ROWS])
+def test_outputs_on_a_full_or_read_only_disk(disks, run_dir, tmp_path, capsys, argv, fragment):
+  (tmp_path / "prompts.txt").write_text("copy: abc\nreverse: xyz\n")
+  before = {name: sorted(str(p.relative_to(d)) for p in d.rglob("*")) for name, d in disks.items()}
+  names = {"ckpt": run_dir, "prompts": tmp_path / "prompts.txt", "fixtures": REPO_ROOT / "tasks/evals/fixtures",
+           **disks}
+  rc = cli.main([a.format(**names) for a in argv])
+  line = _one_line(capsys, rc)
+  assert fragment.format(**names) in line, line
+  assert {name: sorted(str(p.relative_to(d)) for p in d.rglob("*")) for name, d in disks.items()} == before
+  assert (disks["ro"] / "out.jsonl").read_text() == "earlier output\n"
+
+
+def test_a_write_that_fails_leaves_the_earlier_file_and_no_temporary(tmp_path):
+  from flanx import storage
+  with tmpfs(tmp_path / "disk", "8k") as disk:
+    storage.write_atomic(disk / "out.jsonl", "earlier\n", name="--output")
+    with pytest.raises(FlanxError, match=r"^--output: cannot write .*out.jsonl: No space left on device, [\d,]+ "
+                                         r"bytes free; the earlier file is unchanged$"):
+      storage.write_atomic(disk / "out.jsonl", "x" * 20_000, name="--output")
+    assert (disk / "out.jsonl").read_text() == "earlier\n" and [p.name for p in disk.iterdir()] == ["out.jsonl"]
+    with pytest.raises(OSError):  # without a name (a caller that reports it itself): the OS error, still no temporary
+      storage.write_atomic(disk / "new.jsonl", "x" * 20_000)
+    assert [p.name for p in disk.iterdir()] == ["out.jsonl"]
 
 
 # --- flanx convert, bench -------------------------------------------------------------------------------------

@@ -51,11 +51,14 @@ def test_training_keeps_the_best_evaluated_step_apart_from_the_rotation(tmp_path
   from flanx.evaluation.suite import NORM_AVG_COLUMN
   from tests.helpers import gin_train
 
+  suites = []
   monkeypatch.setattr(heldout, "training_evaluator", lambda suite, **kw: (
-      lambda step, trainer, params: {"MMLU-Direct": SCORES[step], NORM_AVG_COLUMN: SCORES[step]}))
+      suites.append(suite), lambda step, trainer, params: {"MMLU-Direct": SCORES[step], NORM_AVG_COLUMN: SCORES[step]}
+  )[1])
   run = gin_train(tmp_path, "BATCH_SIZE = 8", "TASK_FEATURE_LENGTHS = {'inputs': 16, 'targets': 8}", "TRAIN_STEPS = 8",
-                  "CHECKPOINT_PERIOD = 2", "KEEP_CHECKPOINTS = 1", "EVAL_PERIOD = 2", "EVAL_SUITE = 'mmlu_direct'",
-                  "train.async_checkpointing = False")
+                  "CHECKPOINT_PERIOD = 2", "KEEP_CHECKPOINTS = 1", "EVAL_PERIOD = 2",
+                  "EVAL_SUITE = ['mmlu_direct', 'bbh_direct']", "train.async_checkpointing = False")
+  assert [list(s) for s in suites] == [["mmlu_direct", "bbh_direct"]]  # a list of suites reaches the evaluator
   assert run.checkpoint_steps == [8]  # the rotation kept only the newest ...
   best = best_checkpoint.read(tmp_path)
   assert best["step"] == 4 and best["score"] == 9.0 and best["over"] == ["MMLU-Direct"]

@@ -25,7 +25,7 @@ import seqio
 import tensorflow as tf
 import tqdm
 
-from flanx import data_dir, vocab as vocab_lib
+from flanx import data_dir, storage, vocab as vocab_lib
 from flanx.errors import FlanxError
 from flanx.evaluation import lengths, plots, results as results_lib, self_consistency, tables
 from flanx.evaluation import metrics as metrics_lib
@@ -129,7 +129,7 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
              feature_lengths: dict[str, int | None] | None = None, split: str = VALIDATION,
              feature_converter: seqio.FeatureConverter | None = None,
              sample_fn: Callable | None = None, num_examples: int | None = None, progress: bool = True,
-             max_input_length: int | None = None) -> dict:
+             max_input_length: int | None = None, output_name: str = "MODEL_DIR") -> dict:
   """Evaluates `suite` and writes its files, merged with what earlier runs wrote for the same step.
 
   vocabulary: the model's, passed by the entry point; it must be the one the tasks encode with (the entry point's
@@ -139,6 +139,8 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
     length lose whole exemplars from their start; results['prompts'] counts them per setting.
   max_input_length: the model's context, None when it takes any length (T5's relative positions); caps inputs.
   split: 'validation' (the paper's table) or 'test' (settings without it are skipped and listed).
+  output_name: what chose `model_dir` (a macro, e.g. 'EVAL_MODEL_DIR'), named by the line a full or read-only
+    disk gives; a disk clearly too full is refused before anything is decoded.
   Not gin-configurable itself (gin would append its call trace to FlanxError's one line); the CLI passes gin
   macros in. Self-consistency's N and temperature are gin parameters of self_consistency.predict_fn.
   Several processes (a model sharded over hosts): each runs the same steps on every example and computes the
@@ -168,6 +170,10 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
   fingerprints = {s.name: results_lib.fingerprint(examples[s.name]) for s in run}
   previous = results_lib.read_results(out_dir)
   results_lib.check_same_data(previous, data["directory"], fingerprints, out_dir)
+  if writer:  # a clearly full disk is one line now, not after decoding: the predictions repeat every target
+    storage.require_room(output_name, out_dir, sum(len(ex["targets"].encode("utf-8")) + 1 for s in run
+                                                   for ex in examples[s.name][:num_examples]),
+                         "the predictions' targets alone")
 
   requested = feature_lengths or {}
   prompts, budgets, sequence_lengths = {}, {}, {}
@@ -185,7 +191,7 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
       num_examples=num_examples, logger_cls=[_Capture], log_dir=str(out_dir), async_compute_metrics=False)
       for s in run}
   total = sum(int(next(iter(e.cached_task_datasets.values())).cardinality()) for e in evaluators.values())
-  settings_out, outputs = {}, {}
+  settings_out, outputs, records = {}, {}, {}
   with tqdm.tqdm(total=total, desc=f"eval {suite.name} @ {step}", unit="ex", disable=not progress) as bar:
     for s in run:
       bar.set_postfix_str(s.name)
@@ -201,8 +207,7 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
                               "data": fingerprints[s.name]}
       outputs[s.name] = {"decode_length": budget.decode_length, "longest_exemplar_answer": longest_answer,
                          "at_budget": budget.at_budget, "total": budget.total}
-      if writer:
-        results_lib.write_predictions(out_dir, s.name, _records(ev.loggers[0]))
+      records[s.name] = _records(ev.loggers[0]) if writer else []
       ev.close()
 
   current = {"step": step, "suites": [suite.name], "split": split, "data": data, "settings": settings_out,
@@ -218,13 +223,21 @@ def evaluate(suite: Suite, predict_fn: PredictFn, score_fn: ScoreFn | None = Non
              **{k: merged[k] for k in ("settings", "missing", "prompts", "outputs", "skipped")}}
   # The plot follows the paper's table (validation) across steps; a test-split run has no plot of its own.
   written = (results_lib.TABLE_MD, results_lib.RESULTS_JSON) + ((results_lib.PLOT_PNG,) if split == VALIDATION else ())
-  results["files"] = [str(out_dir / results_lib.PREDICTIONS_DIR / f"{name}.jsonl") for name in results["settings"]]
+  results["files"] = [str(results_lib.predictions_path(out_dir, name)) for name in results["settings"]]
   results["files"] += [str(out_dir / name) for name in written]
   if not writer:
     return results
-  results_lib.write_atomic(out_dir / results_lib.TABLE_MD, tables.markdown(results, [*columns, NORM_AVG_COLUMN]))
-  results_lib.write_results(out_dir, results)
+  # Every file is made first and written only when all fit (a disk too full: one line, nothing written);
+  # results.json, the record a later run merges with, goes last.
+  files = {results_lib.predictions_path(out_dir, name): results_lib.predictions_text(rows)
+           for name, rows in records.items()}
+  files[out_dir / results_lib.TABLE_MD] = tables.markdown(results, [*columns, NORM_AVG_COLUMN])
   if split == VALIDATION:
-    plot = plots.score_vs_step(results_lib.history(model_dir), columns)
-    results_lib.write_atomic(out_dir / results_lib.PLOT_PNG, plot)
+    steps = dict(sorted({**results_lib.history(model_dir), step: results}.items()))  # with this step's new results
+    files[out_dir / results_lib.PLOT_PNG] = plots.score_vs_step(steps, columns)
+  files[out_dir / results_lib.RESULTS_JSON] = results_lib.results_text(results)
+  storage.require_room(output_name, out_dir, sum(len(d.encode("utf-8") if isinstance(d, str) else d)
+                                                 for d in files.values()), "this evaluation's files")
+  for path, data in files.items():
+    storage.write_atomic(path, data, name=output_name)
   return results

@@ -1,16 +1,16 @@
 """One evaluation's outputs under <model_dir>/eval/<step>/ (test-split runs under .../<step>/test/), each file
-written atomically (temp file + os.replace); merging a run into what earlier runs wrote for the same step; and
+written atomically (storage.write_atomic); merging a run into what earlier runs wrote for the same step; and
 reading every step back for the score-vs-step plot."""
 
 import hashlib
 import json
 import os
 import pathlib
-import tempfile
 from collections.abc import Sequence
 
 from flanx.errors import FlanxError
 from flanx.evaluation.suite import NORM_AVG_COLUMN, VALIDATION
+from flanx.storage import write_atomic
 
 RESULTS_JSON = "results.json"
 TABLE_MD = "results.md"
@@ -24,24 +24,13 @@ def eval_dir(model_dir: str | os.PathLike, step: int, split: str = VALIDATION) -
   return step_dir if split == VALIDATION else step_dir / split
 
 
-def write_atomic(path: pathlib.Path, data: bytes | str) -> None:
-  """Readers see the old file or the whole new one, never a half-written one."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-  # mkstemp makes the file owner-only; give it the read/write bits of its directory (e.g. group-readable runs).
-  os.chmod(tmp, 0o600 | (os.stat(path.parent).st_mode & 0o066))
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data.encode("utf-8") if isinstance(data, str) else data)
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
+def results_text(results: dict) -> str:
+  return json.dumps(results, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
 
 
 def write_results(directory: pathlib.Path, results: dict) -> pathlib.Path:
   path = directory / RESULTS_JSON
-  write_atomic(path, json.dumps(results, indent=1, ensure_ascii=False, sort_keys=False) + "\n")
+  write_atomic(path, results_text(results))
   return path
 
 
@@ -53,11 +42,13 @@ def read_results(directory: pathlib.Path) -> dict | None:
     return None
 
 
-def write_predictions(directory: pathlib.Path, setting: str, records: list[dict]) -> pathlib.Path:
+def predictions_path(directory: pathlib.Path, setting: str) -> pathlib.Path:
+  return directory / PREDICTIONS_DIR / f"{setting}.jsonl"
+
+
+def predictions_text(records: list[dict]) -> str:
   """One JSON object per example: id, group, prompt, target, output, answer, correct (and votes when sampled)."""
-  path = directory / PREDICTIONS_DIR / f"{setting}.jsonl"
-  write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-  return path
+  return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
 
 
 def fingerprint(examples: Sequence[dict]) -> str:

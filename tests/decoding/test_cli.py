@@ -20,12 +20,21 @@ def run_dir(tmp_path_factory):
 
 
 def test_eval_writes_results_and_table(run_dir, monkeypatch, capsys):
+  from flanx.evaluation import evaluator
   monkeypatch.setenv("FLANX_DATA_DIR", str(FIXTURES))
+  evaluated = []  # the settings of each suite evaluated, in order
+  real = evaluator.evaluate
+  monkeypatch.setattr(evaluator, "evaluate", lambda suite, *a, **k: (
+      evaluated.append([s.name for s in suite.settings]), real(suite, *a, **k))[1])
+  # A list of suites (as T5X users write list macros): each in turn into one eval/<step>/, a shared setting once.
   rc = cli.main(["eval", "--gin_file=gin/runs/eval.gin", f"--gin.CHECKPOINT_PATH='{run_dir / 'checkpoint_3'}'",
+                 "--gin.EVAL_SUITE=['mmlu_direct', 'flan_heldout']",
                  "--gin.EVAL_NUM_EXAMPLES=1", "--gin.EVAL_FEATURE_LENGTHS={'inputs': 512, 'targets': 8}"])
   assert rc == 0
+  assert evaluated[0] == ["mmlu_direct"] and "mmlu_direct" not in evaluated[1] and len(evaluated) == 2, evaluated
   out_dir = run_dir / "eval" / "3"
   results = json.loads((out_dir / "results.json").read_text())
+  assert results["suites"] == ["mmlu_direct", "flan_heldout"] and "mmlu_direct" in results["settings"]
   assert set(results["table5"]) >= {"MMLU-Direct", "MGSM", "Norm. avg"} or len(results["table5"]) == 7
   assert results["table5"][next(iter(results["table5"]))] is not None
   assert (out_dir / "predictions").is_dir()
@@ -51,7 +60,7 @@ def test_eval_mismatched_checkpoint_names_the_parameter(run_dir, capsys):
 def test_generate_and_score(run_dir, tmp_path, capsys):
   prompts = tmp_path / "prompts.txt"
   prompts.write_text("copy: abc\nreverse: xyz\n")
-  out = tmp_path / "out.jsonl"
+  out = tmp_path / "new" / "out.jsonl"  # a missing directory is made
   rc = cli.main(["generate", "--checkpoint", str(run_dir), "--input", str(prompts), "--output", str(out),
                  "--max_new_tokens", "6", "--temperature", "0.8", "--top_k", "5", "--num_samples", "2"])
   assert rc == 0
@@ -61,6 +70,7 @@ def test_generate_and_score(run_dir, tmp_path, capsys):
   rc = cli.main(["generate", "--checkpoint", str(run_dir), "--input", str(prompts), "--output", str(out),
                  "--max_new_tokens", "6", "--beam_size", "3"])
   assert rc == 0 and all(len(json.loads(line)["outputs"]) == 3 for line in out.read_text().splitlines())
+  assert [p.name for p in out.parent.iterdir()] == ["out.jsonl"]  # replaced whole: no temporary file left
 
   assert "flanx: float32 activations (the model file's ACTIVATION_DTYPE" in capsys.readouterr().err
 

@@ -11,6 +11,7 @@ from flanx.errors import FlanxError
 from flanx.evaluation import evaluator, results as results_lib
 from tasks.evals import suites
 from tests.evaluation.conftest import FIXTURES
+from tests.helpers import tmpfs
 
 
 def oracle(ds):
@@ -235,3 +236,13 @@ def test_results_without_a_data_record_are_not_merged(tmp_path):
     results_lib.check_same_data({"settings": {}}, "/d", {}, tmp_path)
   with pytest.raises(FlanxError, match=r"from data directory \(embedded fixtures\), but this run reads /d"):
     results_lib.check_same_data({"data": {"directory": None}, "settings": {}}, "/d", {}, tmp_path)
+
+
+def test_a_disk_without_room_for_every_file_gets_none(fixture_data, tmp_path):
+  """The files are made first and written only if all fit: an 8 KB disk has room for the predictions' targets
+  (checked before decoding) but not for the plot too, so nothing is written, in one line."""
+  with tmpfs(tmp_path / "disk", "8k") as disk:
+    with pytest.raises(FlanxError, match=r"^EVAL_MODEL_DIR: the disk holding .*/eval/1 has 8,192 bytes free but this "
+                                         r"evaluation's files need at least [\d,]+ bytes; free some space"):
+      run("mmlu_direct", oracle, disk, output_name="EVAL_MODEL_DIR", num_examples=1)
+    assert not list(disk.iterdir())
