@@ -114,17 +114,29 @@ def _logit_flops(config, lengths: Mapping[str, int]) -> float:
 
 
 def remat_factor(model, lengths: Mapping[str, int]) -> float:
-  """Executed / model FLOPs: full remat runs each layer's forward pass twice (one third of its training FLOPs
-  again); dots_with_no_batch_dims_saveable recomputes the attention-score products; dots_saveable and none
-  recompute no matrix product."""
+  """Executed / model FLOPs. Full remat runs each layer's forward pass again in the backward pass, except the
+  products whose outputs only feed the residual sum, which the backward pass never reads, so XLA drops their
+  recomputation as dead code: T5's MLP output projection, and both output projections of PaLM's parallel
+  block. dots_with_no_batch_dims_saveable recomputes the attention-score products; dots_saveable and none
+  recompute no matrix product. (Checked against the compiled step's dot FLOPs: tests/pod/test_plan_cost.py.)"""
   config, total = model.config, model.flops_per_example(lengths)
-  layers = total - _logit_flops(config, lengths)
   policy = config.remat_policy
   if policy in ("full", "nothing_saveable"):
-    return 1 + layers / 3 / total
+    forward = (total - _logit_flops(config, lengths)) / 3
+    return 1 + (forward - _residual_only_flops(config, lengths)) / total
   if policy == "dots_with_no_batch_dims_saveable":
     return 1 + _attention_score_flops(config, lengths) / 3 / total
   return 1.0
+
+
+def _residual_only_flops(config, lengths: Mapping[str, int]) -> float:
+  """Forward FLOPs of the products whose outputs go only into the residual sum (one example)."""
+  if hasattr(config, "num_encoder_layers"):
+    mlp_out = 2 * config.mlp_dim * config.emb_dim
+    return mlp_out * (config.num_encoder_layers * lengths["inputs"] + config.num_decoder_layers * lengths["targets"])
+  length = lengths["inputs"] + lengths["targets"]
+  outputs = 2 * config.emb_dim * (config.mlp_dim + config.num_heads * config.head_dim)
+  return float(config.num_layers * length * outputs)
 
 
 def _attention_score_flops(config, lengths: Mapping[str, int]) -> float:
