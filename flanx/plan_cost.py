@@ -231,6 +231,33 @@ def _sent_bytes(kind: str, operand_bytes: float, n: int) -> float:
   return plan_time.ring_all_gather(operand_bytes, n)  # reduce-scatter, all-to-all
 
 
+def _hierarchical(kind: str, axes: tuple[str, ...], size: float, n: int, mesh_shape: Mapping[str, int],
+                  num_slices: int) -> list[tuple[tuple[str, ...], str, float]]:
+  """[(axes, network, bytes sent)] of one collective. Within a slice it is one ring over ICI. A group that spans
+  slices (`replica` on a multislice topology) and also axes inside them runs as TPU multislice runs it: the
+  ICI part within each slice and only the slice-sized remainder over DCN (an all-reduce: reduce-scatter on ICI,
+  all-reduce of the 1/n_ici shard over DCN, all-gather on ICI; an all-gather: DCN first, then ICI on the
+  n_dcn-times larger array; a reduce-scatter: ICI first, then DCN on the 1/n_ici part)."""
+  if num_slices <= 1 or "replica" not in axes:
+    return [(axes, "ICI", _sent_bytes(kind, size, n))]
+  inner = tuple(a for a in axes if a != "replica")
+  n_dcn = mesh_shape.get("replica", 1)
+  n_ici = max(1, n // n_dcn)
+  if not inner or n_ici == 1:
+    return [(axes, "DCN", _sent_bytes(kind, size, n))]
+  if kind == "all-reduce":
+    parts = [(inner, "ICI", 2 * plan_time.ring_all_gather(size, n_ici)),
+             (("replica",), "DCN", plan_time.ring_all_reduce(size / n_ici, n_dcn))]
+  elif kind == "all-gather":
+    parts = [(("replica",), "DCN", (n_dcn - 1) * size), (inner, "ICI", (n_ici - 1) * size * n_dcn)]
+  elif kind == "reduce-scatter":
+    parts = [(inner, "ICI", plan_time.ring_all_gather(size, n_ici)),
+             (("replica",), "DCN", plan_time.ring_all_gather(size / n_ici, n_dcn))]
+  else:  # all-to-all, collective-permute: no hierarchy to exploit; the DCN hop limits
+    return [(axes, "DCN", _sent_bytes(kind, size, n))]
+  return parts
+
+
 def _spanned_axes(groups: Sequence[Sequence[int]], mesh_shape: Sequence[int],
                   axis_names: Sequence[str]) -> tuple[str, ...]:
   group = next((g for g in groups if len(g) > 1), None)
@@ -267,11 +294,11 @@ def parse(text: str, mesh_shape: Mapping[str, int], num_slices: int = 1) -> tupl
         groups = replica_groups(ins, num_devices)
         n = max((len(g) for g in groups), default=num_devices)
         axes = _spanned_axes(groups, sizes, names) if groups else ("?",)
-        network = "DCN" if num_slices > 1 and "replica" in axes else "ICI"
         size = sum(array_bytes(s) for s in operands)
-        entry = found.setdefault((kind, axes, network), [0.0, 0.0])
-        entry[0] += weight
-        entry[1] += weight * _sent_bytes(kind, size, n)
+        for part_axes, network, sent in _hierarchical(kind, axes, size, n, mesh_shape, num_slices):
+          entry = found.setdefault((kind, part_axes, network), [0.0, 0.0])
+          entry[0] += weight
+          entry[1] += weight * sent
   collectives = tuple(Collective(k, a, net, c, b) for (k, a, net), (c, b) in sorted(found.items()))
   return flops, traffic, collectives
 

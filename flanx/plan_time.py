@@ -204,14 +204,16 @@ def analytic_cost(plan) -> StepCost:
     shard = plan_memory.sharded_bytes(shape.shape, shape.dtype, spec, mesh)
     axes = _axes(spec)
     if "data" in axes:
-      gathered = shard * d
+      gathered, reduced = shard * d, shard
       # Gathered for the forward and for the backward pass (remat's recomputation reuses the backward's
       # gather: both sit in the same loop iteration), and the gradient reduce-scattered, per microbatch.
       ici += k * (2 * ring_all_gather(gathered, d) + ring_all_gather(gathered, d))
     else:
-      gathered = shard
+      gathered, reduced = shard, shard / d
       ici += ring_all_reduce(shard, d)  # the summed gradient, once per step
-    reduce = ring_all_reduce(shard, r)
+    # Across `replica`, as multislice reduces hierarchically: only the part each device holds after the
+    # reduction over `data` crosses DCN.
+    reduce = ring_all_reduce(reduced, r)
     if plan.topology.num_slices > 1:
       dcn += reduce
     else:
