@@ -308,7 +308,7 @@ def _time_lines(plan: Plan, cost) -> list[str]:
   chip = plan.topology.chip
   lines = [f"  {chip.name} per device: {_si(chip.peak_flops, 'FLOP/s')} bf16, HBM {_si(chip.hbm_bytes_per_s, 'B/s')}, "
            f"ICI {_si(chip.ici_bytes_per_s, 'B/s')}, DCN {_si(chip.dcn_bytes_per_s, 'B/s')} (flanx/plan_chips.py); "
-           f"step = max(compute, memory, ICI) + DCN"]
+           f"step = max(compute + memory, ICI) + DCN"]
   if cost is not None:
     lines.extend(cost_report(plan, cost))
   model_flops = None

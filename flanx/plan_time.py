@@ -2,11 +2,17 @@
 speeds -> seconds, MFU.
 
 Costs come from the compiled program (flanx.plan_cost) or, cheaply and from shapes alone, from `analytic_cost`
-(what `flanx plan` prints without --compile and what a layout search ranks candidates by). The overlap
-assumption (docs/tpu.md, "The time model"): compute and memory traffic overlap each other (a roofline: the
-step takes the longer of the two); collectives inside a slice (ICI) run asynchronously beside them, so only
-the part longer than compute/memory shows; collectives across slices (DCN) are the gradient reduction at the
-end of the step, after the last layer's backward pass, with nothing left to hide behind, so they add.
+(what `flanx plan` prints without --compile and what a layout search ranks candidates by).
+
+The overlap assumption (docs/tpu.md, "The time model"): a device runs its operations one after another. The
+operations that compute matrix products each take the longer of their FLOPs at peak and their bytes at full
+memory bandwidth (the roofline; for large products the FLOPs); every other operation (normalisation, softmax,
+elementwise, the optimizer update) is bound by its bytes. So compute = max(FLOPs / peak, dot bytes / bandwidth)
+and memory = (other bytes) / bandwidth add up. Collectives inside a slice (ICI) are asynchronous and run beside
+that work, so only the part longer than it shows; collectives across slices (DCN) are the gradient reduction
+after the last layer's backward pass, with nothing left to hide behind, so they add:
+
+    step = max(compute + memory, ICI) + DCN
 """
 
 import dataclasses
@@ -39,6 +45,7 @@ class StepCost:
   ici_bytes: float       # collective bytes sent over ICI (within a slice), per device
   dcn_bytes: float       # collective bytes sent over DCN (across slices), per device
   model_flops: float     # analytic 6*N*tokens-style model FLOPs (model.flops_per_example * rows), per device
+  dot_bytes: float = 0.0  # the part of bytes_accessed the matrix-product operations read and write
 
   @property
   def remat_factor(self) -> float:
@@ -66,30 +73,31 @@ class Hardware:
 @dataclasses.dataclass(frozen=True)
 class StepTime:
   seconds: float
-  compute_s: float  # FLOPs at peak
-  memory_s: float   # memory traffic at full bandwidth
+  compute_s: float  # the matrix-product operations: max(FLOPs at peak, their bytes at full bandwidth)
+  memory_s: float   # every other operation's bytes at full bandwidth
   ici_s: float      # ICI collectives at full bandwidth
   dcn_s: float      # DCN collectives at full bandwidth
   mfu: float        # model FLOPs / (seconds x peak)
 
   @property
   def bound(self) -> str:
-    """What the step waits on: compute, memory or ICI (whichever is longest), with DCN added."""
-    parts = {"compute": self.compute_s, "memory": self.memory_s, "ICI": self.ici_s}
-    return max(parts, key=parts.get)
+    """What the step waits on most: compute, memory, or ICI when the collectives outlast the work."""
+    if self.ici_s > self.compute_s + self.memory_s:
+      return "ICI"
+    return "compute" if self.compute_s >= self.memory_s else "memory"
 
   @property
   def exposed_ici_s(self) -> float:
-    return max(0.0, self.ici_s - max(self.compute_s, self.memory_s))
+    return max(0.0, self.ici_s - self.compute_s - self.memory_s)
 
 
 def predict(cost: StepCost, hardware: Hardware) -> StepTime:
-  """Step time: max(compute, memory, ICI) + DCN (the overlap assumption of the module docstring)."""
-  compute = cost.flops / hardware.peak_flops
-  memory = cost.bytes_accessed / hardware.hbm_bytes_per_s
+  """Step time: max(compute + memory, ICI) + DCN (the overlap assumption of the module docstring)."""
+  compute = max(cost.flops / hardware.peak_flops, cost.dot_bytes / hardware.hbm_bytes_per_s)
+  memory = (cost.bytes_accessed - cost.dot_bytes) / hardware.hbm_bytes_per_s
   ici = cost.ici_bytes / hardware.ici_bytes_per_s if cost.ici_bytes else 0.0
   dcn = cost.dcn_bytes / hardware.dcn_bytes_per_s if cost.dcn_bytes else 0.0
-  seconds = max(compute, memory, ici) + dcn
+  seconds = max(compute + memory, ici) + dcn
   mfu = cost.model_flops / (seconds * hardware.peak_flops) if seconds > 0 else 0.0
   return StepTime(seconds, compute, memory, ici, dcn, mfu)
 

@@ -85,13 +85,15 @@ def test_hand_written_hlo_flops_and_trip_counts():
   module = plan_cost.HloModule.parse(HLO)
   times = module.multipliers()
   assert times["obody"] == 3 and times["ibody"] == 12 and times["fused_dot"] == 3
-  flops, traffic, _ = plan_cost.parse(HLO, MESH)
-  assert flops == 3 * 2 * 8 * 4 * 16  # the dot inside a fusion, in a loop of 3
-  assert traffic > 0
+  counts = plan_cost.parse(HLO, MESH)
+  assert counts.flops == 3 * 2 * 8 * 4 * 16  # the dot inside a fusion, in a loop of 3
+  # The fusion computing it reads x (f32[8,16]) and w (f32[16,4]) and writes f32[8,4], three times.
+  assert counts.dot_bytes == 3 * 4 * (8 * 16 + 16 * 4 + 8 * 4)
+  assert counts.bytes_accessed > counts.dot_bytes
 
 
 def test_hand_written_hlo_collectives_on_one_slice():
-  _, _, collectives = plan_cost.parse(HLO, MESH, num_slices=1)
+  collectives = plan_cost.parse(HLO, MESH, num_slices=1).collectives
   # [4,2]<=[8]: groups {0,1}, {2,3}, ...: device ids differing in the last coordinate, `model`.
   all_reduce = _by_kind(collectives, "all-reduce")
   assert all_reduce[(("model",), "ICI")].count == 3
@@ -110,7 +112,7 @@ def test_hand_written_hlo_collectives_on_one_slice():
 
 
 def test_hand_written_hlo_collectives_across_slices():
-  _, _, collectives = plan_cost.parse(HLO, MESH, num_slices=2)
+  collectives = plan_cost.parse(HLO, MESH, num_slices=2).collectives
   all_reduce = _by_kind(collectives, "all-reduce")
   # The all-device reduction runs hierarchically: a ring of 4 within each slice over ICI, and the quarter each
   # device then holds over DCN.
@@ -135,15 +137,20 @@ def test_replica_group_spellings(text, groups):
 def test_predict_arithmetic():
   hardware = plan_time.Hardware("test", peak_flops=100.0, hbm_bytes_per_s=10.0, ici_bytes_per_s=5.0,
                                 dcn_bytes_per_s=1.0)
-  compute_bound = plan_time.StepCost(flops=400.0, bytes_accessed=20.0, ici_bytes=10.0, dcn_bytes=3.0,
-                                     model_flops=300.0)
-  t = plan_time.predict(compute_bound, hardware)
-  assert (t.compute_s, t.memory_s, t.ici_s, t.dcn_s) == (4.0, 2.0, 2.0, 3.0)
-  assert t.seconds == 4.0 + 3.0 and t.bound == "compute" and t.exposed_ici_s == 0.0
-  assert t.mfu == pytest.approx(300.0 / (7.0 * 100.0))
+  # Matrix products: 400 FLOPs (4 s) over 20 bytes (2 s): 4 s; the other 30 bytes: 3 s; ICI 2 s hidden; DCN 3 s.
+  cost = plan_time.StepCost(flops=400.0, bytes_accessed=50.0, ici_bytes=10.0, dcn_bytes=3.0, model_flops=300.0,
+                            dot_bytes=20.0)
+  t = plan_time.predict(cost, hardware)
+  assert (t.compute_s, t.memory_s, t.ici_s, t.dcn_s) == (4.0, 3.0, 2.0, 3.0)
+  assert t.seconds == 4.0 + 3.0 + 3.0 and t.bound == "compute" and t.exposed_ici_s == 0.0
+  assert t.mfu == pytest.approx(300.0 / (10.0 * 100.0))
+  assert cost.remat_factor == pytest.approx(4 / 3)
+  # Products starved by memory: their bytes set their time.
+  starved = plan_time.predict(plan_time.StepCost(100.0, 80.0, 0.0, 0.0, 100.0, dot_bytes=80.0), hardware)
+  assert (starved.compute_s, starved.memory_s, starved.seconds, starved.bound) == (8.0, 0.0, 8.0, "compute")
+  # Collectives longer than the work: the step waits on ICI.
   ici_bound = plan_time.predict(plan_time.StepCost(100.0, 10.0, 50.0, 0.0, 100.0), hardware)
-  assert ici_bound.seconds == 10.0 and ici_bound.bound == "ICI" and ici_bound.exposed_ici_s == 9.0
-  assert compute_bound.remat_factor == pytest.approx(4 / 3)
+  assert ici_bound.seconds == 10.0 and ici_bound.bound == "ICI" and ici_bound.exposed_ici_s == 10.0 - 1.0 - 1.0
 
 
 def test_a_chip_without_performance_figures_is_one_line():
