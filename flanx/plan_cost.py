@@ -166,6 +166,7 @@ class CompiledCost:
   collectives: tuple[Collective, ...]
   xla_flops: float            # compiled.cost_analysis()'s figures: loop bodies counted once
   xla_bytes_accessed: float
+  operations: float = 0.0     # top-level instructions executed, loop trip counts included
 
   def network_bytes(self, network: str) -> float:
     return sum(c.bytes for c in self.collectives if c.network == network)
@@ -280,7 +281,7 @@ def parse(text: str, mesh_shape: Mapping[str, int], num_slices: int = 1) -> "Cou
   names, sizes = list(mesh_shape), [mesh_shape[a] for a in mesh_shape]
   num_devices = math.prod(sizes)
   fused = _fused_flops(module)
-  flops = traffic = dot_traffic = 0.0
+  flops = traffic = dot_traffic = operations = 0.0
   found: dict[tuple[str, tuple[str, ...], str], list[float]] = {}
   for computation, instructions in module.computations.items():
     weight = times.get(computation, 0.0)
@@ -295,6 +296,7 @@ def parse(text: str, mesh_shape: Mapping[str, int], num_slices: int = 1) -> "Cou
       moved = weight * _instruction_bytes(ins, operands, module)
       flops += weight * own
       traffic += moved
+      operations += weight
       if own:
         dot_traffic += moved
       kind = ins.opcode.removesuffix("-start")
@@ -308,7 +310,7 @@ def parse(text: str, mesh_shape: Mapping[str, int], num_slices: int = 1) -> "Cou
           entry[0] += weight
           entry[1] += weight * sent
   collectives = tuple(Collective(k, a, net, c, b) for (k, a, net), (c, b) in sorted(found.items()))
-  return Counts(flops, traffic, dot_traffic, collectives)
+  return Counts(flops, traffic, dot_traffic, collectives, operations)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,6 +319,7 @@ class Counts:
   bytes_accessed: float
   dot_bytes: float  # of those bytes, what the instructions computing matrix products read and write
   collectives: tuple[Collective, ...]
+  operations: float = 0.0  # top-level instructions executed (kernels launched), loop trip counts included
 
 
 def _callees(ins: _Instruction, kind: str) -> list[str]:
@@ -392,7 +395,8 @@ def cost_of(compiled, mesh, num_slices: int = 1) -> CompiledCost:
   analysis = compiled.cost_analysis()
   analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
   return CompiledCost(counts.flops, counts.bytes_accessed, counts.dot_bytes, counts.collectives,
-                      float(analysis.get("flops", 0.0)), float(analysis.get("bytes accessed", 0.0)))
+                      float(analysis.get("flops", 0.0)), float(analysis.get("bytes accessed", 0.0)),
+                      counts.operations)
 
 
 def compiled_cost(plan, compiled=None) -> CompiledCost:

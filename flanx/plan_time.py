@@ -25,11 +25,20 @@ from jax.sharding import PartitionSpec
 from flanx import plan_chips, plan_memory
 from flanx.errors import FlanxError
 
-# Memory traffic per byte of a layer's activations ('all' of plan_memory.layer_bytes): each value is written
-# once forward and read back, and its cotangent is written and read in the backward pass (about 4 passes),
-# plus the reads of the inputs of each fusion. Calibrated against XLA's bytes accessed for compiled steps
-# (tests/pod/test_plan_cost.py compares them).
-_ACTIVATION_TRAFFIC = 4.0
+# Memory traffic of the operations other than matrix products, per byte of the values a sequence's layers
+# produce (the 'all' of plan_memory.layer_bytes: what the backward pass uses): normalisation, softmax, dropout
+# and residual fusions read and write each value several times forward and backward; remat trades reading
+# stored values for writing recomputed ones, about even. Fitted to XLA's CPU programs (tiny T5 and T5 Small,
+# apart from their random bits; tests/pod/test_plan_cost.py compares them), which fuse less than XLA's TPU
+# programs: for a TPU this memory term is likely pessimistic.
+_ACTIVATION_TRAFFIC = 14.0
+# Per byte of random bits dropout draws: written once and read once where the generator is fused, as on TPU.
+# XLA's CPU programs run threefry's rounds as a loop over whole arrays, about 80 bytes per byte drawn (half of
+# T5 Small's traffic at dropout 0.05): the estimate leaves that CPU cost out.
+_RANDOM_BITS_TRAFFIC = 2.0
+# Matrix-product operations read their inputs and write their outputs once forward and, for the two gradients,
+# about twice as much backward (plus once more forward under remat): per byte of their forward outputs.
+_DOT_TRAFFIC = 6.0
 # Bytes of parameter-sized traffic per parameter byte outside the layers' use: the optimizer reads the
 # parameter, its gradient and Adafactor's factored state and writes the parameter back; the gradient is written
 # once (and accumulated per microbatch).
@@ -206,7 +215,7 @@ def analytic_cost(plan) -> StepCost:
   rules = inputs.partition.logical_rules()
   specs = jax.tree.leaves(nn.logical_to_mesh(abstract.logical_specs, rules),
                       is_leaf=lambda x: isinstance(x, PartitionSpec))
-  ici = dcn = param_traffic = 0.0
+  ici = dcn = weight_reads = optimizer_traffic = 0.0
   uses = 2 + (1 if remat else 0)  # forward, backward, and remat's second forward
   for shape, spec in zip(jax.tree.leaves(abstract.shapes), specs):
     shard = plan_memory.sharded_bytes(shape.shape, shape.dtype, spec, mesh)
@@ -226,33 +235,39 @@ def analytic_cost(plan) -> StepCost:
       dcn += reduce
     else:
       ici += reduce
-    param_traffic += k * uses * gathered + _OPTIMIZER_TRAFFIC * shard
+    weight_reads += k * uses * gathered
+    optimizer_traffic += _OPTIMIZER_TRAFFIC * shard
 
   a = plan_memory.ACTIVATION_BYTES[str(config.dtype)]
   rows = plan.batch_per_device * k  # sequences per device per step
   split = plan_memory.model_split(rules, mesh)
   if split > 1:
     ici += rows * ring_all_reduce(_activation_all_reduces(config, lengths, remat) * a, split)
-  activation_traffic = rows * _ACTIVATION_TRAFFIC * _layer_activation_bytes(config, lengths, split, a, remat)
-  return StepCost(flops=flops, bytes_accessed=param_traffic + activation_traffic, ici_bytes=ici, dcn_bytes=dcn,
-                  model_flops=model_flops)
+  activations = _activation_bytes(config, lengths, split, a)
+  dot_traffic = weight_reads + rows * (_DOT_TRAFFIC + (1 if remat else 0)) * activations["weight_dots"]
+  other_traffic = optimizer_traffic + rows * (_ACTIVATION_TRAFFIC * activations["all"]
+                                              + _RANDOM_BITS_TRAFFIC * activations["random_bits"])
+  return StepCost(flops=flops, bytes_accessed=dot_traffic + other_traffic, ici_bytes=ici, dcn_bytes=dcn,
+                  model_flops=model_flops, dot_bytes=dot_traffic)
 
 
-def _layer_activation_bytes(config, lengths: Mapping[str, int], split: int, a: int, remat: bool) -> float:
-  """Bytes of values one sequence's layers and logits produce, once more under remat."""
-  passes = 2 if remat else 1
+def _activation_bytes(config, lengths: Mapping[str, int], split: int, a: int) -> dict[str, float]:
+  """plan_memory.layer_bytes summed over one sequence's layers, with the logits (and their f32 log-softmax
+  and gradient) among 'all' and their projection's output among 'weight_dots'."""
   if hasattr(config, "num_encoder_layers"):
     enc, dec = lengths["inputs"], lengths["targets"]
-    encoder = plan_memory.layer_bytes(enc, enc, config, split, a)["all"]
-    decoder = plan_memory.layer_bytes(dec, dec, config, split, a, cross_tokens=enc)["all"]
-    layers = config.num_encoder_layers * encoder + config.num_decoder_layers * decoder
+    stacks = [(config.num_encoder_layers, plan_memory.layer_bytes(enc, enc, config, split, a)),
+              (config.num_decoder_layers, plan_memory.layer_bytes(dec, dec, config, split, a, cross_tokens=enc))]
     logit_tokens = dec
   else:
     length = lengths["inputs"] + lengths["targets"]
-    layers = config.num_layers * plan_memory.layer_bytes(length, length, config, split, a)["all"]
+    stacks = [(config.num_layers, plan_memory.layer_bytes(length, length, config, split, a))]
     logit_tokens = length
-  logits = logit_tokens * config.vocab_size / split * (a + 4 + 4)
-  return passes * layers + logits
+  total = {key: sum(n * layer[key] for n, layer in stacks) for key in ("all", "weight_dots", "random_bits")}
+  logits = logit_tokens * config.vocab_size / split
+  total["all"] += logits * (a + 4 + 4)
+  total["weight_dots"] += logits * a
+  return total
 
 
 def hours(step: StepTime, steps: int) -> float:

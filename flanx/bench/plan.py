@@ -99,7 +99,9 @@ def _print(result: Result, hardware: plan_time.Hardware) -> None:
         f"{result.cost.bytes_accessed / 2**20:,.1f} MiB accessed ({result.cost.dot_bytes / 2**20:,.1f} MiB by the "
         f"matrix-product operations)")
   print(f"  predicted: compute {p.compute_s:.4g} s + memory {p.memory_s:.4g} s = step {p.seconds:.4g} s")
-  print(f"  measured:  median {measured:.4g} s, best {result.measured_best:.4g} s")
+  print(f"  measured:  median {measured:.4g} s, best {result.measured_best:.4g} s; the rest per operation "
+        f"executed ({result.cost.operations:,.0f}, loop trips included): "
+        f"{(measured - p.seconds) / max(result.cost.operations, 1) * 1e6:.2g} us")
   print(f"  error (predicted / measured median - 1): {result.error:+.1%} (against the best step "
         f"{p.seconds / result.measured_best - 1:+.1%}); a roofline on the totals, max(FLOPs / peak, bytes / "
         f"bandwidth) = {other:.4g} s, would be {other / measured - 1:+.1%}")
