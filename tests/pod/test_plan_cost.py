@@ -203,6 +203,15 @@ def test_data_parallel_gradient_reduction_matches_the_estimate():
   # two lookups separately and the relative-position bias before its bucket sum, hence not exact.
   assert cost.network_bytes("ICI") == pytest.approx(analytic.ici_bytes, rel=0.25)
   assert cost.network_bytes("DCN") == analytic.dcn_bytes == 0
+  # Memory traffic: the estimate's constants are fitted to XLA's CPU programs (docs/tpu.md).
+  assert analytic.bytes_accessed == pytest.approx(cost.bytes_accessed, rel=0.25)
+  assert analytic.dot_bytes == pytest.approx(cost.dot_bytes, rel=0.5)
+
+
+def test_bytes_counted_from_the_hlo_agree_with_xla_without_loops():
+  _, _, unrolled = _compiled("v4-16", "data=8", "SCAN_LAYERS=False")
+  assert unrolled.bytes_accessed == pytest.approx(unrolled.xla_bytes_accessed, rel=0.02)
+  assert unrolled.operations > 100
 
 
 def test_multislice_attribution_to_axes_and_networks():
