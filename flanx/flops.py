@@ -41,16 +41,17 @@ def measure_peak_flops(devices=None, size: int = 1024, repeats: int = 20, warmup
 
 def measure_memory_bandwidth(devices=None, megabytes: int = 256, repeats: int = 20, warmup: int = 3,
                              min_seconds: float = 2.0) -> float:
-  """Bytes/s of a streaming update per device (read one float32 array, write another of the same size, far
-  larger than the caches), run on all devices at once and summed; the fastest run, timed as
-  measure_peak_flops times its products, since load from other processes can only slow a run down."""
+  """Bytes/s of a streaming update (read one float32 array, write another of the same size, `megabytes` in all
+  split over the devices, far larger than the caches), run on all devices at once and summed; the fastest
+  run, timed as measure_peak_flops times its products, since load from other processes can only slow a run
+  down."""
   if min(megabytes, repeats) <= 0 or warmup < 0 or min_seconds < 0:
     raise ValueError(f"measure_memory_bandwidth: megabytes={megabytes} and repeats={repeats} must be positive, "
                      f"warmup={warmup} and min_seconds={min_seconds} >= 0")
   devices = list(devices if devices is not None else jax.local_devices())
   mesh = jax.sharding.Mesh(np.array(devices), ("d",))
   sharding = NamedSharding(mesh, PartitionSpec("d"))
-  elements = megabytes * 2**20 // 4
+  elements = max(1, megabytes * 2**20 // 4 // len(devices))
   x = jax.device_put(jnp.ones((len(devices), elements), jnp.float32), sharding)
   stream = jax.jit(lambda a: a * 1.5 + 1.0, out_shardings=sharding)
   for _ in range(1 + warmup):

@@ -6,6 +6,7 @@ compiled once per module.
 """
 
 import functools
+import re
 
 import pytest
 
@@ -227,3 +228,23 @@ def test_multislice_attribution_to_axes_and_networks():
   text = plan.report(p, ["runs/demo.gin"], plan.compiled_memory(p, step), cost)
   assert "replica         DCN" in text and "time (from the compiled program)" in text
   assert "compiled / model" in text
+
+
+def test_bench_plan_compares_the_prediction_with_measured_steps(capsys):
+  from flanx.bench import plan as bench_plan
+  assert bench_plan.main(["--gin_file=runs/demo.gin", "--steps=1", "--measure_seconds=0.1"]) == 0
+  out = capsys.readouterr().out
+  assert "GFLOP/s (float32 matmul), memory" in out and "predicted: compute" in out, out
+  error = re.search(r"error \(predicted / measured median - 1\): ([+-][\d.]+)%", out)
+  assert error and abs(float(error.group(1))) < 1000, out  # a finite comparison; its size is docs/tpu.md's
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--steps=0"], "--steps=0 must be positive"),
+    (["--gin_file=runs/demo.gin", "--gin_file=runs/demo_palm.gin"], "takes one --gin_file"),
+])
+def test_bench_plan_bad_flags_are_one_line(argv, message, capsys):
+  from flanx import cli
+  assert cli.main(["bench", "plan", *argv]) == 2
+  err = capsys.readouterr().err.strip()
+  assert message in err and len(err.splitlines()) == 1, err
