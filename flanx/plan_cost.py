@@ -115,22 +115,26 @@ class HloModule:
 
   def multipliers(self) -> dict[str, float]:
     """How many times each computation runs per execution of the entry computation."""
-    times: dict[str, float] = collections.defaultdict(float)
-    times[self.entry] = 1.0
-    order = [self.entry]
-    seen = {self.entry}
-    while order:  # callers before callees: HLO call graphs are acyclic
-      name = order.pop(0)
-      for ins in self.computations.get(name, []):
+    edges: dict[str, list[tuple[str, float]]] = collections.defaultdict(list)  # caller -> [(callee, times)]
+    pending: dict[str, int] = collections.defaultdict(int)  # callers not yet added up, per callee
+    for name, instructions in self.computations.items():
+      for ins in instructions:
         trip = self.trip_count(ins) if ins.opcode == "while" else 1
         for kind, names in _CALLEE.findall(ins.rest):
           for callee in (n.strip(" {}%") for n in names.split(",")):
-            if callee not in self.computations:
-              continue
-            times[callee] += times[name] * (trip if kind == "body" else 1)
-            if callee not in seen:
-              seen.add(callee)
-              order.append(callee)
+            if callee in self.computations:
+              edges[name].append((callee, trip if kind == "body" else 1))
+              pending[callee] += 1
+    times: dict[str, float] = collections.defaultdict(float)
+    times[self.entry] = 1.0
+    ready = [self.entry]
+    while ready:  # callers before callees (HLO call graphs are acyclic), so shared callees add up every caller
+      name = ready.pop()
+      for callee, factor in edges.get(name, []):
+        times[callee] += times[name] * factor
+        pending[callee] -= 1
+        if pending[callee] == 0:
+          ready.append(callee)
     return times
 
   def trip_count(self, loop: _Instruction) -> int:
