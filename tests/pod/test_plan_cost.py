@@ -242,6 +242,7 @@ def test_bench_plan_compares_the_prediction_with_measured_steps(capsys):
 @pytest.mark.parametrize("argv,message", [
     (["--steps=0"], "--steps=0 must be positive"),
     (["--gin_file=runs/demo.gin", "--gin_file=runs/demo_palm.gin"], "takes one --gin_file"),
+    (["--batch_size=4"], "--batch_size need a --gin_file"),
 ])
 def test_bench_plan_bad_flags_are_one_line(argv, message, capsys):
   from flanx import cli
