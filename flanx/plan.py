@@ -1,4 +1,5 @@
-"""flanx plan: will this run fit its slice? Per-device memory of the train step, before paying for a pod.
+"""flanx plan: will this run fit its slice, and how long will it take? Per-device memory of the train step and its
+predicted step time, MFU and hours, before paying for a pod.
 
     flanx plan --gin_file=runs/flan_t5_xl.gin                       # the slice and mesh the gin file names
     flanx plan --gin_file=runs/flan_t5_xl.gin --topology v4-64 --mesh data=8,model=4
@@ -6,7 +7,9 @@
 
 --compile lowers and compiles the real train step from abstract shapes on simulated CPU devices (one per device
 of the mesh, at most 256), so nothing the size of the model is allocated, and prints XLA's memory analysis
-beside the estimate. Exit status: 0 fits, 1 does not fit, 2 bad arguments.
+beside the estimate and the compiled step's cost: FLOPs beside the model's, bytes accessed and every collective
+by mesh axes and ICI/DCN (flanx/plan_cost.py). The time is predicted from shapes always, and from the compiled
+cost too with --compile (flanx/plan_time.py, docs/tpu.md). Exit status: 0 fits, 1 does not fit, 2 bad arguments.
 """
 
 import argparse
@@ -34,6 +37,7 @@ _INPUT_BINDINGS = (
     "plan_inputs.feature_lengths = %TASK_FEATURE_LENGTHS",
     "plan_inputs.batch_size = %BATCH_SIZE",
     "plan_inputs.num_microbatches = %NUM_MICROBATCHES",
+    "plan_inputs.train_steps = %TRAIN_STEPS",
 )
 
 
@@ -45,15 +49,18 @@ class PlanInputs:
   feature_lengths: Mapping[str, int]
   batch_size: int
   num_microbatches: int = 1
+  train_steps: int | None = None
 
 
 @gin.configurable
-def plan_inputs(model, partition, optimizer, feature_lengths, batch_size, num_microbatches=1) -> PlanInputs:
+def plan_inputs(model, partition, optimizer, feature_lengths, batch_size, num_microbatches=1,
+                train_steps=None) -> PlanInputs:
   # The same checks, with the same lines, as flanx train's (flanx/train.py), before any arithmetic on them.
   errors.positive_int("BATCH_SIZE", batch_size)
   errors.positive_int("NUM_MICROBATCHES", num_microbatches)
+  errors.positive_int("TRAIN_STEPS", train_steps, optional=True)
   errors.feature_lengths("TASK_FEATURE_LENGTHS", feature_lengths)
-  return PlanInputs(model, partition, optimizer, dict(feature_lengths), batch_size, num_microbatches)
+  return PlanInputs(model, partition, optimizer, dict(feature_lengths), batch_size, num_microbatches, train_steps)
 
 
 def load(gin_files: Sequence[str], bindings: Sequence[str]) -> PlanInputs:
@@ -95,6 +102,11 @@ class Plan:
   batch_per_device: int
   num_params: int
   estimate: "object"  # plan_memory.MemoryEstimate
+  abstract: "object" = None  # plan_memory.AbstractModel: parameter shapes and logical specs, kept for costing
+
+  @property
+  def num_devices(self) -> int:
+    return self.mesh_shape["replica"] * self.mesh_shape["data"] * self.mesh_shape["model"]
 
   @property
   def usable_bytes(self) -> int:
@@ -134,7 +146,7 @@ def make_plan(inputs: PlanInputs, topology: plan_chips.Topology, mesh: Mapping[s
   per_device = inputs.batch_size // shards
   est = plan_memory.estimate(inputs.model, abstract, inputs.optimizer, rules, mesh_shape, inputs.feature_lengths,
                              per_device, inputs.num_microbatches)
-  return Plan(inputs, topology, mesh_shape, hosts, per_device, abstract.num_params, est)
+  return Plan(inputs, topology, mesh_shape, hosts, per_device, abstract.num_params, est, abstract)
 
 
 # --- compiling the real train step ------------------------------------------------------------------------------
@@ -149,14 +161,24 @@ def _ensure_simulated_devices(count: int) -> None:
   os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
-def compiled_memory(plan: Plan) -> dict[str, int]:
-  """XLA's memory analysis of the real train step (per device), compiled from abstract shapes."""
+@dataclasses.dataclass(frozen=True)
+class CompiledStep:
+  """The real train step compiled for simulated devices, and the mesh it was partitioned over (whose device
+  order gives the compiled program's device ids their mesh coordinates)."""
+
+  compiled: object  # jax.stages.Compiled
+  mesh: object      # jax.sharding.Mesh
+
+
+def compile_train_step(plan: Plan) -> CompiledStep:
+  """Lowers and compiles the real train step from abstract shapes on simulated CPU devices: one compile gives
+  both the memory (compiled_memory) and the cost (flanx.plan_cost.compiled_cost)."""
   import jax
   import jax.numpy as jnp
 
   from flanx.trainer import Trainer
 
-  count = plan.mesh_shape["replica"] * plan.mesh_shape["data"] * plan.mesh_shape["model"]
+  count = plan.num_devices
   devices = jax.devices("cpu")
   if len(devices) < count:
     raise FlanxError(f"--compile needs {count} simulated devices but this process has {len(devices)}; run "
@@ -172,7 +194,13 @@ def compiled_memory(plan: Plan) -> dict[str, int]:
   key = jax.eval_shape(jax.random.key, 0)
   rng = jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=partitioner.replicated)
   compiled = trainer.lower_train_step(trainer.abstract_state(), batch, rng).compile()
-  analysis = compiled.memory_analysis()
+  return CompiledStep(compiled, partitioner.mesh)
+
+
+def compiled_memory(plan: Plan, step: CompiledStep | None = None) -> dict[str, int]:
+  """XLA's memory analysis of the real train step (per device), compiled from abstract shapes."""
+  step = step or compile_train_step(plan)
+  analysis = step.compiled.memory_analysis()
   figures = {name: int(getattr(analysis, f"{name}_size_in_bytes", 0))
              for name in ("argument", "output", "alias", "temp", "generated_code")}
   figures["total"] = figures["argument"] + figures["output"] - figures["alias"] + figures["temp"]
@@ -186,7 +214,58 @@ def _gib(n: float) -> str:
   return f"{n / 1024**3:8.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:8.2f} MiB"
 
 
-def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | None = None) -> str:
+def _si(x: float, unit: str = "") -> str:
+  for scale, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+    if abs(x) >= scale:
+      return f"{x / scale:.3g} {prefix}{unit}"
+  return f"{x:.3g} {unit}".rstrip()
+
+
+def _seconds(s: float) -> str:
+  if s == 0:
+    return "0"
+  return f"{s * 1e6:.3g} us" if s < 1e-3 else f"{s * 1e3:.3g} ms" if s < 1 else f"{s:,.3g} s"
+
+
+def cost_report(plan: Plan, cost) -> list[str]:
+  """The compiled step's cost (flanx.plan_cost.CompiledCost) beside the analytic model FLOPs."""
+  from flanx import plan_time
+
+  model_flops = plan_time.analytic_cost(plan).model_flops
+  expected = plan_time.remat_factor(plan.inputs.model, plan.inputs.feature_lengths)
+  lines = [
+      f"  compiled step, per device (dot FLOPs and bytes counted from the HLO with loop trip counts; XLA's "
+      f"cost analysis counts a loop body once: {_si(cost.xla_flops, 'FLOP')}, {_gib(cost.xla_bytes_accessed).strip()})",
+      f"    FLOPs {_si(cost.flops)}; analytic model FLOPs {_si(model_flops)}; compiled / model = "
+      f"{cost.flops / model_flops:.3f} (remat {plan.inputs.model.config.remat_policy}: {expected:.3f} expected)",
+      f"    bytes accessed {_gib(cost.bytes_accessed).strip()}",
+  ]
+  if cost.collectives:
+    lines.append(f"    {'collective':<20}{'axes':<16}{'net':<5}{'count':>8}{'bytes sent':>14}")
+    for c in cost.collectives:
+      lines.append(f"    {c.kind:<20}{'+'.join(c.axes) or '-':<16}{c.network:<5}{c.count:>8.0f}"
+                   f"{_gib(c.bytes).strip():>14}")
+  else:
+    lines.append("    no collectives")
+  return lines
+
+
+def time_report(plan: Plan, step_cost, label: str) -> list[str]:
+  """Predicted step time, MFU, tokens/s per device and hours for TRAIN_STEPS, from a plan_time.StepCost."""
+  from flanx import plan_time
+
+  hardware = plan_time.Hardware.of(plan.topology.chip)
+  t = plan_time.predict(step_cost, hardware)
+  steps = plan.inputs.train_steps
+  hours = f"; {plan_time.hours(t, steps):,.3g} hours for TRAIN_STEPS={steps}" if steps else ""
+  return [
+      f"  time ({label}): compute {_seconds(t.compute_s)}, memory {_seconds(t.memory_s)}, ICI {_seconds(t.ici_s)}, "
+      f"DCN {_seconds(t.dcn_s)} -> step {_seconds(t.seconds)} ({t.bound}-bound)",
+      f"    MFU {t.mfu:.1%}; {plan_time.tokens_per_second_per_device(plan, t):,.0f} tokens/s per device{hours}",
+  ]
+
+
+def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | None = None, cost=None) -> str:
   inputs, est, chip = plan.inputs, plan.estimate, plan.topology.chip
   config = inputs.model.config
   mesh = ", ".join(f"{k}={v}" for k, v in plan.mesh_shape.items())
@@ -215,6 +294,7 @@ def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | N
     lines.append(total)
   lines.append(f"  {'device memory':<22}{_gib(chip.bytes_per_device):>12}  (plan within {USABLE_FRACTION:.0%}: "
                f"{_gib(plan.usable_bytes).strip()})")
+  lines.extend(_time_lines(plan, cost))
   margin = plan.usable_bytes - est.total
   if plan.fits:
     lines.append(f"fits: yes, {_gib(margin).strip()} to spare per device ({est.total / chip.bytes_per_device:.0%} "
@@ -223,6 +303,25 @@ def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | N
     lines.append(f"fits: NO, {_gib(-margin).strip()} over per device; use more devices, a larger model axis, "
                  f"REMAT_POLICY='full', NUM_MICROBATCHES, or the model_parallel_2d rules")
   return "\n".join(lines)
+
+
+def _time_lines(plan: Plan, cost) -> list[str]:
+  from flanx import plan_time
+
+  chip = plan.topology.chip
+  lines = [f"  {chip.name} per device: {_si(chip.peak_flops, 'FLOP/s')} bf16, HBM {_si(chip.hbm_bytes_per_s, 'B/s')}, "
+           f"ICI {_si(chip.ici_bytes_per_s, 'B/s')}, DCN {_si(chip.dcn_bytes_per_s, 'B/s')} (flanx/plan_chips.py); "
+           f"step = max(compute + memory, ICI) + DCN"]
+  if cost is not None:
+    lines.extend(cost_report(plan, cost))
+  model_flops = None
+  estimate = plan_time.analytic_cost(plan)
+  lines.extend(time_report(plan, estimate, "estimate from shapes"))
+  if cost is not None:
+    model_flops = estimate.model_flops
+    lines.extend(time_report(plan, cost.step_cost(model_flops), "from the compiled program"))
+  lines.append("    predictions, not timings, until a run on the target hardware confirms them (docs/tpu.md)")
+  return lines
 
 
 class _Parser(argparse.ArgumentParser):
@@ -252,6 +351,11 @@ def main(argv: Sequence[str]) -> int:
   if args.compile and mesh is None:
     _ensure_simulated_devices(topology.num_devices)
   plan = make_plan(inputs, topology, mesh)
-  compiled = compiled_memory(plan) if args.compile else None
-  print(report(plan, gin_files, compiled), flush=True)
+  compiled = cost = None
+  if args.compile:
+    from flanx import plan_cost
+
+    step = compile_train_step(plan)
+    compiled, cost = compiled_memory(plan, step), plan_cost.compiled_cost(plan, step)
+  print(report(plan, gin_files, compiled, cost), flush=True)
   return 0 if plan.fits else 1
