@@ -21,6 +21,9 @@ from flanx.errors import FlanxError
 ENV_VAR = "FLANX_DATA_DIR"
 MACRO = "DATA_DIR"
 VOCABULARY_FILE = ("vocab", "spiece.model")
+# The --vocab values of the argparse commands (flanx.vocab.for_command makes them vocabularies); here, not in
+# flanx.vocab, so that those commands answer --help before seqio and TensorFlow are imported.
+VOCAB_CHOICES = ("auto", "sentencepiece", "byte")
 
 
 class MissingDataFile(FlanxError):

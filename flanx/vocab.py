@@ -17,7 +17,7 @@ import seqio
 from flanx import data_dir
 
 T5_EXTRA_IDS = 100
-CHOICES = ("auto", "sentencepiece", "byte")
+CHOICES = data_dir.VOCAB_CHOICES
 
 
 class _SentencePiece(seqio.SentencePieceVocabulary):
