@@ -374,3 +374,24 @@ def test_a_cache_of_another_mixture_or_split_is_refused():
     cache_reader.check_mixture(manifest, "/c", "flan2022_cot_aqua_cot_zs", "train")
   with pytest.raises(FlanxError, match=r"split 'train', but this run trains on 'gsm8k_cot' split 'validation'"):
     cache_reader.check_mixture(manifest, "/c", "gsm8k_cot", "validation")
+
+
+def test_reader_counts_the_examples_the_lengths_cut(demo_cache):
+  """Counted as each record is trimmed, once per example read: those longer than a feature's length."""
+  import grain
+
+  from flanx.input import truncation
+  lengths = {"inputs": 12, "targets": 16}  # "copy: ab" and "reverse: abcdefgh" (with EOS): some inputs fit, some not
+  counter = truncation.Counter(lengths)
+  reader = cache_reader.CachedBatches(cache_reader.CacheSpec(str(demo_cache), lengths, False), 4, prefetch=0,
+                                      counter=counter)
+  for _ in range(3):
+    next(reader)
+  reader.close()
+  source = grain.sources.ArrayRecordDataSource([str(p) for p in
+                                                data_cache.Manifest.read(demo_cache).paths(demo_cache)])
+  sizes = [data_cache.decode(source[i])["inputs"].size for i in range(12)]
+  cut = sum(size > 12 for size in sizes)
+  assert 0 < cut < 12
+  assert counter.snapshot() == truncation.Truncation(lengths, seen=12, cut={"inputs": cut, "targets": 0},
+                                                     cut_examples=cut)

@@ -29,6 +29,7 @@ import numpy as np
 
 from flanx import data_dir, errors
 from flanx.errors import FlanxError, closest
+from flanx.input import truncation
 
 MANIFEST = "manifest.json"
 FORMAT = "flanx-token-cache-1"
@@ -170,8 +171,10 @@ def check_split(mixture: str, split: str) -> None:
 
 
 def write(mixture: str, out: str | os.PathLike, num_examples: int, *, split: str = "train", seed: int = 0,
-          shard_examples: int = 50_000, progress: bool = False, replace: bool = False) -> Manifest:
-  """Writes the first `num_examples` of the mixture's stream to shards under `out`; returns the manifest."""
+          shard_examples: int = 50_000, progress: bool = False, replace: bool = False,
+          lengths: truncation.LengthSummary | None = None) -> Manifest:
+  """Writes the first `num_examples` of the mixture's stream to shards under `out` (their sizes noted by
+  `lengths`); returns the manifest."""
   import seqio
 
   from flanx import vocab
@@ -182,6 +185,8 @@ def write(mixture: str, out: str | os.PathLike, num_examples: int, *, split: str
   seqio_source.check_task_name(mixture)  # registers the tasks; an unknown name is one line with suggestions
   check_split(mixture, split)
   stream = examples(mixture, split, seed)
+  if lengths is not None:
+    stream = lengths.tap(stream)
   features = seqio.get_mixture_or_task(mixture).output_features
   active = vocab.active()
   manifest = Manifest(mixture=mixture, split=split, seed=seed, examples=0, shards=[], shard_examples=[],
@@ -311,13 +316,16 @@ def main(argv: Sequence[str]) -> int:
   from flanx import vocab
   from flanx.input import seqio_source
   _, which = vocab.install_for_command(given_dir, args.vocab)
+  # The name as the user gave it (not MIXTURE_OR_TASK_NAME); this also registers the tasks.
+  seqio_source.check_task_name(args.mixture, given_as="the MIXTURE argument of flanx data cache")
+  check_split(args.mixture, args.split)
   if args.allow_partial:
     import gin
-    seqio_source.check_task_name(args.mixture)  # registers the task module's configurables
     gin.bind_parameter("allow_partial_mixture.allow", True)
   print(f"flanx data cache: {args.mixture} ({which}), {args.examples:,} examples to {args.out}", flush=True)
+  lengths = truncation.LengthSummary(FEATURES)
   manifest = write(args.mixture, args.out, args.examples, split=args.split, seed=args.seed,
-                   shard_examples=args.shard_examples, progress=True, replace=args.replace)
+                   shard_examples=args.shard_examples, progress=True, replace=args.replace, lengths=lengths)
   print(f"flanx data cache: wrote {manifest.examples:,} examples in {len(manifest.shards)} shards and "
-        f"{pathlib.Path(args.out).resolve() / MANIFEST}", flush=True)
+        f"{pathlib.Path(args.out).resolve() / MANIFEST}; {lengths.line()}", flush=True)
   return 0
