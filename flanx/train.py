@@ -295,8 +295,9 @@ def train(
     logger.close()
     if records.report():
       print(records.report(), flush=True)  # BAD_RECORD_POLICY='skip' never drops records silently
-    if inputs.truncation.snapshot().cut_examples and jax.process_index() == 0:
-      print(inputs.truncation.snapshot().line(final=True), flush=True)
+    cut = inputs.truncation.snapshot()
+    if cut.cut_examples and jax.process_index() == 0:
+      print(cut.line(final=True), flush=True)  # the count said at the first logged step, now complete
     if first_step == train_steps and jax.process_index() == 0:
       gin_config.write_operative_config(model_dir)
     if show_predictions:
