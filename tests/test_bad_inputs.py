@@ -514,7 +514,7 @@ START_UP_NOISE = re.compile(r"absl::InitializeLog|cudart_stub|cuInit|cuda_platfo
 @pytest.mark.parametrize("command, help_fragment", [
     (["convert", "--help"], "from-hf"), (["convert", "from-hf", "--help"], "--hf_dir"),
     (["data", "cache", "--help"], "--allow_partial"), (["inspect", "--help"], "--composition"),
-    (["bench", "data", "--help"], "--cache-examples")])
+    (["bench", "data", "--help"], "--cache-examples"), (["bench", "--help"], "benchmarks:")])
 def test_help_of_argparse_commands_answers_before_heavy_imports(command, help_fragment):
   """Their --help is argparse's: no seqio/TensorFlow/jax import, so no start-up noise and no wait."""
   code = ("import sys; from flanx import cli\n"
