@@ -21,6 +21,9 @@ from flanx.errors import FlanxError
 ENV_VAR = "FLANX_DATA_DIR"
 MACRO = "DATA_DIR"
 VOCABULARY_FILE = ("vocab", "spiece.model")
+# The --vocab values of the argparse commands (flanx.vocab.for_command makes them vocabularies); here, not in
+# flanx.vocab, so that those commands answer --help before seqio and TensorFlow are imported.
+VOCAB_CHOICES = ("auto", "sentencepiece", "byte")
 
 
 class MissingDataFile(FlanxError):
@@ -60,16 +63,18 @@ class DataContext:
       raise MissingDataFile(f"missing data file {path}{purpose}")
     return path
 
-  def vocabulary_file(self) -> pathlib.Path:
-    """DATA_DIR/vocab/spiece.model; one line naming the path and how to set it when it is absent."""
+  def vocabulary_file(self, instead: str | None = "set vocab.sentencepiece.path") -> pathlib.Path:
+    """DATA_DIR/vocab/spiece.model; one line naming the path and how to set it when it is absent (`instead`:
+    the other way the caller offers, in its own terms: a gin binding, a command's flag)."""
+    otherwise = f", or {instead}" if instead else ""
     if self.path is None:
       raise FlanxError(f"no SentencePiece vocabulary: no data directory is set, so {'/'.join(VOCABULARY_FILE)} "
-                       f"cannot be found; set {ENV_VAR}=/path/to/data (holding {'/'.join(VOCABULARY_FILE)}), "
-                       f"--gin.{MACRO}, or vocab.sentencepiece.path")
+                       f"cannot be found; set {ENV_VAR}=/path/to/data (holding {'/'.join(VOCABULARY_FILE)}) or "
+                       f"--gin.{MACRO}{otherwise}")
     path = self.path.joinpath(*VOCABULARY_FILE)
     if not path.is_file():
       raise FlanxError(f"no SentencePiece vocabulary at {path} (data directory from {self.origin}); copy T5's "
-                       f"spiece.model there or set vocab.sentencepiece.path")
+                       f"spiece.model there{otherwise}")
     return path
 
 

@@ -39,8 +39,9 @@ def status(mini: bool = False) -> list[tuple[str, str, bool, str]]:
 
 def main(argv: Sequence[str]) -> int:
   if argv and argv[0] == "cache":  # `flanx data cache MIXTURE ...`: flanx/input/data_cache.py
+    from flanx import cli
     from flanx.input import data_cache
-    return data_cache.main(argv[1:])
+    return cli.run(data_cache.main, argv[1:], prog="flanx data cache")  # its errors say which command
   parser = argparse.ArgumentParser(prog="flanx data", description=__doc__.splitlines()[0])
   parser.add_argument("command", choices=("status",), nargs="?", default="status")
   parser.add_argument("--missing", action="store_true", help="also list each missing source and where it belongs")

@@ -200,12 +200,12 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--composition", type=int, default=0, metavar="N",
                       help="the first N examples' family shares, and each task's shares of formats and templates")
   parser.add_argument("--png", help="where to save the length histogram (with --lengths)")
-  parser.add_argument("--vocab", choices=("auto", "byte", "sentencepiece"), default="auto",
+  from flanx import data_dir  # light; flanx.vocab (seqio, TensorFlow) once the flags are known to be usable
+  parser.add_argument("--vocab", choices=data_dir.VOCAB_CHOICES, default="auto",
                       help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
   parser.add_argument("--allow_partial", "--allow-partial", action="store_true",
                       help="sample a mixture whose sources are partly missing from the present ones "
                            "(ALLOW_PARTIAL_MIXTURE)")
-  from flanx import data_dir, vocab
   given_dir, argv = data_dir.split_argv(argv)  # --gin.DATA_DIR, as for the gin commands
   args = parser.parse_args(list(argv))
   if args.examples < 0 or args.lengths < 0 or args.composition < 0:
@@ -217,6 +217,7 @@ def main(argv: Sequence[str]) -> int:
     with _quiet():
       print(f"\nTable 3 ladder (tasks as the paper counts them):\n{ladder().to_string(index=False)}")
     return 0
+  from flanx import vocab
   context, which = vocab.install_for_command(given_dir, args.vocab)
   print(f"flanx inspect: {which}; data directory {context.path or 'unset (embedded fixtures only)'}", flush=True)
   if args.allow_partial:

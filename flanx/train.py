@@ -230,7 +230,7 @@ def train(
 
   # --- the loop ---------------------------------------------------------------------------------------
   metrics, window_start, window_steps = {}, time.perf_counter(), 0
-  preempted = False
+  preempted, truncation_said = False, False
   with preemption.StopSignal() as stop, checkpointer:  # a failed run stops the background save first
     for step in range(first_step, train_steps):
       batch = next(inputs)
@@ -257,6 +257,11 @@ def train(
                        mfu=flops_per_step / seconds / peak_flops)
         if nonfinite_policy == "skip":
           metrics["skipped_updates"] = monitor.skipped
+        cut = inputs.truncation.snapshot()  # examples this process read that TASK_FEATURE_LENGTHS cut
+        metrics["truncated_examples"] = cut.cut_examples
+        if not truncation_said and cut.cut_examples and jax.process_index() == 0:
+          print(cut.line(), flush=True)  # once; the final count at the end
+          truncation_said = True
         logger.write(done, metrics)
         logger.progress(done, metrics, first_step)
         window_start, window_steps = time.perf_counter(), 0
@@ -289,6 +294,9 @@ def train(
     logger.close()
     if records.report():
       print(records.report(), flush=True)  # BAD_RECORD_POLICY='skip' never drops records silently
+    cut = inputs.truncation.snapshot()
+    if cut.cut_examples and jax.process_index() == 0:
+      print(cut.line(final=True), flush=True)  # the count said at the first logged step, now complete
     if first_step == train_steps and jax.process_index() == 0:
       gin_config.write_operative_config(model_dir)
     if show_predictions:

@@ -17,7 +17,7 @@ import seqio
 from flanx import data_dir
 
 T5_EXTRA_IDS = 100
-CHOICES = ("auto", "sentencepiece", "byte")
+CHOICES = data_dir.VOCAB_CHOICES
 
 
 class _SentencePiece(seqio.SentencePieceVocabulary):
@@ -65,8 +65,9 @@ def for_command(choice: str, context: "data_dir.DataContext") -> tuple[seqio.Voc
     raise data_dir.FlanxError(f"--vocab {choice!r}: choose one of {', '.join(CHOICES)}")
   if choice == "byte":
     return byte(), "byte vocabulary"
-  try:
-    path = context.vocabulary_file()
+  try:  # these commands take no gin bindings: the other way is their flag
+    path = context.vocabulary_file(instead="give --vocab byte for a model with the byte vocabulary"
+                                   if choice == "sentencepiece" else None)
   except data_dir.FlanxError as e:
     if choice == "sentencepiece":
       raise

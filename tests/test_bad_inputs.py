@@ -9,6 +9,7 @@ import ast
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -653,17 +654,42 @@ def test_help_is_immediate_and_lists_the_macros():
     assert macro in out.stdout
 
 
-def test_convert_help_answers_before_heavy_imports():
+# What TensorFlow/CUDA print when TensorFlow is imported or first probes CUDA (flanx/quiet.py holds them back).
+START_UP_NOISE = re.compile(r"absl::InitializeLog|cudart_stub|cuInit|cuda_platform|^[IWE]0000 ", re.M)
+
+
+@pytest.mark.parametrize("command, help_fragment", [
+    (["convert", "--help"], "from-hf"), (["convert", "from-hf", "--help"], "--hf_dir"),
+    (["data", "cache", "--help"], "--allow_partial"), (["inspect", "--help"], "--composition"),
+    (["bench", "data", "--help"], "--cache-examples"), (["bench", "--help"], "benchmarks:")])
+def test_help_of_argparse_commands_answers_before_heavy_imports(command, help_fragment):
+  """Their --help is argparse's: no seqio/TensorFlow/jax import, so no start-up noise and no wait."""
   code = ("import sys; from flanx import cli\n"
-          "for argv in (['convert', '--help'], ['convert', 'from-hf', '--help']):\n"
-          "  try:\n"
-          "    cli.main(argv)\n"
-          "  except SystemExit:\n"
-          "    pass\n"
-          "print('HEAVY', [m for m in ('jax', 'tensorflow', 'seqio', 'orbax', 'flax') if m in sys.modules])\n")
+          "try:\n"
+          f"  cli.main({command!r})\n"
+          "except SystemExit:\n"
+          "  pass\n"
+          "print('HEAVY', [m for m in ('jax', 'tensorflow', 'seqio', 'orbax', 'flax', 'grain') if m in sys.modules])\n")
   out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
   assert out.returncode == 0, out.stderr
-  assert "HEAVY []" in out.stdout and "from-hf" in out.stdout and "--hf_dir" in out.stdout, out.stdout
+  assert "HEAVY []" in out.stdout and help_fragment in out.stdout, out.stdout
+  assert out.stderr == "", out.stderr
+
+
+def test_tensorflow_import_and_cuda_probe_print_nothing():
+  """Whoever imports TensorFlow after quiet.environment() (seqio here), its start-up lines and its CUDA probe
+  (`E0000 ... failed call to cuInit` without a driver) are held back, even at the Makefile's TF_CPP_MIN_LOG_LEVEL=2;
+  TensorFlow sees no GPU (it only reads data for jax)."""
+  code = ("from flanx import quiet\n"
+          "quiet.environment()\n"
+          "import seqio, tensorflow as tf\n"
+          "rows = len(list(tf.data.Dataset.range(3).as_numpy_iterator()))\n"
+          "print('ROWS', rows, 'GPUS', tf.config.get_visible_devices('GPU'))\n")
+  out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "ROWS 3 GPUS []" in out.stdout, out.stdout
+  assert not START_UP_NOISE.search(out.stderr), out.stderr
 
 
 def test_help_into_a_closed_pipe_ends_quietly():

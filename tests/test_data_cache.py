@@ -346,9 +346,34 @@ def test_cache_command_rejects_bad_out_and_split(tmp_path, capsys, args, message
   args = [a.format(**names) for a in args]
   out = [] if "--out" in args else ["--out", str(tmp_path / "cache")]
   rc = cli.main(["data", "cache", "flanx_demo", "--examples", "5", "--vocab", "byte", *out, *args])
-  err = capsys.readouterr().err
+  captured = capsys.readouterr()
+  err = captured.err
   assert rc == 2 and "Traceback" not in err and message.format(**names) in err, err
+  assert err.startswith("flanx data cache: error: ") and len(err.splitlines()) == 1, err
+  assert captured.out == ""  # refused before it says what it will write
   assert _entries(tmp_path) == ["file", "full"] and _entries(tmp_path / "full") == ["mine.txt"]
+
+
+@pytest.mark.parametrize("mixture, vocabulary, message, not_said", [
+    ("flanx_dem", "byte", "unknown task or mixture 'flanx_dem' (the MIXTURE argument of flanx data cache) (did you "
+                          "mean 'flanx_demo'", "MIXTURE_OR_TASK_NAME"),
+    ("flanx_demo", "sentencepiece", "no SentencePiece vocabulary: no data directory is set, so vocab/spiece.model "
+                                    "cannot be found; set FLANX_DATA_DIR=/path/to/data (holding vocab/spiece.model) "
+                                    "or --gin.DATA_DIR, or give --vocab byte for a model with the byte vocabulary",
+     "vocab.sentencepiece.path"),
+])
+def test_cache_command_names_what_the_user_typed(tmp_path, capsys, monkeypatch, mixture, vocabulary, message,
+                                                 not_said):
+  """Its errors name its argument and flags, not the gin names train uses for them."""
+  from flanx import cli, data_dir
+  monkeypatch.delenv("FLANX_DATA_DIR", raising=False)
+  monkeypatch.setattr(data_dir, "_installed", None)
+  monkeypatch.setattr(data_dir, "_gin_value", lambda: None)  # an earlier test's parsed DATA_DIR
+  rc = cli.main(["data", "cache", mixture, "--examples", "5", "--vocab", vocabulary, "--out", str(tmp_path / "c")])
+  err = capsys.readouterr().err
+  assert rc == 2 and err.startswith("flanx data cache: error: ") and len(err.splitlines()) == 1, err
+  assert message in err and not_said not in err, err
+  assert _entries(tmp_path) == []
 
 
 def test_cache_command_into_a_read_only_directory(tmp_path, capsys, monkeypatch):
@@ -374,3 +399,24 @@ def test_a_cache_of_another_mixture_or_split_is_refused():
     cache_reader.check_mixture(manifest, "/c", "flan2022_cot_aqua_cot_zs", "train")
   with pytest.raises(FlanxError, match=r"split 'train', but this run trains on 'gsm8k_cot' split 'validation'"):
     cache_reader.check_mixture(manifest, "/c", "gsm8k_cot", "validation")
+
+
+def test_reader_counts_the_examples_the_lengths_cut(demo_cache):
+  """Counted as each record is trimmed, once per example read: those longer than a feature's length."""
+  import grain
+
+  from flanx.input import truncation
+  lengths = {"inputs": 12, "targets": 16}  # "copy: ab" and "reverse: abcdefgh" (with EOS): some inputs fit, some not
+  counter = truncation.Counter(lengths)
+  reader = cache_reader.CachedBatches(cache_reader.CacheSpec(str(demo_cache), lengths, False), 4, prefetch=0,
+                                      counter=counter)
+  for _ in range(3):
+    next(reader)
+  reader.close()
+  source = grain.sources.ArrayRecordDataSource([str(p) for p in
+                                                data_cache.Manifest.read(demo_cache).paths(demo_cache)])
+  sizes = [data_cache.decode(source[i])["inputs"].size for i in range(12)]
+  cut = sum(size > 12 for size in sizes)
+  assert 0 < cut < 12
+  assert counter.snapshot() == truncation.Truncation(lengths, seen=12, cut={"inputs": cut, "targets": 0},
+                                                     cut_examples=cut)

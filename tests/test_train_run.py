@@ -44,6 +44,8 @@ def test_demo_learns_and_decodes_held_out_strings(demo_run):
   assert float(exact.group(1)) > 30.0, demo_run.stdout[-2000:]
   assert re.search(r"trained to step 600: loss [\d.]+, [\d,]+ tokens/s, MFU [\d.]+%; checkpoints in ",
                    demo_run.stdout)
+  # The demo's lengths hold its examples whole: no word about truncation, a zero count in the summaries.
+  assert "TASK_FEATURE_LENGTHS cut" not in demo_run.stdout and rows[-1]["truncated_examples"] == 0
 
 
 def test_model_dir_holds_checkpoints_config_and_metrics(demo_run):
@@ -60,9 +62,20 @@ def test_model_dir_holds_checkpoints_config_and_metrics(demo_run):
 
 
 def test_restart_continues_exactly(tmp_path, capsys):
-  """10 steps, a fresh process state, 10 more == 20 steps straight: same losses, same parameters."""
-  common = ("TRAIN_STEPS = {}", "CHECKPOINT_PERIOD = 10", "BATCH_SIZE = 8", "DROPOUT_RATE = 0.1")
+  """10 steps, a fresh process state, 10 more == 20 steps straight: same losses, same parameters. Inputs are
+  longer than their length (every demo input, "copy: abc" and up, with EOS): said once, then counted at the end."""
+  common = ("TRAIN_STEPS = {}", "CHECKPOINT_PERIOD = 10", "BATCH_SIZE = 8", "DROPOUT_RATE = 0.1",
+            "TASK_FEATURE_LENGTHS = {{'inputs': 8, 'targets': 16}}")
   straight = gin_train(tmp_path / "straight", *(c.format(20) for c in common))
+  out = capsys.readouterr().out
+  first = re.findall(r"TASK_FEATURE_LENGTHS cut ([\d,]+) of the first ([\d,]+) examples read \(inputs: ([\d,]+) "
+                     r"longer than 8 tokens, EOS included\); the final count comes at the end", out)
+  final = re.findall(r"TASK_FEATURE_LENGTHS cut ([\d,]+) of the ([\d,]+) examples read \(inputs: ([\d,]+) longer "
+                     r"than 8 tokens, EOS included\); raise them", out)
+  assert len(first) == 1 and len(final) == 1, out
+  assert len(set(first[0])) == 1 and len(set(final[0])) == 1 and int(final[0][0]) >= 20 * 8, out
+  counts = [r["truncated_examples"] for r in summaries.read_metrics(straight.model_dir)]
+  assert counts == sorted(counts) and counts[0] >= 8, counts
   gin_train(tmp_path / "resumed", *(c.format(10) for c in common))
   capsys.readouterr()
   resumed = gin_train(tmp_path / "resumed", *(c.format(20) for c in common))

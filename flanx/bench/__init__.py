@@ -19,9 +19,11 @@ def main(argv: Sequence[str]) -> int:
   present = {n: h for n, h in BENCHMARKS.items() if importlib.util.find_spec(f"flanx.bench.{n}")}
   if not argv or argv[0] not in present:
     listing = "\n".join(f"  {n:<8} {h}" for n, h in present.items())
-    if argv and argv[0] not in ("-h", "--help"):
+    asked = not argv or argv[0] in ("-h", "--help")
+    if not asked:
       from flanx.errors import closest
       print(f"flanx bench: error: unknown benchmark {argv[0]!r}{closest(argv[0], present)}", file=sys.stderr)
-    print(f"usage: flanx bench NAME [args...]\n\nbenchmarks:\n{listing}", file=sys.stderr)
-    return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    # Asked for, the usage is the answer (stdout, like every other --help); after a mistake it goes with the error.
+    print(f"usage: flanx bench NAME [args...]\n\nbenchmarks:\n{listing}", file=sys.stdout if asked else sys.stderr)
+    return 0 if asked else 2
   return importlib.import_module(f"flanx.bench.{argv[0]}").main(argv[1:]) or 0

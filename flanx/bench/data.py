@@ -137,9 +137,9 @@ def main(argv: Sequence[str]) -> int:
   parser = argparse.ArgumentParser(prog="flanx bench data", description=__doc__.splitlines()[0])
   parser.add_argument("mixture", help="e.g. flan2022_mini")
   parser.add_argument("--rows", type=int, default=200, help="converted rows (packed sequences) to time")
-  parser.add_argument("--vocab", choices=("auto", "byte", "sentencepiece"), default="auto",
+  from flanx import data_dir  # light; flanx.vocab (seqio, TensorFlow) once the flags are known to be usable
+  parser.add_argument("--vocab", choices=data_dir.VOCAB_CHOICES, default="auto",
                       help="auto: DATA_DIR/vocab/spiece.model when present, else bytes")
-  from flanx import data_dir, vocab
   given_dir, argv = data_dir.split_argv(argv)  # --gin.DATA_DIR, as for the gin commands
   parser.add_argument("--cache", help="also read this data cache with Grain (written there first if absent)")
   parser.add_argument("--cache-examples", type=int, default=20_000, help="examples to write when --cache is absent")
@@ -148,6 +148,7 @@ def main(argv: Sequence[str]) -> int:
     raise FlanxError("--rows must be positive")
   if args.cache is not None and (not args.cache.strip() or args.cache_examples <= 0):
     raise FlanxError("--cache needs a directory and --cache-examples a positive count")
+  from flanx import vocab
   _, which = vocab.install_for_command(given_dir, args.vocab)
   print(f"flanx bench data: timing {args.rows} packed, then unpacked rows of {args.mixture} through seqio ...",
         flush=True)

@@ -29,7 +29,7 @@ import numpy as np
 import seqio
 
 from flanx.errors import FlanxError
-from flanx.input import data_cache
+from flanx.input import data_cache, truncation
 
 ENC_DEC = "enc_dec"  # seqio.EncDecFeatureConverter's rows
 PREFIX_LM = "prefix_lm"  # seqio.PrefixLMFeatureConverter's rows
@@ -173,8 +173,9 @@ def chunk_rows(examples: list[dict[str, np.ndarray]], spec: CacheSpec) -> list[d
   return [_enc_dec_row(ex["inputs"], ex["targets"], lengths) for ex in examples]
 
 
-def _records(spec: CacheSpec):
-  """One data shard's slice of the cache's records, decoded and trimmed: a Grain MapDataset."""
+def _records(spec: CacheSpec, counter: truncation.Counter | None = None):
+  """One data shard's slice of the cache's records, decoded and trimmed (each counted by `counter` first): a
+  Grain MapDataset."""
   import grain  # grain is imported only by runs that read a cache
   manifest = data_cache.Manifest.read(spec.directory)
   if manifest.examples < spec.num_shards:
@@ -188,6 +189,8 @@ def _records(spec: CacheSpec):
 
   def load(record: bytes) -> dict[str, np.ndarray]:
     ex = data_cache.decode(record)
+    if counter is not None:
+      counter.observe({k: ex[k].size for k in data_cache.FEATURES})
     return {k: _trim(ex[k], lengths[k], manifest.add_eos[k], manifest.eos_id) for k in data_cache.FEATURES}
 
   ds = grain.MapDataset.source(source)[spec.shard_index::spec.num_shards]
@@ -200,10 +203,10 @@ def _row_iterator_class():
   class RowIterator(grain.DatasetIterator):
     """Rows of one data shard; state {'start', 'row'}: the chunk's first example and rows already given."""
 
-    def __init__(self, spec: CacheSpec):
+    def __init__(self, spec: CacheSpec, counter: truncation.Counter | None):
       super().__init__()
       self._spec = spec
-      _, self._records = _records(spec)
+      _, self._records = _records(spec, counter)
       self._size = len(self._records)
       self._start, self._row, self._rows, self._rows_at = 0, 0, [], -1
 
@@ -231,14 +234,14 @@ def _row_iterator_class():
   return RowIterator
 
 
-def row_dataset(spec: CacheSpec):
-  """A Grain IterDataset of one data shard's rows."""
+def row_dataset(spec: CacheSpec, counter: truncation.Counter | None = None):
+  """A Grain IterDataset of one data shard's rows (the examples TASK_FEATURE_LENGTHS cut counted by `counter`)."""
   import grain
   iterator_class = _row_iterator_class()
 
   class Rows(grain.IterDataset):
     def __iter__(self):
-      return iterator_class(spec)
+      return iterator_class(spec, counter)
 
   return Rows()
 
@@ -246,9 +249,10 @@ def row_dataset(spec: CacheSpec):
 class CachedBatches:
   """One data shard's batches (local_batch rows each), with Grain's prefetch; `state()`/`restore()` in O(1)."""
 
-  def __init__(self, spec: CacheSpec, local_batch: int, prefetch: int = 2):
+  def __init__(self, spec: CacheSpec, local_batch: int, prefetch: int = 2,
+               counter: truncation.Counter | None = None):
     import grain
-    ds = row_dataset(spec).batch(local_batch, drop_remainder=True)
+    ds = row_dataset(spec, counter).batch(local_batch, drop_remainder=True)
     if prefetch:
       ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=prefetch)
     self.spec = spec

@@ -5,7 +5,8 @@ r"""`flanx data cache MIXTURE`: a mixture's tokenized examples, written once to 
 The examples are the mixture's stream as seqio produces it for training (shuffled, mixed at the mixture's
 rates, tokenized, EOS appended, not yet trimmed, packed or padded): the first --examples of it for --seed.
 The seqio tasks and mixtures stay the definitions; the cache is how a pod reads them (flanx/input/cache_reader.py:
-each data shard its own records, positions restored without replay). Layout of OUT:
+each data shard its own records, positions restored without replay). seqio, TensorFlow and ArrayRecord are
+imported by the functions that need them, so that --help and flag mistakes answer at once. Layout of OUT:
 
   manifest.json            mixture, split, seed, examples, shard names, records and bytes, features, vocabulary
   shard-00000.array_record ... one record per example: the `inputs` and `targets` token ids
@@ -25,11 +26,10 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
-import seqio
 
-from flanx import data_dir, errors, vocab
+from flanx import data_dir, errors
 from flanx.errors import FlanxError, closest
-from flanx.input import seqio_source
+from flanx.input import truncation
 
 MANIFEST = "manifest.json"
 FORMAT = "flanx-token-cache-1"
@@ -151,6 +151,7 @@ def describe(vocabulary) -> str:
 
 def examples(mixture: str, split: str, seed: int) -> Iterator[dict[str, np.ndarray]]:
   """The mixture's training stream, tokenized, before trimming and the feature converter."""
+  import seqio
   provider = seqio.get_mixture_or_task(mixture)
   ds = provider.get_dataset(None, split=split, shuffle=True, seed=seed, num_epochs=None)
   for example in ds.as_numpy_iterator():
@@ -160,6 +161,7 @@ def examples(mixture: str, split: str, seed: int) -> Iterator[dict[str, np.ndarr
 def check_split(mixture: str, split: str) -> None:
   """The split exists in at least one of the mixture's tasks (seqio skips the others, and raises only when the
   stream is first read)."""
+  import seqio
   provider = seqio.get_mixture_or_task(mixture)
   tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
   splits = sorted({s for task in tasks for s in task.splits})
@@ -169,14 +171,22 @@ def check_split(mixture: str, split: str) -> None:
 
 
 def write(mixture: str, out: str | os.PathLike, num_examples: int, *, split: str = "train", seed: int = 0,
-          shard_examples: int = 50_000, progress: bool = False, replace: bool = False) -> Manifest:
-  """Writes the first `num_examples` of the mixture's stream to shards under `out`; returns the manifest."""
+          shard_examples: int = 50_000, progress: bool = False, replace: bool = False,
+          lengths: truncation.LengthSummary | None = None) -> Manifest:
+  """Writes the first `num_examples` of the mixture's stream to shards under `out` (their sizes noted by
+  `lengths`); returns the manifest."""
+  import seqio
+
+  from flanx import vocab
+  from flanx.input import seqio_source
   if num_examples < 1 or shard_examples < 1:
     raise FlanxError(f"--examples ({num_examples}) and --shard-examples ({shard_examples}) must be positive")
   check_out(out, replace)
   seqio_source.check_task_name(mixture)  # registers the tasks; an unknown name is one line with suggestions
   check_split(mixture, split)
   stream = examples(mixture, split, seed)
+  if lengths is not None:
+    stream = lengths.tap(stream)
   features = seqio.get_mixture_or_task(mixture).output_features
   active = vocab.active()
   manifest = Manifest(mixture=mixture, split=split, seed=seed, examples=0, shards=[], shard_examples=[],
@@ -289,7 +299,7 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--split", default="train")
   parser.add_argument("--seed", type=int, default=0, help="the stream's shuffle and mixing seed")
   parser.add_argument("--shard-examples", type=int, default=50_000, help="examples per ArrayRecord shard")
-  parser.add_argument("--vocab", choices=vocab.CHOICES, default="sentencepiece",
+  parser.add_argument("--vocab", choices=data_dir.VOCAB_CHOICES, default="sentencepiece",
                       help="must be the training model's vocabulary (VOCABULARY); 'byte' for the tiny demo models")
   parser.add_argument("--replace", action="store_true",
                       help="replace the data cache already at --out, whole, once the new one is complete")
@@ -303,14 +313,19 @@ def main(argv: Sequence[str]) -> int:
   if args.examples < 1 or args.shard_examples < 1:
     raise FlanxError(f"--examples ({args.examples}) and --shard-examples ({args.shard_examples}) must be positive")
   check_out(args.out, args.replace)  # before the tasks are registered and read
+  from flanx import vocab
+  from flanx.input import seqio_source
   _, which = vocab.install_for_command(given_dir, args.vocab)
+  # The name as the user gave it (not MIXTURE_OR_TASK_NAME); this also registers the tasks.
+  seqio_source.check_task_name(args.mixture, given_as="the MIXTURE argument of flanx data cache")
+  check_split(args.mixture, args.split)
   if args.allow_partial:
     import gin
-    seqio_source.check_task_name(args.mixture)  # registers the task module's configurables
     gin.bind_parameter("allow_partial_mixture.allow", True)
   print(f"flanx data cache: {args.mixture} ({which}), {args.examples:,} examples to {args.out}", flush=True)
+  lengths = truncation.LengthSummary(FEATURES)
   manifest = write(args.mixture, args.out, args.examples, split=args.split, seed=args.seed,
-                   shard_examples=args.shard_examples, progress=True, replace=args.replace)
+                   shard_examples=args.shard_examples, progress=True, replace=args.replace, lengths=lengths)
   print(f"flanx data cache: wrote {manifest.examples:,} examples in {len(manifest.shards)} shards and "
-        f"{pathlib.Path(args.out).resolve() / MANIFEST}", flush=True)
+        f"{pathlib.Path(args.out).resolve() / MANIFEST}; {lengths.line()}", flush=True)
   return 0

@@ -18,7 +18,7 @@ from jax.experimental import multihost_utils
 
 from flanx import partitioning
 from flanx.errors import FlanxError
-from flanx.input import cache_reader, data_cache, layout, seqio_source
+from flanx.input import cache_reader, data_cache, layout, seqio_source, truncation
 from flanx.input.config import DatasetConfig
 from flanx.input.position import DataPosition
 
@@ -50,6 +50,7 @@ class Input:
     self._position = DataPosition.start(config, self.layout.num_shards, fingerprint)
     self._sources: dict[int, Iterator] | None = None
     self._consumed = 0
+    self.truncation = truncation.Counter(config.task_feature_lengths)  # where this process's sources trim
 
   # --- reading ---------------------------------------------------------------------------------------------
 
@@ -60,14 +61,15 @@ class Input:
     if self.config.cache_dir:
       self._sources = {s: self._cache_reader(s) for s in self.shards}
     else:
-      self._sources = {s: seqio_source.shard_dataset(self.config, self.converter, s, self.layout.num_shards, rows)
+      self._sources = {s: seqio_source.shard_dataset(self.config, self.converter, s, self.layout.num_shards, rows,
+                                                     self.truncation)
                        .skip(self._position.batches).as_numpy_iterator() for s in self.shards}
     return self
 
   def _cache_reader(self, shard: int) -> cache_reader.CachedBatches:
     spec = cache_reader.CacheSpec(str(self.config.cache_dir), dict(self.config.task_feature_lengths),
                                   self.config.pack, shard, self.layout.num_shards, **self._cache_fields)
-    reader = cache_reader.CachedBatches(spec, self.layout.rows_per_shard)
+    reader = cache_reader.CachedBatches(spec, self.layout.rows_per_shard, counter=self.truncation)
     if self._position.readers is not None:
       reader.restore(self._position.readers[str(shard)])
     elif self._position.batches:

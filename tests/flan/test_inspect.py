@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 
 import pytest
 import seqio
@@ -71,6 +72,8 @@ def test_notebook_runs(tmp_path):
   assert (tmp_path / "lengths.png").exists()
   outputs = "".join(str(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
   assert "muffin" in outputs and "Error" not in outputs
+  # Its first cell quiets start-up (flanx/quiet.py): TensorFlow's C++ lines would land in the cell's output.
+  assert not re.search(r"absl::InitializeLog|cudart_stub|cuInit|[IWE]0000 ", outputs), outputs[:3000]
 
 
 def test_composition_gives_each_tasks_format_and_template_shares():
