@@ -168,6 +168,10 @@ def train(
   _check_settings(model_dir, train_steps, train_dataset_cfg, checkpoint_period, keep_checkpoints, log_period,
                   eval_period, eval_examples, num_microbatches, show_predictions, host_sync_period,
                   max_consecutive_skips, restart_on_damaged_checkpoints)
+  if eval_period and eval_suite:  # an unknown suite is one line before MODEL_DIR is made, not at the first eval
+    from flanx import heldout  # the benchmark tasks; the evaluator itself comes later
+
+    heldout.suite_names(eval_suite)
   # The data directory (DATA_DIR, else FLANX_DATA_DIR): one that is set must be a directory, even when this
   # run's tasks read nothing from it (a typo'd path would otherwise only fail at the first evaluation).
   data_context = data_dir.resolve()
@@ -212,8 +216,6 @@ def train(
     peak_flops = process_peak_flops(jax.devices())
   held_out = None
   if eval_period and eval_suite:
-    from flanx import heldout  # the evaluator pulls in decoding and the benchmark tasks
-
     held_out = heldout.training_evaluator(eval_suite, model_dir=model_dir, feature_lengths=lengths,
                                            num_examples=eval_examples)
     best = best_checkpoint.BestKeeper(model_dir, async_checkpointing)  # apart from KEEP_CHECKPOINTS' rotation

@@ -89,6 +89,10 @@ TRAIN_ROWS = [
     (["--gin.T5Config.dtype='int8'"], "T5Config.dtype='int8' is not an activation dtype"),
     (["--gin.DATA_DIR='tests/test_bad_inputs.py'"],
      "data directory tests/test_bad_inputs.py (from DATA_DIR) is a file"),
+    (["--gin.EVAL_PERIOD=10", "--gin.EVAL_SUITE='flan_heldot'"],
+     "EVAL_SUITE='flan_heldot': unknown evaluation suite or benchmark 'flan_heldot' (did you mean 'flan_heldout'"),
+    (["--gin.EVAL_PERIOD=10", "--gin.EVAL_SUITE=['mmlu_direct', 3]"],
+     "EVAL_SUITE=['mmlu_direct', 3] must be a suite name or a list of them"),
 ]
 
 
