@@ -5,7 +5,8 @@ TensorFlow's C++ log level and makes the first import of tensorflow, wherever it
 so do the commands whose --help needs their module), hold back the C++ start-up lines that are written before
 that level is read, and hide the GPUs from TensorFlow: it only reads data for jax (T5X does the same), and its
 CUDA probe (a `cuInit` error line on a machine without a GPU driver) then happens inside that window.
-`once_per_message()` installs a filter on the 'absl' logger, which exists before absl is imported.
+`once_per_message()` installs a filter on the 'absl' logger, which exists before absl is imported; it also drops
+the warnings that flanx's own reports replace.
 `import_tensorflow()` imports TensorFlow that way at once.
 """
 
@@ -33,6 +34,11 @@ _IMPORT_NOISE = re.compile(r"All log messages before absl::InitializeLog|cudart_
                            r"cuda_platform\.cc.*failed call to cuInit|cuda_diagnostics\.cc|cuda_executor\.cc")
 
 
+# absl warnings that flanx's own output replaces: seqio's eval-length advice, once per setting with three lines
+# each, says what the evaluation's "Lengths (tokens)" table reports (input length against the longest prompt).
+_SUPERSEDED = re.compile(r"^Given sequence lengths are longer than necessary for some evaluation inputs")
+
+
 class _OncePerMessage(logging.Filter):
   def __init__(self):
     super().__init__()
@@ -41,6 +47,8 @@ class _OncePerMessage(logging.Filter):
   def filter(self, record: logging.LogRecord) -> bool:
     if record.levelno >= logging.ERROR:
       return True
+    if _SUPERSEDED.match(record.getMessage()):
+      return False
     key = f"{record.pathname}:{record.lineno}:{record.getMessage()}"
     if key in self._seen:
       return False
