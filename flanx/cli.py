@@ -70,14 +70,59 @@ def usage() -> str:
   return "\n".join(lines)
 
 
+class _StdoutUnwritable(Exception):
+  pass
+
+
+class _CheckedStdout:
+  """sys.stdout, telling its own write errors apart from those of the files a command writes (which report
+  themselves): `flanx score ... > /dev/full` is one line, not a traceback."""
+
+  def __init__(self, stream):
+    self._stream = stream
+
+  def write(self, text: str) -> int:
+    try:
+      return self._stream.write(text)
+    except BrokenPipeError:
+      raise
+    except OSError as e:
+      raise _StdoutUnwritable(e.strerror or str(e)) from e
+
+  def flush(self) -> None:
+    try:
+      self._stream.flush()
+    except BrokenPipeError:
+      raise
+    except OSError as e:
+      raise _StdoutUnwritable(e.strerror or str(e)) from e
+
+  def __getattr__(self, name: str):
+    return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+  stdout = sys.stdout
+  sys.stdout = _CheckedStdout(stdout)
   try:
-    return dispatch(list(sys.argv[1:] if argv is None else argv), prog)
+    status = dispatch(list(sys.argv[1:] if argv is None else argv), prog)
+    sys.stdout.flush()  # here, not at exit, so that a stdout that cannot be written is reported below
+    return status
   except BrokenPipeError:
     # Whoever read stdout stopped (`flanx eval --help | head`): end quietly, as Unix tools do, and point
     # stdout at /dev/null so the interpreter's final flush does not print the same error again.
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    _discard(stdout)
     return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
+  except _StdoutUnwritable as e:
+    _discard(stdout)
+    print(f"{prog or 'flanx'}: error: cannot write standard output: {e}", file=sys.stderr)
+    return 2
+  finally:
+    sys.stdout = stdout
+
+
+def _discard(stdout) -> None:
+  os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
 
 
 def dispatch(argv: list[str], prog: str | None) -> int:

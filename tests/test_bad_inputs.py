@@ -707,6 +707,19 @@ def test_help_into_a_closed_pipe_ends_quietly():
   assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [["--help"], ["eval", "--help"], ["data", "cache", "--help"]])
+def test_stdout_on_a_full_device_is_one_line(argv):
+  """`flanx ... > /dev/full`: the output cannot be written; one line on stderr, exit 2, no traceback."""
+  code = f"import sys; from flanx import cli; sys.exit(cli.main({argv!r}))"
+  with open("/dev/full", "w") as full:
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=full, stderr=subprocess.PIPE,
+                         text=True, timeout=120)
+  assert out.returncode == 2, out.stderr
+  assert out.stderr.strip().endswith("error: cannot write standard output: No space left on device"), out.stderr
+  assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
 @pytest.mark.parametrize("command, fragment", [("generate", "one prompt per line"),
                                                ("score", 'string fields "input" and "target"')])
 def test_generate_and_score_help_describe_the_input_format(capsys, command, fragment):
