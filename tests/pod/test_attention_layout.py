@@ -44,5 +44,5 @@ def test_model_parallel_attention_does_the_model_flops_once(gin_file):
   expected = analytic.model_flops * (1.0 + (p.mesh_shape["model"] - 1) * repeated)
   assert cost.flops == pytest.approx(expected, rel=0.05)
   # Parameters may be gathered over `model` (an unsharded bias, say); q, k and v must not be: the old layout
-  # gathered 2.6 MiB per step for the tiny T5, 9x its parameters.
+  # gathered 2.6 MiB per step for the tiny T5, 2.8x its parameters' bytes.
   assert _gathered_over_model(cost) <= 4 * p.num_params
