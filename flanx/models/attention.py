@@ -8,8 +8,11 @@ row sum of dw * w, equals the (batch, q, heads) dot product of the output gradie
 (a pass over arrays 8x smaller at head_dim 64). Masked keys get weight 0 (exp of MASK_VALUE underflows),
 so their ds is 0 with no `where`; a query whose every key is masked keeps the uniform weights of the
 forward and has its ds set to 0 through its output gradient, as autodiff of the `where` gives. Every
-product is a plain batched (batch * heads) matrix product with the contraction over the minor axis of
-the left and the major axis of the right: only (batch, heads, length, head_dim) arrays get transposed.
+product is a batched matrix product with the contraction over the minor axis of the left and the major
+axis of the right: only (batch, heads, length, head_dim) arrays get transposed. Batch and heads stay two
+batch dimensions of each product, never one merged (batch * heads) dimension: with batch sharded over
+`data` and heads over `model`, XLA cannot keep a merged dimension sharded, and gathered every head's q,
+k and v onto every model shard, which then computed all heads' scores (docs/tpu.md, "The time model").
 """
 
 import functools
@@ -61,22 +64,24 @@ add_shared_bias.defvjp(_add_shared_bias_fwd, _add_shared_bias_bwd)
 
 
 def _bmm(a: jax.Array, b: jax.Array, dtype) -> jax.Array:
-  """(n, i, j) x (n, j, k) -> (n, i, k)."""
-  return jax.lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,))), preferred_element_type=dtype)
+  """(batch, heads, i, j) x (batch, heads, j, k) -> (batch, heads, i, k), batch and heads as two batch dims."""
+  return jax.lax.dot_general(a, b, (((3,), (2,)), ((0, 1), (0, 1))), preferred_element_type=dtype)
 
 
 def _heads_major(x: jax.Array) -> jax.Array:
-  """(batch, length, heads, head_dim) -> (batch * heads, length, head_dim)."""
-  b, length, h, d = x.shape
-  return jnp.transpose(x, (0, 2, 1, 3)).reshape(b * h, length, d)
+  """(batch, length, heads, head_dim) -> (batch, heads, length, head_dim)."""
+  return jnp.transpose(x, (0, 2, 1, 3))
 
 
-def _heads_minor(x: jax.Array, batch: int, minor_length: bool = False) -> jax.Array:
-  """Back to (batch, length, heads, head_dim) from (batch * heads, length, head_dim), or from
-  (batch * heads, head_dim, length) when minor_length."""
-  n = x.shape[0]
-  x = x.reshape(batch, n // batch, *x.shape[1:])
+def _heads_minor(x: jax.Array, minor_length: bool = False) -> jax.Array:
+  """Back to (batch, length, heads, head_dim) from (batch, heads, length, head_dim), or from
+  (batch, heads, head_dim, length) when minor_length."""
   return jnp.transpose(x, (0, 3, 1, 2) if minor_length else (0, 2, 1, 3))
+
+
+def _t(x: jax.Array) -> jax.Array:
+  """The last two axes swapped: (..., i, j) -> (..., j, i)."""
+  return jnp.swapaxes(x, -1, -2)
 
 
 def attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None = None,
@@ -133,24 +138,22 @@ def _logits_dtype(dtype) -> jnp.dtype:
 
 
 def _forward(q, k, v, bias, mask, keep, scale):
-  batch, q_length, heads, _ = q.shape
   acc = _logits_dtype(q.dtype)
-  k_length = k.shape[1]
-  qh, kt, vh = _heads_major(q), jnp.swapaxes(_heads_major(k), 1, 2), _heads_major(v)
-  logits = _bmm(qh, kt, acc).reshape(batch, heads, q_length, k_length)
+  qh, kt, vh = _heads_major(q), _t(_heads_major(k)), _heads_major(v)
+  logits = _bmm(qh, kt, acc)  # (batch, heads, q_length, k_length)
   if bias is not None:
     logits = logits + bias.astype(acc)
   if mask is not None:
     logits = jnp.where(mask, logits, MASK_VALUE)
   weights = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
   used = weights if keep is None else apply_keep(weights, keep, scale)
-  out_h = _bmm(used.reshape(batch * heads, q_length, k_length), vh, q.dtype)
+  out_h = _bmm(used, vh, q.dtype)  # (batch, heads, q_length, head_dim)
   return out_h, (qh, kt, vh, weights, used)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _attend(scale, q, k, v, bias, mask, keep):
-  return _heads_minor(_forward(q, k, v, bias, mask, keep, scale)[0], q.shape[0])
+  return _heads_minor(_forward(q, k, v, bias, mask, keep, scale)[0])
 
 
 def _attend_fwd(scale, q, k, v, bias, mask, keep):
@@ -160,31 +163,28 @@ def _attend_fwd(scale, q, k, v, bias, mask, keep):
   # bias None travels as an empty pytree, so the backward knows whether to return a bias gradient.
   bias_marker = None if bias is None else jnp.zeros((), bias.dtype)
   residuals = (qh, kt, vh, weights, used, out_h, has_key, keep, bias_marker)
-  return _heads_minor(out_h, q.shape[0]), residuals
+  return _heads_minor(out_h), residuals
 
 
 def _attend_bwd(scale, residuals, grad):
   qh, kt, vh, weights, used, out_h, has_key, keep, bias_marker = residuals
-  batch, heads, q_length, k_length = weights.shape
-  n = batch * heads
   dtype, acc = qh.dtype, _logits_dtype(qh.dtype)
-  grad_h = _heads_major(grad.astype(dtype))
-  used = used.reshape(n, q_length, k_length)
-  dv_t = _bmm(jnp.swapaxes(grad_h, 1, 2), used, dtype)  # (n, head_dim, k_length)
+  grad_h = _heads_major(grad.astype(dtype))  # (batch, heads, q_length, head_dim)
+  dv_t = _bmm(_t(grad_h), used, dtype)  # (batch, heads, head_dim, k_length)
   if has_key is not None:
-    grad_h = grad_h * jnp.broadcast_to(has_key[..., None], (batch, heads, q_length, 1)).reshape(n, q_length, 1)
-  d_used = _bmm(grad_h, jnp.swapaxes(vh, 1, 2), acc)  # (n, q_length, k_length)
+    grad_h = grad_h * has_key[..., None].astype(dtype)
+  d_used = _bmm(grad_h, _t(vh), acc)  # (batch, heads, q_length, k_length)
   delta = jnp.sum(grad_h.astype(acc) * out_h.astype(acc), axis=-1, keepdims=True)
-  d_weights = d_used if keep is None else apply_keep(d_used, keep.reshape(n, q_length, k_length), scale)
-  d_logits = weights.reshape(n, q_length, k_length).astype(acc) * (d_weights - delta)
+  d_weights = d_used if keep is None else apply_keep(d_used, keep, scale)
+  d_logits = weights.astype(acc) * (d_weights - delta)
   d_logits_c = d_logits.astype(dtype)
-  dq = _bmm(d_logits_c, jnp.swapaxes(kt, 1, 2), dtype)  # (n, q_length, head_dim)
-  dk_t = _bmm(jnp.swapaxes(qh, 1, 2), d_logits_c, dtype)  # (n, head_dim, k_length)
+  dq = _bmm(d_logits_c, _t(kt), dtype)  # (batch, heads, q_length, head_dim)
+  dk_t = _bmm(_t(qh), d_logits_c, dtype)  # (batch, heads, head_dim, k_length)
   d_bias = None
   if bias_marker is not None:
-    d_bias = batch_sum(d_logits.reshape(batch, heads, q_length, k_length)).astype(bias_marker.dtype)
-  return (_heads_minor(dq, batch), _heads_minor(dk_t, batch, minor_length=True),
-          _heads_minor(dv_t, batch, minor_length=True), d_bias, None, None)
+    d_bias = batch_sum(d_logits).astype(bias_marker.dtype)
+  return (_heads_minor(dq), _heads_minor(dk_t, minor_length=True), _heads_minor(dv_t, minor_length=True), d_bias,
+          None, None)
 
 
 _attend.defvjp(_attend_fwd, _attend_bwd)
