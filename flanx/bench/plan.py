@@ -23,6 +23,7 @@ from flanx import gin_config, host_memory, partitioning, plan, plan_cost, plan_t
 from flanx.bench.train import _random_batch
 from flanx.errors import FlanxError
 from flanx.flops import measure_memory_bandwidth, measure_peak_flops
+from flanx.input import layout
 from flanx.trainer import Trainer
 
 
@@ -66,7 +67,7 @@ def run_case(case: Case, bindings: Sequence[str], hardware: plan_time.Hardware, 
                                        rules=inputs.partition.rules, topology=None)
   partitioner = partitioning.Partitioner(config)
   trainer = Trainer(inputs.model, inputs.optimizer, partitioner, lengths, inputs.num_microbatches)
-  trainer.check_batch_size(batch_size, names=("--batch_size", "NUM_MICROBATCHES"))
+  layout.from_mesh(partitioner.mesh, batch_size, inputs.num_microbatches, names=("--batch_size", "NUM_MICROBATCHES"))
   batch = {k: jax.device_put(v, partitioner.batch_sharding)
            for k, v in _random_batch(inputs.model, batch_size, lengths).items()}
   state = trainer.init_state(jax.random.key(0))
