@@ -1,0 +1,109 @@
+"""flanx plan --search: exactly the legal layouts are tried, what does not fit is dropped, the fastest is what the
+time model predicts, only the best few are compiled, and the printed --gin. line reproduces a layout."""
+
+import dataclasses
+import shlex
+
+import pytest
+
+from flanx import cli, gin_config, plan, plan_chips, plan_memory, plan_search
+
+TINY = ["runs/demo.gin"]
+V4_16 = plan_chips.parse_topology("v4-16")  # 8 devices: the test process's simulated CPU devices
+
+
+def _tiny(*bindings: str) -> plan.PlanInputs:
+  return plan.load(TINY, ["BATCH_SIZE=8", *bindings])
+
+
+def test_enumeration_is_exactly_the_legal_set_on_a_small_slice():
+  # The tiny T5: 4 heads, d_model 64, d_ff 128, 384 embeddings; 8 rows over v4-16's 8 devices.
+  found = plan_search.enumerate_layouts(_tiny(), V4_16)
+  by_hand = {  # (data, model) -> rule presets that differ on that mesh and use every axis it has
+      (8, 1): ("data_parallel", "fsdp"),  # model_parallel is data_parallel at model=1, 2-D is fsdp
+      (4, 2): ("model_parallel", "model_parallel_2d"),  # data_parallel and fsdp would leave `model` idle
+      (2, 4): ("model_parallel", "model_parallel_2d"),
+      # (1, 8): 4 heads do not split 8 ways, and 2-D is model_parallel at data=1
+  }
+  expected = {plan_search.Layout(1, data, model, rules, microbatches, remat, scan)
+              for (data, model), presets in by_hand.items() for rules in presets
+              for microbatches in range(1, 8 // data + 1) if (8 // data) % microbatches == 0
+              for remat in ("none", "full", "dots_saveable", "dots_with_no_batch_dims_saveable")
+              for scan in (True, False)}
+  assert len(found.layouts) == len(set(found.layouts)) == len(expected) == 96
+  assert set(found.layouts) == expected
+  assert sorted(found.skipped.values()) == [1, 3, 6]  # uneven split; same as another preset; idle model axis
+
+
+def test_an_uneven_parameter_split_is_named():
+  inputs = _tiny()
+  abstract = plan_memory.AbstractModel.of(inputs.model, inputs.feature_lengths)
+  rules = inputs.partition.logical_rules()  # model_parallel
+  line = plan_search.indivisible(abstract, rules, {"replica": 1, "data": 1, "model": 8})
+  assert "has a dimension of 4, not divisible by model=8" in line
+  assert plan_search.indivisible(abstract, rules, {"replica": 1, "data": 2, "model": 4}) is None
+
+
+def test_layouts_whose_batch_does_not_split_are_refused_with_trains_line():
+  found = plan_search.enumerate_layouts(_tiny("BATCH_SIZE=4"), V4_16, ("full",), (True,))
+  candidates, refused = plan_search.plans(_tiny("BATCH_SIZE=4"), V4_16, found.layouts)
+  assert dict(refused) == {"BATCH_SIZE does not split": 2}  # data=8: 4 rows over 8 shards, both presets
+  assert {c.layout.data for c in candidates} == {4, 2}
+
+
+def test_an_unscanned_layout_is_settled_to_the_estimate_make_plan_gives_it():
+  inputs = _tiny()
+  layouts = [plan_search.Layout(1, 2, 4, "model_parallel_2d", 2, "dots_saveable", scan) for scan in (True, False)]
+  (scanned, unscanned), _ = plan_search.plans(inputs, V4_16, layouts)
+  assert (scanned.derived, unscanned.derived) == (False, True)
+  assert unscanned.plan.inputs.model.config.scan_layers is False
+  direct = plan.make_plan(plan_search.with_layout(inputs, layouts[1]), V4_16, layouts[1].mesh_shape)
+  # Borrowed from the scanned twin: all but the Adafactor state (factored per layer when unscanned).
+  for name in ("parameters", "gradients", "activations"):
+    assert getattr(unscanned.plan.estimate, name) == getattr(direct.estimate, name)
+  assert unscanned.settle(inputs) and not unscanned.derived
+  assert unscanned.plan.estimate == direct.estimate
+
+
+def test_the_printed_gin_line_reproduces_the_layout_through_plan_load():
+  inputs = _tiny()
+  layout = plan_search.Layout(1, 2, 4, "model_parallel_2d", 2, "dots_with_no_batch_dims_saveable", False)
+  line = plan_search.gin_flags(plan_search.gin_bindings(inputs, layout))
+  files, bindings, rest = gin_config.split_args(["--gin_file=runs/demo.gin", *shlex.split(line)])
+  assert rest == []
+  again = plan.load(files, ["BATCH_SIZE=8", *bindings])
+  result = plan.make_plan(again, V4_16)  # the mesh now comes from the gin line, not an argument
+  assert plan_search.layout_of(again, result.mesh_shape) == layout
+  expected = plan.make_plan(plan_search.with_layout(inputs, layout), V4_16, layout.mesh_shape)
+  assert result.estimate == expected.estimate
+
+
+def test_a_multislice_gin_line_keeps_the_replica_axis():
+  inputs = plan.load(["runs/flan_t5_small.gin"], [])
+  layout = plan_search.Layout(2, 4, 1, "fsdp", 1, "full", True)
+  bindings = plan_search.gin_bindings(inputs, layout)
+  assert bindings[0] == "MESH_SHAPE=(2,4,1)" and 'PARTITIONING_RULES="fsdp"' in bindings
+  again = plan.load(["runs/flan_t5_small.gin"], bindings)
+  assert plan.make_plan(again, plan_chips.parse_topology("2xv4-8")).mesh_shape == layout.mesh_shape
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--search", "--mesh", "data=8"], "--search tries every mesh of the slice itself; drop --mesh data=8"),
+    (["--search", "--compile"], "--search compiles the best layouts itself; drop --compile"),
+    (["--search_compile", "2"], "--search_compile needs --search"),
+    (["--search", "--search_compile", "0"], "--search_compile 0 must be at least 1"),
+    (["--search", "--search_compile=-1"], "--search_compile -1 must be at least 1"),
+    (["--search", "--search_compile", "abc"], "--search_compile 'abc' must be a whole number"),
+    (["--search", "--search_compile"], "expected one argument"),
+])
+def test_search_flag_errors_are_one_line(argv, message, capsys):
+  assert cli.main(["plan", "--gin_file=runs/demo.gin", "--topology=v4-16", *argv]) == 2
+  err = capsys.readouterr().err.strip()
+  assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_layout_of_reads_the_run_files_settings():
+  inputs = plan.load(["runs/flan_t5_xxl.gin"], [])
+  layout = plan_search.layout_of(inputs, {"replica": 1, "data": 8, "model": 4})
+  assert layout == plan_search.Layout(1, 8, 4, "model_parallel_2d", 2, "full", True)
+  assert dataclasses.replace(layout, scan_layers=False).describe().endswith("scan off")
