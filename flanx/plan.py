@@ -96,6 +96,11 @@ class Plan:
   batch_per_device: int
   num_params: int
   estimate: "object"  # plan_memory.MemoryEstimate
+  abstract: "object" = None  # plan_memory.AbstractModel: parameter shapes and logical specs, kept for costing
+
+  @property
+  def num_devices(self) -> int:
+    return self.mesh_shape["replica"] * self.mesh_shape["data"] * self.mesh_shape["model"]
 
   @property
   def usable_bytes(self) -> int:
@@ -135,7 +140,7 @@ def make_plan(inputs: PlanInputs, topology: plan_chips.Topology, mesh: Mapping[s
   per_device = inputs.batch_size // shards
   est = plan_memory.estimate(inputs.model, abstract, inputs.optimizer, rules, mesh_shape, inputs.feature_lengths,
                              per_device, inputs.num_microbatches)
-  return Plan(inputs, topology, mesh_shape, hosts, per_device, abstract.num_params, est)
+  return Plan(inputs, topology, mesh_shape, hosts, per_device, abstract.num_params, est, abstract)
 
 
 # --- compiling the real train step ------------------------------------------------------------------------------
@@ -150,14 +155,24 @@ def _ensure_simulated_devices(count: int) -> None:
   os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
-def compiled_memory(plan: Plan) -> dict[str, int]:
-  """XLA's memory analysis of the real train step (per device), compiled from abstract shapes."""
+@dataclasses.dataclass(frozen=True)
+class CompiledStep:
+  """The real train step compiled for simulated devices, and the mesh it was partitioned over (whose device
+  order gives the compiled program's device ids their mesh coordinates)."""
+
+  compiled: object  # jax.stages.Compiled
+  mesh: object      # jax.sharding.Mesh
+
+
+def compile_train_step(plan: Plan) -> CompiledStep:
+  """Lowers and compiles the real train step from abstract shapes on simulated CPU devices: one compile gives
+  both the memory (compiled_memory) and the cost (flanx.plan_cost.compiled_cost)."""
   import jax
   import jax.numpy as jnp
 
   from flanx.trainer import Trainer
 
-  count = plan.mesh_shape["replica"] * plan.mesh_shape["data"] * plan.mesh_shape["model"]
+  count = plan.num_devices
   devices = jax.devices("cpu")
   if len(devices) < count:
     raise FlanxError(f"--compile needs {count} simulated devices but this process has {len(devices)}; run "
@@ -173,7 +188,13 @@ def compiled_memory(plan: Plan) -> dict[str, int]:
   key = jax.eval_shape(jax.random.key, 0)
   rng = jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=partitioner.replicated)
   compiled = trainer.lower_train_step(trainer.abstract_state(), batch, rng).compile()
-  analysis = compiled.memory_analysis()
+  return CompiledStep(compiled, partitioner.mesh)
+
+
+def compiled_memory(plan: Plan, step: CompiledStep | None = None) -> dict[str, int]:
+  """XLA's memory analysis of the real train step (per device), compiled from abstract shapes."""
+  step = step or compile_train_step(plan)
+  analysis = step.compiled.memory_analysis()
   figures = {name: int(getattr(analysis, f"{name}_size_in_bytes", 0))
              for name in ("argument", "output", "alias", "temp", "generated_code")}
   figures["total"] = figures["argument"] + figures["output"] - figures["alias"] + figures["temp"]

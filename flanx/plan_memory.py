@@ -22,7 +22,7 @@ from flanx.optimizer import OptimizerConfig
 # parameter, XLA's fusion temporaries, the batch. A fraction of the itemised total, from compiled runs
 # (see docs/tpu.md for the comparison).
 _UNITEMISED_FRACTION = 0.12
-_ACTIVATION_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+ACTIVATION_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +76,7 @@ def tree_bytes(shapes, specs, mesh_shape: Mapping[str, int]) -> int:
   return sum(sharded_bytes(x.shape, x.dtype, s, mesh_shape) for x, s in zip(leaves, spec_leaves))
 
 
-def _model_split(rules: partitioning.LogicalRules, mesh_shape: Mapping[str, int]) -> int:
+def model_split(rules: partitioning.LogicalRules, mesh_shape: Mapping[str, int]) -> int:
   """How many ways the rules split heads, MLP and vocabulary activations (1 unless they use `model`)."""
   axis = dict(rules).get("heads")
   return mesh_shape.get(axis, 1) if isinstance(axis, str) else 1
@@ -89,7 +89,7 @@ _BACKWARD_WORKING_FACTOR = 3
 _RANDOM_BITS_BYTES = 4
 
 
-def _layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_tokens: int = 0) -> dict[str, float]:
+def layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_tokens: int = 0) -> dict[str, float]:
   """What one layer of one sequence holds, by remat class.
 
   'inputs': the layer input (all that full remat keeps); 'weight_dots': outputs of the products with weight
@@ -136,17 +136,17 @@ def _working(layer: Mapping[str, float], policy: str) -> float:
 def activation_bytes(config, feature_lengths: Mapping[str, int], batch_per_device: int, model_split: int) -> int:
   """Activations one device keeps for the backward pass, plus the working set of the layer being
   differentiated (recomputed under remat) and of the f32 logits and their gradient."""
-  a = _ACTIVATION_BYTES[str(config.dtype)]
+  a = ACTIVATION_BYTES[str(config.dtype)]
   policy = config.remat_policy
   vocab = config.vocab_size / model_split
   if hasattr(config, "num_encoder_layers"):
     enc, dec = feature_lengths["inputs"], feature_lengths["targets"]
-    layers = [(config.num_encoder_layers, _layer_bytes(enc, enc, config, model_split, a)),
-              (config.num_decoder_layers, _layer_bytes(dec, dec, config, model_split, a, cross_tokens=enc))]
+    layers = [(config.num_encoder_layers, layer_bytes(enc, enc, config, model_split, a)),
+              (config.num_decoder_layers, layer_bytes(dec, dec, config, model_split, a, cross_tokens=enc))]
     logits_tokens = dec
   else:
     length = feature_lengths["inputs"] + feature_lengths["targets"]
-    layers = [(config.num_layers, _layer_bytes(length, length, config, model_split, a))]
+    layers = [(config.num_layers, layer_bytes(length, length, config, model_split, a))]
     logits_tokens = length
   kept = sum(n * _kept(layer, policy) for n, layer in layers)
   working = max(_working(layer, policy) for _, layer in layers)
@@ -167,7 +167,7 @@ def estimate(model, abstract: AbstractModel, optimizer: OptimizerConfig, rules: 
   opt_shapes = jax.eval_shape(optimizer.build(abstract.shapes, abstract.logical_specs).init, abstract.shapes)
   opt_specs = nn.logical_to_mesh(optimizer.state_logical_specs(abstract.shapes, abstract.logical_specs), rules)
   opt = tree_bytes(opt_shapes, opt_specs, mesh_shape)
-  acts = activation_bytes(model.config, feature_lengths, batch_per_device, _model_split(rules, mesh_shape))
+  acts = activation_bytes(model.config, feature_lengths, batch_per_device, model_split(rules, mesh_shape))
   grads = params * (2 if num_microbatches > 1 else 1)
   itemised = params + grads + opt + acts
   return MemoryEstimate(parameters=params, optimizer_state=opt, gradients=grads, activations=acts,
@@ -178,15 +178,15 @@ def decoding_bytes(config, rows: int, input_tokens: int, max_new_tokens: int) ->
   """An upper bound on what decoding `rows` prompts of `input_tokens` into `max_new_tokens` holds at once: the
   KV caches of every layer, plus the working set of one layer over a full-length pass (the cache is made from
   one, and scores are quadratic in its length). For refusing sizes that cannot fit before anything compiles."""
-  a = _ACTIVATION_BYTES[str(config.dtype)]
+  a = ACTIVATION_BYTES[str(config.dtype)]
   kv = config.num_heads * config.head_dim
   if hasattr(config, "num_encoder_layers"):
     caches = config.num_decoder_layers * 2 * (max_new_tokens + input_tokens) * kv * a
-    working = max(_layer_bytes(input_tokens, input_tokens, config, 1, a)["all"],
-                  _layer_bytes(max_new_tokens, max_new_tokens, config, 1, a, cross_tokens=input_tokens)["all"])
+    working = max(layer_bytes(input_tokens, input_tokens, config, 1, a)["all"],
+                  layer_bytes(max_new_tokens, max_new_tokens, config, 1, a, cross_tokens=input_tokens)["all"])
   else:
     length = input_tokens + max_new_tokens
     caches = config.num_layers * 2 * length * config.head_dim * a  # one shared K/V head
-    working = _layer_bytes(length, length, config, 1, a)["all"]
+    working = layer_bytes(length, length, config, 1, a)["all"]
   logits = config.vocab_size * 4 * 2
   return int(rows * (caches + working + logits))

@@ -1,0 +1,244 @@
+"""How long a train step takes: per-device costs (FLOPs, memory traffic, collective bytes) and a hardware's
+speeds -> seconds, MFU.
+
+Costs come from the compiled program (flanx.plan_cost) or, cheaply and from shapes alone, from `analytic_cost`
+(what `flanx plan` prints without --compile and what a layout search ranks candidates by). The overlap
+assumption (docs/tpu.md, "The time model"): compute and memory traffic overlap each other (a roofline: the
+step takes the longer of the two); collectives inside a slice (ICI) run asynchronously beside them, so only
+the part longer than compute/memory shows; collectives across slices (DCN) are the gradient reduction at the
+end of the step, after the last layer's backward pass, with nothing left to hide behind, so they add.
+"""
+
+import dataclasses
+from collections.abc import Mapping
+
+import flax.linen as nn
+import jax
+from jax.sharding import PartitionSpec
+
+from flanx import plan_chips, plan_memory
+from flanx.errors import FlanxError
+
+# Memory traffic per byte of a layer's activations ('all' of plan_memory.layer_bytes): each value is written
+# once forward and read back, and its cotangent is written and read in the backward pass (about 4 passes),
+# plus the reads of the inputs of each fusion. Calibrated against XLA's bytes accessed for compiled steps
+# (tests/pod/test_plan_cost.py compares them).
+_ACTIVATION_TRAFFIC = 4.0
+# Bytes of parameter-sized traffic per parameter byte outside the layers' use: the optimizer reads the
+# parameter, its gradient and Adafactor's factored state and writes the parameter back; the gradient is written
+# once (and accumulated per microbatch).
+_OPTIMIZER_TRAFFIC = 4.0
+
+
+@dataclasses.dataclass(frozen=True)
+class StepCost:
+  """Per device, one train step (all microbatches)."""
+
+  flops: float           # what the program executes (XLA cost analysis), remat recomputation included
+  bytes_accessed: float  # memory traffic
+  ici_bytes: float       # collective bytes sent over ICI (within a slice), per device
+  dcn_bytes: float       # collective bytes sent over DCN (across slices), per device
+  model_flops: float     # analytic 6*N*tokens-style model FLOPs (model.flops_per_example * rows), per device
+
+  @property
+  def remat_factor(self) -> float:
+    return self.flops / self.model_flops if self.model_flops else float("nan")
+
+
+@dataclasses.dataclass(frozen=True)
+class Hardware:
+  """Per device: peak FLOP/s, memory bandwidth, and bytes/s one device sends over ICI and over DCN."""
+
+  name: str
+  peak_flops: float
+  hbm_bytes_per_s: float
+  ici_bytes_per_s: float
+  dcn_bytes_per_s: float
+
+  @classmethod
+  def of(cls, chip: plan_chips.Chip) -> "Hardware":
+    if not chip.has_speed:
+      raise FlanxError(f"chip {chip.name!r} has no performance figures (peak FLOP/s, HBM, ICI, DCN bandwidth) in "
+                       f"flanx/plan_chips.py; a step time cannot be predicted for it")
+    return cls(chip.name, chip.peak_flops, chip.hbm_bytes_per_s, chip.ici_bytes_per_s, chip.dcn_bytes_per_s)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepTime:
+  seconds: float
+  compute_s: float  # FLOPs at peak
+  memory_s: float   # memory traffic at full bandwidth
+  ici_s: float      # ICI collectives at full bandwidth
+  dcn_s: float      # DCN collectives at full bandwidth
+  mfu: float        # model FLOPs / (seconds x peak)
+
+  @property
+  def bound(self) -> str:
+    """What the step waits on: compute, memory or ICI (whichever is longest), with DCN added."""
+    parts = {"compute": self.compute_s, "memory": self.memory_s, "ICI": self.ici_s}
+    return max(parts, key=parts.get)
+
+  @property
+  def exposed_ici_s(self) -> float:
+    return max(0.0, self.ici_s - max(self.compute_s, self.memory_s))
+
+
+def predict(cost: StepCost, hardware: Hardware) -> StepTime:
+  """Step time: max(compute, memory, ICI) + DCN (the overlap assumption of the module docstring)."""
+  compute = cost.flops / hardware.peak_flops
+  memory = cost.bytes_accessed / hardware.hbm_bytes_per_s
+  ici = cost.ici_bytes / hardware.ici_bytes_per_s if cost.ici_bytes else 0.0
+  dcn = cost.dcn_bytes / hardware.dcn_bytes_per_s if cost.dcn_bytes else 0.0
+  seconds = max(compute, memory, ici) + dcn
+  mfu = cost.model_flops / (seconds * hardware.peak_flops) if seconds > 0 else 0.0
+  return StepTime(seconds, compute, memory, ici, dcn, mfu)
+
+
+# --- from shapes alone -------------------------------------------------------------------------------------------
+
+def ring_all_reduce(size: float, n: int) -> float:
+  """Bytes one device sends in a ring all-reduce of `size` bytes over n devices (reduce-scatter + all-gather)."""
+  return 2.0 * (n - 1) / n * size if n > 1 else 0.0
+
+
+def ring_all_gather(size: float, n: int) -> float:
+  """Bytes one device sends to gather a `size`-byte array (its 1/n shard each) over n devices; also what a
+  reduce-scatter of a `size`-byte array sends."""
+  return (n - 1) / n * size if n > 1 else 0.0
+
+
+def _logit_flops(config, lengths: Mapping[str, int]) -> float:
+  """Training FLOPs of the output projection, which sits outside the rematerialised layers."""
+  tokens = lengths["targets"] if hasattr(config, "num_encoder_layers") else lengths["inputs"] + lengths["targets"]
+  return 3.0 * tokens * 2 * config.emb_dim * config.vocab_size
+
+
+def remat_factor(model, lengths: Mapping[str, int]) -> float:
+  """Executed / model FLOPs: full remat runs each layer's forward pass twice (one third of its training FLOPs
+  again); dots_with_no_batch_dims_saveable recomputes the attention-score products; dots_saveable and none
+  recompute no matrix product."""
+  config, total = model.config, model.flops_per_example(lengths)
+  layers = total - _logit_flops(config, lengths)
+  policy = config.remat_policy
+  if policy in ("full", "nothing_saveable"):
+    return 1 + layers / 3 / total
+  if policy == "dots_with_no_batch_dims_saveable":
+    return 1 + _attention_score_flops(config, lengths) / 3 / total
+  return 1.0
+
+
+def _attention_score_flops(config, lengths: Mapping[str, int]) -> float:
+  """Training FLOPs of the query-key and probability-value products (the batched dots)."""
+  inner = config.num_heads * config.head_dim
+  if hasattr(config, "num_encoder_layers"):
+    l_in, l_out = lengths["inputs"], lengths["targets"]
+    forward = (config.num_encoder_layers * l_in * 2 * 2 * l_in * inner
+               + config.num_decoder_layers * l_out * 2 * 2 * (l_out + l_in) * inner)
+  else:
+    length = lengths["inputs"] + lengths["targets"]
+    forward = config.num_layers * length * 2 * 2 * length * inner
+  return 3.0 * forward
+
+
+def _axes(spec) -> set[str]:
+  names = set()
+  for entry in spec:
+    if entry is None:
+      continue
+    names.update((entry,) if isinstance(entry, str) else entry)
+  return names
+
+
+def _activation_all_reduces(config, lengths: Mapping[str, int], remat: bool) -> float:
+  """Elements all-reduced over `model` per sequence by Megatron-style layers: each sublayer's output
+  projection sums partial results in the forward pass (again when remat recomputes it), and its input
+  gradient is summed in the backward pass; the vocabulary-split embedding lookups and the logits' input
+  gradient likewise."""
+  d, forward_passes = config.emb_dim, 2 if remat else 1
+  if hasattr(config, "num_encoder_layers"):
+    l_in, l_out = lengths["inputs"], lengths["targets"]
+    encoder = config.num_encoder_layers * 2 * (forward_passes + 1) * l_in * d
+    # Self-attention, cross-attention, MLP; and the gradient of the encoder output each cross-attention reads.
+    decoder = config.num_decoder_layers * (3 * (forward_passes + 1) * l_out * d + l_in * d)
+    edges = (l_in + l_out) * d + l_out * d  # two embedding lookups; the logits' input gradient
+    return float(encoder + decoder + edges)
+  length = lengths["inputs"] + lengths["targets"]
+  layers = config.num_layers * (forward_passes + 1) * length * d  # parallel block: attention + MLP summed once
+  return float(layers + 2 * length * d)
+
+
+def analytic_cost(plan) -> StepCost:
+  """Per-device cost of `plan`'s train step from shapes alone (no compile): model FLOPs x the remat factor,
+  parameter and activation memory traffic, and the collectives the rules and mesh imply: FSDP-style
+  all-gathers of `data`-sharded parameters (forward and backward, per microbatch) and reduce-scatters of their
+  gradients, all-reduces over `data` of the gradients of parameters not sharded over it, Megatron-style
+  activation all-reduces over `model`, and the gradient all-reduce over `replica` (DCN on a multislice
+  topology)."""
+  inputs, mesh = plan.inputs, plan.mesh_shape
+  model, config, lengths = inputs.model, inputs.model.config, inputs.feature_lengths
+  r, d, m, k = mesh["replica"], mesh["data"], mesh["model"], inputs.num_microbatches
+  n = r * d * m
+  model_flops = model.flops_per_example(lengths) * inputs.batch_size / n
+  remat = config.remat_policy not in ("none", None)
+  flops = model_flops * remat_factor(model, lengths)
+
+  abstract = plan.abstract or plan_memory.AbstractModel.of(model, lengths)
+  rules = inputs.partition.logical_rules()
+  specs = jax.tree.leaves(nn.logical_to_mesh(abstract.logical_specs, rules),
+                      is_leaf=lambda x: isinstance(x, PartitionSpec))
+  ici = dcn = param_traffic = 0.0
+  uses = 2 + (1 if remat else 0)  # forward, backward, and remat's second forward
+  for shape, spec in zip(jax.tree.leaves(abstract.shapes), specs):
+    shard = plan_memory.sharded_bytes(shape.shape, shape.dtype, spec, mesh)
+    axes = _axes(spec)
+    if "data" in axes:
+      gathered = shard * d
+      # Gathered for the forward and for the backward pass (remat's recomputation reuses the backward's
+      # gather: both sit in the same loop iteration), and the gradient reduce-scattered, per microbatch.
+      ici += k * (2 * ring_all_gather(gathered, d) + ring_all_gather(gathered, d))
+    else:
+      gathered = shard
+      ici += ring_all_reduce(shard, d)  # the summed gradient, once per step
+    reduce = ring_all_reduce(shard, r)
+    if plan.topology.num_slices > 1:
+      dcn += reduce
+    else:
+      ici += reduce
+    param_traffic += k * uses * gathered + _OPTIMIZER_TRAFFIC * shard
+
+  a = plan_memory.ACTIVATION_BYTES[str(config.dtype)]
+  rows = plan.batch_per_device * k  # sequences per device per step
+  split = plan_memory.model_split(rules, mesh)
+  if split > 1:
+    ici += rows * ring_all_reduce(_activation_all_reduces(config, lengths, remat) * a, split)
+  activation_traffic = rows * _ACTIVATION_TRAFFIC * _layer_activation_bytes(config, lengths, split, a, remat)
+  return StepCost(flops=flops, bytes_accessed=param_traffic + activation_traffic, ici_bytes=ici, dcn_bytes=dcn,
+                  model_flops=model_flops)
+
+
+def _layer_activation_bytes(config, lengths: Mapping[str, int], split: int, a: int, remat: bool) -> float:
+  """Bytes of values one sequence's layers and logits produce, once more under remat."""
+  passes = 2 if remat else 1
+  if hasattr(config, "num_encoder_layers"):
+    enc, dec = lengths["inputs"], lengths["targets"]
+    encoder = plan_memory.layer_bytes(enc, enc, config, split, a)["all"]
+    decoder = plan_memory.layer_bytes(dec, dec, config, split, a, cross_tokens=enc)["all"]
+    layers = config.num_encoder_layers * encoder + config.num_decoder_layers * decoder
+    logit_tokens = dec
+  else:
+    length = lengths["inputs"] + lengths["targets"]
+    layers = config.num_layers * plan_memory.layer_bytes(length, length, config, split, a)["all"]
+    logit_tokens = length
+  logits = logit_tokens * config.vocab_size / split * (a + 4 + 4)
+  return passes * layers + logits
+
+
+def hours(step: StepTime, steps: int) -> float:
+  return step.seconds * steps / 3600.0
+
+
+def tokens_per_second_per_device(plan, step: StepTime) -> float:
+  lengths = plan.inputs.feature_lengths
+  tokens = plan.inputs.batch_size * (lengths["inputs"] + lengths["targets"])
+  return tokens / plan.num_devices / step.seconds if step.seconds > 0 else 0.0
+
