@@ -228,14 +228,43 @@ def _rank_key(candidate: Candidate):
   return (candidate.best.seconds, not layout.scan_layers, layout.num_microbatches, candidate.plan.estimate.total)
 
 
-def _settled_top(ranked: list[Candidate], inputs: plan.PlanInputs, count: int) -> tuple[list[Candidate], int]:
-  """The first `count` of `ranked` that still fit once their estimates are make_plan's own, and how many
-  settled ones dropped out."""
+def _key(layout: Layout, rules: partitioning.LogicalRules):
+  """What makes two layouts the same program: presets that coincide on the mesh are one layout."""
+  return (layout.replica, layout.data, layout.model, effective_rules(rules, layout.mesh_shape),
+          layout.num_microbatches, layout.remat_policy, layout.scan_layers)
+
+
+def _current(inputs: plan.PlanInputs, topology: plan_chips.Topology, candidates: Sequence[Candidate],
+             predict: Callable) -> Candidate | None:
+  """The run's own layout on the slice: the searched candidate it is equivalent to, else planned on its own
+  (custom rules, a model axis its rules leave idle); None when flanx train would refuse it."""
+  try:
+    own = plan.make_plan(inputs, topology)
+  except FlanxError:
+    return None
+  layout = layout_of(inputs, own.mesh_shape)
+  key = _key(layout, inputs.partition.logical_rules())
+  match = next((c for c in candidates if _key(c.layout, partitioning.RULE_PRESETS[c.layout.rules]) == key), None)
+  if match is None:
+    match = Candidate(layout, own)
+  if match.derived or match.predicted is None:  # predicted even when it does not fit by the estimate
+    match.settle(inputs)
+    match.predicted = predict(match.plan)
+  return match
+
+
+def _settled_top(ranked: list[Candidate], inputs: plan.PlanInputs, predict: Callable, count: int
+                 ) -> tuple[list[Candidate], int]:
+  """The first `count` of `ranked` that still fit once their estimates are make_plan's own (predicted again
+  from the settled plan), and how many settled ones dropped out."""
   top, dropped = [], 0
   for candidate in ranked:
     if len(top) == count:
       break
+    derived = candidate.derived
     if candidate.settle(inputs):
+      if derived:
+        candidate.predicted = predict(candidate.plan)
       top.append(candidate)
     else:
       dropped += 1
@@ -254,21 +283,20 @@ def search(inputs: plan.PlanInputs, topology: plan_chips.Topology, predict: Call
   for candidate in fitting:
     candidate.predicted = predict(candidate.plan)
   fitting.sort(key=_rank_key)
-  head, dropped = _settled_top(fitting, inputs, max(compile_limit, show))
-  fitting = head + [c for c in fitting[len(head) + dropped:]]
-  current_layout = layout_of(inputs, plan.mesh_for(inputs.partition, topology, None))
-  current = next((c for c in candidates if c.layout == current_layout), None)
-  if current is not None:
-    current.settle(inputs)
-    if current.predicted is None:
-      current.predicted = predict(current.plan)  # it does not fit by the estimate; its prediction is still shown
+  head, dropped = _settled_top(fitting, inputs, predict, max(compile_limit, show))
+  fitting = sorted(head, key=_rank_key) + fitting[len(head) + dropped:]
+  current = _current(inputs, topology, candidates, predict)
+  if current in fitting and not current.plan.fits:  # settled out of the fitting ones
+    fitting.remove(current)
   note = ""
   compiled: list[Candidate] = []
   if compile_cost is None:
     note = (f"not compiled: {topology.name} has {topology.num_devices} devices, more than the "
             f"{plan.MAX_SIMULATED_DEVICES} --compile simulates; ranked by the prediction from shapes alone")
   else:
-    for candidate in fitting[:compile_limit]:
+    # The run's own layout is compiled too, so that it compares with the best on the same footing.
+    own = [current] if current is not None and current.plan.fits and current not in fitting[:compile_limit] else []
+    for candidate in fitting[:compile_limit] + own:
       candidate.compiled, candidate.compiled_bytes = compile_cost(candidate.plan)
       compiled.append(candidate)
     if len(fitting) > compile_limit:
@@ -314,19 +342,30 @@ def gin_flags(bindings: Sequence[str]) -> str:
 # --- report ------------------------------------------------------------------------------------------------------
 
 def _gib(n: float | None) -> str:
-  return "-" if n is None else f"{n / 1024**3:.2f}"
+  return "-" if n is None else f"{n / 1024**3:.3g}"
 
 
 def _hours(step_time, train_steps: int | None) -> str:
-  return "-" if not train_steps else f"{step_time.seconds * train_steps / 3600:,.1f}"
+  if not train_steps:
+    return "-"
+  hours = step_time.seconds * train_steps / 3600
+  return f"{hours:,.1f}" if hours >= 1 else f"{hours:.2g}"
+
+
+def _duration(seconds: float) -> str:
+  for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+    if seconds >= scale:
+      return f"{seconds / scale:.3g} {unit}"
+  return f"{seconds / 1e-6:.2g} us"
 
 
 def _row(rank: str, candidate: Candidate, train_steps: int | None) -> str:
   layout, t = candidate.layout, candidate.best
   mesh = f"{layout.replica}x{layout.data}x{layout.model}"
   source = "compiled" if candidate.compiled is not None else "shapes"
+  scan = "on" if layout.scan_layers else "off"
   return (f"  {rank:>4}  {mesh:>10}  {layout.rules:<17} {layout.num_microbatches:>3}  {layout.remat_policy:<32} "
-          f"{'on' if layout.scan_layers else 'off':<4} {t.seconds:>9.3f} {t.mfu:>6.1%} {_hours(t, train_steps):>9}  "
+          f"{scan:<4} {_duration(t.seconds):>9} {t.mfu:>6.1%} {_hours(t, train_steps):>9}  "
           f"{_gib(candidate.plan.estimate.total):>8} {_gib(candidate.compiled_bytes):>8}  {source}")
 
 
@@ -353,8 +392,12 @@ def report(result: Search, gin_files: Sequence[str], bindings_of: Callable[[Layo
   if not result.fitting:
     lines.append("no layout fits: use a larger slice or a smaller batch per device")
     return "\n".join(lines)
+  survivors = sum(c.compiled is not None for c in result.fitting)
+  if survivors:
+    lines.append(f"  ranked: the {survivors} compiled that fit by the compiled program's prediction, then the rest "
+                 f"by the prediction from shapes")
   lines.append(f"  {'rank':>4}  {'mesh r x d x m':>10}  {'rules':<17} {'mb':>3}  {'remat':<32} {'scan':<4} "
-               f"{'step (s)':>9} {'MFU':>6} {'hours':>9}  {'est GiB':>8} {'XLA GiB':>8}  predicted from")
+               f"{'step':>9} {'MFU':>6} {'hours':>9}  {'est GiB':>8} {'XLA GiB':>8}  predicted from")
   for i, candidate in enumerate(result.fitting[:show], 1):
     lines.append(_row(str(i), candidate, train_steps))
     lines.append(f"        {gin_flags(bindings_of(candidate.layout))}")
@@ -368,13 +411,55 @@ def report(result: Search, gin_files: Sequence[str], bindings_of: Callable[[Layo
                                          else "not ranked")
     lines.append(_row("file", current, train_steps) + f"  (the run's own layout: {where})")
   best = result.fitting[0]
-  if current is not None and best is not current and current.best is not None:
+  same_footing = current is not None and (current.compiled is None) == (best.compiled is None)
+  if current is not None and best is not current and same_footing:
     lines.append(f"fastest: {best.layout.describe()}, {current.best.seconds / best.best.seconds:.2f}x the "
                  f"predicted speed of the run's own layout")
   else:
     lines.append(f"fastest: {best.layout.describe()}")
   lines.append("  (predictions of the time model, not timings: docs/tpu.md)")
   return "\n".join(lines)
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+
+def analytic_predictor(hardware) -> Callable:
+  from flanx import plan_time
+  return lambda p: plan_time.predict(plan_time.analytic_cost(p), hardware)
+
+
+def compiled_predictor(hardware) -> Callable:
+  """plan -> (the prediction from the compiled train step, XLA's memory per device): one compile for both."""
+  from flanx import plan_cost, plan_time
+
+  def compile_cost(p: plan.Plan):
+    step = plan.compile_train_step(p)
+    memory = plan.compiled_memory(p, step)["total"]
+    cost = plan_cost.compiled_cost(p, step).step_cost(plan_time.analytic_cost(p).model_flops)
+    return plan_time.predict(cost, hardware), memory
+  return compile_cost
+
+
+def train_steps(inputs: plan.PlanInputs) -> int | None:
+  steps = getattr(inputs, "train_steps", None)
+  if steps is None and _macro_defined("TRAIN_STEPS"):
+    steps = gin.query_parameter("%TRAIN_STEPS")
+  return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else None
+
+
+def run(inputs: plan.PlanInputs, topology: plan_chips.Topology, gin_files: Sequence[str],
+        compile_text: str | None) -> int:
+  """flanx plan --search; exit status 0 when some layout fits, 1 when none does."""
+  from flanx import plan_time
+
+  hardware = plan_time.Hardware.of(topology.chip)
+  limit = check_compile_count(compile_text) if compile_text is not None else DEFAULT_COMPILE
+  can_compile = topology.num_devices <= plan.MAX_SIMULATED_DEVICES
+  steps = train_steps(inputs)  # read now: the gin lines below are made from the run's parsed gin
+  result = search(inputs, topology, analytic_predictor(hardware),
+                  compiled_predictor(hardware) if can_compile else None, limit)
+  print(report(result, gin_files, lambda layout: gin_bindings(inputs, layout), steps), flush=True)
+  return 0 if result.fitting else 1
 
 
 def check_flags(args) -> None:
