@@ -273,9 +273,11 @@ def _settled_top(ranked: list[Candidate], inputs: plan.PlanInputs, predict: Call
 
 def search(inputs: plan.PlanInputs, topology: plan_chips.Topology, predict: Callable, compile_cost: Callable | None,
            compile_limit: int = DEFAULT_COMPILE, show: int = DEFAULT_SHOW,
-           remat_policies: Sequence[str] = REMAT_CHOICES, scans: Sequence[bool] = SCAN_CHOICES) -> Search:
+           remat_policies: Sequence[str] = REMAT_CHOICES, scans: Sequence[bool] = SCAN_CHOICES,
+           no_compile_reason: str = "nothing compiled") -> Search:
   """Enumerate, estimate, rank by `predict(plan) -> StepTime`, then compile the best `compile_limit` with
-  `compile_cost(plan) -> (StepTime, compiled bytes per device)` (None: nothing can be compiled) and re-rank.
+  `compile_cost(plan) -> (StepTime, compiled bytes per device)` and re-rank (compile_cost None: nothing is
+  compiled, for `no_compile_reason`).
   The first `show` of the result (and all that were compiled) carry make_plan's own estimate."""
   found = enumerate_layouts(inputs, topology, remat_policies, scans)
   candidates, refused = plans(inputs, topology, found.layouts)
@@ -291,8 +293,7 @@ def search(inputs: plan.PlanInputs, topology: plan_chips.Topology, predict: Call
   note = ""
   compiled: list[Candidate] = []
   if compile_cost is None:
-    note = (f"not compiled: {topology.name} has {topology.num_devices} devices, more than the "
-            f"{plan.MAX_SIMULATED_DEVICES} --compile simulates; ranked by the prediction from shapes alone")
+    note = f"not compiled: {no_compile_reason}; ranked by the prediction from shapes alone"
   else:
     # The run's own layout is compiled too, so that it compares with the best on the same footing.
     own = [current] if current is not None and current.plan.fits and current not in fitting[:compile_limit] else []
@@ -369,6 +370,10 @@ def _row(rank: str, candidate: Candidate, train_steps: int | None) -> str:
           f"{_gib(candidate.plan.estimate.total):>8} {_gib(candidate.compiled_bytes):>8}  {source}")
 
 
+def _same_prediction(a: Candidate, b: Candidate) -> bool:
+  return (a.compiled is None) == (b.compiled is None) and abs(a.best.seconds - b.best.seconds) <= 1e-3 * a.best.seconds
+
+
 def report(result: Search, gin_files: Sequence[str], bindings_of: Callable[[Layout], list[str]],
            train_steps: int | None, show: int = DEFAULT_SHOW) -> str:
   topology, inputs = result.topology, result.inputs
@@ -398,7 +403,15 @@ def report(result: Search, gin_files: Sequence[str], bindings_of: Callable[[Layo
                  f"by the prediction from shapes")
   lines.append(f"  {'rank':>4}  {'mesh r x d x m':>10}  {'rules':<17} {'mb':>3}  {'remat':<32} {'scan':<4} "
                f"{'step':>9} {'MFU':>6} {'hours':>9}  {'est GiB':>8} {'XLA GiB':>8}  predicted from")
-  for i, candidate in enumerate(result.fitting[:show], 1):
+  shown: dict[Layout, Candidate] = {}
+  for i, candidate in enumerate(result.fitting, 1):
+    if len(shown) == show:
+      break
+    twin = shown.get(dataclasses.replace(candidate.layout, scan_layers=True))
+    if not candidate.layout.scan_layers and twin is not None and _same_prediction(twin, candidate):
+      lines[-2] += f"  (scan off: the same, rank {i})"
+      continue
+    shown[candidate.layout] = candidate
     lines.append(_row(str(i), candidate, train_steps))
     lines.append(f"        {gin_flags(bindings_of(candidate.layout))}")
   current = result.current
@@ -457,7 +470,9 @@ def run(inputs: plan.PlanInputs, topology: plan_chips.Topology, gin_files: Seque
   can_compile = topology.num_devices <= plan.MAX_SIMULATED_DEVICES
   steps = train_steps(inputs)  # read now: the gin lines below are made from the run's parsed gin
   result = search(inputs, topology, analytic_predictor(hardware),
-                  compiled_predictor(hardware) if can_compile else None, limit)
+                  compiled_predictor(hardware) if can_compile else None, limit,
+                  no_compile_reason=f"{topology.name} has {topology.num_devices} devices, more than the "
+                                    f"{plan.MAX_SIMULATED_DEVICES} that --compile simulates")
   print(report(result, gin_files, lambda layout: gin_bindings(inputs, layout), steps), flush=True)
   return 0 if result.fitting else 1
 

@@ -107,3 +107,88 @@ def test_layout_of_reads_the_run_files_settings():
   layout = plan_search.layout_of(inputs, {"replica": 1, "data": 8, "model": 4})
   assert layout == plan_search.Layout(1, 8, 4, "model_parallel_2d", 2, "full", True)
   assert dataclasses.replace(layout, scan_layers=False).describe().endswith("scan off")
+
+
+def _analytic():
+  from flanx import plan_time
+  return plan_search.analytic_predictor(plan_time.Hardware.of(V4_16.chip))
+
+
+def test_the_fastest_layout_is_the_one_the_time_model_predicts():
+  inputs, predict = _tiny(), _analytic()
+  result = plan_search.search(inputs, V4_16, predict, None, remat_policies=("full",), scans=(True,))
+  assert "not compiled" in result.compile_note
+  found = plan_search.enumerate_layouts(inputs, V4_16, ("full",), (True,)).layouts
+  times = {layout: predict(plan.make_plan(plan_search.with_layout(inputs, layout), V4_16, layout.mesh_shape)).seconds
+           for layout in found}
+  assert len(result.fitting) == len(found) == 12  # the tiny model fits every layout
+  assert result.fitting[0].layout in [k for k, v in times.items() if v == min(times.values())]
+  seconds = [c.predicted.seconds for c in result.fitting]
+  assert seconds == sorted(seconds) and seconds[0] < seconds[-1]
+
+
+def test_only_the_best_few_are_compiled_and_a_compile_that_does_not_fit_is_dropped():
+  inputs, predict = _tiny("SCAN_LAYERS=True", "REMAT_POLICY='full'", "PARTITIONING_RULES='fsdp'"), _analytic()
+  compiled = []
+
+  def compile_cost(p):  # the shapes' prediction, doubled; the second layout compiles past the chip
+    compiled.append(p)
+    return dataclasses.replace(predict(p), seconds=2 * predict(p).seconds), (
+        p.usable_bytes + 1 if len(compiled) == 2 else 1000)
+
+  result = plan_search.search(inputs, V4_16, predict, compile_cost, compile_limit=2, remat_policies=("full",),
+                              scans=(True,))
+  own = result.current
+  assert own.layout == plan_search.Layout(1, 8, 1, "fsdp", 1, "full", True) and own in result.compiled
+  best_two = result.compiled[:2]
+  assert [c.plan for c in result.compiled] == compiled
+  assert len(compiled) == (2 if own in best_two else 3)  # the best 2 by shapes, and the run's own
+  dropped = result.compiled[1]
+  assert dropped not in result.fitting and not dropped.compiled_fits
+  rest = [c for c in result.fitting if c.compiled is None]
+  assert all(best_two[0].predicted.seconds <= c.predicted.seconds for c in rest)  # the best by shapes compiled
+  assert "compiled only the best 2" in result.compile_note
+  assert result.fitting[0].compiled is not None  # compiled ones first, then the rest by shapes
+  text = plan_search.report(result, TINY, lambda layout: plan_search.gin_bindings(inputs, layout), 600)
+  assert "dropped after compiling: mesh" in text and "(the run's own layout: " in text
+
+
+@pytest.fixture(scope="module")
+def compiled_search():
+  from flanx import plan_time
+  hardware = plan_time.Hardware.of(V4_16.chip)
+  # The run's own layout is the best by shapes (as found), so one compile serves both.
+  inputs = _tiny("SCAN_LAYERS=True", "PartitionConfig.mesh_shape=(4, 2)", "PARTITIONING_RULES='model_parallel_2d'")
+  result = plan_search.search(inputs, V4_16, plan_search.analytic_predictor(hardware),
+                              plan_search.compiled_predictor(hardware), compile_limit=1, remat_policies=("none",),
+                              scans=(True,))
+  return inputs, result, plan_search.report(result, TINY, lambda lay: plan_search.gin_bindings(inputs, lay), 600)
+
+
+def test_the_best_by_shapes_is_compiled_and_ranked_by_its_compiled_prediction(compiled_search):
+  inputs, result, text = compiled_search
+  best = result.compiled[0]
+  assert best.compiled.seconds > 0 and best.compiled_bytes > 0 and best.compiled_fits
+  assert result.fitting[0].compiled is not None
+  assert [c for c in result.fitting if c.compiled is not None] == sorted(
+      [c for c in result.compiled if c.compiled_fits], key=lambda c: c.compiled.seconds)
+  assert "compiled only the best 1" in text and "predicted from" in text and "not timings" in text
+  assert len(result.compiled) == 1 and result.current is best  # the run's own layout was not compiled twice
+
+
+def test_the_report_prints_a_gin_line_that_plan_load_reproduces(compiled_search):
+  inputs, result, text = compiled_search
+  lines = text.splitlines()
+  first = next(i for i, line in enumerate(lines) if line.strip().startswith("1 "))
+  gin_line = lines[first + 1].strip()
+  assert gin_line.startswith("'--gin.PartitionConfig.mesh_shape=")  # demo.gin has no MESH_SHAPE macro
+  files, bindings, _ = gin_config.split_args(["--gin_file=runs/demo.gin", *shlex.split(gin_line)])
+  again = plan.load(files, ["BATCH_SIZE=8", *bindings])
+  assert plan_search.layout_of(again, plan.make_plan(again, V4_16).mesh_shape) == result.fitting[0].layout
+
+
+def test_a_chip_without_performance_figures_is_one_line():
+  from flanx.errors import FlanxError
+  bare = dataclasses.replace(V4_16, chip=plan_chips.Chip("v9", 2**30, "devices"))
+  with pytest.raises(FlanxError, match="chip 'v9' has no performance figures"):
+    plan_search.run(_tiny(), bare, TINY, None)
