@@ -253,6 +253,20 @@ def _current(inputs: plan.PlanInputs, topology: plan_chips.Topology, candidates:
   return match
 
 
+def _distinct(ranked: Sequence[Candidate], count: int) -> list[Candidate]:
+  """The first `count` of `ranked`, less unscanned layouts whose scanned twin is among them with the same
+  prediction: compiling both would only show XLA CPU's handling of unscanned remat (docs/tpu.md)."""
+  chosen: dict[Layout, Candidate] = {}
+  for candidate in ranked:
+    if len(chosen) == count:
+      break
+    twin = chosen.get(dataclasses.replace(candidate.layout, scan_layers=True))
+    if not candidate.layout.scan_layers and twin is not None and _same_prediction(twin, candidate):
+      continue
+    chosen[candidate.layout] = candidate
+  return list(chosen.values())
+
+
 def _settled_top(ranked: list[Candidate], inputs: plan.PlanInputs, predict: Callable, count: int
                  ) -> tuple[list[Candidate], int]:
   """The first `count` of `ranked` that still fit once their estimates are make_plan's own (predicted again
@@ -296,13 +310,15 @@ def search(inputs: plan.PlanInputs, topology: plan_chips.Topology, predict: Call
     note = f"not compiled: {no_compile_reason}; ranked by the prediction from shapes alone"
   else:
     # The run's own layout is compiled too, so that it compares with the best on the same footing.
-    own = [current] if current is not None and current.plan.fits and current not in fitting[:compile_limit] else []
-    for candidate in fitting[:compile_limit] + own:
+    best = _distinct(fitting, compile_limit)
+    own = [current] if current is not None and current.plan.fits and current not in best else []
+    for candidate in best + own:
       candidate.compiled, candidate.compiled_bytes = compile_cost(candidate.plan)
       compiled.append(candidate)
-    if len(fitting) > compile_limit:
-      note = (f"{len(fitting)} layouts fit; compiled only the best {compile_limit} by the prediction from shapes "
-              f"(--search_compile N compiles more; each is a compile of the real train step)")
+    if len(fitting) > len(best):
+      note = (f"{len(fitting)} layouts fit; compiled only the best {len(best)} by the prediction from shapes "
+              f"(--search_compile N compiles more; each is a compile of the real train step)"
+              + (", and the run's own layout" if own else ""))
   survivors = [c for c in compiled if c.compiled_fits]
   ranked = sorted(survivors, key=_rank_key) + [c for c in fitting if c.compiled is None]
   return Search(inputs, topology, len(found.layouts), found, refused, ranked,
@@ -343,7 +359,7 @@ def gin_flags(bindings: Sequence[str]) -> str:
 # --- report ------------------------------------------------------------------------------------------------------
 
 def _gib(n: float | None) -> str:
-  return "-" if n is None else f"{n / 1024**3:.3g}"
+  return "-" if n is None else f"{n / 1024**3:.3g}" if n >= 2**30 / 100 else f"{n / 1024**3:.1e}"
 
 
 def _hours(step_time, train_steps: int | None) -> str:
@@ -361,13 +377,16 @@ def _duration(seconds: float) -> str:
 
 
 def _row(rank: str, candidate: Candidate, train_steps: int | None) -> str:
-  layout, t = candidate.layout, candidate.best
+  layout, shapes, compiled = candidate.layout, candidate.predicted, candidate.compiled
   mesh = f"{layout.replica}x{layout.data}x{layout.model}"
-  source = "compiled" if candidate.compiled is not None else "shapes"
   scan = "on" if layout.scan_layers else "off"
-  return (f"  {rank:>4}  {mesh:>10}  {layout.rules:<17} {layout.num_microbatches:>3}  {layout.remat_policy:<32} "
-          f"{scan:<4} {_duration(t.seconds):>9} {t.mfu:>6.1%} {_hours(t, train_steps):>9}  "
-          f"{_gib(candidate.plan.estimate.total):>8} {_gib(candidate.compiled_bytes):>8}  {source}")
+  text = (f"  {rank:>4}  {mesh:>9}  {layout.rules:<17} {layout.num_microbatches:>3}  {layout.remat_policy:<32} "
+          f"{scan:<4} {_duration(shapes.seconds):>9} {shapes.mfu:>6.1%} {_hours(shapes, train_steps):>7}  ")
+  if compiled is not None:
+    text += f"{_duration(compiled.seconds):>9} {compiled.mfu:>6.1%} {_hours(compiled, train_steps):>7}  "
+  else:
+    text += f"{'-':>9} {'-':>6} {'-':>7}  "
+  return text + f"{_gib(candidate.plan.estimate.total):>6} {_gib(candidate.compiled_bytes):>6}"
 
 
 def _same_prediction(a: Candidate, b: Candidate) -> bool:
@@ -401,8 +420,10 @@ def report(result: Search, gin_files: Sequence[str], bindings_of: Callable[[Layo
   if survivors:
     lines.append(f"  ranked: the {survivors} compiled that fit by the compiled program's prediction, then the rest "
                  f"by the prediction from shapes")
-  lines.append(f"  {'rank':>4}  {'mesh r x d x m':>10}  {'rules':<17} {'mb':>3}  {'remat':<32} {'scan':<4} "
-               f"{'step':>9} {'MFU':>6} {'hours':>9}  {'est GiB':>8} {'XLA GiB':>8}  predicted from")
+  lines.append(f"  {'':>4}  {'':>9}  {'':<17} {'':>3}  {'':<32} {'':<4} {'-- predicted from shapes --':>24}  "
+               f"{'- from the compiled step -':>25}  {'GiB per device':>13}")
+  lines.append(f"  {'rank':>4}  {'r x d x m':>9}  {'rules':<17} {'mb':>3}  {'remat':<32} {'scan':<4} "
+               f"{'step':>9} {'MFU':>6} {'hours':>7}  {'step':>9} {'MFU':>6} {'hours':>7}  {'est.':>6} {'XLA':>6}")
   shown: dict[Layout, Candidate] = {}
   for i, candidate in enumerate(result.fitting, 1):
     if len(shown) == show:
