@@ -1,4 +1,5 @@
-"""Peak throughput, measured: the denominator of MFU (model FLOPs utilisation)."""
+"""Peak throughput and memory bandwidth, measured: the denominator of MFU (model FLOPs utilisation), and the
+hardware figures `flanx bench plan` checks the time model with on this machine."""
 
 import time
 
@@ -36,6 +37,31 @@ def measure_peak_flops(devices=None, size: int = 1024, repeats: int = 20, warmup
     matmul(x).block_until_ready()
     best, runs = min(best, time.perf_counter() - start), runs + 1
   return 2.0 * size ** 3 * len(devices) / best
+
+
+def measure_memory_bandwidth(devices=None, megabytes: int = 256, repeats: int = 20, warmup: int = 3,
+                             min_seconds: float = 2.0) -> float:
+  """Bytes/s of a streaming update (read one float32 array, write another of the same size, `megabytes` in all
+  split over the devices, far larger than the caches), run on all devices at once and summed; the fastest
+  run, timed as measure_peak_flops times its products, since load from other processes can only slow a run
+  down."""
+  if min(megabytes, repeats) <= 0 or warmup < 0 or min_seconds < 0:
+    raise ValueError(f"measure_memory_bandwidth: megabytes={megabytes} and repeats={repeats} must be positive, "
+                     f"warmup={warmup} and min_seconds={min_seconds} >= 0")
+  devices = list(devices if devices is not None else jax.local_devices())
+  mesh = jax.sharding.Mesh(np.array(devices), ("d",))
+  sharding = NamedSharding(mesh, PartitionSpec("d"))
+  elements = max(1, megabytes * 2**20 // 4 // len(devices))
+  x = jax.device_put(jnp.ones((len(devices), elements), jnp.float32), sharding)
+  stream = jax.jit(lambda a: a * 1.5 + 1.0, out_shardings=sharding)
+  for _ in range(1 + warmup):
+    stream(x).block_until_ready()
+  best, runs, began = float("inf"), 0, time.perf_counter()
+  while runs < repeats or time.perf_counter() - began < min_seconds:
+    start = time.perf_counter()
+    stream(x).block_until_ready()
+    best, runs = min(best, time.perf_counter() - start), runs + 1
+  return 2.0 * x.nbytes / best  # every element read once and written once
 
 
 _PEAKS: dict[tuple[int, ...], float] = {}

@@ -35,6 +35,7 @@ _INPUT_BINDINGS = (
     "plan_inputs.feature_lengths = %TASK_FEATURE_LENGTHS",
     "plan_inputs.batch_size = %BATCH_SIZE",
     "plan_inputs.num_microbatches = %NUM_MICROBATCHES",
+    "plan_inputs.train_steps = %TRAIN_STEPS",
 )
 
 
@@ -46,15 +47,18 @@ class PlanInputs:
   feature_lengths: Mapping[str, int]
   batch_size: int
   num_microbatches: int = 1
+  train_steps: int | None = None
 
 
 @gin.configurable
-def plan_inputs(model, partition, optimizer, feature_lengths, batch_size, num_microbatches=1) -> PlanInputs:
+def plan_inputs(model, partition, optimizer, feature_lengths, batch_size, num_microbatches=1,
+                train_steps=None) -> PlanInputs:
   # The same checks, with the same lines, as flanx train's (flanx/train.py), before any arithmetic on them.
   errors.positive_int("BATCH_SIZE", batch_size)
   errors.positive_int("NUM_MICROBATCHES", num_microbatches)
+  errors.positive_int("TRAIN_STEPS", train_steps, optional=True)
   errors.feature_lengths("TASK_FEATURE_LENGTHS", feature_lengths)
-  return PlanInputs(model, partition, optimizer, dict(feature_lengths), batch_size, num_microbatches)
+  return PlanInputs(model, partition, optimizer, dict(feature_lengths), batch_size, num_microbatches, train_steps)
 
 
 def load(gin_files: Sequence[str], bindings: Sequence[str]) -> PlanInputs:
@@ -208,7 +212,58 @@ def _gib(n: float) -> str:
   return f"{n / 1024**3:8.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:8.2f} MiB"
 
 
-def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | None = None) -> str:
+def _si(x: float, unit: str = "") -> str:
+  for scale, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+    if abs(x) >= scale:
+      return f"{x / scale:.3g} {prefix}{unit}"
+  return f"{x:.3g} {unit}".rstrip()
+
+
+def _seconds(s: float) -> str:
+  if s == 0:
+    return "0"
+  return f"{s * 1e6:.3g} us" if s < 1e-3 else f"{s * 1e3:.3g} ms" if s < 1 else f"{s:,.3g} s"
+
+
+def cost_report(plan: Plan, cost) -> list[str]:
+  """The compiled step's cost (flanx.plan_cost.CompiledCost) beside the analytic model FLOPs."""
+  from flanx import plan_time
+
+  model_flops = plan_time.analytic_cost(plan).model_flops
+  expected = plan_time.remat_factor(plan.inputs.model, plan.inputs.feature_lengths)
+  lines = [
+      f"  compiled step, per device (dot FLOPs and bytes counted from the HLO with loop trip counts; XLA's "
+      f"cost analysis counts a loop body once: {_si(cost.xla_flops, 'FLOP')}, {_gib(cost.xla_bytes_accessed).strip()})",
+      f"    FLOPs {_si(cost.flops)}; analytic model FLOPs {_si(model_flops)}; compiled / model = "
+      f"{cost.flops / model_flops:.3f} (remat {plan.inputs.model.config.remat_policy}: {expected:.3f} expected)",
+      f"    bytes accessed {_gib(cost.bytes_accessed).strip()}",
+  ]
+  if cost.collectives:
+    lines.append(f"    {'collective':<20}{'axes':<16}{'net':<5}{'count':>8}{'bytes sent':>14}")
+    for c in cost.collectives:
+      lines.append(f"    {c.kind:<20}{'+'.join(c.axes) or '-':<16}{c.network:<5}{c.count:>8.0f}"
+                   f"{_gib(c.bytes).strip():>14}")
+  else:
+    lines.append("    no collectives")
+  return lines
+
+
+def time_report(plan: Plan, step_cost, label: str) -> list[str]:
+  """Predicted step time, MFU, tokens/s per device and hours for TRAIN_STEPS, from a plan_time.StepCost."""
+  from flanx import plan_time
+
+  hardware = plan_time.Hardware.of(plan.topology.chip)
+  t = plan_time.predict(step_cost, hardware)
+  steps = plan.inputs.train_steps
+  hours = f"; {plan_time.hours(t, steps):,.3g} hours for TRAIN_STEPS={steps}" if steps else ""
+  return [
+      f"  time ({label}): compute {_seconds(t.compute_s)}, memory {_seconds(t.memory_s)}, ICI {_seconds(t.ici_s)}, "
+      f"DCN {_seconds(t.dcn_s)} -> step {_seconds(t.seconds)} ({t.bound}-bound)",
+      f"    MFU {t.mfu:.1%}; {plan_time.tokens_per_second_per_device(plan, t):,.0f} tokens/s per device{hours}",
+  ]
+
+
+def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | None = None, cost=None) -> str:
   inputs, est, chip = plan.inputs, plan.estimate, plan.topology.chip
   config = inputs.model.config
   mesh = ", ".join(f"{k}={v}" for k, v in plan.mesh_shape.items())
@@ -237,6 +292,7 @@ def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | N
     lines.append(total)
   lines.append(f"  {'device memory':<22}{_gib(chip.bytes_per_device):>12}  (plan within {USABLE_FRACTION:.0%}: "
                f"{_gib(plan.usable_bytes).strip()})")
+  lines.extend(_time_lines(plan, cost))
   margin = plan.usable_bytes - est.total
   if plan.fits:
     lines.append(f"fits: yes, {_gib(margin).strip()} to spare per device ({est.total / chip.bytes_per_device:.0%} "
@@ -245,6 +301,25 @@ def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | N
     lines.append(f"fits: NO, {_gib(-margin).strip()} over per device; use more devices, a larger model axis, "
                  f"REMAT_POLICY='full', NUM_MICROBATCHES, or the model_parallel_2d rules")
   return "\n".join(lines)
+
+
+def _time_lines(plan: Plan, cost) -> list[str]:
+  from flanx import plan_time
+
+  chip = plan.topology.chip
+  lines = [f"  {chip.name} per device: {_si(chip.peak_flops, 'FLOP/s')} bf16, HBM {_si(chip.hbm_bytes_per_s, 'B/s')}, "
+           f"ICI {_si(chip.ici_bytes_per_s, 'B/s')}, DCN {_si(chip.dcn_bytes_per_s, 'B/s')} (flanx/plan_chips.py); "
+           f"step = max(compute + memory, ICI) + DCN"]
+  if cost is not None:
+    lines.extend(cost_report(plan, cost))
+  model_flops = None
+  estimate = plan_time.analytic_cost(plan)
+  lines.extend(time_report(plan, estimate, "estimate from shapes"))
+  if cost is not None:
+    model_flops = estimate.model_flops
+    lines.extend(time_report(plan, cost.step_cost(model_flops), "from the compiled program"))
+  lines.append("    predictions, not timings, until a run on the target hardware confirms them (docs/tpu.md)")
+  return lines
 
 
 class _Parser(argparse.ArgumentParser):
@@ -285,6 +360,11 @@ def main(argv: Sequence[str]) -> int:
       _ensure_simulated_devices(topology.num_devices)
     return plan_search.run(inputs, topology, gin_files, args.search_compile)
   plan = make_plan(inputs, topology, mesh)
-  compiled = compiled_memory(plan) if args.compile else None
-  print(report(plan, gin_files, compiled), flush=True)
+  compiled = cost = None
+  if args.compile:
+    from flanx import plan_cost
+
+    step = compile_train_step(plan)
+    compiled, cost = compiled_memory(plan, step), plan_cost.compiled_cost(plan, step)
+  print(report(plan, gin_files, compiled, cost), flush=True)
   return 0 if plan.fits else 1

@@ -34,13 +34,13 @@ from flanx import plan_time
 _ITEMSIZE = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2, "bf16": 2, "s32": 4, "u32": 4, "f32": 4,
              "s64": 8, "u64": 8, "f64": 8, "c64": 8, "c128": 16, "f8e4m3fn": 1, "f8e5m2": 1, "s4": 1, "u4": 1}
 _ARRAY = re.compile(r"\b(" + "|".join(sorted(_ITEMSIZE, key=len, reverse=True)) + r")\[([\d,]*)\]")
-_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%([\w.\-]+) = (.*?) ([a-z][a-z0-9\-]*)\((.*)$")
+_INSTRUCTION = re.compile(r"^\s*(ROOT\s+)?%([\w.\-]+) = (.*?) ([a-z][a-z0-9\-]*)\((.*)$")
 _COMPUTATION = re.compile(r"^(?:ENTRY\s+)?%([\w.\-]+) .*\{\s*$")
 _CALLEE = re.compile(r"\b(calls|body|condition|to_apply|branch_computations)=(%[\w.\-]+|\{[^}]*\})")
 COLLECTIVES = ("all-gather", "reduce-scatter", "all-reduce", "all-to-all", "collective-permute")
 # Instructions that move no data of their own (views, bookkeeping) or whose cost is counted inside their callees.
 _FREE = {"parameter", "get-tuple-element", "tuple", "bitcast", "constant", "while", "call", "conditional",
-         "after-all", "partition-id", "replica-id", "iota", "opt-barrier", "custom-call"}
+         "after-all", "partition-id", "replica-id", "iota", "opt-barrier"}
 
 
 def array_bytes(shape: str) -> int:
@@ -60,6 +60,7 @@ class _Instruction:
   opcode: str
   rest: str  # operands and attributes
   computation: str
+  root: bool = False
 
   def operand_names(self) -> list[str]:
     depth, end = 1, len(self.rest)
@@ -98,11 +99,13 @@ class HloModule:
         continue
       match = _INSTRUCTION.match(line)
       if match and current is not None:
-        ins = _Instruction(match.group(1), match.group(2), match.group(3), match.group(4), current)
+        ins = _Instruction(match.group(2), match.group(3), match.group(4), match.group(5), current,
+                           root=bool(match.group(1)))
         computations[current].append(ins)
         shapes[ins.name] = ins.shape
         for kind, names in _CALLEE.findall(ins.rest):
-          if kind in ("calls", "to_apply"):
+          # A fusion's computation, or a reducer; a `call`'s callee runs as top-level code.
+          if kind == "calls" or (kind == "to_apply" and ins.opcode != "call"):
             fusions.update(n.strip(" {}%") for n in names.split(","))
     return cls(computations, entry, shapes, fusions)
 
@@ -159,9 +162,11 @@ class CompiledCost:
 
   flops: float                # dot and convolution FLOPs, loop trip counts included
   bytes_accessed: float
+  dot_bytes: float            # the part of bytes_accessed read and written by the matrix-product instructions
   collectives: tuple[Collective, ...]
   xla_flops: float            # compiled.cost_analysis()'s figures: loop bodies counted once
   xla_bytes_accessed: float
+  operations: float = 0.0     # top-level instructions executed, loop trip counts included
 
   def network_bytes(self, network: str) -> float:
     return sum(c.bytes for c in self.collectives if c.network == network)
@@ -169,7 +174,7 @@ class CompiledCost:
   def step_cost(self, model_flops: float) -> plan_time.StepCost:
     return plan_time.StepCost(flops=self.flops, bytes_accessed=self.bytes_accessed,
                               ici_bytes=self.network_bytes("ICI"), dcn_bytes=self.network_bytes("DCN"),
-                              model_flops=model_flops)
+                              model_flops=model_flops, dot_bytes=self.dot_bytes)
 
 
 def replica_groups(ins: _Instruction, num_devices: int) -> list[list[int]]:
@@ -231,6 +236,33 @@ def _sent_bytes(kind: str, operand_bytes: float, n: int) -> float:
   return plan_time.ring_all_gather(operand_bytes, n)  # reduce-scatter, all-to-all
 
 
+def _hierarchical(kind: str, axes: tuple[str, ...], size: float, n: int, mesh_shape: Mapping[str, int],
+                  num_slices: int) -> list[tuple[tuple[str, ...], str, float]]:
+  """[(axes, network, bytes sent)] of one collective. Within a slice it is one ring over ICI. A group that spans
+  slices (`replica` on a multislice topology) and also axes inside them runs as TPU multislice runs it: the
+  ICI part within each slice and only the slice-sized remainder over DCN (an all-reduce: reduce-scatter on ICI,
+  all-reduce of the 1/n_ici shard over DCN, all-gather on ICI; an all-gather: DCN first, then ICI on the
+  n_dcn-times larger array; a reduce-scatter: ICI first, then DCN on the 1/n_ici part)."""
+  if num_slices <= 1 or "replica" not in axes:
+    return [(axes, "ICI", _sent_bytes(kind, size, n))]
+  inner = tuple(a for a in axes if a != "replica")
+  n_dcn = mesh_shape.get("replica", 1)
+  n_ici = max(1, n // n_dcn)
+  if not inner or n_ici == 1:
+    return [(axes, "DCN", _sent_bytes(kind, size, n))]
+  if kind == "all-reduce":
+    parts = [(inner, "ICI", 2 * plan_time.ring_all_gather(size, n_ici)),
+             (("replica",), "DCN", plan_time.ring_all_reduce(size / n_ici, n_dcn))]
+  elif kind == "all-gather":
+    parts = [(("replica",), "DCN", (n_dcn - 1) * size), (inner, "ICI", (n_ici - 1) * size * n_dcn)]
+  elif kind == "reduce-scatter":
+    parts = [(inner, "ICI", plan_time.ring_all_gather(size, n_ici)),
+             (("replica",), "DCN", plan_time.ring_all_gather(size / n_ici, n_dcn))]
+  else:  # all-to-all, collective-permute: no hierarchy to exploit; the DCN hop limits
+    return [(axes, "DCN", _sent_bytes(kind, size, n))]
+  return parts
+
+
 def _spanned_axes(groups: Sequence[Sequence[int]], mesh_shape: Sequence[int],
                   axis_names: Sequence[str]) -> tuple[str, ...]:
   group = next((g for g in groups if len(g) > 1), None)
@@ -240,40 +272,72 @@ def _spanned_axes(groups: Sequence[Sequence[int]], mesh_shape: Sequence[int],
   return tuple(name for i, name in enumerate(axis_names) if len(set(coords[:, i])) > 1)
 
 
-def parse(text: str, mesh_shape: Mapping[str, int], num_slices: int = 1) -> tuple[float, float,
-                                                                                 tuple[Collective, ...]]:
-  """(dot FLOPs, bytes accessed, collectives) of an optimised HLO module partitioned over a mesh of
-  `mesh_shape` ({'replica': r, 'data': d, 'model': m}, in the order of the program's device assignment)."""
+def parse(text: str, mesh_shape: Mapping[str, int], num_slices: int = 1) -> "Counts":
+  """Dot FLOPs, bytes accessed (in all, and by the instructions that compute matrix products) and collectives
+  of an optimised HLO module partitioned over a mesh of `mesh_shape` ({'replica': r, 'data': d, 'model': m},
+  in the order of the program's device assignment)."""
   module = HloModule.parse(text)
   times = module.multipliers()
   names, sizes = list(mesh_shape), [mesh_shape[a] for a in mesh_shape]
   num_devices = math.prod(sizes)
-  flops = traffic = 0.0
+  fused = _fused_flops(module)
+  flops = traffic = dot_traffic = operations = 0.0
   found: dict[tuple[str, tuple[str, ...], str], list[float]] = {}
   for computation, instructions in module.computations.items():
     weight = times.get(computation, 0.0)
-    if not weight:
+    if not weight or computation in module.fusions:
       continue
-    top_level = computation not in module.fusions
     for ins in instructions:
-      if ins.opcode in ("dot", "convolution"):
-        flops += weight * _dot_flops(ins, module.shapes)
-      if not top_level or ins.opcode in _FREE or ins.opcode.endswith("-done"):
+      if ins.opcode in _FREE or ins.opcode.endswith("-done"):
         continue
+      own = _dot_flops(ins, module.shapes) if ins.opcode in ("dot", "convolution") else 0.0
+      own += sum(fused.get(c, 0.0) for c in _callees(ins, "calls"))
       operands = [module.shapes.get(o, "") for o in ins.operand_names()]
-      traffic += weight * _instruction_bytes(ins, operands)
+      moved = weight * _instruction_bytes(ins, operands, module)
+      flops += weight * own
+      traffic += moved
+      operations += weight
+      if own:
+        dot_traffic += moved
       kind = ins.opcode.removesuffix("-start")
       if kind in COLLECTIVES:
         groups = replica_groups(ins, num_devices)
         n = max((len(g) for g in groups), default=num_devices)
         axes = _spanned_axes(groups, sizes, names) if groups else ("?",)
-        network = "DCN" if num_slices > 1 and "replica" in axes else "ICI"
         size = sum(array_bytes(s) for s in operands)
-        entry = found.setdefault((kind, axes, network), [0.0, 0.0])
-        entry[0] += weight
-        entry[1] += weight * _sent_bytes(kind, size, n)
+        for part_axes, network, sent in _hierarchical(kind, axes, size, n, mesh_shape, num_slices):
+          entry = found.setdefault((kind, part_axes, network), [0.0, 0.0])
+          entry[0] += weight
+          entry[1] += weight * sent
   collectives = tuple(Collective(k, a, net, c, b) for (k, a, net), (c, b) in sorted(found.items()))
-  return flops, traffic, collectives
+  return Counts(flops, traffic, dot_traffic, collectives, operations)
+
+
+@dataclasses.dataclass(frozen=True)
+class Counts:
+  flops: float
+  bytes_accessed: float
+  dot_bytes: float  # of those bytes, what the instructions computing matrix products read and write
+  collectives: tuple[Collective, ...]
+  operations: float = 0.0  # top-level instructions executed (kernels launched), loop trip counts included
+
+
+def _callees(ins: _Instruction, kind: str) -> list[str]:
+  return [n.strip(" {}%") for k, names in _CALLEE.findall(ins.rest) if k == kind for n in names.split(",")]
+
+
+def _fused_flops(module: HloModule) -> dict[str, float]:
+  """Dot FLOPs of each fused computation, nested fusions included."""
+  memo: dict[str, float] = {}
+
+  def of(name: str) -> float:
+    if name not in memo:
+      memo[name] = 0.0  # guards against a malformed cycle
+      memo[name] = sum((_dot_flops(i, module.shapes) if i.opcode in ("dot", "convolution") else 0.0)
+                       + sum(of(c) for c in _callees(i, "calls")) for i in module.computations.get(name, []))
+    return memo[name]
+
+  return {name: of(name) for name in module.fusions}
 
 
 def _dot_flops(ins: _Instruction, shapes: Mapping[str, str]) -> float:
@@ -290,18 +354,49 @@ def _dot_flops(ins: _Instruction, shapes: Mapping[str, str]) -> float:
   return 2.0 * out * (math.prod(kernel) / kernel[-1] if kernel else 1)
 
 
-def _instruction_bytes(ins: _Instruction, operands: Sequence[str]) -> float:
-  out = array_bytes(ins.shape)
+_SLICING = ("dynamic-slice", "slice", "gather")
+
+
+def _instruction_bytes(ins: _Instruction, operands: Sequence[str], module: HloModule) -> float:
+  """Bytes an instruction reads and writes. A fusion reads of each operand only what it uses when it only
+  slices it (a scanned layer's weights out of the stacked array) and writes in place when its result is a
+  dynamic-update-slice of an operand (a scanned layer's output into the stacked array), as XLA runs them."""
   sizes = [array_bytes(s) for s in operands]
-  if "dynamic-update-slice" in ins.opcode or "dynamic-update-slice" in ins.name:
-    # In place: the buffer the size of the result is neither read nor written whole.
-    rest = list(sizes)
-    if out in rest:
-      rest.remove(out)
-    return 2.0 * sum(rest)
-  if "dynamic-slice" in ins.opcode or "dynamic-slice" in ins.name:
-    return out + sum(min(s, out) for s in sizes)
+  out = array_bytes(ins.shape)
+  if ins.opcode == "dynamic-update-slice":
+    return 2.0 * sum(sizes[1:2])
+  if ins.opcode in _SLICING:
+    return 2.0 * out
+  if ins.opcode != "fusion":
+    return out + sum(sizes)
+  body = module.computations.get(next(iter(_callees(ins, "calls")), ""), [])
+  params = {i.name: int(re.match(r"\d+", i.rest).group(0)) for i in body if i.opcode == "parameter"}
+  users: dict[str, list[_Instruction]] = collections.defaultdict(list)
+  for i in body:
+    for name in set(i.operand_names()):
+      users[name].append(i)
+  root = next((i for i in body if i.root), None)
+  for name, index in params.items():
+    uses = users.get(name, [])
+    if uses and index < len(sizes) and all(u.opcode in _SLICING and u.operand_names()[:1] == [name] for u in uses):
+      sizes[index] = sum(array_bytes(u.shape) for u in uses)
+  if root is not None and root.opcode == "dynamic-update-slice":
+    buffer, update = (root.operand_names() + ["", ""])[:2]
+    if buffer in params and params[buffer] < len(sizes):
+      sizes[params[buffer]] = 0  # updated in place: neither read nor written whole
+      out = array_bytes(module.shapes.get(update, ""))
   return out + sum(sizes)
+
+
+def cost_of(compiled, mesh, num_slices: int = 1) -> CompiledCost:
+  """The cost of a compiled program (jax.stages.Compiled) partitioned over `mesh`, whose device order is the
+  program's device assignment (jit over NamedShardings of one mesh)."""
+  counts = parse(compiled.as_text(), dict(mesh.shape), num_slices)
+  analysis = compiled.cost_analysis()
+  analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+  return CompiledCost(counts.flops, counts.bytes_accessed, counts.dot_bytes, counts.collectives,
+                      float(analysis.get("flops", 0.0)), float(analysis.get("bytes accessed", 0.0)),
+                      counts.operations)
 
 
 def compiled_cost(plan, compiled=None) -> CompiledCost:
@@ -309,9 +404,4 @@ def compiled_cost(plan, compiled=None) -> CompiledCost:
   from flanx import plan as plan_lib
 
   step = compiled or plan_lib.compile_train_step(plan)
-  mesh = step.mesh
-  flops, traffic, collectives = parse(step.compiled.as_text(), dict(mesh.shape), plan.topology.num_slices)
-  analysis = step.compiled.cost_analysis()
-  analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
-  return CompiledCost(flops, traffic, collectives, float(analysis.get("flops", 0.0)),
-                      float(analysis.get("bytes accessed", 0.0)))
+  return cost_of(step.compiled, step.mesh, plan.topology.num_slices)

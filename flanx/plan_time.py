@@ -2,11 +2,17 @@
 speeds -> seconds, MFU.
 
 Costs come from the compiled program (flanx.plan_cost) or, cheaply and from shapes alone, from `analytic_cost`
-(what `flanx plan` prints without --compile and what a layout search ranks candidates by). The overlap
-assumption (docs/tpu.md, "The time model"): compute and memory traffic overlap each other (a roofline: the
-step takes the longer of the two); collectives inside a slice (ICI) run asynchronously beside them, so only
-the part longer than compute/memory shows; collectives across slices (DCN) are the gradient reduction at the
-end of the step, after the last layer's backward pass, with nothing left to hide behind, so they add.
+(what `flanx plan` prints without --compile and what a layout search ranks candidates by).
+
+The overlap assumption (docs/tpu.md, "The time model"): a device runs its operations one after another. The
+operations that compute matrix products each take the longer of their FLOPs at peak and their bytes at full
+memory bandwidth (the roofline; for large products the FLOPs); every other operation (normalisation, softmax,
+elementwise, the optimizer update) is bound by its bytes. So compute = max(FLOPs / peak, dot bytes / bandwidth)
+and memory = (other bytes) / bandwidth add up. Collectives inside a slice (ICI) are asynchronous and run beside
+that work, so only the part longer than it shows; collectives across slices (DCN) are the gradient reduction
+after the last layer's backward pass, with nothing left to hide behind, so they add:
+
+    step = max(compute + memory, ICI) + DCN
 """
 
 import dataclasses
@@ -19,11 +25,20 @@ from jax.sharding import PartitionSpec
 from flanx import plan_chips, plan_memory
 from flanx.errors import FlanxError
 
-# Memory traffic per byte of a layer's activations ('all' of plan_memory.layer_bytes): each value is written
-# once forward and read back, and its cotangent is written and read in the backward pass (about 4 passes),
-# plus the reads of the inputs of each fusion. Calibrated against XLA's bytes accessed for compiled steps
-# (tests/pod/test_plan_cost.py compares them).
-_ACTIVATION_TRAFFIC = 4.0
+# Memory traffic of the operations other than matrix products, per byte of the values a sequence's layers
+# produce (the 'all' of plan_memory.layer_bytes: what the backward pass uses): normalisation, softmax, dropout
+# and residual fusions read and write each value several times forward and backward; remat trades reading
+# stored values for writing recomputed ones, about even. Fitted to XLA's CPU programs (tiny T5 and T5 Small,
+# apart from their random bits; tests/pod/test_plan_cost.py compares them), which fuse less than XLA's TPU
+# programs: for a TPU this memory term is likely pessimistic.
+_ACTIVATION_TRAFFIC = 14.0
+# Per byte of random bits dropout draws: written once and read once where the generator is fused, as on TPU.
+# XLA's CPU programs run threefry's rounds as a loop over whole arrays, about 80 bytes per byte drawn (half of
+# T5 Small's traffic at dropout 0.05): the estimate leaves that CPU cost out.
+_RANDOM_BITS_TRAFFIC = 2.0
+# Matrix-product operations read their inputs and write their outputs once forward and, for the two gradients,
+# about twice as much backward (plus once more forward under remat): per byte of their forward outputs.
+_DOT_TRAFFIC = 6.0
 # Bytes of parameter-sized traffic per parameter byte outside the layers' use: the optimizer reads the
 # parameter, its gradient and Adafactor's factored state and writes the parameter back; the gradient is written
 # once (and accumulated per microbatch).
@@ -39,6 +54,7 @@ class StepCost:
   ici_bytes: float       # collective bytes sent over ICI (within a slice), per device
   dcn_bytes: float       # collective bytes sent over DCN (across slices), per device
   model_flops: float     # analytic 6*N*tokens-style model FLOPs (model.flops_per_example * rows), per device
+  dot_bytes: float = 0.0  # the part of bytes_accessed the matrix-product operations read and write
 
   @property
   def remat_factor(self) -> float:
@@ -66,30 +82,31 @@ class Hardware:
 @dataclasses.dataclass(frozen=True)
 class StepTime:
   seconds: float
-  compute_s: float  # FLOPs at peak
-  memory_s: float   # memory traffic at full bandwidth
+  compute_s: float  # the matrix-product operations: max(FLOPs at peak, their bytes at full bandwidth)
+  memory_s: float   # every other operation's bytes at full bandwidth
   ici_s: float      # ICI collectives at full bandwidth
   dcn_s: float      # DCN collectives at full bandwidth
   mfu: float        # model FLOPs / (seconds x peak)
 
   @property
   def bound(self) -> str:
-    """What the step waits on: compute, memory or ICI (whichever is longest), with DCN added."""
-    parts = {"compute": self.compute_s, "memory": self.memory_s, "ICI": self.ici_s}
-    return max(parts, key=parts.get)
+    """What the step waits on most: compute, memory, or ICI when the collectives outlast the work."""
+    if self.ici_s > self.compute_s + self.memory_s:
+      return "ICI"
+    return "compute" if self.compute_s >= self.memory_s else "memory"
 
   @property
   def exposed_ici_s(self) -> float:
-    return max(0.0, self.ici_s - max(self.compute_s, self.memory_s))
+    return max(0.0, self.ici_s - self.compute_s - self.memory_s)
 
 
 def predict(cost: StepCost, hardware: Hardware) -> StepTime:
-  """Step time: max(compute, memory, ICI) + DCN (the overlap assumption of the module docstring)."""
-  compute = cost.flops / hardware.peak_flops
-  memory = cost.bytes_accessed / hardware.hbm_bytes_per_s
+  """Step time: max(compute + memory, ICI) + DCN (the overlap assumption of the module docstring)."""
+  compute = max(cost.flops / hardware.peak_flops, cost.dot_bytes / hardware.hbm_bytes_per_s)
+  memory = (cost.bytes_accessed - cost.dot_bytes) / hardware.hbm_bytes_per_s
   ici = cost.ici_bytes / hardware.ici_bytes_per_s if cost.ici_bytes else 0.0
   dcn = cost.dcn_bytes / hardware.dcn_bytes_per_s if cost.dcn_bytes else 0.0
-  seconds = max(compute, memory, ici) + dcn
+  seconds = max(compute + memory, ici) + dcn
   mfu = cost.model_flops / (seconds * hardware.peak_flops) if seconds > 0 else 0.0
   return StepTime(seconds, compute, memory, ici, dcn, mfu)
 
@@ -114,17 +131,29 @@ def _logit_flops(config, lengths: Mapping[str, int]) -> float:
 
 
 def remat_factor(model, lengths: Mapping[str, int]) -> float:
-  """Executed / model FLOPs: full remat runs each layer's forward pass twice (one third of its training FLOPs
-  again); dots_with_no_batch_dims_saveable recomputes the attention-score products; dots_saveable and none
-  recompute no matrix product."""
+  """Executed / model FLOPs. Full remat runs each layer's forward pass again in the backward pass, except the
+  products whose outputs only feed the residual sum, which the backward pass never reads, so XLA drops their
+  recomputation as dead code: T5's MLP output projection, and both output projections of PaLM's parallel
+  block. dots_with_no_batch_dims_saveable recomputes the attention-score products; dots_saveable and none
+  recompute no matrix product. (Checked against the compiled step's dot FLOPs: tests/pod/test_plan_cost.py.)"""
   config, total = model.config, model.flops_per_example(lengths)
-  layers = total - _logit_flops(config, lengths)
   policy = config.remat_policy
   if policy in ("full", "nothing_saveable"):
-    return 1 + layers / 3 / total
+    forward = (total - _logit_flops(config, lengths)) / 3
+    return 1 + (forward - _residual_only_flops(config, lengths)) / total
   if policy == "dots_with_no_batch_dims_saveable":
     return 1 + _attention_score_flops(config, lengths) / 3 / total
   return 1.0
+
+
+def _residual_only_flops(config, lengths: Mapping[str, int]) -> float:
+  """Forward FLOPs of the products whose outputs go only into the residual sum (one example)."""
+  if hasattr(config, "num_encoder_layers"):
+    mlp_out = 2 * config.mlp_dim * config.emb_dim
+    return mlp_out * (config.num_encoder_layers * lengths["inputs"] + config.num_decoder_layers * lengths["targets"])
+  length = lengths["inputs"] + lengths["targets"]
+  outputs = 2 * config.emb_dim * (config.mlp_dim + config.num_heads * config.head_dim)
+  return float(config.num_layers * length * outputs)
 
 
 def _attention_score_flops(config, lengths: Mapping[str, int]) -> float:
@@ -186,51 +215,59 @@ def analytic_cost(plan) -> StepCost:
   rules = inputs.partition.logical_rules()
   specs = jax.tree.leaves(nn.logical_to_mesh(abstract.logical_specs, rules),
                       is_leaf=lambda x: isinstance(x, PartitionSpec))
-  ici = dcn = param_traffic = 0.0
+  ici = dcn = weight_reads = optimizer_traffic = 0.0
   uses = 2 + (1 if remat else 0)  # forward, backward, and remat's second forward
   for shape, spec in zip(jax.tree.leaves(abstract.shapes), specs):
     shard = plan_memory.sharded_bytes(shape.shape, shape.dtype, spec, mesh)
     axes = _axes(spec)
     if "data" in axes:
-      gathered = shard * d
+      gathered, reduced = shard * d, shard
       # Gathered for the forward and for the backward pass (remat's recomputation reuses the backward's
       # gather: both sit in the same loop iteration), and the gradient reduce-scattered, per microbatch.
       ici += k * (2 * ring_all_gather(gathered, d) + ring_all_gather(gathered, d))
     else:
-      gathered = shard
+      gathered, reduced = shard, shard / d
       ici += ring_all_reduce(shard, d)  # the summed gradient, once per step
-    reduce = ring_all_reduce(shard, r)
+    # Across `replica`, as multislice reduces hierarchically: only the part each device holds after the
+    # reduction over `data` crosses DCN.
+    reduce = ring_all_reduce(reduced, r)
     if plan.topology.num_slices > 1:
       dcn += reduce
     else:
       ici += reduce
-    param_traffic += k * uses * gathered + _OPTIMIZER_TRAFFIC * shard
+    weight_reads += k * uses * gathered
+    optimizer_traffic += _OPTIMIZER_TRAFFIC * shard
 
   a = plan_memory.ACTIVATION_BYTES[str(config.dtype)]
   rows = plan.batch_per_device * k  # sequences per device per step
   split = plan_memory.model_split(rules, mesh)
   if split > 1:
     ici += rows * ring_all_reduce(_activation_all_reduces(config, lengths, remat) * a, split)
-  activation_traffic = rows * _ACTIVATION_TRAFFIC * _layer_activation_bytes(config, lengths, split, a, remat)
-  return StepCost(flops=flops, bytes_accessed=param_traffic + activation_traffic, ici_bytes=ici, dcn_bytes=dcn,
-                  model_flops=model_flops)
+  activations = _activation_bytes(config, lengths, split, a)
+  dot_traffic = weight_reads + rows * (_DOT_TRAFFIC + (1 if remat else 0)) * activations["weight_dots"]
+  other_traffic = optimizer_traffic + rows * (_ACTIVATION_TRAFFIC * activations["all"]
+                                              + _RANDOM_BITS_TRAFFIC * activations["random_bits"])
+  return StepCost(flops=flops, bytes_accessed=dot_traffic + other_traffic, ici_bytes=ici, dcn_bytes=dcn,
+                  model_flops=model_flops, dot_bytes=dot_traffic)
 
 
-def _layer_activation_bytes(config, lengths: Mapping[str, int], split: int, a: int, remat: bool) -> float:
-  """Bytes of values one sequence's layers and logits produce, once more under remat."""
-  passes = 2 if remat else 1
+def _activation_bytes(config, lengths: Mapping[str, int], split: int, a: int) -> dict[str, float]:
+  """plan_memory.layer_bytes summed over one sequence's layers, with the logits (and their f32 log-softmax
+  and gradient) among 'all' and their projection's output among 'weight_dots'."""
   if hasattr(config, "num_encoder_layers"):
     enc, dec = lengths["inputs"], lengths["targets"]
-    encoder = plan_memory.layer_bytes(enc, enc, config, split, a)["all"]
-    decoder = plan_memory.layer_bytes(dec, dec, config, split, a, cross_tokens=enc)["all"]
-    layers = config.num_encoder_layers * encoder + config.num_decoder_layers * decoder
+    stacks = [(config.num_encoder_layers, plan_memory.layer_bytes(enc, enc, config, split, a)),
+              (config.num_decoder_layers, plan_memory.layer_bytes(dec, dec, config, split, a, cross_tokens=enc))]
     logit_tokens = dec
   else:
     length = lengths["inputs"] + lengths["targets"]
-    layers = config.num_layers * plan_memory.layer_bytes(length, length, config, split, a)["all"]
+    stacks = [(config.num_layers, plan_memory.layer_bytes(length, length, config, split, a))]
     logit_tokens = length
-  logits = logit_tokens * config.vocab_size / split * (a + 4 + 4)
-  return passes * layers + logits
+  total = {key: sum(n * layer[key] for n, layer in stacks) for key in ("all", "weight_dots", "random_bits")}
+  logits = logit_tokens * config.vocab_size / split
+  total["all"] += logits * (a + 4 + 4)
+  total["weight_dots"] += logits * a
+  return total
 
 
 def hours(step: StepTime, steps: int) -> float:

@@ -11,6 +11,7 @@ BENCHMARKS = {
     "decode": "greedy decoding tokens/s with and without the KV cache",
     "eval": "MMLU-format scoring examples/s",
     "blocks": "attention core and gated MLP, forward + backward, against plain autodiff",
+    "plan": "flanx plan's predicted step time against measured steps on this machine",
 }
 
 

@@ -72,7 +72,9 @@ class EncoderDecoderModel(LanguageModel):
     """Training FLOPs (forward + backward = 3x forward) for one example at the given lengths.
 
     Counts the matrix multiplies: 2 FLOPs per multiply-add in every projection, attention scores and
-    attention-weighted values, and the output projection. Embedding lookups and norms are ignored.
+    attention-weighted values, and the output projection. Embedding lookups and norms are ignored. The
+    cross-attention's key and value projections run over the encoder's tokens, not the decoder's (the compiled
+    step's dot FLOPs agree: tests/pod/test_plan_cost.py).
     """
     c = self.config
     inner = c.num_heads * c.head_dim
@@ -80,6 +82,8 @@ class EncoderDecoderModel(LanguageModel):
     mlp = 3 * c.emb_dim * c.mlp_dim
     l_in, l_out = feature_lengths["inputs"], feature_lengths["targets"]
     encoder = c.num_encoder_layers * l_in * 2 * (attention_proj + mlp + 2 * l_in * inner)
-    decoder = c.num_decoder_layers * l_out * 2 * (2 * attention_proj + mlp + 2 * l_out * inner + 2 * l_in * inner)
+    cross_kv = l_in * 2 * 2 * c.emb_dim * inner
+    decoder = c.num_decoder_layers * (l_out * 2 * (attention_proj + 2 * c.emb_dim * inner + mlp + 2 * l_out * inner
+                                                   + 2 * l_in * inner) + cross_kv)
     logits = l_out * 2 * c.emb_dim * c.vocab_size
     return 3.0 * float(encoder + decoder + logits)

@@ -132,6 +132,9 @@ def test_cli_prints_the_plan_and_exits_by_fit(capsys):
   assert cli.main(["plan", "--gin_file=runs/flan_t5_xl.gin"]) == 0
   out = capsys.readouterr().out
   assert "v4-32" in out and "data=4, model=4" in out and "fits: yes" in out
+  # The predicted time, from shapes (tests/pod/test_plan_cost.py checks the model behind it).
+  assert "time (estimate from shapes)" in out and "MFU" in out and "hours for TRAIN_STEPS=38000" in out
+  assert "predictions, not timings" in out
   assert cli.main(["plan", "--gin_file=runs/flan_t5_xl.gin", "--topology=v5litepod-4", "--mesh", "data=4"]) == 1
   assert "fits: NO" in capsys.readouterr().out
 
