@@ -157,11 +157,12 @@ def test_only_the_best_few_are_compiled_and_a_compile_that_does_not_fit_is_dropp
 def compiled_search():
   from flanx import plan_time
   hardware = plan_time.Hardware.of(V4_16.chip)
-  # The run's own layout is the best by shapes (as found), so one compile serves both.
-  inputs = _tiny("SCAN_LAYERS=True", "PartitionConfig.mesh_shape=(4, 2)", "PARTITIONING_RULES='model_parallel_2d'")
-  result = plan_search.search(inputs, V4_16, plan_search.analytic_predictor(hardware),
-                              plan_search.compiled_predictor(hardware), compile_limit=1, remat_policies=("none",),
-                              scans=(True,))
+  predict, choices = plan_search.analytic_predictor(hardware), {"remat_policies": ("none",), "scans": (True,)}
+  # The run's own layout set to the best by shapes (found without compiling), so one compile serves both.
+  best = plan_search.search(_tiny(), V4_16, predict, None, **choices).fitting[0].layout
+  inputs = _tiny(*plan_search.gin_bindings(_tiny(), best))
+  result = plan_search.search(inputs, V4_16, predict, plan_search.compiled_predictor(hardware), compile_limit=1,
+                              **choices)
   return inputs, result, plan_search.report(result, TINY, lambda lay: plan_search.gin_bindings(inputs, lay), 600)
 
 
