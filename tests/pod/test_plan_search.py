@@ -193,3 +193,14 @@ def test_a_chip_without_performance_figures_is_one_line():
   bare = dataclasses.replace(V4_16, chip=plan_chips.Chip("v9", 2**30, "devices"))
   with pytest.raises(FlanxError, match="chip 'v9' has no performance figures"):
     plan_search.run(_tiny(), bare, TINY, None)
+
+
+@pytest.mark.parametrize("run", ["flan_t5_small", "flan_t5_base", "flan_t5_large", "flan_t5_xl", "flan_t5_xxl",
+                                 "flan_palm_8b", "flan_palm_62b", "flan_palm_540b"])
+def test_every_paper_run_uses_a_layout_the_search_tries(run):
+  # The run files' layouts were chosen with --search (docs/tpu.md, "Choosing the layout"); a change to the
+  # enumeration that left one out would make the search unable to confirm it.
+  inputs = plan.load([f"runs/{run}.gin"], [])
+  topology = plan_chips.parse_topology(inputs.partition.topology)
+  own = plan.make_plan(inputs, topology)
+  assert plan_search.layout_of(inputs, own.mesh_shape) in plan_search.enumerate_layouts(inputs, topology).layouts
