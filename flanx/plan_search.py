@@ -150,7 +150,7 @@ def enumerate_layouts(inputs: plan.PlanInputs, topology: plan_chips.Topology,
 
 # --- evaluating them ---------------------------------------------------------------------------------------------
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # compared by identity: a candidate is one evaluated layout
 class Candidate:
   layout: Layout
   plan: plan.Plan
@@ -316,9 +316,9 @@ def search(inputs: plan.PlanInputs, topology: plan_chips.Topology, predict: Call
       candidate.compiled, candidate.compiled_bytes = compile_cost(candidate.plan)
       compiled.append(candidate)
     if len(fitting) > len(best):
-      note = (f"{len(fitting)} layouts fit; compiled only the best {len(best)} by the prediction from shapes "
-              f"(--search_compile N compiles more; each is a compile of the real train step)"
-              + (", and the run's own layout" if own else ""))
+      note = (f"{len(fitting)} layouts fit; compiled only the best {len(best)} by the prediction from shapes"
+              + (" and the run's own layout" if own else "")
+              + " (--search_compile N compiles more; each is a compile of the real train step)")
   survivors = [c for c in compiled if c.compiled_fits]
   ranked = sorted(survivors, key=_rank_key) + [c for c in fitting if c.compiled is None]
   return Search(inputs, topology, len(found.layouts), found, refused, ranked,

@@ -43,7 +43,8 @@ def test_sharding_rules_shrink_the_per_device_state():
   topology, mesh = plan_chips.parse_topology("v4-32"), plan.parse_mesh("data=4,model=4")
   replicated = plan.make_plan(plan.load(["runs/flan_t5_xl.gin"], ["PARTITIONING_RULES='data_parallel'"]), topology,
                               mesh)
-  sharded = plan.make_plan(plan.load(["runs/flan_t5_xl.gin"], []), topology, mesh)  # model_parallel_2d
+  sharded = plan.make_plan(plan.load(["runs/flan_t5_xl.gin"], ["PARTITIONING_RULES='model_parallel_2d'"]),
+                           topology, mesh)
   assert sharded.estimate.parameters < replicated.estimate.parameters / 15  # 16-way split, up to rounding
   assert sharded.estimate.optimizer_state < replicated.estimate.optimizer_state
   assert sharded.estimate.activations < replicated.estimate.activations  # heads and MLP split over `model`
@@ -131,7 +132,7 @@ def test_cli_errors_are_one_line(argv, message, capsys):
 def test_cli_prints_the_plan_and_exits_by_fit(capsys):
   assert cli.main(["plan", "--gin_file=runs/flan_t5_xl.gin"]) == 0
   out = capsys.readouterr().out
-  assert "v4-32" in out and "data=4, model=4" in out and "fits: yes" in out
+  assert "v4-32" in out and "data=16, model=1" in out and "fits: yes" in out
   # The predicted time, from shapes (tests/pod/test_plan_cost.py checks the model behind it).
   assert "time (estimate from shapes)" in out and "MFU" in out and "hours for TRAIN_STEPS=38000" in out
   assert "predictions, not timings" in out
