@@ -105,7 +105,7 @@ def test_search_flag_errors_are_one_line(argv, message, capsys):
 def test_layout_of_reads_the_run_files_settings():
   inputs = plan.load(["runs/flan_t5_xxl.gin"], [])
   layout = plan_search.layout_of(inputs, {"replica": 1, "data": 8, "model": 4})
-  assert layout == plan_search.Layout(1, 8, 4, "model_parallel_2d", 2, "full", True)
+  assert layout == plan_search.Layout(1, 8, 4, "fsdp", 2, "dots_with_no_batch_dims_saveable", True)
   assert dataclasses.replace(layout, scan_layers=False).describe().endswith("scan off")
 
 
