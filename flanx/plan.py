@@ -1,4 +1,5 @@
-"""flanx plan: will this run fit its slice? Per-device memory of the train step, before paying for a pod.
+"""flanx plan: will this run fit its slice, and how long will it take? Per-device memory of the train step and its
+predicted step time, MFU and hours, before paying for a pod.
 
     flanx plan --gin_file=runs/flan_t5_xl.gin                       # the slice and mesh the gin file names
     flanx plan --gin_file=runs/flan_t5_xl.gin --topology v4-64 --mesh data=8,model=4
@@ -7,7 +8,9 @@
 
 --compile lowers and compiles the real train step from abstract shapes on simulated CPU devices (one per device
 of the mesh, at most 256), so nothing the size of the model is allocated, and prints XLA's memory analysis
-beside the estimate. Exit status: 0 fits, 1 does not fit, 2 bad arguments.
+beside the estimate and the compiled step's cost: FLOPs beside the model's, bytes accessed and every collective
+by mesh axes and ICI/DCN (flanx/plan_cost.py). The time is predicted from shapes always, and from the compiled
+cost too with --compile (flanx/plan_time.py, docs/tpu.md). Exit status: 0 fits, 1 does not fit, 2 bad arguments.
 """
 
 import argparse

@@ -10,14 +10,18 @@ the bound its condition compares the counter with). XLA's raw figures are kept b
 - FLOPs: 2 x output elements x contracted elements of every dot and convolution (the matrix products the
   analytic model counts; elementwise work is left to the memory term).
 - Bytes accessed: operands + results of every top-level instruction (a fusion counts its inputs and output, not
-  its internals), skipping those that move no data (parameters, tuples, bitcasts, constants, loops, calls); an
-  in-place dynamic-update-slice counts its update, not the whole buffer, and a dynamic slice what it reads.
+  its internals), skipping those that move no data (parameters, tuples, bitcasts, constants, loops, calls); a
+  fusion reads only what it slices of an operand and writes a dynamic-update-slice in place. Without loops this
+  equals XLA's own count.
 - Collectives: bytes one device *sends* under ring algorithms over a group of n devices, from the operand size
   S: all-gather (n-1) x S (its shard to each other member), reduce-scatter (n-1)/n x S, all-reduce
   2 (n-1)/n x S (a reduce-scatter then an all-gather), all-to-all (n-1)/n x S, collective-permute S. Each is
   attributed to the mesh axes its replica groups span (device ids -> mesh coordinates through the mesh the
   program was partitioned over) and to DCN when a group spans slices (the `replica` axis of a multislice
-  topology), else ICI. Async pairs count once, at -start.
+  topology), else ICI; a group spanning slices and axes within them splits into its ICI part and the
+  1/n_ici remainder over DCN, as multislice runs it. Async pairs count once, at -start.
+- Bytes of matrix products: the part of the bytes read and written by instructions that compute a dot (the
+  time model lets those overlap their FLOPs; flanx/plan_time.py).
 """
 
 import collections
@@ -111,22 +115,26 @@ class HloModule:
 
   def multipliers(self) -> dict[str, float]:
     """How many times each computation runs per execution of the entry computation."""
-    times: dict[str, float] = collections.defaultdict(float)
-    times[self.entry] = 1.0
-    order = [self.entry]
-    seen = {self.entry}
-    while order:  # callers before callees: HLO call graphs are acyclic
-      name = order.pop(0)
-      for ins in self.computations.get(name, []):
+    edges: dict[str, list[tuple[str, float]]] = collections.defaultdict(list)  # caller -> [(callee, times)]
+    pending: dict[str, int] = collections.defaultdict(int)  # callers not yet added up, per callee
+    for name, instructions in self.computations.items():
+      for ins in instructions:
         trip = self.trip_count(ins) if ins.opcode == "while" else 1
         for kind, names in _CALLEE.findall(ins.rest):
           for callee in (n.strip(" {}%") for n in names.split(",")):
-            if callee not in self.computations:
-              continue
-            times[callee] += times[name] * (trip if kind == "body" else 1)
-            if callee not in seen:
-              seen.add(callee)
-              order.append(callee)
+            if callee in self.computations:
+              edges[name].append((callee, trip if kind == "body" else 1))
+              pending[callee] += 1
+    times: dict[str, float] = collections.defaultdict(float)
+    times[self.entry] = 1.0
+    ready = [self.entry]
+    while ready:  # callers before callees (HLO call graphs are acyclic), so shared callees add up every caller
+      name = ready.pop()
+      for callee, factor in edges.get(name, []):
+        times[callee] += times[name] * factor
+        pending[callee] -= 1
+        if pending[callee] == 0:
+          ready.append(callee)
     return times
 
   def trip_count(self, loop: _Instruction) -> int:

@@ -111,7 +111,7 @@ def _print(result: Result, hardware: plan_time.Hardware) -> None:
 
 def main(argv: Sequence[str]) -> int:
   gin_files, bindings, rest = gin_config.split_args(argv)
-  parser = argparse.ArgumentParser(prog="flanx bench plan")
+  parser = argparse.ArgumentParser(prog="flanx bench plan", description=__doc__.split("\n\n")[0])
   parser.add_argument("--batch_size", type=int)
   parser.add_argument("--inputs_length", type=int)
   parser.add_argument("--targets_length", type=int)
@@ -123,6 +123,9 @@ def main(argv: Sequence[str]) -> int:
     value = getattr(args, name)
     if value is not None and value <= 0:
       raise FlanxError(f"--{name}={value} must be positive")
+  sizes = [f"--{n}" for n in ("batch_size", "inputs_length", "targets_length") if getattr(args, n) is not None]
+  if sizes and not gin_files:
+    raise FlanxError(f"{', '.join(sizes)} need a --gin_file: the default runs keep their own sizes")
   if len(gin_files) > 1:
     raise FlanxError(f"flanx bench plan takes one --gin_file (a run), got {len(gin_files)}")
   cases = DEFAULT_CASES if not gin_files else (

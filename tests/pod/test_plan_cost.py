@@ -242,9 +242,21 @@ def test_bench_plan_compares_the_prediction_with_measured_steps(capsys):
 @pytest.mark.parametrize("argv,message", [
     (["--steps=0"], "--steps=0 must be positive"),
     (["--gin_file=runs/demo.gin", "--gin_file=runs/demo_palm.gin"], "takes one --gin_file"),
+    (["--batch_size=4"], "--batch_size need a --gin_file"),
 ])
 def test_bench_plan_bad_flags_are_one_line(argv, message, capsys):
   from flanx import cli
   assert cli.main(["bench", "plan", *argv]) == 2
+  err = capsys.readouterr().err.strip()
+  assert message in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--gin_file=runs/demo.gin", "--topology=v4-8", "--gin.TRAIN_STEPS=0"], "TRAIN_STEPS=0 must be at least 1"),
+    (["--gin_file=runs/flan_palm_540b.gin", "--compile"], "--compile simulates at most 256 devices; this mesh has 512"),
+])
+def test_plan_time_inputs_are_one_line(argv, message, capsys):
+  from flanx import cli
+  assert cli.main(["plan", *argv]) == 2
   err = capsys.readouterr().err.strip()
   assert message in err and len(err.splitlines()) == 1, err
