@@ -230,8 +230,9 @@ def _rank_key(candidate: Candidate):
 
 def _key(layout: Layout, rules: partitioning.LogicalRules):
   """What makes two layouts the same program: presets that coincide on the mesh are one layout."""
+  remat = "full" if layout.remat_policy == "nothing_saveable" else layout.remat_policy
   return (layout.replica, layout.data, layout.model, effective_rules(rules, layout.mesh_shape),
-          layout.num_microbatches, layout.remat_policy, layout.scan_layers)
+          layout.num_microbatches, remat, layout.scan_layers)
 
 
 def _current(inputs: plan.PlanInputs, topology: plan_chips.Topology, candidates: Sequence[Candidate],
@@ -288,7 +289,7 @@ def _settled_top(ranked: list[Candidate], inputs: plan.PlanInputs, predict: Call
 def search(inputs: plan.PlanInputs, topology: plan_chips.Topology, predict: Callable, compile_cost: Callable | None,
            compile_limit: int = DEFAULT_COMPILE, show: int = DEFAULT_SHOW,
            remat_policies: Sequence[str] = REMAT_CHOICES, scans: Sequence[bool] = SCAN_CHOICES,
-           no_compile_reason: str = "nothing compiled") -> Search:
+           no_compile_reason: str = "no compile function was given") -> Search:
   """Enumerate, estimate, rank by `predict(plan) -> StepTime`, then compile the best `compile_limit` with
   `compile_cost(plan) -> (StepTime, compiled bytes per device)` and re-rank (compile_cost None: nothing is
   compiled, for `no_compile_reason`).

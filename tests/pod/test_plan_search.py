@@ -102,6 +102,14 @@ def test_search_flag_errors_are_one_line(argv, message, capsys):
   assert message in err and len(err.splitlines()) == 1, err
 
 
+def test_the_runs_own_layout_is_found_under_an_equivalent_name():
+  # data_parallel is what model_parallel is at model=1, and nothing_saveable what full is: the same program.
+  inputs = _tiny("PARTITIONING_RULES='model_parallel'", "REMAT_POLICY='nothing_saveable'", "SCAN_LAYERS=True")
+  result = plan_search.search(inputs, V4_16, _analytic(), None, remat_policies=("full",), scans=(True,))
+  assert result.current.layout == plan_search.Layout(1, 8, 1, "data_parallel", 1, "full", True)
+  assert result.current in result.fitting
+
+
 def test_layout_of_reads_the_run_files_settings():
   inputs = plan.load(["runs/flan_t5_xxl.gin"], [])
   layout = plan_search.layout_of(inputs, {"replica": 1, "data": 8, "model": 4})
