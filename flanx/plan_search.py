@@ -321,7 +321,9 @@ def search(inputs: plan.PlanInputs, topology: plan_chips.Topology, predict: Call
               + (" and the run's own layout" if own else "")
               + " (--search_compile N compiles more; each is a compile of the real train step)")
   survivors = [c for c in compiled if c.compiled_fits]
-  ranked = sorted(survivors, key=_rank_key) + [c for c in fitting if c.compiled is None]
+  # An unscanned twin of a layout that compiled past the chip holds the same arrays: it goes with it.
+  over = {dataclasses.replace(c.layout, scan_layers=False) for c in compiled if not c.compiled_fits}
+  ranked = sorted(survivors, key=_rank_key) + [c for c in fitting if c.compiled is None and c.layout not in over]
   return Search(inputs, topology, len(found.layouts), found, refused, ranked,
                 len(candidates) - len(fitting), compiled, compile_limit, note, current)
 
@@ -411,7 +413,8 @@ def report(result: Search, gin_files: Sequence[str], bindings_of: Callable[[Layo
   dropped = [c for c in result.compiled if not c.compiled_fits]
   for c in dropped:
     lines.append(f"  dropped after compiling: {c.layout.describe()}: {_gib(c.compiled_bytes)} GiB compiled, over "
-                 f"the {_gib(c.plan.usable_bytes)} GiB plan line")
+                 f"the {_gib(c.plan.usable_bytes)} GiB plan line" + (" (and the same layout with scan off)"
+                                                                   if c.layout.scan_layers else ""))
   if result.compile_note:
     lines.append(f"  {result.compile_note}")
   if not result.fitting:

@@ -144,8 +144,7 @@ def test_only_the_best_few_are_compiled_and_a_compile_that_does_not_fit_is_dropp
     return dataclasses.replace(predict(p), seconds=2 * predict(p).seconds), (
         p.usable_bytes + 1 if len(compiled) == 2 else 1000)
 
-  result = plan_search.search(inputs, V4_16, predict, compile_cost, compile_limit=2, remat_policies=("full",),
-                              scans=(True,))
+  result = plan_search.search(inputs, V4_16, predict, compile_cost, compile_limit=2, remat_policies=("full",))
   own = result.current
   assert own.layout == plan_search.Layout(1, 8, 1, "fsdp", 1, "full", True) and own in result.compiled
   best_two = result.compiled[:2]
@@ -153,6 +152,8 @@ def test_only_the_best_few_are_compiled_and_a_compile_that_does_not_fit_is_dropp
   assert len(compiled) == (2 if own in best_two else 3)  # the best 2 by shapes, and the run's own
   dropped = result.compiled[1]
   assert dropped not in result.fitting and not dropped.compiled_fits
+  assert dropped.layout.scan_layers  # unscanned twins take no compile slot ...
+  assert dataclasses.replace(dropped.layout, scan_layers=False) not in [c.layout for c in result.fitting]  # nor stay
   rest = [c for c in result.fitting if c.compiled is None]
   assert all(best_two[0].predicted.seconds <= c.predicted.seconds for c in rest)  # the best by shapes compiled
   assert "compiled only the best 2" in result.compile_note
