@@ -9,8 +9,9 @@ preset (flanx/partitioning.py), NUM_MICROBATCHES, a remat policy and scan on or 
      line);
   2. keeps those whose memory estimate fits (plan.make_plan), and ranks them by the time model's prediction from
      shapes alone (plan_time.predict of plan_time.analytic_cost);
-  3. compiles only the best few (--search_compile) on simulated devices, drops any whose compiled memory does
-     not fit, and ranks those by the prediction from the compiled program (plan_cost.compiled_cost).
+  3. compiles only the best few (--search_compile) and the run's own layout on simulated devices, drops any whose
+     compiled memory does not fit, and ranks those by the prediction from the compiled program
+     (plan_cost.compiled_cost); the rest follow by the prediction from shapes.
 
 Rule presets that coincide on a mesh (fsdp is data_parallel when data=1) are tried once, under the first name.
 """
