@@ -4,6 +4,7 @@ predicted step time, MFU and hours, before paying for a pod.
     flanx plan --gin_file=runs/flan_t5_xl.gin                       # the slice and mesh the gin file names
     flanx plan --gin_file=runs/flan_t5_xl.gin --topology v4-64 --mesh data=8,model=4
     flanx plan --gin_file=runs/flan_t5_base.gin --compile            # and XLA's figure for the real train step
+    flanx plan --gin_file=runs/flan_t5_xl.gin --search               # the fastest layouts that fit (plan_search.py)
 
 --compile lowers and compiles the real train step from abstract shapes on simulated CPU devices (one per device
 of the mesh, at most 256), so nothing the size of the model is allocated, and prints XLA's memory analysis
@@ -339,8 +340,15 @@ def main(argv: Sequence[str]) -> int:
                       "the gin file, else NUM_PARTITIONS")
   parser.add_argument("--compile", action="store_true",
                       help=f"also compile the train step on simulated CPU devices (at most {MAX_SIMULATED_DEVICES})")
+  parser.add_argument("--search", action="store_true", help="try every layout legal on the slice (mesh, rules, "
+                      "microbatches, remat, scan) and print the fastest that fit (flanx/plan_search.py)")
+  parser.add_argument("--search_compile", metavar="K", help="with --search: compile the best K layouts by "
+                      "prediction and rank them by the compiled program (default 3)")
   args = parser.parse_args(rest)
   gin_config.check_command_line(gin_files, [], "runs/flan_t5_xl.gin")
+  if args.search or args.search_compile is not None:
+    from flanx import plan_search
+    plan_search.check_flags(args)
   mesh = parse_mesh(args.mesh) if args.mesh is not None else None
   if args.compile and mesh is not None:
     _ensure_simulated_devices(mesh["replica"] * mesh["data"] * mesh["model"])
@@ -350,6 +358,10 @@ def main(argv: Sequence[str]) -> int:
   topology = plan_chips.parse_topology(args.topology if args.topology is not None else inputs.partition.topology)
   if args.compile and mesh is None:
     _ensure_simulated_devices(topology.num_devices)
+  if args.search:
+    if topology.num_devices <= MAX_SIMULATED_DEVICES:
+      _ensure_simulated_devices(topology.num_devices)
+    return plan_search.run(inputs, topology, gin_files, args.search_compile)
   plan = make_plan(inputs, topology, mesh)
   compiled = cost = None
   if args.compile:

@@ -59,7 +59,7 @@ def test_processes_sharing_a_data_shard_read_one_processs_rows_and_resume_on_ano
 
 
 def test_a_layout_says_which_hosts_read_which_shard():
-  # flan_palm_62b.gin: 16 x 8 on a v4-256 (32 hosts of 4 chips): each model group of 8 spans two hosts.
+  # 62B's earlier layout, 16 x 8 on a v4-256 (32 hosts of 4 chips): each model group of 8 spans two hosts.
   palm62 = layout.simulated({"replica": 1, "data": 16, "model": 8}, 4, 32)
   assert (palm62.num_processes, palm62.num_shards, palm62.rows_per_shard) == (32, 16, 2)
   assert palm62.shard_processes[3] == (6, 7) and palm62.shards_of(7) == (3,)
@@ -90,9 +90,10 @@ def test_plan_prints_the_host_layout_of_the_paper_pod_runs(capsys):
   assert ("data layout: 128 host(s), 32 data shard(s) (replica x data) of 1 row(s) each; "
           "each host reads 1 shard(s)") in out
   assert "32 shard(s) are read by 4 hosts each (the model axis spans hosts), identically: shard 0: hosts 0-3;" in out
+  # flan_palm_62b.gin: 32 x 4 on a v4-256: each model group of 4 is one host, which reads its own shard.
   assert cli.main(["plan", "--gin_file=runs/flan_palm_62b.gin"]) == 0
   out = capsys.readouterr().out
-  assert "32 host(s), 16 data shard(s) (replica x data) of 2 row(s) each" in out and "shard 0: hosts 0,1" in out
+  assert "32 host(s), 32 data shard(s) (replica x data) of 1 row(s) each" in out and "no two hosts share" in out
 
 
 def test_plan_refuses_the_batch_train_refuses(capsys):
