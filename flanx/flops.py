@@ -25,18 +25,25 @@ def measure_peak_flops(devices=None, size: int = 1024, repeats: int = 20, warmup
     raise ValueError(f"measure_peak_flops: size={size} and repeats={repeats} must be positive, warmup={warmup} "
                      f"and min_seconds={min_seconds} >= 0")
   devices = list(devices if devices is not None else jax.local_devices())
-  mesh = jax.sharding.Mesh(np.array(devices), ("d",))
-  sharding = NamedSharding(mesh, PartitionSpec("d"))
-  x = jax.device_put(jnp.ones((len(devices), size, size), dtype), sharding)
-  matmul = jax.jit(lambda a: jnp.einsum("bij,bjk->bik", a, a), out_shardings=sharding)
+  x = jnp.ones((len(devices), size, size), dtype)
+  best = _fastest(lambda a: jnp.einsum("bij,bjk->bik", a, a), x, devices, repeats, warmup, min_seconds)
+  return 2.0 * size ** 3 * len(devices) / best
+
+
+def _fastest(fn, x: jax.Array, devices, repeats: int, warmup: int, min_seconds: float) -> float:
+  """Seconds of the fastest timed run of `fn` on `x` split over `devices` along its first axis, after
+  `warmup` untimed runs (and the compile), timing for at least `repeats` runs and `min_seconds`."""
+  sharding = NamedSharding(jax.sharding.Mesh(np.array(devices), ("d",)), PartitionSpec("d"))
+  x = jax.device_put(x, sharding)
+  compiled = jax.jit(fn, out_shardings=sharding)
   for _ in range(1 + warmup):  # the first also compiles
-    matmul(x).block_until_ready()
+    compiled(x).block_until_ready()
   best, runs, began = float("inf"), 0, time.perf_counter()
   while runs < repeats or time.perf_counter() - began < min_seconds:
     start = time.perf_counter()
-    matmul(x).block_until_ready()
+    compiled(x).block_until_ready()
     best, runs = min(best, time.perf_counter() - start), runs + 1
-  return 2.0 * size ** 3 * len(devices) / best
+  return best
 
 
 def measure_memory_bandwidth(devices=None, megabytes: int = 256, repeats: int = 20, warmup: int = 3,
@@ -49,18 +56,9 @@ def measure_memory_bandwidth(devices=None, megabytes: int = 256, repeats: int = 
     raise ValueError(f"measure_memory_bandwidth: megabytes={megabytes} and repeats={repeats} must be positive, "
                      f"warmup={warmup} and min_seconds={min_seconds} >= 0")
   devices = list(devices if devices is not None else jax.local_devices())
-  mesh = jax.sharding.Mesh(np.array(devices), ("d",))
-  sharding = NamedSharding(mesh, PartitionSpec("d"))
   elements = max(1, megabytes * 2**20 // 4 // len(devices))
-  x = jax.device_put(jnp.ones((len(devices), elements), jnp.float32), sharding)
-  stream = jax.jit(lambda a: a * 1.5 + 1.0, out_shardings=sharding)
-  for _ in range(1 + warmup):
-    stream(x).block_until_ready()
-  best, runs, began = float("inf"), 0, time.perf_counter()
-  while runs < repeats or time.perf_counter() - began < min_seconds:
-    start = time.perf_counter()
-    stream(x).block_until_ready()
-    best, runs = min(best, time.perf_counter() - start), runs + 1
+  x = jnp.ones((len(devices), elements), jnp.float32)
+  best = _fastest(lambda a: a * 1.5 + 1.0, x, devices, repeats, warmup, min_seconds)
   return 2.0 * x.nbytes / best  # every element read once and written once
 
 
