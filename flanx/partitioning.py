@@ -68,7 +68,13 @@ class PartitionConfig:
         raise FlanxError(f"unknown partitioning rules {self.rules!r}{closest(self.rules, RULE_PRESETS)}; "
                          f"presets: {', '.join(RULE_PRESETS)}")
       return RULE_PRESETS[self.rules]
-    return tuple((name, tuple(axis) if isinstance(axis, list) else axis) for name, axis in self.rules)
+    rules = tuple((name, tuple(axis) if isinstance(axis, list) else axis) for name, axis in self.rules)
+    for name, axis in rules:
+      for mesh_axis in mesh_axes_of(axis):
+        if mesh_axis not in MESH_AXES:  # else a KeyError (or jax's own error) at the first sharding
+          raise FlanxError(f"PARTITIONING_RULES: {name!r} is put on the mesh axis {mesh_axis!r}, which does not "
+                           f"exist{closest(str(mesh_axis), MESH_AXES)}; mesh axes: {', '.join(MESH_AXES)}")
+    return rules
 
   def mesh_dims(self, num_devices: int) -> tuple[int, int, int]:
     """(replica, data, model) sizes for `num_devices` devices."""

@@ -96,6 +96,8 @@ TRAIN_ROWS = [
     # The mesh (8 simulated devices, tests/conftest.py): too many devices, an uneven split of them, and a model
     # axis that splits the tiny model's 4 heads unevenly (jit's IndivisibleError at init, before this check).
     (["--gin.PartitionConfig.mesh_shape=(2, 8)"], "mesh_shape (2, 8) needs 16 devices, but 8 are available"),
+    (["--gin.PARTITIONING_RULES=[('batch', ('replica', 'data')), ('heads', 'modle')]"],
+     "PARTITIONING_RULES: 'heads' is put on the mesh axis 'modle', which does not exist (did you mean 'model'?)"),
     (["--gin.NUM_PARTITIONS=3"], "NUM_PARTITIONS=3 x num_slices=1 does not divide the 8 available devices"),
     (["--gin.NUM_PARTITIONS=8"],
      "has a dimension of 4 (dimension 1, 'heads'), not divisible by model=8 on the mesh replica=1, data=1, model=8; "
