@@ -496,7 +496,7 @@ class Loaded:
 
 def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str, int],
                           partition: partitioning.PartitionConfig = partitioning.PartitionConfig(),
-                          name: str = "CHECKPOINT_PATH") -> Loaded:
+                          name: str = "CHECKPOINT_PATH", settings: str = partitioning.LAYOUT_SETTINGS) -> Loaded:
   """Locates the checkpoint, checks it fits `model`, and restores its parameters straight into the shardings
   the model has on the mesh. A damaged file is one FlanxError line, not orbax's error log.
 
@@ -508,6 +508,7 @@ def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str
     raise FlanxError(f"the vocabulary has {vocab_size} ids but the model embeds only {model.config.vocab_size} "
                      f"(NUM_EMBEDDINGS)")
   partitioner = partitioning.Partitioner(partition)
+  partitioner.check_even_split(model, feature_lengths, settings)  # `settings`: what chose this mesh
   abstract = partitioner.sharded_abstract_params(model, feature_lengths)
   params = restore_params(ref, abstract)
   decoder = decoding.Decoder(model, partitioner, jax.tree.map(lambda a: a.sharding, abstract))

@@ -23,6 +23,8 @@ from flanx.errors import FlanxError, closest
 
 MESH_AXES = ("replica", "data", "model")
 BATCH_AXES = ("replica", "data")
+# The settings that choose a training run's mesh and rules (gin macros), named when a layout is refused.
+LAYOUT_SETTINGS = "MESH_SHAPE / NUM_PARTITIONS / PARTITIONING_RULES"
 
 LogicalRules = tuple[tuple[str, str | tuple[str, ...] | None], ...]
 
@@ -66,7 +68,13 @@ class PartitionConfig:
         raise FlanxError(f"unknown partitioning rules {self.rules!r}{closest(self.rules, RULE_PRESETS)}; "
                          f"presets: {', '.join(RULE_PRESETS)}")
       return RULE_PRESETS[self.rules]
-    return tuple((name, tuple(axis) if isinstance(axis, list) else axis) for name, axis in self.rules)
+    rules = tuple((name, tuple(axis) if isinstance(axis, list) else axis) for name, axis in self.rules)
+    for name, axis in rules:
+      for mesh_axis in mesh_axes_of(axis):
+        if mesh_axis not in MESH_AXES:  # else a KeyError (or jax's own error) at the first sharding
+          raise FlanxError(f"PARTITIONING_RULES: {name!r} is put on the mesh axis {mesh_axis!r}, which does not "
+                           f"exist{closest(str(mesh_axis), MESH_AXES)}; mesh axes: {', '.join(MESH_AXES)}")
+    return rules
 
   def mesh_dims(self, num_devices: int) -> tuple[int, int, int]:
     """(replica, data, model) sizes for `num_devices` devices."""
@@ -146,6 +154,11 @@ class Partitioner:
       boxed = _boxed_params(model, feature_lengths)
     return _split_boxed(boxed)
 
+  def check_even_split(self, model, feature_lengths: Mapping[str, int], settings: str = LAYOUT_SETTINGS) -> None:
+    """One FlanxError line if this mesh and these rules split one of `model`'s parameters unevenly."""
+    shapes, logical_specs = abstract_params(model, feature_lengths)
+    check_even_split(shapes, logical_specs, self.rules, dict(self.mesh.shape), settings)
+
   def shardings(self, logical_specs):
     """A tree of logical PartitionSpecs -> NamedShardings on this mesh under these rules."""
     return logical_to_shardings(logical_specs, self.mesh, self.rules)
@@ -214,3 +227,41 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def logical_to_shardings(logical_specs, mesh: Mesh, rules: LogicalRules):
   """A tree of logical PartitionSpecs -> a tree of NamedShardings on `mesh`."""
   return nn.logical_to_mesh_sharding(logical_specs, mesh, rules)
+
+
+def mesh_axes_of(axis) -> tuple[str, ...]:
+  """A rule's or PartitionSpec entry's mesh axes: None, one name, or several."""
+  return () if axis is None else (axis,) if isinstance(axis, str) else tuple(axis)
+
+
+def split_size(axis, mesh_shape: Mapping[str, int]) -> int:
+  """How many pieces a dimension laid out over `axis` is cut into on a mesh of `mesh_shape`."""
+  return int(np.prod([mesh_shape[a] for a in mesh_axes_of(axis)]))
+
+
+def uneven_split(shapes, logical_specs, rules: LogicalRules, mesh_shape: Mapping[str, int],
+                 settings: str = LAYOUT_SETTINGS) -> str | None:
+  """The first parameter dimension these rules split unevenly on this mesh, as the line that refuses it, or None.
+
+  jit refuses such a layout deep inside its first compile (IndivisibleError); train, plan and plan --search ask
+  here first, from abstract shapes, so nothing is restored or compiled for a layout that cannot run."""
+  mesh_specs = nn.logical_to_mesh(logical_specs, rules)
+  spec_leaves = jax.tree.leaves(mesh_specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
+  logical_leaves = jax.tree.leaves(logical_specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
+  for (path, shape), spec, logical in zip(jax.tree_util.tree_leaves_with_path(shapes), spec_leaves, logical_leaves):
+    for index, (dim, axis, name) in enumerate(zip(shape.shape, tuple(spec), tuple(logical))):
+      pieces = split_size(axis, mesh_shape)
+      if dim % pieces:
+        over = " x ".join(f"{a}={mesh_shape[a]}" for a in mesh_axes_of(axis))
+        mesh = ", ".join(f"{a}={mesh_shape[a]}" for a in MESH_AXES if a in mesh_shape)
+        return (f"parameter {jax.tree_util.keystr(path, simple=True, separator='/')} has a dimension of {dim} "
+                f"(dimension {index}, {name!r}), not divisible by {over} on the mesh {mesh}; change {settings}")
+  return None
+
+
+def check_even_split(shapes, logical_specs, rules: LogicalRules, mesh_shape: Mapping[str, int],
+                     settings: str = LAYOUT_SETTINGS) -> None:
+  """One FlanxError line for a parameter these rules split unevenly on this mesh (see uneven_split)."""
+  line = uneven_split(shapes, logical_specs, rules, mesh_shape, settings)
+  if line:
+    raise FlanxError(line)

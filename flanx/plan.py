@@ -144,6 +144,9 @@ def make_plan(inputs: PlanInputs, topology: plan_chips.Topology, mesh: Mapping[s
   shards = hosts.num_shards * inputs.num_microbatches
   abstract = plan_memory.AbstractModel.of(inputs.model, inputs.feature_lengths)
   rules = inputs.partition.logical_rules()
+  # flanx train's line for a parameter the mesh cannot split evenly (--mesh, when given, chose the mesh).
+  partitioning.check_even_split(abstract.shapes, abstract.logical_specs, rules, mesh_shape,
+                                partitioning.LAYOUT_SETTINGS if mesh is None else "--mesh / PARTITIONING_RULES")
   per_device = inputs.batch_size // shards
   est = plan_memory.estimate(inputs.model, abstract, inputs.optimizer, rules, mesh_shape, inputs.feature_lengths,
                              per_device, inputs.num_microbatches)

@@ -21,10 +21,7 @@ import shlex
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
-import flax.linen as nn
 import gin
-import jax
-import numpy as np
 
 from flanx import partitioning, plan, plan_chips, plan_memory
 from flanx.errors import FlanxError
@@ -75,32 +72,10 @@ def with_layout(inputs: plan.PlanInputs, layout: Layout) -> plan.PlanInputs:
 
 # --- which layouts are legal -------------------------------------------------------------------------------------
 
-def _axes(axis) -> tuple[str, ...]:
-  return () if axis is None else (axis,) if isinstance(axis, str) else tuple(axis)
-
-
-def _split(axis, mesh_shape: Mapping[str, int]) -> int:
-  return int(np.prod([mesh_shape[a] for a in _axes(axis)]))
-
-
 def effective_rules(rules: partitioning.LogicalRules, mesh_shape: Mapping[str, int]) -> partitioning.LogicalRules:
   """The rules that split something on this mesh: an entry over axes of size 1 changes nothing (the batch's
   entry is kept: it is what every preset has)."""
-  return tuple((name, axis) for name, axis in rules if name == "batch" or _split(axis, mesh_shape) > 1)
-
-
-def indivisible(abstract: plan_memory.AbstractModel, rules: partitioning.LogicalRules,
-                mesh_shape: Mapping[str, int]) -> str | None:
-  """The first parameter dimension these rules split unevenly on this mesh (jit refuses it), or None."""
-  specs = nn.logical_to_mesh(abstract.logical_specs, rules)
-  leaves = jax.tree_util.tree_leaves_with_path(abstract.shapes)
-  spec_leaves = jax.tree.leaves(specs, is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec))
-  for (path, shape), spec in zip(leaves, spec_leaves):
-    for dim, axis in zip(shape.shape, tuple(spec)):
-      if dim % _split(axis, mesh_shape):
-        return (f"{jax.tree_util.keystr(path, simple=True, separator='/')} has a dimension of {dim}, not divisible "
-                f"by {'x'.join(_axes(axis))}={_split(axis, mesh_shape)}")
-  return None
+  return tuple((name, axis) for name, axis in rules if name == "batch" or partitioning.split_size(axis, mesh_shape) > 1)
 
 
 def _divisors(n: int) -> list[int]:
@@ -130,14 +105,14 @@ def enumerate_layouts(inputs: plan.PlanInputs, topology: plan_chips.Topology,
     seen = set()
     for name, rules in partitioning.RULE_PRESETS.items():
       effective = effective_rules(rules, mesh)
-      if model > 1 and not any("model" in _axes(axis) for _, axis in effective):
+      if model > 1 and not any("model" in partitioning.mesh_axes_of(axis) for _, axis in effective):
         skipped["mesh/rules pairs with a model axis the rules do not use (it would only repeat work)"] += 1
         continue
       if effective in seen:
         skipped["mesh/rules pairs equal to another preset on that mesh"] += 1
         continue
       seen.add(effective)
-      if indivisible(abstract, rules, mesh):
+      if partitioning.uneven_split(abstract.shapes, abstract.logical_specs, rules, mesh):
         skipped["mesh/rules pairs that split a parameter unevenly"] += 1
         continue
       shards = replica * mesh["data"]

@@ -176,12 +176,15 @@ def train(
   # run's tasks read nothing from it (a typo'd path would otherwise only fail at the first evaluation).
   data_context = data_dir.resolve()
   data_context.optional()
+  partitioner = partitioning.Partitioner(partition)  # a mesh that does not fit the devices: one line, here
+  mesh = partitioner.mesh
+  lengths = dict(train_dataset_cfg.task_feature_lengths)
+  # A parameter the mesh splits unevenly: one line before MODEL_DIR is made, not jit's IndivisibleError at init.
+  partitioner.check_even_split(model, lengths)
   model_dir = checkpoints.as_path(model_dir)
   _check_writable(model_dir)
   if jax.process_index() == 0:
     run_lock.acquire(model_dir)  # two trainings into one MODEL_DIR would overwrite each other's checkpoints
-  partitioner = partitioning.Partitioner(partition)  # a mesh that does not fit the devices: one line, here
-  mesh = partitioner.mesh
   # The data directory and the model's vocabulary, for every task this run reads.
   data_dir.install(data_context.with_vocabulary(model.vocabulary))
   # The input and its layout on the mesh, checked before any checkpoint is restored or any step compiled.
@@ -192,7 +195,6 @@ def train(
     print(f"flanx: warning: train.show_predictions={show_predictions} skipped: "
           f"{train_dataset_cfg.mixture_or_task_name} has no validation split", file=sys.stderr, flush=True)
     show_predictions = 0
-  lengths = dict(train_dataset_cfg.task_feature_lengths)
   monitor = nonfinite.NonfiniteMonitor(nonfinite_policy, max_consecutive_skips)
   trainer = Trainer(model, optimizer, partitioner, lengths, num_microbatches,
                     skip_nonfinite=nonfinite_policy == "skip")

@@ -93,6 +93,15 @@ TRAIN_ROWS = [
      "EVAL_SUITE='flan_heldot': unknown evaluation suite or benchmark 'flan_heldot' (did you mean 'flan_heldout'"),
     (["--gin.EVAL_PERIOD=10", "--gin.EVAL_SUITE=['mmlu_direct', 3]"],
      "EVAL_SUITE=['mmlu_direct', 3] must be a suite name or a list of them"),
+    # The mesh (8 simulated devices, tests/conftest.py): too many devices, an uneven split of them, and a model
+    # axis that splits the tiny model's 4 heads unevenly (jit's IndivisibleError at init, before this check).
+    (["--gin.PartitionConfig.mesh_shape=(2, 8)"], "mesh_shape (2, 8) needs 16 devices, but 8 are available"),
+    (["--gin.PARTITIONING_RULES=[('batch', ('replica', 'data')), ('heads', 'modle')]"],
+     "PARTITIONING_RULES: 'heads' is put on the mesh axis 'modle', which does not exist (did you mean 'model'?)"),
+    (["--gin.NUM_PARTITIONS=3"], "NUM_PARTITIONS=3 x num_slices=1 does not divide the 8 available devices"),
+    (["--gin.NUM_PARTITIONS=8"],
+     "has a dimension of 4 (dimension 1, 'heads'), not divisible by model=8 on the mesh replica=1, data=1, model=8; "
+     "change MESH_SHAPE / NUM_PARTITIONS / PARTITIONING_RULES"),
 ]
 
 
@@ -235,6 +244,23 @@ def test_training_time_eval_takes_a_suite_or_a_list(tmp_path, suite, fragment):
     with pytest.raises(FlanxError) as e:
       heldout.training_evaluator(suite, model_dir=tmp_path, feature_lengths={"inputs": 8, "targets": 8})
     assert fragment in str(e.value) and len(str(e.value).splitlines()) == 1, e.value
+
+
+@pytest.mark.parametrize("command, argv", [
+    ("eval", ["--gin_file=gin/runs/eval.gin", "--gin.EVAL_NUM_PARTITIONS=8"]),
+    ("infer", ["--gin_file=gin/runs/infer.gin", "--gin.INFER_NUM_PARTITIONS=8",
+               "--gin.MIXTURE_OR_TASK_NAME='flanx_demo'", "--gin.INFER_NUM_EXAMPLES=2"]),
+])
+def test_eval_and_infer_refuse_an_uneven_split_before_restoring(run_dir, tmp_path, capsys, monkeypatch, command, argv):
+  from flanx import checkpoints
+  monkeypatch.setattr(checkpoints, "restore_params", lambda *a, **k: pytest.fail("restored before the check"))
+  out = tmp_path / "out"
+  rc = cli.main([command, *argv, f"--gin.CHECKPOINT_PATH='{run_dir}'",
+                 f"--gin.{command.upper()}_{'MODEL' if command == 'eval' else 'OUTPUT'}_DIR='{out}'"])
+  line = _one_line(capsys, rc)
+  # The tiny model's 4 heads over 8 devices, named by the command's own setting.
+  assert ("has a dimension of 4 (dimension 1, 'heads'), not divisible by model=8 on the mesh replica=1, data=1, "
+          f"model=8; change {command.upper()}_NUM_PARTITIONS") in line, line
 
 
 def _damage(step_dir: pathlib.Path) -> None:

@@ -123,6 +123,12 @@ def test_batch_must_split_over_the_data_shards():
     (["plan", "--gin_file=runs/demo.gin", "--topology=v4-8", "--gin.BATCH_SIZE='sixty-four'"],
      "BATCH_SIZE='sixty-four' must be an integer (got str)"),
     (["plan", "--gin_file=runs/demo.gin", "--topology=v4-8", "--gin.NUM_MICROBATCHES=0"], "NUM_MICROBATCHES=0"),
+    # A model axis that splits the tiny model's 4 heads unevenly: train's line, naming the setting that chose it.
+    (["plan", "--gin_file=runs/demo.gin", "--topology=v4-16", "--gin.NUM_PARTITIONS=8"],
+     "has a dimension of 4 (dimension 1, 'heads'), not divisible by model=8 on the mesh replica=1, data=1, model=8; "
+     "change MESH_SHAPE / NUM_PARTITIONS / PARTITIONING_RULES"),
+    (["plan", "--gin_file=runs/demo.gin", "--topology=v4-16", "--mesh=model=8"],
+     "not divisible by model=8 on the mesh replica=1, data=1, model=8; change --mesh / PARTITIONING_RULES"),
 ])
 def test_cli_errors_are_one_line(argv, message, capsys):
   assert cli.main(argv) == 2

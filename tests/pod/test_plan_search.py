@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from flanx import cli, gin_config, plan, plan_chips, plan_memory, plan_search
+from flanx import cli, gin_config, partitioning, plan, plan_chips, plan_memory, plan_search
 
 TINY = ["runs/demo.gin"]
 V4_16 = plan_chips.parse_topology("v4-16")  # 8 devices: the test process's simulated CPU devices
@@ -39,9 +39,18 @@ def test_an_uneven_parameter_split_is_named():
   inputs = _tiny()
   abstract = plan_memory.AbstractModel.of(inputs.model, inputs.feature_lengths)
   rules = inputs.partition.logical_rules()  # model_parallel
-  line = plan_search.indivisible(abstract, rules, {"replica": 1, "data": 1, "model": 8})
-  assert "has a dimension of 4, not divisible by model=8" in line
-  assert plan_search.indivisible(abstract, rules, {"replica": 1, "data": 2, "model": 4}) is None
+  line = partitioning.uneven_split(abstract.shapes, abstract.logical_specs, rules,
+                                   {"replica": 1, "data": 1, "model": 8})
+  assert line.startswith("parameter decoder/") and "attention/" in line, line
+  assert "has a dimension of 4 (dimension 1, 'heads'), not divisible by model=8 on the mesh replica=1, data=1, " \
+         "model=8; change MESH_SHAPE / NUM_PARTITIONS / PARTITIONING_RULES" in line
+  assert partitioning.uneven_split(abstract.shapes, abstract.logical_specs, rules,
+                                   {"replica": 1, "data": 2, "model": 4}) is None
+  # An axis split over two mesh axes is named by both and their product: fsdp's `embed` (64) over data x model=3.
+  two_axes = (("batch", ("replica", "data")), ("embed", ("data", "model")))
+  line = partitioning.uneven_split(abstract.shapes, abstract.logical_specs, two_axes,
+                                   {"replica": 1, "data": 1, "model": 3})
+  assert "has a dimension of 64 (dimension 0, 'embed'), not divisible by data=1 x model=3 on the mesh" in line
 
 
 def test_layouts_whose_batch_does_not_split_are_refused_with_trains_line():
