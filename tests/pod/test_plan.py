@@ -26,7 +26,7 @@ def test_every_paper_run_fits_its_slice(run):
 def test_paper_hyperparameters_reach_the_configurables():
   t5 = plan.load(["runs/flan_t5_xxl.gin"], [])
   assert (t5.batch_size, t5.optimizer.learning_rate, t5.model.config.dropout_rate) == (64, 5e-4, 0.05)
-  assert t5.model.config.scan_layers and t5.model.config.remat_policy == "dots_with_no_batch_dims_saveable"
+  assert t5.model.config.scan_layers and t5.model.config.remat_policy == "full"
   palm = plan.load(["runs/flan_palm_540b.gin"], [])
   assert (palm.batch_size, palm.optimizer.learning_rate, palm.model.config.dropout_rate) == (32, 1e-3, 0.1)
   assert palm.partition.rules == "model_parallel_2d" and tuple(palm.partition.mesh_shape) == (32, 16)

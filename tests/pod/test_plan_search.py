@@ -122,7 +122,7 @@ def test_the_runs_own_layout_is_found_under_an_equivalent_name():
 def test_layout_of_reads_the_run_files_settings():
   inputs = plan.load(["runs/flan_t5_xxl.gin"], [])
   layout = plan_search.layout_of(inputs, {"replica": 1, "data": 8, "model": 4})
-  assert layout == plan_search.Layout(1, 8, 4, "fsdp", 2, "dots_with_no_batch_dims_saveable", True)
+  assert layout == plan_search.Layout(1, 8, 4, "model_parallel_2d", 2, "full", True)
   assert dataclasses.replace(layout, scan_layers=False).describe().endswith("scan off")
 
 
