@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("flanx.data_status", "list which data sources are present (status); cache a mixture (cache)"),
     "convert": ("flanx.convert_cli", "import or export Hugging Face checkpoints"),
     "bench": ("flanx.bench", "benchmarks: train, data, decode, eval"),
-    "plan": ("flanx.plan", "per-device memory of a run on a TPU slice or GPU cluster: does it fit?"),
+    "plan": ("flanx.plan_cli", "per-device memory of a run on a TPU slice or GPU cluster: does it fit?"),
 }
 
 

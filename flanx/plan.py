@@ -13,7 +13,6 @@ by mesh axes and ICI/DCN (flanx/plan_cost.py). The time is predicted from shapes
 cost too with --compile (flanx/plan_time.py, docs/tpu.md). Exit status: 0 fits, 1 does not fit, 2 bad arguments.
 """
 
-import argparse
 import dataclasses
 import os
 import re
@@ -155,7 +154,7 @@ def make_plan(inputs: PlanInputs, topology: plan_chips.Topology, mesh: Mapping[s
 
 # --- compiling the real train step ------------------------------------------------------------------------------
 
-def _ensure_simulated_devices(count: int) -> None:
+def ensure_simulated_devices(count: int) -> None:
   """Asks XLA for `count` CPU devices, which works only before jax starts its backends (a fresh process)."""
   if count > MAX_SIMULATED_DEVICES:
     raise FlanxError(f"--compile simulates at most {MAX_SIMULATED_DEVICES} devices; this mesh has {count}")
@@ -326,51 +325,3 @@ def _time_lines(plan: Plan, cost) -> list[str]:
     lines.extend(time_report(plan, cost.step_cost(model_flops), "from the compiled program"))
   lines.append("    predictions, not timings, until a run on the target hardware confirms them (docs/tpu.md)")
   return lines
-
-
-class _Parser(argparse.ArgumentParser):
-  def error(self, message: str):  # one line through flanx's error path, not usage plus message
-    raise FlanxError(message)
-
-
-def main(argv: Sequence[str]) -> int:
-  gin_files, bindings, rest = gin_config.split_args(argv)
-  parser = _Parser(prog="flanx plan", description=__doc__.split("\n\n")[0],
-                                   epilog="Gin: --gin_file=FILE (repeatable) and --gin.NAME=VALUE overrides.")
-  parser.add_argument("--topology", help="slice such as v4-64, 2xv4-64 (multislice), v5litepod-16, h100-8; "
-                      "default: TOPOLOGY from the gin file")
-  parser.add_argument("--mesh", help="replica=R,data=D,model=M (missing axes are 1); default: MESH_SHAPE from "
-                      "the gin file, else NUM_PARTITIONS")
-  parser.add_argument("--compile", action="store_true",
-                      help=f"also compile the train step on simulated CPU devices (at most {MAX_SIMULATED_DEVICES})")
-  parser.add_argument("--search", action="store_true", help="try every layout legal on the slice (mesh, rules, "
-                      "microbatches, remat, scan) and print the fastest that fit (flanx/plan_search.py)")
-  parser.add_argument("--search_compile", metavar="K", help="with --search: compile the best K layouts by "
-                      "prediction and rank them by the compiled program (default 3)")
-  args = parser.parse_args(rest)
-  gin_config.check_command_line(gin_files, [], "runs/flan_t5_xl.gin")
-  if args.search or args.search_compile is not None:
-    from flanx import plan_search
-    plan_search.check_flags(args)
-  mesh = parse_mesh(args.mesh) if args.mesh is not None else None
-  if args.compile and mesh is not None:
-    _ensure_simulated_devices(mesh["replica"] * mesh["data"] * mesh["model"])
-  inputs = load(gin_files, bindings)
-  if args.topology is None and not inputs.partition.topology:
-    raise FlanxError("no slice to plan for: pass --topology (e.g. v4-64) or set TOPOLOGY in the gin file")
-  topology = plan_chips.parse_topology(args.topology if args.topology is not None else inputs.partition.topology)
-  if args.compile and mesh is None:
-    _ensure_simulated_devices(topology.num_devices)
-  if args.search:
-    if topology.num_devices <= MAX_SIMULATED_DEVICES:
-      _ensure_simulated_devices(topology.num_devices)
-    return plan_search.run(inputs, topology, gin_files, args.search_compile)
-  plan = make_plan(inputs, topology, mesh)
-  compiled = cost = None
-  if args.compile:
-    from flanx import plan_cost
-
-    step = compile_train_step(plan)
-    compiled, cost = compiled_memory(plan, step), plan_cost.compiled_cost(plan, step)
-  print(report(plan, gin_files, compiled, cost), flush=True)
-  return 0 if plan.fits else 1

@@ -407,9 +407,7 @@ def cost_of(compiled, mesh, num_slices: int = 1) -> CompiledCost:
                       counts.operations)
 
 
-def compiled_cost(plan, compiled=None) -> CompiledCost:
-  """The cost of `plan`'s compiled train step (flanx.plan.CompiledStep; compiled here when not given)."""
-  from flanx import plan as plan_lib
-
-  step = compiled or plan_lib.compile_train_step(plan)
+def compiled_cost(plan, step) -> CompiledCost:
+  """The cost of `plan`'s train step as `flanx.plan.compile_train_step(plan)` compiled it (`step`), the same
+  compile that gives its memory."""
   return cost_of(step.compiled, step.mesh, plan.topology.num_slices)
