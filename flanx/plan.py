@@ -230,11 +230,10 @@ def _seconds(s: float) -> str:
   return f"{s * 1e6:.3g} us" if s < 1e-3 else f"{s * 1e3:.3g} ms" if s < 1 else f"{s:,.3g} s"
 
 
-def cost_report(plan: Plan, cost) -> list[str]:
+def cost_report(plan: Plan, cost, model_flops: float) -> list[str]:
   """The compiled step's cost (flanx.plan_cost.CompiledCost) beside the analytic model FLOPs."""
   from flanx import plan_time
 
-  model_flops = plan_time.analytic_cost(plan).model_flops
   expected = plan_time.remat_factor(plan.inputs.model, plan.inputs.feature_lengths)
   lines = [
       f"  compiled step, per device (dot FLOPs and bytes counted from the HLO with loop trip counts; XLA's "
@@ -315,13 +314,11 @@ def _time_lines(plan: Plan, cost) -> list[str]:
   lines = [f"  {chip.name} per device: {_si(chip.peak_flops, 'FLOP/s')} bf16, HBM {_si(chip.hbm_bytes_per_s, 'B/s')}, "
            f"ICI {_si(chip.ici_bytes_per_s, 'B/s')}, DCN {_si(chip.dcn_bytes_per_s, 'B/s')} (flanx/plan_chips.py); "
            f"step = max(compute + memory, ICI) + DCN"]
-  if cost is not None:
-    lines.extend(cost_report(plan, cost))
-  model_flops = None
   estimate = plan_time.analytic_cost(plan)
+  if cost is not None:
+    lines.extend(cost_report(plan, cost, estimate.model_flops))
   lines.extend(time_report(plan, estimate, "estimate from shapes"))
   if cost is not None:
-    model_flops = estimate.model_flops
-    lines.extend(time_report(plan, cost.step_cost(model_flops), "from the compiled program"))
+    lines.extend(time_report(plan, cost.step_cost(estimate.model_flops), "from the compiled program"))
   lines.append("    predictions, not timings, until a run on the target hardware confirms them (docs/tpu.md)")
   return lines

@@ -259,7 +259,7 @@ def _hierarchical(kind: str, axes: tuple[str, ...], size: float, n: int, mesh_sh
   if not inner or n_ici == 1:
     return [(axes, "DCN", _sent_bytes(kind, size, n))]
   if kind == "all-reduce":
-    parts = [(inner, "ICI", 2 * plan_time.ring_all_gather(size, n_ici)),
+    parts = [(inner, "ICI", plan_time.ring_all_reduce(size, n_ici)),
              (("replica",), "DCN", plan_time.ring_all_reduce(size / n_ici, n_dcn))]
   elif kind == "all-gather":
     parts = [(("replica",), "DCN", (n_dcn - 1) * size), (inner, "ICI", (n_ici - 1) * size * n_dcn)]

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import gin
 
-from flanx import partitioning, plan, plan_chips, plan_memory
+from flanx import partitioning, plan, plan_chips, plan_memory, plan_time
 from flanx.errors import FlanxError
 from flanx.models import layers
 
@@ -344,7 +344,7 @@ def _gib(n: float | None) -> str:
 def _hours(step_time, train_steps: int | None) -> str:
   if not train_steps:
     return "-"
-  hours = step_time.seconds * train_steps / 3600
+  hours = plan_time.hours(step_time, train_steps)
   return f"{hours:,.1f}" if hours >= 1 else f"{hours:.2g}"
 
 
@@ -438,43 +438,33 @@ def report(result: Search, gin_files: Sequence[str], bindings_of: Callable[[Layo
 # --- the command ---------------------------------------------------------------------------------------------
 
 def analytic_predictor(hardware) -> Callable:
-  from flanx import plan_time
   return lambda p: plan_time.predict(plan_time.analytic_cost(p), hardware)
 
 
 def compiled_predictor(hardware) -> Callable:
   """plan -> (the prediction from the compiled train step, XLA's memory per device): one compile for both."""
-  from flanx import plan_cost, plan_time
+  from flanx import plan_cost
 
   def compile_cost(p: plan.Plan):
     step = plan.compile_train_step(p)
     memory = plan.compiled_memory(p, step)["total"]
-    cost = plan_cost.compiled_cost(p, step).step_cost(plan_time.analytic_cost(p).model_flops)
+    flops = plan_time.model_flops(p.inputs.model, p.inputs.feature_lengths, p.inputs.batch_size, p.num_devices)
+    cost = plan_cost.compiled_cost(p, step).step_cost(flops)
     return plan_time.predict(cost, hardware), memory
   return compile_cost
-
-
-def train_steps(inputs: plan.PlanInputs) -> int | None:
-  steps = getattr(inputs, "train_steps", None)
-  if steps is None and _macro_defined("TRAIN_STEPS"):
-    steps = gin.query_parameter("%TRAIN_STEPS")
-  return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else None
 
 
 def run(inputs: plan.PlanInputs, topology: plan_chips.Topology, gin_files: Sequence[str],
         compile_text: str | None) -> int:
   """flanx plan --search; exit status 0 when some layout fits, 1 when none does."""
-  from flanx import plan_time
-
   hardware = plan_time.Hardware.of(topology.chip)
   limit = check_compile_count(compile_text) if compile_text is not None else DEFAULT_COMPILE
   can_compile = topology.num_devices <= plan.MAX_SIMULATED_DEVICES
-  steps = train_steps(inputs)  # read now: the gin lines below are made from the run's parsed gin
   result = search(inputs, topology, analytic_predictor(hardware),
                   compiled_predictor(hardware) if can_compile else None, limit,
                   no_compile_reason=f"{topology.name} has {topology.num_devices} devices, more than the "
                                     f"{plan.MAX_SIMULATED_DEVICES} that --compile simulates")
-  print(report(result, gin_files, lambda layout: gin_bindings(inputs, layout), steps), flush=True)
+  print(report(result, gin_files, lambda layout: gin_bindings(inputs, layout), inputs.train_steps), flush=True)
   return 0 if result.fitting else 1
 
 

@@ -22,7 +22,7 @@ import flax.linen as nn
 import jax
 from jax.sharding import PartitionSpec
 
-from flanx import plan_chips, plan_memory
+from flanx import partitioning, plan_chips, plan_memory
 from flanx.errors import FlanxError
 
 # Memory traffic of the operations other than matrix products, per byte of the values a sequence's layers
@@ -169,13 +169,8 @@ def _attention_score_flops(config, lengths: Mapping[str, int]) -> float:
   return 3.0 * forward
 
 
-def _axes(spec) -> set[str]:
-  names = set()
-  for entry in spec:
-    if entry is None:
-      continue
-    names.update((entry,) if isinstance(entry, str) else entry)
-  return names
+def _axes(spec: PartitionSpec) -> set[str]:
+  return {axis for entry in spec for axis in partitioning.mesh_axes_of(entry)}
 
 
 def _activation_all_reduces(config, lengths: Mapping[str, int], remat: bool) -> float:
@@ -196,6 +191,11 @@ def _activation_all_reduces(config, lengths: Mapping[str, int], remat: bool) -> 
   return float(layers + 2 * length * d)
 
 
+def model_flops(model, lengths: Mapping[str, int], batch_size: int, num_devices: int) -> float:
+  """Analytic model FLOPs of one train step (every microbatch) per device: what MFU divides by."""
+  return model.flops_per_example(lengths) * batch_size / num_devices
+
+
 def analytic_cost(plan) -> StepCost:
   """Per-device cost of `plan`'s train step from shapes alone (no compile): model FLOPs x the remat factor,
   parameter and activation memory traffic, and the collectives the rules and mesh imply: FSDP-style
@@ -207,9 +207,9 @@ def analytic_cost(plan) -> StepCost:
   model, config, lengths = inputs.model, inputs.model.config, inputs.feature_lengths
   r, d, m, k = mesh["replica"], mesh["data"], mesh["model"], inputs.num_microbatches
   n = r * d * m
-  model_flops = model.flops_per_example(lengths) * inputs.batch_size / n
+  step_model_flops = model_flops(model, lengths, inputs.batch_size, n)
   remat = config.remat_policy not in ("none", None)
-  flops = model_flops * remat_factor(model, lengths)
+  flops = step_model_flops * remat_factor(model, lengths)
 
   abstract = plan.abstract or plan_memory.AbstractModel.of(model, lengths)
   rules = inputs.partition.logical_rules()
@@ -248,7 +248,7 @@ def analytic_cost(plan) -> StepCost:
   other_traffic = optimizer_traffic + rows * (_ACTIVATION_TRAFFIC * activations["all"]
                                               + _RANDOM_BITS_TRAFFIC * activations["random_bits"])
   return StepCost(flops=flops, bytes_accessed=dot_traffic + other_traffic, ici_bytes=ici, dcn_bytes=dcn,
-                  model_flops=model_flops, dot_bytes=dot_traffic)
+                  model_flops=step_model_flops, dot_bytes=dot_traffic)
 
 
 def _activation_bytes(config, lengths: Mapping[str, int], split: int, a: int) -> dict[str, float]:

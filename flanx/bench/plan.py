@@ -75,7 +75,7 @@ def run_case(case: Case, bindings: Sequence[str], hardware: plan_time.Hardware, 
   # One compile: the program costed is the program timed.
   compiled = trainer.lower_train_step(state, batch, rng).compile()
   cost = plan_cost.cost_of(compiled, partitioner.mesh)
-  model_flops = inputs.model.flops_per_example(lengths) * batch_size / partitioner.mesh.size
+  model_flops = plan_time.model_flops(inputs.model, lengths, batch_size, partitioner.mesh.size)
   predicted = plan_time.predict(cost.step_cost(model_flops), hardware)
   state, metrics = compiled(state, batch, rng)  # untimed: buffers are allocated and caches filled
   jax.block_until_ready(metrics)
