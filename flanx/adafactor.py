@@ -118,16 +118,13 @@ def factoring(shape: tuple[int, ...], axes: tuple[str | None, ...] | None, min_d
                    columns=tuple(i for i, d in enumerate(dims) if d is FactorDim.COLUMN))
 
 
-def _path(path) -> str:
-  return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
-
-
 def factorings(param_shapes, logical_specs, min_dim_size_to_factor: int = 128,
                rules: Mapping[str, FactorDim] = LOGICAL_FACTOR_RULES):
   """A tree like the parameters holding each one's Factoring, from its shape and logical PartitionSpec."""
   def one(path, shape, spec):
     axes = tuple(spec) if spec is not None else None
-    return factoring(tuple(shape.shape), axes, min_dim_size_to_factor, rules, where=f"parameter {_path(path)}")
+    name = jax.tree_util.keystr(path, simple=True, separator="/")
+    return factoring(tuple(shape.shape), axes, min_dim_size_to_factor, rules, where=f"parameter {name}")
   return jax.tree_util.tree_map_with_path(one, param_shapes, logical_specs)
 
 

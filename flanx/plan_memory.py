@@ -65,8 +65,7 @@ def sharded_bytes(shape, dtype, spec: PartitionSpec, mesh_shape: Mapping[str, in
   size = 1
   entries = tuple(spec) + (None,) * (len(shape) - len(spec))
   for dim, axes in zip(shape, entries):
-    axes = () if axes is None else (axes,) if isinstance(axes, str) else axes
-    size *= math.ceil(dim / int(np.prod([mesh_shape[a] for a in axes])))
+    size *= math.ceil(dim / partitioning.split_size(axes, mesh_shape))
   return size * np.dtype(dtype).itemsize
 
 

@@ -27,30 +27,29 @@ _STORAGE_MARKERS = ("No space left on device", "Read-only file system", "Permiss
                     "os_error_code=")
 
 
+def _chain(e: BaseException | None) -> Iterator[BaseException]:
+  """e, then what caused it (or what it was raised while handling), and so on; each exception once."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    yield e
+    seen.add(id(e))
+    e = e.__cause__ or e.__context__
+
+
 def is_storage_error(e: BaseException | None) -> bool:
   """An OSError anywhere in the chain (full disk, read-only or vanished directory), or tensorstore's wrapping of
   one, as opposed to, say, a failed barrier because a peer process died, which must not be called a disk problem."""
-  seen = set()
-  while e is not None and id(e) not in seen:
-    if isinstance(e, OSError) or any(m in str(e) for m in _STORAGE_MARKERS):
-      return True
-    seen.add(id(e))
-    e = e.__cause__ or e.__context__
-  return False
+  return any(isinstance(x, OSError) or any(m in str(x) for m in _STORAGE_MARKERS) for x in _chain(e))
 
 
 def reason(e: BaseException) -> str:
   """What the OS said ('No space left on device'), found anywhere in the chain; else the first line."""
-  seen, first = set(), None
-  while e is not None and id(e) not in seen:
-    first = first or e
-    text = str(e.strerror) if isinstance(e, OSError) and e.strerror else str(e)
+  for x in _chain(e):
+    text = str(x.strerror) if isinstance(x, OSError) and x.strerror else str(x)
     for marker in _STORAGE_MARKERS[:-1]:
       if marker in text:
         return marker
-    seen.add(id(e))
-    e = e.__cause__ or e.__context__
-  return str(first).strip().splitlines()[0] if first is not None and str(first).strip() else type(first).__name__
+  return errors.first_line(e)
 
 
 def existing_parent(path) -> pathlib.Path:

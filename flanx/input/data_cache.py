@@ -162,9 +162,7 @@ def check_split(mixture: str, split: str) -> None:
   """The split exists in at least one of the mixture's tasks (seqio skips the others, and raises only when the
   stream is first read)."""
   import seqio
-  provider = seqio.get_mixture_or_task(mixture)
-  tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
-  splits = sorted({s for task in tasks for s in task.splits})
+  splits = sorted(seqio.get_mixture_or_task(mixture).splits)  # a mixture's: the union of its tasks'
   if split not in splits:
     raise FlanxError(f"--split {split!r}: {mixture} has no such split (it has {', '.join(map(repr, splits))})"
                      + closest(split, splits))
