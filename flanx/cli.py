@@ -32,11 +32,22 @@ GIN_COMMANDS = {"train": "finetune.gin", "eval": "eval.gin", "infer": "infer.gin
 _MACRO_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*=\s*(.*?)\s*(?:#\s*(.*))?$")
 
 
+def without_importing(module: str) -> dict[str, object]:
+  """A flanx module's docstring (as '__doc__') and its top-level constants that are plain literals, read from its
+  source: what a --help shows of a module whose import takes seconds (jax, tensorflow, seqio)."""
+  path = pathlib.Path(__file__).parent.joinpath(*module.split(".")[1:]).with_suffix(".py")
+  tree = ast.parse(path.read_text())
+  found: dict[str, object] = {"__doc__": ast.get_docstring(tree) or ""}
+  for node in tree.body:
+    if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+      found.update({target.id: node.value.value for target in node.targets if isinstance(target, ast.Name)})
+  return found
+
+
 def gin_help(name: str) -> str:
   """`flanx train|eval|infer --help`, from the module docstring and the run file, without importing either
   the module or jax/tensorflow/seqio."""
-  module = pathlib.Path(__file__).with_name(f"{COMMANDS[name][0].split('.')[-1]}.py")
-  doc = ast.get_docstring(ast.parse(module.read_text())) or ""
+  doc = str(without_importing(COMMANDS[name][0])["__doc__"])
   run_file = pathlib.Path(__file__).resolve().parent.parent / "gin" / "runs" / GIN_COMMANDS[name]
   lines = [f"usage: flanx {name} --gin_file=FILE [--gin_file=FILE ...] [--gin.MACRO=VALUE ...]", "", doc.strip(), "",
            f"macros (defaults from gin/runs/{GIN_COMMANDS[name]}; strings need quotes: --gin.MODEL_DIR=\"'runs/x'\"):"]
@@ -141,8 +152,8 @@ def dispatch(argv: list[str], prog: str | None) -> int:
     return 0
   if name == "train" and supervisor.wanted(argv[1:]):
     return supervisor.supervise("flanx.train", argv[1:])
-  if not any(a in ("-h", "--help") for a in argv[1:]):
-    quiet.import_tensorflow()  # every command's data or model code imports it; its banners are not for users
+  # No TensorFlow import here: a command imports what it needs when it needs it, and quiet.environment() above
+  # has made TensorFlow's first import, wherever it happens, a quiet one.
   module = importlib.import_module(commands[name][0])
   # Modules serving several commands (generate/score) take the command name as their first argument.
   args = argv if getattr(module, "TAKES_COMMAND_NAME", False) else argv[1:]

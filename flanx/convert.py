@@ -50,11 +50,16 @@ def read_hf_config(hf_dir: pathlib.Path) -> dict:
     raise FlanxError(f"{path} is not valid JSON: {e}") from e
 
 
+def _shapes_model(config: T5Config) -> EncoderDecoderModel:
+  """The model of `config`, for its parameters' shapes and logical axes (any vocabulary does)."""
+  return EncoderDecoderModel(config, seqio.ByteVocabulary())
+
+
 def _target_shardings(config: T5Config, partitioner: partitioning.Partitioner
                       ) -> dict[tuple[str, ...], tuple[tuple[int, ...], jax.sharding.NamedSharding]]:
   """Each flanx parameter's path -> (its shape, its NamedSharding), from the model's logical axes (nothing
   allocated)."""
-  model = EncoderDecoderModel(config, seqio.ByteVocabulary())
+  model = _shapes_model(config)
   abstract = traverse_util.flatten_dict(partitioner.sharded_abstract_params(model, _TRACE_LENGTHS))
   return {path: (a.shape, a.sharding) for path, a in abstract.items()}
 
@@ -124,14 +129,18 @@ def load_hf_params(hf_dir: pathlib.Path, hf_config: dict, config: T5Config, part
 
 
 def import_hf(hf_dir: str | pathlib.Path, out: str | pathlib.Path, scan_layers: bool = False,
-              partition: partitioning.PartitionConfig | None = None) -> T5Config:
-  """Converts a transformers T5 directory into a flanx checkpoint directory; returns the model config."""
+              partition: partitioning.PartitionConfig | None = None,
+              settings: str = partitioning.LAYOUT_SETTINGS) -> T5Config:
+  """Converts a transformers T5 directory into a flanx checkpoint directory; returns the model config.
+  `settings` names what chose `partition` when it splits a parameter unevenly."""
   hf_dir, out = pathlib.Path(hf_dir), pathlib.Path(out).absolute()
   hf_config = read_hf_config(hf_dir)
   config = t5_mapping.config_from_hf(hf_config, str(hf_dir))
   config = T5Config(**{**config.__dict__, "scan_layers": scan_layers})
   _check_new_output(out)
   partitioner = partitioning.Partitioner(partition or partitioning.PartitionConfig())
+  # One line, before any tensor is read, instead of jax's IndivisibleError at the first sharded parameter.
+  partitioner.check_even_split(_shapes_model(config), _TRACE_LENGTHS, settings)
   params = load_hf_params(hf_dir, hf_config, config, partitioner)
 
   vocab = hf_dir / VOCAB_FILE

@@ -33,14 +33,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
   args = _parser().parse_args(list(argv))
-  from flanx import convert, partitioning  # the heavy part, once the flags are known to be usable
+  for flag in ("hf_dir", "out", "checkpoint", "rules"):
+    if not getattr(args, flag, "x").strip():  # "" would be the working directory
+      raise errors.FlanxError(f"--{flag} is empty")
   if args.direction == "from-hf":
     errors.positive_int("--num_partitions", args.num_partitions)
+  from flanx import convert, partitioning  # the heavy part, once the flags are known to be usable
+  if args.direction == "from-hf":
     hf_dir = pathlib.Path(args.hf_dir)
     if hf_dir.is_dir() and not (hf_dir / convert.VOCAB_FILE).is_file():
       print(f"flanx convert: note: {convert.vocabulary_note(hf_dir)}", flush=True)
     config = convert.import_hf(args.hf_dir, args.out, args.scan_layers,
-                               partitioning.PartitionConfig(num_partitions=args.num_partitions, rules=args.rules))
+                               partitioning.PartitionConfig(num_partitions=args.num_partitions, rules=args.rules),
+                               settings="--num_partitions / --rules")
     print(f"flanx convert: wrote {args.out} ({config.num_encoder_layers}+{config.num_decoder_layers} layers, "
           f"d_model {config.emb_dim}, {config.dtype} activations); train from it with "
           f"--gin_file={pathlib.Path(args.out) / convert.GIN_FILE} "

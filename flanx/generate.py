@@ -65,37 +65,9 @@ def load(checkpoint: str, lengths: dict[str, int], gin_files: Sequence[str] = ()
   return checkpoints.restore_for_inference(model, checkpoint, lengths, name="--checkpoint")
 
 
-def check_fits(model, encoded: Sequence[Sequence[int]], max_new_tokens: int, rows_per_prompt: int) -> None:
-  """Refuses prompts and --max_new_tokens that cannot be decoded in memory, before anything is compiled
-  (XLA would fail with RESOURCE_EXHAUSTED after minutes, in many lines)."""
-  from flanx import plan_memory
-  longest = max(range(len(encoded)), key=lambda i: len(encoded[i]))
-  rows = host_memory.rows_per_device(len(encoded) * rows_per_prompt)
-  need = plan_memory.decoding_bytes(model.config, rows, len(encoded[longest]), max_new_tokens)
-  host_memory.refuse_beyond_free(need, f"--max_new_tokens={max_new_tokens} with the longest prompt (prompt "
-                                       f"{longest + 1} of --input, {len(encoded[longest]):,} tokens) to decode",
-                                 "give fewer new tokens or shorter or fewer prompts")
-
-
-def scoring_bytes(config, rows: int, input_tokens: int, target_tokens: int) -> int:
-  """An upper bound on one scoring pass: a decoding pass over the same lengths (its caches stand for the layers'
-  outputs) plus the float32 logits and log-probabilities of every target position at once."""
-  from flanx import plan_memory
-  logits = rows * target_tokens * config.vocab_size * 4 * 2
-  return plan_memory.decoding_bytes(config, rows, input_tokens, target_tokens) + logits
-
-
-def check_scoring_fits(model, inputs: Sequence[Sequence[int]], targets: Sequence[Sequence[int]]) -> None:
-  """Refuses pairs that cannot be scored in memory (all of --input is one batch), before anything compiles."""
-  longest_input = max(range(len(inputs)), key=lambda i: len(inputs[i]))
-  longest_target = max(range(len(targets)), key=lambda i: len(targets[i]))
-  need = scoring_bytes(model.config, host_memory.rows_per_device(len(inputs)), len(inputs[longest_input]),
-                       len(targets[longest_target]))
-  count = f"{len(inputs):,} pair" + "s" * (len(inputs) != 1)
-  host_memory.refuse_beyond_free(need, f"scoring {count} of --input (longest input: pair {longest_input + 1}, "
-                                       f"{len(inputs[longest_input]):,} tokens; longest target: pair "
-                                       f"{longest_target + 1}, {len(targets[longest_target]):,} tokens)",
-                                 "score fewer or shorter pairs at a time")
+def _longest(rows: Sequence[Sequence[int]]) -> int:
+  """The index of the longest row (the first of equals)."""
+  return max(range(len(rows)), key=lambda i: len(rows[i]))
 
 
 def _encode(vocabulary, texts: Sequence[str], eos: bool = True) -> list[list[int]]:
@@ -132,7 +104,11 @@ def generate(args) -> int:
   model = configured(args.checkpoint, args.gin_file, args.activation_dtype)
   vocabulary = model.vocabulary  # the checkpoint's own (its config.gin): prompts need no task registry
   encoded = _encode(vocabulary, prompts)
-  check_fits(model, encoded, args.max_new_tokens, max(args.beam_size, args.num_samples))
+  longest = _longest(encoded)
+  host_memory.check_fits(model.config, len(encoded) * max(args.beam_size, args.num_samples), len(encoded[longest]),
+                         args.max_new_tokens, f"--max_new_tokens={args.max_new_tokens} with the longest prompt "
+                         f"(prompt {longest + 1} of --input, {len(encoded[longest]):,} tokens) to decode",
+                         "give fewer new tokens or shorter or fewer prompts")
   loaded = load(args.checkpoint, {"inputs": 8, "targets": args.max_new_tokens}, model=model)
   inputs = decoding.token_rows(encoded)
   if args.beam_size > 1:
@@ -163,7 +139,13 @@ def score(args) -> int:
   model = configured(args.checkpoint, args.gin_file, args.activation_dtype)
   inputs = _encode(model.vocabulary, [i for i, _ in pairs])
   targets = _encode(model.vocabulary, [t for _, t in pairs])
-  check_scoring_fits(model, inputs, targets)
+  longest_input, longest_target = _longest(inputs), _longest(targets)
+  count = f"{len(inputs):,} pair" + "s" * (len(inputs) != 1)
+  host_memory.check_fits(model.config, len(inputs), len(inputs[longest_input]), len(targets[longest_target]),
+                         f"scoring {count} of --input (longest input: pair {longest_input + 1}, "
+                         f"{len(inputs[longest_input]):,} tokens; longest target: pair {longest_target + 1}, "
+                         f"{len(targets[longest_target]):,} tokens)", "score fewer or shorter pairs at a time",
+                         scoring=True)  # all of --input is one batch
   loaded = load(args.checkpoint, {"inputs": 8, "targets": 8}, model=model)
   batch = decoding.teacher_forced(loaded.model, decoding.token_rows(inputs), decoding.token_rows(targets))
   for (i, t), ll in zip(pairs, loaded.decoder.score(loaded.params, batch)):

@@ -1,5 +1,6 @@
 """glibc malloc settings that keep a CPU training step's large buffers in the heap between steps; and what one
-device can still hold, for refusing sizes that cannot fit before anything compiles (`refuse_beyond_free`).
+device can still hold, for refusing sizes that cannot fit before anything compiles (`refuse_beyond_free`; for
+decoding and scoring, which generate, score and infer check, `check_fits`).
 
 XLA:CPU allocates every step's temporaries and outputs afresh. glibc serves allocations above its mmap
 threshold (at most 32 MiB by default, and any size that does not fit a thread arena's 64 MiB heap) with a
@@ -60,3 +61,22 @@ def refuse_beyond_free(need: int, what: str, advice: str) -> None:
   if need > free:
     raise FlanxError(f"{what} needs about {need / 2**30:,.1f} GiB per device; {where} has {free / 2**30:,.1f} GiB "
                      f"free: {advice}")
+
+
+def scoring_bytes(config, rows: int, input_tokens: int, target_tokens: int) -> int:
+  """An upper bound on one scoring pass: a decoding pass over the same lengths (its caches stand for the layers'
+  outputs) plus the float32 logits and log-probabilities of every target position at once."""
+  from flanx import plan_memory  # its estimates (jax, flax): imported when a size is checked
+  logits = rows * target_tokens * config.vocab_size * 4 * 2
+  return plan_memory.decoding_bytes(config, rows, input_tokens, target_tokens) + logits
+
+
+def check_fits(config, rows: int, input_tokens: int, output_tokens: int, what: str, advice: str,
+               scoring: bool = False) -> None:
+  """Refuses decoding `rows` rows of `input_tokens` into `output_tokens` new tokens (with `scoring`: scoring
+  targets of `output_tokens`) when it cannot fit in one device's free memory, before anything compiles (XLA would
+  fail with RESOURCE_EXHAUSTED after minutes, in many lines): one line, `what` and `advice` (which name the
+  command's own flags or macros) around the bytes needed and free. The rows are split over every device."""
+  from flanx import plan_memory
+  size = scoring_bytes if scoring else plan_memory.decoding_bytes
+  refuse_beyond_free(size(config, rows_per_device(rows), input_tokens, output_tokens), what, advice)

@@ -30,7 +30,8 @@ import gin
 import jax
 import seqio
 
-from flanx import checkpoints, data_dir, distributed, errors, gin_config, partitioning, predict, storage
+from flanx import (checkpoints, data_dir, distributed, errors, gin_config, host_memory, partitioning, predict,
+                   storage)
 from flanx.input import seqio_source
 
 
@@ -92,18 +93,6 @@ def check_room(config: InferConfig, examples: dict[str, list[dict]], vocabulary)
   storage.require_room("INFER_OUTPUT_DIR", config.output_dir, repeated, "the predictions' inputs alone")
 
 
-def check_fits(config: InferConfig) -> None:
-  """Refuses INFER_FEATURE_LENGTHS and batch sizes whose decoding cannot fit in memory, before the restore and
-  the compile (the same bound as `flanx generate`'s, plan_memory.decoding_bytes)."""
-  from flanx import host_memory, plan_memory
-  lengths = config.feature_lengths
-  rows = host_memory.rows_per_device(config.batch_size * config.beam_size)
-  need = plan_memory.decoding_bytes(config.model.config, rows, lengths["inputs"], lengths["targets"])
-  host_memory.refuse_beyond_free(need, f"decoding INFER_BATCH_SIZE={config.batch_size} x INFER_BEAM_SIZE="
-                                       f"{config.beam_size} rows of INFER_FEATURE_LENGTHS={dict(lengths)}",
-                                 "lower INFER_FEATURE_LENGTHS or INFER_BATCH_SIZE")
-
-
 def run(config: InferConfig, loaded: checkpoints.Loaded, examples: dict[str, list[dict]]) -> list[pathlib.Path]:
   lengths = dict(config.feature_lengths)
   written = []
@@ -143,7 +132,11 @@ def main(argv: Sequence[str]) -> int:
   checkpoints.locate(config.checkpoint_path)  # a missing or wrong CHECKPOINT_PATH fails before the data is read
   examples = read_examples(config)
   distributed.initialize(processes)  # after the checks, before anything touches a device
-  check_fits(config)
+  lengths = config.feature_lengths  # decoding them must fit in memory: checked before the restore and the compile
+  host_memory.check_fits(config.model.config, config.batch_size * config.beam_size, lengths["inputs"],
+                         lengths["targets"], f"decoding INFER_BATCH_SIZE={config.batch_size} x INFER_BEAM_SIZE="
+                         f"{config.beam_size} rows of INFER_FEATURE_LENGTHS={dict(lengths)}",
+                         "lower INFER_FEATURE_LENGTHS or INFER_BATCH_SIZE")
   if jax.process_index() == 0:
     check_room(config, examples, config.model.vocabulary)
   loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, dict(config.feature_lengths),

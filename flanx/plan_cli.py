@@ -3,7 +3,7 @@
 import argparse
 from collections.abc import Sequence
 
-from flanx import gin_config, plan, plan_chips
+from flanx import cli, gin_config, plan_chips  # light: flanx.plan (jax, flax) once the flags are known to be usable
 from flanx.errors import FlanxError
 
 
@@ -14,7 +14,8 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str]) -> int:
   gin_files, bindings, rest = gin_config.split_args(argv)
-  parser = _Parser(prog="flanx plan", description=plan.__doc__.split("\n\n")[0],
+  planner = cli.without_importing("flanx.plan")
+  parser = _Parser(prog="flanx plan", description=str(planner["__doc__"]).split("\n\n")[0],
                    epilog="Gin: --gin_file=FILE (repeatable) and --gin.NAME=VALUE overrides.")
   parser.add_argument("--topology", help="slice such as v4-64, 2xv4-64 (multislice), v5litepod-16, h100-8; "
                       "default: TOPOLOGY from the gin file")
@@ -22,12 +23,13 @@ def main(argv: Sequence[str]) -> int:
                       "the gin file, else NUM_PARTITIONS")
   parser.add_argument("--compile", action="store_true",
                       help="also compile the train step on simulated CPU devices "
-                           f"(at most {plan.MAX_SIMULATED_DEVICES})")
+                           f"(at most {planner['MAX_SIMULATED_DEVICES']})")
   parser.add_argument("--search", action="store_true", help="try every layout legal on the slice (mesh, rules, "
                       "microbatches, remat, scan) and print the fastest that fit (flanx/plan_search.py)")
   parser.add_argument("--search_compile", metavar="K", help="with --search: compile the best K layouts by "
                       "prediction and rank them by the compiled program (default 3)")
   args = parser.parse_args(rest)
+  from flanx import plan
   gin_config.check_command_line(gin_files, [], "runs/flan_t5_xl.gin")
   if args.search or args.search_compile is not None:
     from flanx import plan_search

@@ -1,20 +1,19 @@
 """Start-up quiet for every command: TensorFlow/CUDA banners off, each absl warning shown once.
 
 `environment()` must run before tensorflow or jax is imported (the entry points call it first thing). It sets
-TensorFlow's C++ log level and makes the first import of tensorflow, wherever it happens (seqio imports it, and
-so do the commands whose --help needs their module), hold back the C++ start-up lines that are written before
-that level is read, and hide the GPUs from TensorFlow: it only reads data for jax (T5X does the same), and its
-CUDA probe (a `cuInit` error line on a machine without a GPU driver) then happens inside that window.
+TensorFlow's C++ log level and makes the first import of tensorflow, wherever it happens (seqio imports it, so
+do the tasks and the models' vocabularies), hold back the C++ start-up lines that are written before that level
+is read, and hide the GPUs from TensorFlow: it only reads data for jax (T5X does the same), and its CUDA probe
+(a `cuInit` error line on a machine without a GPU driver) then happens inside that window. Nothing imports
+TensorFlow ahead of need: what needs no data and no vocabulary (`bench blocks`, every --help, the flag checks
+that come before a command's heavy part) never pays its seconds of start-up.
 `once_per_message()` installs a filter on the 'absl' logger, which exists before absl is imported; it also drops
 the warnings that flanx's own reports replace.
-`import_tensorflow()` imports TensorFlow that way at once.
 """
 
 import contextlib
-import importlib
 import importlib.abc
 import importlib.machinery
-import importlib.util
 import logging
 import os
 import re
@@ -69,17 +68,6 @@ def once_per_message() -> None:
   logger = logging.getLogger("absl")
   if not any(isinstance(f, _OncePerMessage) for f in logger.filters):
     logger.addFilter(_OncePerMessage())
-
-
-def import_tensorflow() -> None:
-  """Imports tensorflow now (if installed and not yet imported), quietly."""
-  if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
-    return
-  if any(isinstance(f, _QuietTensorflowImport) for f in sys.meta_path):
-    importlib.import_module("tensorflow")
-    return
-  with _held_back_stderr():
-    _hide_gpus(importlib.import_module("tensorflow"))
 
 
 @contextlib.contextmanager

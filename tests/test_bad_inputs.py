@@ -691,7 +691,9 @@ START_UP_NOISE = re.compile(r"absl::InitializeLog|cudart_stub|cuInit|cuda_platfo
 @pytest.mark.parametrize("command, help_fragment", [
     (["convert", "--help"], "from-hf"), (["convert", "from-hf", "--help"], "--hf_dir"),
     (["data", "cache", "--help"], "--allow_partial"), (["inspect", "--help"], "--composition"),
-    (["bench", "data", "--help"], "--cache-examples"), (["bench", "--help"], "benchmarks:")])
+    (["bench", "data", "--help"], "--cache-examples"), (["bench", "--help"], "benchmarks:"),
+    (["bench", "decode", "--help"], "--output_length"), (["bench", "eval", "--help"], "--questions"),
+    (["bench", "train", "--help"], "--num_microbatches"), (["plan", "--help"], "(at most 256)")])
 def test_help_of_argparse_commands_answers_before_heavy_imports(command, help_fragment):
   """Their --help is argparse's: no seqio/TensorFlow/jax import, so no start-up noise and no wait."""
   code = ("import sys; from flanx import cli\n"
@@ -702,17 +704,18 @@ def test_help_of_argparse_commands_answers_before_heavy_imports(command, help_fr
           "print('HEAVY', [m for m in ('jax', 'tensorflow', 'seqio', 'orbax', 'flax', 'grain') if m in sys.modules])\n")
   out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
   assert out.returncode == 0, out.stderr
-  assert "HEAVY []" in out.stdout and help_fragment in out.stdout, out.stdout
+  assert "HEAVY []" in out.stdout and help_fragment in " ".join(out.stdout.split()), out.stdout  # wrapped or not
   assert out.stderr == "", out.stderr
 
 
 def test_tensorflow_import_and_cuda_probe_print_nothing():
-  """Whoever imports TensorFlow after quiet.environment() (seqio here), its start-up lines and its CUDA probe
-  (`E0000 ... failed call to cuInit` without a driver) are held back, even at the Makefile's TF_CPP_MIN_LOG_LEVEL=2;
-  TensorFlow sees no GPU (it only reads data for jax)."""
-  code = ("from flanx import quiet\n"
-          "quiet.environment()\n"
-          "import seqio, tensorflow as tf\n"
+  """Whoever imports TensorFlow after quiet.environment() (which `flanx` calls first; here the tasks that
+  `flanx data status` reads, through seqio), its start-up lines and its CUDA probe (`E0000 ... failed call to
+  cuInit` without a driver) are held back, even at the Makefile's TF_CPP_MIN_LOG_LEVEL=2; TensorFlow sees no GPU
+  (it only reads data for jax)."""
+  code = ("import sys; from flanx import cli\n"
+          "assert cli.main(['data', 'status', '--mini']) == 0 and 'tensorflow' in sys.modules\n"
+          "import tensorflow as tf\n"
           "rows = len(list(tf.data.Dataset.range(3).as_numpy_iterator()))\n"
           "print('ROWS', rows, 'GPUS', tf.config.get_visible_devices('GPU'))\n")
   out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
@@ -720,6 +723,84 @@ def test_tensorflow_import_and_cuda_probe_print_nothing():
   assert out.returncode == 0, out.stderr[-2000:]
   assert "ROWS 3 GPUS []" in out.stdout, out.stdout
   assert not START_UP_NOISE.search(out.stderr), out.stderr
+
+
+# Flag mistakes of the commands whose heavy part waits until their flags are checked; each is one line.
+FLAG_ROWS = [
+    (["bench", "decode", "--batch_size", "0"], "--batch_size=0 must be at least 1"),
+    (["bench", "decode", "--output_length=-1"], "--output_length=-1 must be at least 1"),
+    (["bench", "decode", "--repeats="], "argument --repeats: invalid int value: ''"),
+    (["bench", "decode", "--input_length", "x"], "argument --input_length: invalid int value: 'x'"),
+    (["bench", "decode", "--repeats"], "argument --repeats: expected one argument"),
+    (["bench", "decode", "--against="], "argument --against: invalid choice: ''"),
+    (["bench", "eval", "--questions", "0"], "--questions=0 must be at least 1"),
+    (["bench", "eval", "--batches", "-2"], "--batches=-2 must be at least 1"),
+    (["bench", "eval", "--input_length", "1.5"], "argument --input_length: invalid int value: '1.5'"),
+    (["bench", "eval", "--batches="], "argument --batches: invalid int value: ''"),
+    (["bench", "eval", "--questions"], "argument --questions: expected one argument"),
+    (["bench", "train", "--targets_length=0"], "--targets_length=0 must be at least 1"),
+    (["bench", "train", "--inputs_length=-4"], "--inputs_length=-4 must be at least 1"),
+    (["bench", "train", "--steps=x"], "argument --steps: invalid int value: 'x'"),
+    (["bench", "train", "--batch_size="], "argument --batch_size: invalid int value: ''"),
+    (["bench", "train", "--steps"], "argument --steps: expected one argument"),
+    (["convert", "from-hf", "--hf_dir=", "--out", "o"], "--hf_dir is empty"),
+    (["convert", "from-hf", "--hf_dir", "h", "--out="], "--out is empty"),
+    (["convert", "from-hf", "--hf_dir", "h", "--out", "o", "--rules="], "--rules is empty"),
+    (["convert", "to-hf", "--checkpoint= ", "--out", "o"], "--checkpoint is empty"),
+    (["convert", "to-hf", "--out", "o"], "the following arguments are required: --checkpoint"),
+    (["convert", "from-hf", "--hf_dir", "h", "--out", "o", "--num_partitions=-2"],
+     "--num_partitions=-2 must be at least 1"),
+    (["convert", "from-hf", "--hf_dir", "h", "--out", "o", "--num_partitions", "two"], "invalid int value: 'two'"),
+    (["convert", "from-hf", "--hf_dir", "h", "--out", "o", "--num_partitions="], "invalid int value: ''"),
+    (["convert", "from-hf", "--hf_dir", "h", "--out", "o", "--num_partitions"], "expected one argument"),
+    (["generate", "--checkpoint", "c", "--input", "i", "--output", "o", "--max_new_tokens", "0"],
+     "argument --max_new_tokens: 0 must be at least 1"),
+    (["plan", "--bogus"], "unrecognized arguments: --bogus"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", FLAG_ROWS, ids=[" ".join(r[0]) for r in FLAG_ROWS])
+def test_flag_mistakes_are_one_line(capsys, argv, fragment):
+  try:
+    rc = cli.main(argv)
+  except SystemExit as e:  # argparse's own (usage, then one error line)
+    rc = e.code
+  assert fragment in _one_line(capsys, rc)
+
+
+def test_flag_mistakes_answer_before_heavy_imports():
+  """`flanx` imports nothing for a command (no TensorFlow ahead of need: flanx/quiet.py keeps its first import
+  quiet wherever it happens), and these commands check their flags before importing jax, seqio or orbax."""
+  code = ("import sys; from flanx import cli\n"
+          f"for argv in {[argv for argv, _ in FLAG_ROWS]!r}:\n"
+          "  try:\n"
+          "    assert cli.main(argv) == 2, argv\n"
+          "  except SystemExit as e:\n"
+          "    assert e.code == 2, argv\n"
+          "print('HEAVY', [m for m in ('jax', 'tensorflow', 'seqio', 'orbax', 'flax', 'grain') if m in sys.modules])\n")
+  out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "HEAVY []" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("command", ["bench train", "convert from-hf"])
+def test_bench_train_and_convert_refuse_an_uneven_split_in_one_line(tmp_path, capsys, command):
+  """As train, eval and infer do: the tiny model's 4 heads over model=8 is one line naming the command's own
+  settings, before anything is compiled or read (not jax's IndivisibleError)."""
+  if command == "bench train":
+    argv = ["bench", "train", "--gin_file=models/t5_1_1/tiny.gin", "--gin.NUM_EMBEDDINGS=384",
+            "--gin.bench_model.partition=@PartitionConfig()", "--gin.PartitionConfig.num_partitions=8"]
+    settings = "--gin.PartitionConfig.num_partitions / mesh_shape / rules"
+  else:
+    (tmp_path / "hf").mkdir()  # a config.json and no weights: refused before any tensor is looked for
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(_HF_CONFIG))
+    argv = ["convert", "from-hf", "--hf_dir", str(tmp_path / "hf"), "--out", str(tmp_path / "out"),
+            "--num_partitions", "8"]
+    settings = "--num_partitions / --rules"
+  line = _one_line(capsys, cli.main(argv))
+  assert ("has a dimension of 4 (dimension 1, 'heads'), not divisible by model=8 on the mesh replica=1, data=1, "
+          f"model=8; change {settings}") in line, line
+  assert not (tmp_path / "out").exists()
 
 
 def test_help_into_a_closed_pipe_ends_quietly():

@@ -1,6 +1,6 @@
 """`flanx bench decode`: greedy tokens/s with and without the KV cache, T5-small shapes, random initialisation.
 
-The baseline is `uncached_greedy`, which reruns the whole decoder over the prefix at every step (the
+The baseline is `small_t5.uncached_greedy`, which reruns the whole decoder over the prefix at every step (the
 tests also use it as the reference that cached decoding must match token for token); both are timed in
 this process, after compilation, on the same inputs. EOS is disabled so that every
 row decodes the full length in both. `--against hf` also times transformers' `generate` (greedy, KV cache)
@@ -8,66 +8,17 @@ on the same weights, converted through flanx's HF conversion table, and the same
 """
 
 import argparse
-import dataclasses
 import functools
 import time
 from collections.abc import Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import seqio
 
-from flanx.errors import FlanxError
-
-
-class _NoEos(seqio.ByteVocabulary):
-  """Ids as bytes, but no id ends a sequence: a random model must not stop early in one path only."""
-
-  @property
-  def eos_id(self):
-    return -1
-
-
-def small_model(model_gin: str = "models/t5_1_1/small.gin"):
-  """T5 v1.1 Small's shapes from its gin file, float32 activations (CPU), random initialisation."""
-  from flanx import gin_config
-  from flanx.models import EncoderDecoderModel
-  gin_config.parse([model_gin], ["ACTIVATION_DTYPE = 'float32'", "VOCABULARY = @vocab.byte()"])
-  return dataclasses.replace(gin_config.gin.get_configurable(EncoderDecoderModel)(), vocabulary=_NoEos())
-
-
-def uncached_greedy(model, params, encoder_input_tokens: jax.Array, max_length: int) -> jax.Array:
-  """Greedy decoding of an EncoderDecoderModel by full recomputation of the decoder at each step, no cache.
-
-  Returns (batch, max_length) token ids, 0 after EOS. Jit it with static_argnums=(0, 3).
-  """
-  module = model.module
-  eos = model.vocabulary.eos_id
-  encoded = module.apply({"params": params}, encoder_input_tokens, method=module.encode)
-  batch = encoder_input_tokens.shape[0]
-
-  def step(i, state):
-    tokens, done = state
-    decoder_inputs = jnp.concatenate([jnp.full((batch, 1), model.decoder_start_id, jnp.int32), tokens[:, :-1]],
-                                     axis=1)
-    logits = module.apply({"params": params}, encoded, encoder_input_tokens, decoder_inputs, method=module.decode)
-    next_token = jnp.where(done, 0, jnp.argmax(logits[:, i], axis=-1).astype(jnp.int32))
-    return tokens.at[:, i].set(next_token), done | (next_token == eos)
-
-  tokens = jnp.zeros((batch, max_length), jnp.int32)
-  tokens, _ = jax.lax.fori_loop(0, max_length, step, (tokens, jnp.zeros((batch,), bool)))
-  return tokens
-
-
-def partitioned(model, lengths):
-  """A default Partitioner and `model`'s freshly initialised parameters laid out on it."""
-  from flanx import partitioning
-  partitioner = partitioning.Partitioner()
-  return partitioner, partitioner.init_params(model, lengths, jax.random.key(0))
+from flanx import errors  # light: jax, seqio and the model once the flags are known to be usable
 
 
 def _timed(fn, repeats: int) -> float:
+  import jax
   jax.block_until_ready(fn())  # compile
   start = time.perf_counter()
   for _ in range(repeats):
@@ -84,9 +35,12 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--against", choices=("hf",), default=None,
                       help="also time Hugging Face `generate` (greedy, KV cache) with the same weights")
   args = parser.parse_args(list(argv))
-  if min(args.batch_size, args.input_length, args.output_length, args.repeats) <= 0:
-    raise FlanxError("--batch_size, --input_length, --output_length and --repeats must be positive")
+  for name in ("batch_size", "input_length", "output_length", "repeats"):
+    errors.positive_int(f"--{name}", getattr(args, name))
+  import jax
+
   from flanx import decoding
+  from flanx.bench.small_t5 import partitioned, small_model, uncached_greedy
   model = small_model()
   lengths = {"inputs": args.input_length, "targets": args.output_length}
   partitioner, params = partitioned(model, lengths)
@@ -113,6 +67,7 @@ def main(argv: Sequence[str]) -> int:
 
 def _against_hf(model, params, inputs: np.ndarray, args, flanx_tokens: np.ndarray, cached_s: float) -> None:
   """Times transformers' greedy `generate` on the same weights (converted through flanx.hf) and inputs."""
+  import jax
   from flanx.bench import hf_baseline
   print("[bench decode] converting the weights and timing Hugging Face generate ...", flush=True)
   hf = hf_baseline.hf_model(model.config, jax.device_get(params))

@@ -8,11 +8,9 @@ import argparse
 import time
 from collections.abc import Sequence
 
-import jax
 import numpy as np
 
-from flanx.bench.decode import partitioned, small_model
-from flanx.errors import FlanxError
+from flanx import errors  # light: jax, seqio and the model once the flags are known to be usable
 
 CHOICES = ("(A)", "(B)", "(C)", "(D)")
 
@@ -23,9 +21,12 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--input_length", type=int, default=512)
   parser.add_argument("--batches", type=int, default=3)
   args = parser.parse_args(list(argv))
-  if min(args.questions, args.input_length, args.batches) <= 0:
-    raise FlanxError("--questions, --input_length and --batches must be positive")
+  for name in ("questions", "input_length", "batches"):
+    errors.positive_int(f"--{name}", getattr(args, name))
+  import jax
+
   from flanx import decoding
+  from flanx.bench.small_t5 import partitioned, small_model
   model = small_model()
   vocabulary = model.vocabulary
   answers = [list(vocabulary.encode(c)) + [1] for c in CHOICES]  # EOS id 1 closes each target

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import jax
 
 from flanx import gin_config, host_memory, partitioning, plan, plan_cost, plan_time
-from flanx.bench.train import _random_batch
+from flanx.bench.train_steps import random_batch
 from flanx.errors import FlanxError
 from flanx.flops import measure_memory_bandwidth, measure_peak_flops
 from flanx.input import layout
@@ -69,7 +69,7 @@ def run_case(case: Case, bindings: Sequence[str], hardware: plan_time.Hardware, 
   trainer = Trainer(inputs.model, inputs.optimizer, partitioner, lengths, inputs.num_microbatches)
   layout.from_mesh(partitioner.mesh, batch_size, inputs.num_microbatches, names=("--batch_size", "NUM_MICROBATCHES"))
   batch = {k: jax.device_put(v, partitioner.batch_sharding)
-           for k, v in _random_batch(inputs.model, batch_size, lengths).items()}
+           for k, v in random_batch(inputs.model, batch_size, lengths).items()}
   state = trainer.init_state(jax.random.key(0))
   rng = jax.random.key(1)
   # One compile: the program costed is the program timed.

@@ -17,98 +17,12 @@ comparison run in this process and share that setting.
 """
 
 import argparse
-import dataclasses
 import statistics
 import time
 from collections.abc import Sequence
 
-import gin
-import jax
-import numpy as np
-import optax
-from jax.sharding import PartitionSpec
-
-from flanx import gin_config, host_memory, partitioning
+from flanx import errors, gin_config, host_memory  # light: jax, optax and the model once the flags are usable
 from flanx.errors import FlanxError
-from flanx.flops import measure_peak_flops
-from flanx.input import layout
-from flanx.optimizer import OptimizerConfig
-from flanx.trainer import Trainer
-
-
-@gin.configurable
-def bench_model(model=gin.REQUIRED, partition: partitioning.PartitionConfig = partitioning.PartitionConfig()):
-  return model, partition
-
-
-def _random_batch(model, batch_size: int, lengths: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:
-  rng = np.random.default_rng(seed)
-  shapes = model.batch_shapes(batch_size, lengths)
-  batch = {k: rng.integers(2, model.config.vocab_size, size=v, dtype=np.int32) for k, v in shapes.items()
-           if k.endswith("tokens")}
-  batch["decoder_loss_weights"] = np.ones(shapes["decoder_loss_weights"], np.int32)
-  return batch
-
-
-def _time_steps(trainer: Trainer, state, batch, rng, steps: int, sync_every_step: bool):
-  """(state, seconds per step) over `steps` steps; sync_every_step reads a metric on the host after each."""
-  start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = trainer.train_step(state, batch, rng)
-    if sync_every_step:
-      jax.device_get(metrics["finite/loss"])
-  jax.block_until_ready(metrics)
-  return state, (time.perf_counter() - start) / steps
-
-
-@dataclasses.dataclass(frozen=True)
-class OptaxAdafactor:
-  """optax's Adafactor, factored by shape alone (the 4-D scanned attention kernels stay whole), with the
-  settings of `config`: the `--against optax` baseline. Its state is replicated."""
-  config: OptimizerConfig = OptimizerConfig()
-
-  def learning_rate_fn(self) -> optax.Schedule:
-    return self.config.learning_rate_fn()
-
-  def build(self, param_shapes, logical_specs) -> optax.GradientTransformation:
-    c = self.config
-    return optax.adafactor(c.learning_rate_fn(), min_dim_size_to_factor=c.min_dim_size_to_factor,
-                           decay_rate=c.decay_rate, multiply_by_parameter_scale=c.multiply_by_parameter_scale,
-                           clipping_threshold=c.clipping_threshold, weight_decay_rate=c.weight_decay_rate)
-
-  def state_logical_specs(self, param_shapes, logical_specs):
-    shapes = jax.eval_shape(self.build(param_shapes, logical_specs).init, param_shapes)
-    return jax.tree.map(lambda _: PartitionSpec(), shapes)
-
-
-def _other_trainer_step(trainer: Trainer, batch, rng):
-  """A step function of another trainer on its own state (the `--against optax` side)."""
-  holder = {"state": trainer.init_state(jax.random.key(0))}
-
-  def step():
-    holder["state"], metrics = trainer.train_step(holder["state"], batch, rng)
-    jax.block_until_ready(metrics)
-
-  step()  # compiles
-  return step
-
-
-def _alternate(trainer: Trainer, state, batch, rng, baseline_step, steps: int):
-  """(state, (flanx seconds, other seconds)): one flanx step, then one step of the baseline, `steps` times.
-
-  Interleaving puts both sides under the same load from other processes; each flanx step is waited for,
-  so neither side's work overlaps the other's.
-  """
-  flanx_times, baseline_times = [], []
-  for _ in range(steps):
-    start = time.perf_counter()
-    state, metrics = trainer.train_step(state, batch, rng)
-    jax.block_until_ready(metrics)
-    flanx_times.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    baseline_step()
-    baseline_times.append(time.perf_counter() - start)
-  return state, (flanx_times, baseline_times)
 
 
 def _layers(config) -> str:
@@ -118,6 +32,9 @@ def _layers(config) -> str:
 
 
 DEFAULT_MODEL = "models/t5_1_1/small.gin"
+# What lays the benchmarked model out (bench_model.partition = @PartitionConfig()), named when it splits a
+# parameter unevenly.
+LAYOUT_SETTINGS = "--gin.PartitionConfig.num_partitions / mesh_shape / rules"
 
 
 def _phase(text: str) -> None:
@@ -127,7 +44,7 @@ def _phase(text: str) -> None:
 
 def main(argv: Sequence[str]) -> int:
   gin_files, bindings, rest = gin_config.split_args(argv)
-  parser = argparse.ArgumentParser(prog="flanx bench train")
+  parser = argparse.ArgumentParser(prog="flanx bench train", description=__doc__.splitlines()[0])
   parser.add_argument("--batch_size", type=int, default=8)
   parser.add_argument("--inputs_length", type=int, default=512)
   parser.add_argument("--targets_length", type=int, default=128)
@@ -139,26 +56,34 @@ def main(argv: Sequence[str]) -> int:
                            "or this model's step with optax's shape-factored Adafactor")
   args = parser.parse_args(rest)
   for name in ("batch_size", "inputs_length", "targets_length", "steps", "num_microbatches"):
-    if getattr(args, name) <= 0:
-      raise FlanxError(f"--{name}={getattr(args, name)} must be positive")
+    errors.positive_int(f"--{name}", getattr(args, name))
   # Before anything starts JAX's backend: threads keep the malloc arena they first used.
   kept = host_memory.keep_large_buffers()
+  import jax
+
+  from flanx import partitioning
+  from flanx.bench import train_steps
+  from flanx.flops import measure_peak_flops
+  from flanx.input import layout
+  from flanx.optimizer import OptimizerConfig
+  from flanx.trainer import Trainer
   gin_files = gin_files or [DEFAULT_MODEL]
   # On CPU, float32 activations: the precision of the torch baseline, so `--against hf` compares equal work
   # (docs/performance.md has the bfloat16 figure). --gin.ACTIVATION_DTYPE overrides.
   cpu_defaults = ["ACTIVATION_DTYPE = 'float32'"] if jax.default_backend() == "cpu" else []
   _phase(f"building {', '.join(gin_files)}")
   gin_config.parse(gin_files, ["bench_model.model = %MODEL", *cpu_defaults, *bindings])
-  model, partition = bench_model()
+  model, partition = train_steps.bench_model()
   if args.against == "hf" and not hasattr(model.config, "num_encoder_layers"):
     raise FlanxError("--against hf compares T5 (encoder-decoder) models; this gin file builds another family")
   lengths = {"inputs": args.inputs_length, "targets": args.targets_length}
 
-  trainer = Trainer(model, OptimizerConfig(), partitioning.Partitioner(partition), lengths,
-                    args.num_microbatches)
+  partitioner = partitioning.Partitioner(partition)
+  partitioner.check_even_split(model, lengths, LAYOUT_SETTINGS)  # one line, not jit's IndivisibleError at init
+  trainer = Trainer(model, OptimizerConfig(), partitioner, lengths, args.num_microbatches)
   mesh = trainer.mesh
   layout.from_mesh(mesh, args.batch_size, args.num_microbatches, names=("--batch_size", "--num_microbatches"))
-  host_batch = _random_batch(model, args.batch_size, lengths)
+  host_batch = train_steps.random_batch(model, args.batch_size, lengths)
   batch = {k: jax.device_put(v, partitioning.batch_sharding(mesh)) for k, v in host_batch.items()}
   _phase("initialising parameters")
   state = trainer.init_state(jax.random.key(0))
@@ -170,25 +95,25 @@ def main(argv: Sequence[str]) -> int:
   jax.block_until_ready(metrics)
   compile_seconds = time.perf_counter() - start
   _phase(f"timing {args.steps} steps")
-  state, seconds_per_step = _time_steps(trainer, state, batch, rng, args.steps, sync_every_step=False)
+  state, seconds_per_step = train_steps.time_steps(trainer, state, batch, rng, args.steps, sync_every_step=False)
   _phase(f"timing {args.steps} steps with a host sync after each")
-  state, synced_seconds_per_step = _time_steps(trainer, state, batch, rng, args.steps, sync_every_step=True)
+  state, synced_seconds_per_step = train_steps.time_steps(trainer, state, batch, rng, args.steps, sync_every_step=True)
 
   _phase("measuring the float32 matmul peak")
   peak = measure_peak_flops(jax.devices())
   hf = other = None
   if args.against == "optax":
     _phase("building and compiling the step with optax's Adafactor")
-    baseline = Trainer(model, OptaxAdafactor(), trainer.partitioner, lengths, args.num_microbatches)
-    other_step = _other_trainer_step(baseline, batch, rng)
+    baseline = Trainer(model, train_steps.OptaxAdafactor(), trainer.partitioner, lengths, args.num_microbatches)
+    other_step = train_steps.other_trainer_step(baseline, batch, rng)
     _phase(f"timing {args.steps} steps with each optimizer, alternating")
-    state, other = _alternate(trainer, state, batch, rng, other_step, args.steps)
+    state, other = train_steps.alternate(trainer, state, batch, rng, other_step, args.steps)
   if args.against == "hf":
     from flanx.bench import hf_baseline
     _phase("building and warming up the Hugging Face (torch) step")
     hf_step = hf_baseline.train_step(hf_baseline.hf_model(model.config), host_batch)
     _phase(f"timing {args.steps} flanx and {args.steps} Hugging Face steps, alternating")
-    state, hf = _alternate(trainer, state, batch, rng, hf_step, args.steps)
+    state, hf = train_steps.alternate(trainer, state, batch, rng, hf_step, args.steps)
   tokens = args.batch_size * (lengths["inputs"] + lengths["targets"])
   model_flops = model.flops_per_example(lengths) * args.batch_size
   c = model.config

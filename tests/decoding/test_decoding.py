@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import DEMO_LENGTHS, demo_batches, tiny_model
 from flanx import decoding, partitioning
-from flanx.bench.decode import uncached_greedy
+from flanx.bench.small_t5 import uncached_greedy
 from flanx.optimizer import OptimizerConfig
 from flanx.trainer import Trainer
 

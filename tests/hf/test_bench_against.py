@@ -28,10 +28,10 @@ def test_bench_train_against_hf_prints_phases_and_ratio(capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--steps=0"], "--steps=0 must be positive"),
-    (["--batch_size=-1"], "--batch_size=-1 must be positive"),
-    (["--num_microbatches=0"], "--num_microbatches=0 must be positive"),
-    (["--num_microbatches=-2"], "--num_microbatches=-2 must be positive"),
+    (["--steps=0"], "--steps=0 must be at least 1"),
+    (["--batch_size=-1"], "--batch_size=-1 must be at least 1"),
+    (["--num_microbatches=0"], "--num_microbatches=0 must be at least 1"),
+    (["--num_microbatches=-2"], "--num_microbatches=-2 must be at least 1"),
     (["--num_microbatches=3"],
      "--batch_size=8 is not divisible by --num_microbatches=3 x the 8 data shards (mesh replica=1, data=8, model=1)"),
 ])
