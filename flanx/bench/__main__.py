@@ -1,9 +1,7 @@
 import sys
 
-from flanx import quiet
+# `python -m flanx.bench`: through the `flanx` command, as `python -m flanx.eval` is (quiet start-up, and its
+# stdout errors, `| head` included, end as one line or quietly instead of a traceback).
+from flanx import cli
 
-quiet.environment()  # before a benchmark imports tensorflow or jax: TensorFlow's first import is then a quiet one
-
-from flanx import bench, cli  # noqa: E402  after quiet
-
-sys.exit(cli.run(bench.main, sys.argv[1:], prog="flanx bench"))
+sys.exit(cli.main(["bench", *sys.argv[1:]]))
