@@ -709,13 +709,12 @@ def test_help_of_argparse_commands_answers_before_heavy_imports(command, help_fr
 
 
 def test_tensorflow_import_and_cuda_probe_print_nothing():
-  """Whoever imports TensorFlow after quiet.environment() (which `flanx` calls first; here the tasks that
-  `flanx data status` reads, through seqio), its start-up lines and its CUDA probe (`E0000 ... failed call to
-  cuInit` without a driver) are held back, even at the Makefile's TF_CPP_MIN_LOG_LEVEL=2; TensorFlow sees no GPU
-  (it only reads data for jax)."""
-  code = ("import sys; from flanx import cli\n"
-          "assert cli.main(['data', 'status', '--mini']) == 0 and 'tensorflow' in sys.modules\n"
-          "import tensorflow as tf\n"
+  """Whoever imports TensorFlow after quiet.environment() (seqio here), its start-up lines and its CUDA probe
+  (`E0000 ... failed call to cuInit` without a driver) are held back, even at the Makefile's TF_CPP_MIN_LOG_LEVEL=2;
+  TensorFlow sees no GPU (it only reads data for jax)."""
+  code = ("from flanx import quiet\n"
+          "quiet.environment()\n"
+          "import seqio, tensorflow as tf\n"
           "rows = len(list(tf.data.Dataset.range(3).as_numpy_iterator()))\n"
           "print('ROWS', rows, 'GPUS', tf.config.get_visible_devices('GPU'))\n")
   out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
@@ -769,18 +768,20 @@ def test_flag_mistakes_are_one_line(capsys, argv, fragment):
 
 
 def test_flag_mistakes_answer_before_heavy_imports():
-  """`flanx` imports nothing for a command (no TensorFlow ahead of need: flanx/quiet.py keeps its first import
-  quiet wherever it happens), and these commands check their flags before importing jax, seqio or orbax."""
-  code = ("import sys; from flanx import cli\n"
+  """`flanx` imports nothing for a command, TensorFlow included: it installs quiet's import hook, which makes
+  TensorFlow's first import quiet wherever the command makes it (test_tensorflow_import_and_cuda_probe_print_nothing),
+  and these commands check their flags before importing jax, seqio or orbax."""
+  code = ("import sys; from flanx import cli, quiet\n"
           f"for argv in {[argv for argv, _ in FLAG_ROWS]!r}:\n"
           "  try:\n"
           "    assert cli.main(argv) == 2, argv\n"
           "  except SystemExit as e:\n"
           "    assert e.code == 2, argv\n"
+          "print('HOOK', any(isinstance(f, quiet._QuietTensorflowImport) for f in sys.meta_path))\n"
           "print('HEAVY', [m for m in ('jax', 'tensorflow', 'seqio', 'orbax', 'flax', 'grain') if m in sys.modules])\n")
   out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
   assert out.returncode == 0, out.stderr[-2000:]
-  assert "HEAVY []" in out.stdout, out.stdout
+  assert "HOOK True" in out.stdout and "HEAVY []" in out.stdout, out.stdout
 
 
 @pytest.mark.parametrize("command", ["bench train", "convert from-hf"])
