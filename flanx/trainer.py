@@ -97,9 +97,7 @@ class Trainer:
 
   # --- steps ---------------------------------------------------------------------------------------
 
-  def _loss_and_grads(self, params, batch: Batch, rng: jax.Array):
-    normalizer = self._normalizer(batch)
-
+  def _loss_and_grads(self, params, batch: Batch, rng: jax.Array, normalizer: jax.Array):
     def objective(p, mb, mb_rng):
       sums = self.model.loss_sums(p, mb, mb_rng)
       return sums["objective"] / normalizer, sums
@@ -135,10 +133,11 @@ class Trainer:
 
   def _step(self, state: TrainState, batch: Batch, rng: jax.Array):
     dropout_rng = jax.random.fold_in(rng, state.step) if self.model.config.dropout_rate > 0 else None
-    grads, sums = self._loss_and_grads(state.params, batch, dropout_rng)
+    normalizer = self._normalizer(batch)  # once: it scales the gradients and the reported loss alike
+    grads, sums = self._loss_and_grads(state.params, batch, dropout_rng, normalizer)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = self._metrics(sums, self._normalizer(batch))
+    metrics = self._metrics(sums, normalizer)
     metrics["learning_rate"] = self.learning_rate_fn(state.step)
     metrics["grad_norm"] = optax.global_norm(grads)
     metrics.update(nonfinite.finite_metrics(metrics["loss"], metrics["grad_norm"]))
