@@ -508,8 +508,8 @@ def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str
     raise FlanxError(f"the vocabulary has {vocab_size} ids but the model embeds only {model.config.vocab_size} "
                      f"(NUM_EMBEDDINGS)")
   partitioner = partitioning.Partitioner(partition)
-  partitioner.check_even_split(model, feature_lengths, settings)  # `settings`: what chose this mesh
-  abstract = partitioner.sharded_abstract_params(model, feature_lengths)
+  # One trace of the parameters for the even-split check (`settings`: what chose this mesh) and the restore.
+  abstract = partitioner.with_shardings(*partitioner.checked_abstract_params(model, feature_lengths, settings))
   params = restore_params(ref, abstract)
   decoder = decoding.Decoder(model, partitioner, jax.tree.map(lambda a: a.sharding, abstract))
   return Loaded(model, partitioner, params, ref, decoder)

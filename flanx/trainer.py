@@ -41,7 +41,10 @@ class Trainer:
   """One model, one optimizer, one mesh: sharded init, train step and eval step."""
 
   def __init__(self, model, optimizer: OptimizerConfig, partitioner: partitioning.Partitioner,
-               feature_lengths: Mapping[str, int], num_microbatches: int = 1, skip_nonfinite: bool = False):
+               feature_lengths: Mapping[str, int], num_microbatches: int = 1, skip_nonfinite: bool = False,
+               abstract_params: tuple[Any, Any] | None = None):
+    """abstract_params: the partitioner's (shapes, logical specs) of `model` at `feature_lengths`, when the caller
+    has traced them already (train's even-split check); else traced here."""
     self.model, self.partitioner = model, partitioner
     self.mesh, self.rules = partitioner.mesh, partitioner.rules
     mesh = self.mesh
@@ -50,7 +53,8 @@ class Trainer:
     self.num_microbatches = num_microbatches
     self.learning_rate_fn = optimizer.learning_rate_fn()
 
-    self.param_shapes, self.param_logical_specs = partitioner.abstract_params(model, self.feature_lengths)
+    self.param_shapes, self.param_logical_specs = (abstract_params if abstract_params is not None
+                                                   else partitioner.abstract_params(model, self.feature_lengths))
     self.param_shardings = partitioner.shardings(self.param_logical_specs)
     self.tx = optimizer.build(self.param_shapes, self.param_logical_specs)
     opt_shapes = jax.eval_shape(self.tx.init, self.param_shapes)
