@@ -1,7 +1,8 @@
 """Start-up and restore do each piece of work once: one trace of the parameters' shapes serves the even-split check
-and the Trainer or the restore."""
+and the Trainer or the restore, one read of the optimizer state's metadata serves both of its checks."""
 
 import jax
+import orbax.checkpoint as ocp
 import pytest
 
 from flanx import checkpoints, partitioning, train
@@ -55,3 +56,14 @@ def test_restore_for_inference_traces_the_parameters_once(saved, traces):
   assert len(traces) == 1
   assert jax.tree.map(lambda a: (a.shape, a.dtype), loaded.params) == jax.tree.map(lambda a: (a.shape, a.dtype),
                                                                                     trainer.param_shapes)
+
+
+def test_a_restore_reads_each_items_metadata_once(saved, monkeypatch):
+  model_dir, trainer = saved
+  reads = []
+  metadata = ocp.StandardCheckpointer.metadata
+  monkeypatch.setattr(ocp.StandardCheckpointer, "metadata",
+                      lambda self, directory, *a: reads.append(directory.name) or metadata(self, directory, *a))
+  restored = checkpoints.Checkpointer(model_dir, period=1).restore_latest(trainer.abstract_state())
+  assert int(restored.state.step) == 3
+  assert sorted(reads) == ["opt_state", "params"]
