@@ -127,9 +127,9 @@ class Checkpointer:
     its arrays (the estimate; a checkpoint's measured size replaces it once one is written or restored)."""
     estimate = state_bytes(abstract_state)
     self._checkpoint_bytes = estimate // 2
-    free = storage.free_bytes(self.directory) if jax.process_index() == 0 else None
-    if not _agreed(free is None or free >= self._checkpoint_bytes):
-      raise FlanxError(f"MODEL_DIR={self.directory} has {storage.megabytes(free or 0)} free, far less than one "
+    free = self._short_of_room()
+    if free is not None:
+      raise FlanxError(f"MODEL_DIR={self.directory} has {storage.megabytes(free)} free, far less than one "
                        f"checkpoint needs (about {storage.megabytes(estimate)}); free some space or choose another "
                        f"MODEL_DIR")
 
@@ -166,14 +166,22 @@ class Checkpointer:
       raise self._save_error(self._writing, e) from e
     self._writing = None
 
-  def _check_room(self, step: int) -> None:
+  def _short_of_room(self) -> int | None:
+    """The free bytes of MODEL_DIR's disk when they are fewer than one checkpoint takes (the measured or
+    estimated `_checkpoint_bytes`), else None. Process 0 looks; every process joins the broadcast of its answer
+    (the others, which did not look, say 0)."""
     needed = self._checkpoint_bytes
     free = storage.free_bytes(self.directory) if jax.process_index() == 0 else None
-    if _agreed(needed is None or free is None or free >= needed):  # every process joins the broadcast
-      return
-    raise FlanxError(f"could not write {STEP_PREFIX}_{step} under {self.directory}: "
-                     f"{storage.megabytes(free or 0)} free, a checkpoint takes about {storage.megabytes(needed)}; "
-                     f"{self._intact_line(step)}; free some space and rerun to resume")
+    if _agreed(needed is None or free is None or free >= needed):
+      return None
+    return free or 0
+
+  def _check_room(self, step: int) -> None:
+    free = self._short_of_room()
+    if free is not None:
+      raise FlanxError(f"could not write {STEP_PREFIX}_{step} under {self.directory}: {storage.megabytes(free)} "
+                       f"free, a checkpoint takes about {storage.megabytes(self._checkpoint_bytes)}; "
+                       f"{self._intact_line(step)}; free some space and rerun to resume")
 
   def _record_checksums(self) -> None:
     """orbax's hook after every item is written, before the step directory is renamed into place."""

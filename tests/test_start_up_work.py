@@ -1,11 +1,13 @@
 """Start-up and restore do each piece of work once: one trace of the parameters' shapes serves the even-split check
-and the Trainer or the restore, one read of the optimizer state's metadata serves both of its checks."""
+and the Trainer or the restore, one read of the optimizer state's metadata serves both of its checks, and one
+function decides whether MODEL_DIR has room for a checkpoint."""
 
 import jax
 import orbax.checkpoint as ocp
 import pytest
 
-from flanx import checkpoints, partitioning, train
+from flanx import checkpoints, partitioning, storage, train
+from flanx.errors import FlanxError
 from tests.helpers import DEMO_LENGTHS, gin_train, tiny_model, trainer_on
 
 
@@ -67,3 +69,21 @@ def test_a_restore_reads_each_items_metadata_once(saved, monkeypatch):
   restored = checkpoints.Checkpointer(model_dir, period=1).restore_latest(trainer.abstract_state())
   assert int(restored.state.step) == 3
   assert sorted(reads) == ["opt_state", "params"]
+
+
+@pytest.mark.parametrize("free_after_estimate", [0, -1])
+def test_start_and_save_share_one_room_check(saved, tmp_path, monkeypatch, free_after_estimate):
+  """The same threshold (one checkpoint's estimated bytes) and the same free bytes refuse, or pass, both."""
+  _, trainer = saved
+  needed = checkpoints.state_bytes(trainer.abstract_state()) // 2
+  monkeypatch.setattr(storage, "free_bytes", lambda directory: needed + free_after_estimate)
+  checkpointer = checkpoints.Checkpointer(tmp_path, period=1)
+  if free_after_estimate >= 0:
+    checkpointer.check_room_to_start(trainer.abstract_state())
+    checkpointer._check_room(5)
+    return
+  with pytest.raises(FlanxError, match=f"MODEL_DIR={tmp_path} has .* free, far less than one checkpoint needs"):
+    checkpointer.check_room_to_start(trainer.abstract_state())
+  with pytest.raises(FlanxError, match=f"could not write checkpoint_5 under {tmp_path}: .* free, a checkpoint takes "
+                                       f"about .*; there is no earlier checkpoint; free some space"):
+    checkpointer._check_room(5)
