@@ -127,9 +127,9 @@ class Checkpointer:
     its arrays (the estimate; a checkpoint's measured size replaces it once one is written or restored)."""
     estimate = state_bytes(abstract_state)
     self._checkpoint_bytes = estimate // 2
-    free = storage.free_bytes(self.directory) if jax.process_index() == 0 else None
-    if not _agreed(free is None or free >= self._checkpoint_bytes):
-      raise FlanxError(f"MODEL_DIR={self.directory} has {storage.megabytes(free or 0)} free, far less than one "
+    free = self._short_of_room()
+    if free is not None:
+      raise FlanxError(f"MODEL_DIR={self.directory} has {storage.megabytes(free)} free, far less than one "
                        f"checkpoint needs (about {storage.megabytes(estimate)}); free some space or choose another "
                        f"MODEL_DIR")
 
@@ -166,14 +166,22 @@ class Checkpointer:
       raise self._save_error(self._writing, e) from e
     self._writing = None
 
-  def _check_room(self, step: int) -> None:
+  def _short_of_room(self) -> int | None:
+    """The free bytes of MODEL_DIR's disk when they are fewer than one checkpoint takes (the measured or
+    estimated `_checkpoint_bytes`), else None. Process 0 looks; every process joins the broadcast of its answer
+    (the others, which did not look, say 0)."""
     needed = self._checkpoint_bytes
     free = storage.free_bytes(self.directory) if jax.process_index() == 0 else None
-    if _agreed(needed is None or free is None or free >= needed):  # every process joins the broadcast
-      return
-    raise FlanxError(f"could not write {STEP_PREFIX}_{step} under {self.directory}: "
-                     f"{storage.megabytes(free or 0)} free, a checkpoint takes about {storage.megabytes(needed)}; "
-                     f"{self._intact_line(step)}; free some space and rerun to resume")
+    if _agreed(needed is None or free is None or free >= needed):
+      return None
+    return free or 0
+
+  def _check_room(self, step: int) -> None:
+    free = self._short_of_room()
+    if free is not None:
+      raise FlanxError(f"could not write {STEP_PREFIX}_{step} under {self.directory}: {storage.megabytes(free)} "
+                       f"free, a checkpoint takes about {storage.megabytes(self._checkpoint_bytes)}; "
+                       f"{self._intact_line(step)}; free some space and rerun to resume")
 
   def _record_checksums(self) -> None:
     """orbax's hook after every item is written, before the step directory is renamed into place."""
@@ -284,8 +292,9 @@ class Checkpointer:
     if not nonfinite.all_finite(params):  # a checkpoint written without checksums, damaged inside an array
       raise CheckpointDamaged(f"{ref.name}: checkpoint {ref.step_dir} is damaged: its parameters hold NaN or Inf")
     opt_dir = ref.step_dir / "opt_state"
-    check_optimizer_layout(ref, opt_dir, abstract_state.opt_state)
-    check_tree(ref, opt_dir, abstract_state.opt_state, "optimizer state", lambda: self._settings_hint(ref))
+    saved = saved_metadata(ref, opt_dir)  # read once, for both checks
+    check_optimizer_layout(ref, saved, abstract_state.opt_state)
+    check_tree(ref, opt_dir, abstract_state.opt_state, "optimizer state", lambda: self._settings_hint(ref), saved)
     opt_state = _restore_tree(ref, opt_dir, abstract_state.opt_state)
     # Every process must restore the same items: process 0 looks, the others take its answer.
     position = None  # checkpoints written before positions were saved have none
@@ -401,10 +410,9 @@ def verify_files(ref: CheckpointRef, params: bool = True) -> None:
     raise CheckpointDamaged(f"{ref.name}: checkpoint {ref.step_dir} is damaged: {problem or 'see process 0'}")
 
 
-def check_tree(ref: CheckpointRef, directory: epath.Path, abstract, what: str = "parameter", hint=lambda: "") -> None:
-  """One line naming the first array of `abstract` (parameters, or optimizer state) whose name or shape differs
-  in the checkpoint's `directory`, before orbax sees it. Unreadable or absent metadata is damage, not a mismatch.
-  `hint()` adds why they might differ (the optimizer settings that changed)."""
+def saved_metadata(ref: CheckpointRef, directory: epath.Path):
+  """The tree of array metadata (names, shapes) of one item of the checkpoint, `directory`. Unreadable or absent
+  metadata is damage, not a mismatch."""
   try:
     with _quiet_storage_logs(), ocp.StandardCheckpointer() as checkpointer:
       saved = checkpointer.metadata(directory).item_metadata
@@ -414,6 +422,16 @@ def check_tree(ref: CheckpointRef, directory: epath.Path, abstract, what: str = 
   if saved is None:  # orbax answers None for a missing directory or _METADATA file
     raise CheckpointDamaged(f"{ref.name}: checkpoint {ref.step_dir} is damaged: {directory.name}/_METADATA is "
                             f"missing")
+  return saved
+
+
+def check_tree(ref: CheckpointRef, directory: epath.Path, abstract, what: str = "parameter", hint=lambda: "",
+               saved=None) -> None:
+  """One line naming the first array of `abstract` (parameters, or optimizer state) whose name or shape differs
+  in the checkpoint's `directory`, before orbax sees it (its `saved_metadata`, read here unless given).
+  `hint()` adds why they might differ (the optimizer settings that changed)."""
+  if saved is None:
+    saved = saved_metadata(ref, directory)
   saved = {_path_name(p): tuple(m.shape) for p, m in jax.tree_util.tree_flatten_with_path(saved)[0]}
   wanted = {_path_name(p): tuple(a.shape) for p, a in jax.tree_util.tree_flatten_with_path(abstract)[0]}
   if what == "parameter":
@@ -434,17 +452,11 @@ def check_tree(ref: CheckpointRef, directory: epath.Path, abstract, what: str = 
     raise CheckpointMismatch(f"{subject}: this run has no {what} {extra[0]}{hint()}")
 
 
-def check_optimizer_layout(ref: CheckpointRef, directory: epath.Path, abstract_opt_state) -> None:
+def check_optimizer_layout(ref: CheckpointRef, saved, abstract_opt_state) -> None:
   """One line for a checkpoint written before flanx's T5X Adafactor (issue 22): its optimizer state is optax's
   chain of states ('0/count', '0/v_row/...'), not this Adafactor's ('count', 'v_row/...'). Its parameters are
-  intact, so the line says how to start from them. Same top-level names: check_tree names what differs."""
-  try:
-    with _quiet_storage_logs(), ocp.StandardCheckpointer() as checkpointer:
-      saved = checkpointer.metadata(directory).item_metadata
-  except Exception:  # noqa: BLE001  damage: check_tree reports it
-    return
-  if saved is None:
-    return
+  intact, so the line says how to start from them. `saved`: the opt_state item's `saved_metadata`. Same top-level
+  names: check_tree names what differs."""
   def top_names(tree) -> set[str]:
     return {_path_name(p).split("/")[0] for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
@@ -508,8 +520,8 @@ def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str
     raise FlanxError(f"the vocabulary has {vocab_size} ids but the model embeds only {model.config.vocab_size} "
                      f"(NUM_EMBEDDINGS)")
   partitioner = partitioning.Partitioner(partition)
-  partitioner.check_even_split(model, feature_lengths, settings)  # `settings`: what chose this mesh
-  abstract = partitioner.sharded_abstract_params(model, feature_lengths)
+  # One trace of the parameters for the even-split check (`settings`: what chose this mesh) and the restore.
+  abstract = partitioner.with_shardings(*partitioner.checked_abstract_params(model, feature_lengths, settings))
   params = restore_params(ref, abstract)
   decoder = decoding.Decoder(model, partitioner, jax.tree.map(lambda a: a.sharding, abstract))
   return Loaded(model, partitioner, params, ref, decoder)

@@ -155,9 +155,18 @@ class Partitioner:
     return _split_boxed(boxed)
 
   def check_even_split(self, model, feature_lengths: Mapping[str, int], settings: str = LAYOUT_SETTINGS) -> None:
-    """One FlanxError line if this mesh and these rules split one of `model`'s parameters unevenly."""
+    """One FlanxError line if this mesh and these rules split one of `model`'s parameters unevenly (for a caller
+    that needs no trace of its own)."""
+    self.checked_abstract_params(model, feature_lengths, settings)
+
+  def checked_abstract_params(self, model, feature_lengths: Mapping[str, int], settings: str = LAYOUT_SETTINGS):
+    """(parameter ShapeDtypeStructs, their logical PartitionSpecs), after one FlanxError line if this mesh and
+    these rules split one of the parameters unevenly. One trace serves the check and what follows (a Trainer's
+    state, a restore's target): on XXL each trace takes seconds. Traced outside the mesh context, so that an
+    uneven layout reaches the check instead of failing inside the trace."""
     shapes, logical_specs = abstract_params(model, feature_lengths)
     check_even_split(shapes, logical_specs, self.rules, dict(self.mesh.shape), settings)
+    return shapes, logical_specs
 
   def shardings(self, logical_specs):
     """A tree of logical PartitionSpecs -> NamedShardings on this mesh under these rules."""
@@ -169,9 +178,12 @@ class Partitioner:
 
   def sharded_abstract_params(self, model, feature_lengths: Mapping[str, int]):
     """ShapeDtypeStructs of `model`'s parameters carrying their target shardings: what a restore fills in."""
-    shapes, specs = self.abstract_params(model, feature_lengths)
+    return self.with_shardings(*self.abstract_params(model, feature_lengths))
+
+  def with_shardings(self, shapes, logical_specs):
+    """Abstract parameters (from `abstract_params`) carrying their shardings on this mesh."""
     return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes,
-                        self.shardings(specs))
+                        self.shardings(logical_specs))
 
   def init_params(self, model, feature_lengths: Mapping[str, int], rng: jax.Array):
     """Freshly initialised parameters of `model`, created directly in their shardings (benchmarks, tests)."""

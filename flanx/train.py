@@ -180,7 +180,8 @@ def train(
   mesh = partitioner.mesh
   lengths = dict(train_dataset_cfg.task_feature_lengths)
   # A parameter the mesh splits unevenly: one line before MODEL_DIR is made, not jit's IndivisibleError at init.
-  partitioner.check_even_split(model, lengths)
+  # The one trace of the parameters' shapes: the Trainer takes it too (a few seconds on XXL).
+  abstract_params = partitioner.checked_abstract_params(model, lengths)
   model_dir = checkpoints.as_path(model_dir)
   _check_writable(model_dir)
   if jax.process_index() == 0:
@@ -197,7 +198,7 @@ def train(
     show_predictions = 0
   monitor = nonfinite.NonfiniteMonitor(nonfinite_policy, max_consecutive_skips)
   trainer = Trainer(model, optimizer, partitioner, lengths, num_microbatches,
-                    skip_nonfinite=nonfinite_policy == "skip")
+                    skip_nonfinite=nonfinite_policy == "skip", abstract_params=abstract_params)
 
   checkpointer = checkpoints.Checkpointer(model_dir, checkpoint_period, keep_checkpoints, async_checkpointing,
                                           settings=checkpoints.settings_of(optimizer))

@@ -41,7 +41,10 @@ class Trainer:
   """One model, one optimizer, one mesh: sharded init, train step and eval step."""
 
   def __init__(self, model, optimizer: OptimizerConfig, partitioner: partitioning.Partitioner,
-               feature_lengths: Mapping[str, int], num_microbatches: int = 1, skip_nonfinite: bool = False):
+               feature_lengths: Mapping[str, int], num_microbatches: int = 1, skip_nonfinite: bool = False,
+               abstract_params: tuple[Any, Any] | None = None):
+    """abstract_params: the partitioner's (shapes, logical specs) of `model` at `feature_lengths`, when the caller
+    has traced them already (train's even-split check); else traced here."""
     self.model, self.partitioner = model, partitioner
     self.mesh, self.rules = partitioner.mesh, partitioner.rules
     mesh = self.mesh
@@ -50,7 +53,8 @@ class Trainer:
     self.num_microbatches = num_microbatches
     self.learning_rate_fn = optimizer.learning_rate_fn()
 
-    self.param_shapes, self.param_logical_specs = partitioner.abstract_params(model, self.feature_lengths)
+    self.param_shapes, self.param_logical_specs = (abstract_params if abstract_params is not None
+                                                   else partitioner.abstract_params(model, self.feature_lengths))
     self.param_shardings = partitioner.shardings(self.param_logical_specs)
     self.tx = optimizer.build(self.param_shapes, self.param_logical_specs)
     opt_shapes = jax.eval_shape(self.tx.init, self.param_shapes)
@@ -97,9 +101,7 @@ class Trainer:
 
   # --- steps ---------------------------------------------------------------------------------------
 
-  def _loss_and_grads(self, params, batch: Batch, rng: jax.Array):
-    normalizer = self._normalizer(batch)
-
+  def _loss_and_grads(self, params, batch: Batch, rng: jax.Array, normalizer: jax.Array):
     def objective(p, mb, mb_rng):
       sums = self.model.loss_sums(p, mb, mb_rng)
       return sums["objective"] / normalizer, sums
@@ -135,10 +137,11 @@ class Trainer:
 
   def _step(self, state: TrainState, batch: Batch, rng: jax.Array):
     dropout_rng = jax.random.fold_in(rng, state.step) if self.model.config.dropout_rate > 0 else None
-    grads, sums = self._loss_and_grads(state.params, batch, dropout_rng)
+    normalizer = self._normalizer(batch)  # once: it scales the gradients and the reported loss alike
+    grads, sums = self._loss_and_grads(state.params, batch, dropout_rng, normalizer)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = self._metrics(sums, self._normalizer(batch))
+    metrics = self._metrics(sums, normalizer)
     metrics["learning_rate"] = self.learning_rate_fn(state.step)
     metrics["grad_norm"] = optax.global_norm(grads)
     metrics.update(nonfinite.finite_metrics(metrics["loss"], metrics["grad_norm"]))

@@ -376,6 +376,19 @@ def test_cache_command_names_what_the_user_typed(tmp_path, capsys, monkeypatch, 
   assert _entries(tmp_path) == []
 
 
+def test_cache_command_checks_out_the_name_and_the_split_once(tmp_path, monkeypatch):
+  from flanx.input import seqio_source
+  calls = []
+  for module, name in ((data_cache, "check_out"), (data_cache, "check_split"), (seqio_source, "check_task_name")):
+    def spy(*args, _check=getattr(module, name), _name=name, **kwargs):
+      calls.append(_name)
+      return _check(*args, **kwargs)
+    monkeypatch.setattr(module, name, spy)
+  assert data_cache.main(["flanx_demo", "--examples", "3", "--vocab", "byte", "--out", str(tmp_path / "c")]) == 0
+  assert sorted(calls) == ["check_out", "check_split", "check_task_name"]
+  assert data_cache.Manifest.read(tmp_path / "c").examples == 3
+
+
 def test_cache_command_into_a_read_only_directory(tmp_path, capsys, monkeypatch):
   import os
 

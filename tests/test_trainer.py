@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from tests.helpers import demo_batches, train_losses, trainer_on
+from tests.helpers import DEMO_LENGTHS, demo_batches, train_losses, trainer_on
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +56,18 @@ def test_fsdp_shards_parameters_over_data(ten_batches, single_device_run):
 def test_gradient_accumulation_matches_one_big_batch(ten_batches, single_device_run):
   losses, _ = train_losses(trainer_on((1, 1), num_microbatches=4), ten_batches[:2])
   np.testing.assert_allclose(losses, single_device_run[0][:2], rtol=1e-4)
+
+
+@pytest.mark.parametrize("num_microbatches", [1, 2])
+def test_the_train_step_computes_the_loss_normaliser_once(monkeypatch, num_microbatches):
+  # It scales the gradients and the reported loss: one computation serves both (counted while tracing).
+  from flanx import losses
+  calls = []
+  normalizing_factor = losses.normalizing_factor
+  monkeypatch.setattr(losses, "normalizing_factor", lambda *a, **k: calls.append(1) or normalizing_factor(*a, **k))
+  trainer = trainer_on((1, 1), num_microbatches=num_microbatches)
+  names = ("encoder_input_tokens", "decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights")
+  batch = {k: jax.ShapeDtypeStruct((4, DEMO_LENGTHS["targets" if k.startswith("decoder") else "inputs"]), np.int32)
+           for k in names}
+  trainer.lower_train_step(trainer.abstract_state(), batch, jax.random.key(1))
+  assert len(calls) == 1

@@ -173,15 +173,21 @@ def write(mixture: str, out: str | os.PathLike, num_examples: int, *, split: str
           lengths: truncation.LengthSummary | None = None) -> Manifest:
   """Writes the first `num_examples` of the mixture's stream to shards under `out` (their sizes noted by
   `lengths`); returns the manifest."""
-  import seqio
-
-  from flanx import vocab
   from flanx.input import seqio_source
   if num_examples < 1 or shard_examples < 1:
     raise FlanxError(f"--examples ({num_examples}) and --shard-examples ({shard_examples}) must be positive")
   check_out(out, replace)
   seqio_source.check_task_name(mixture)  # registers the tasks; an unknown name is one line with suggestions
   check_split(mixture, split)
+  return _write_checked(mixture, out, num_examples, split, seed, shard_examples, progress, lengths)
+
+
+def _write_checked(mixture: str, out: str | os.PathLike, num_examples: int, split: str, seed: int,
+                   shard_examples: int, progress: bool, lengths: truncation.LengthSummary | None) -> Manifest:
+  """`write`, once --out, the mixture's name and the split have been checked (each once per command)."""
+  import seqio
+
+  from flanx import vocab
   stream = examples(mixture, split, seed)
   if lengths is not None:
     stream = lengths.tap(stream)
@@ -190,8 +196,7 @@ def write(mixture: str, out: str | os.PathLike, num_examples: int, *, split: str
   manifest = Manifest(mixture=mixture, split=split, seed=seed, examples=0, shards=[], shard_examples=[],
                       vocabulary=describe(active), vocab_size=int(active.vocab_size), eos_id=int(active.eos_id),
                       add_eos={k: bool(features[k].add_eos) for k in FEATURES})
-  return write_examples(stream, out, num_examples, manifest, shard_examples=shard_examples, progress=progress,
-                        replace=replace)
+  return _stage_and_install(stream, pathlib.Path(out), num_examples, manifest, shard_examples, progress)
 
 
 def check_out(out: str | os.PathLike, replace: bool) -> None:
@@ -256,8 +261,13 @@ def write_examples(stream: Iterator[dict], out: str | os.PathLike, num_examples:
   """The first `num_examples` of `stream` as shards under `out`, then `manifest` with the shards filled in.
   Written to a staging directory beside `out` and renamed when complete: a failure, Ctrl-C or SIGTERM leaves
   `out` as it was."""
-  out = pathlib.Path(out)
   check_out(out, replace)
+  return _stage_and_install(stream, pathlib.Path(out), num_examples, manifest, shard_examples, progress)
+
+
+def _stage_and_install(stream: Iterator[dict], out: pathlib.Path, num_examples: int, manifest: Manifest,
+                       shard_examples: int, progress: bool) -> Manifest:
+  """`write_examples` once --out has been checked."""
   staging = _staging(out)
   try:
     with _sigterm_interrupts():
@@ -322,8 +332,8 @@ def main(argv: Sequence[str]) -> int:
     gin.bind_parameter("allow_partial_mixture.allow", True)
   print(f"flanx data cache: {args.mixture} ({which}), {args.examples:,} examples to {args.out}", flush=True)
   lengths = truncation.LengthSummary(FEATURES)
-  manifest = write(args.mixture, args.out, args.examples, split=args.split, seed=args.seed,
-                   shard_examples=args.shard_examples, progress=True, replace=args.replace, lengths=lengths)
+  manifest = _write_checked(args.mixture, args.out, args.examples, args.split, args.seed, args.shard_examples,
+                            progress=True, lengths=lengths)
   print(f"flanx data cache: wrote {manifest.examples:,} examples in {len(manifest.shards)} shards and "
         f"{pathlib.Path(args.out).resolve() / MANIFEST}; {lengths.line()}", flush=True)
   return 0
