@@ -79,8 +79,9 @@ def main(argv: Sequence[str]) -> int:
   lengths = {"inputs": args.inputs_length, "targets": args.targets_length}
 
   partitioner = partitioning.Partitioner(partition)
-  partitioner.check_even_split(model, lengths, LAYOUT_SETTINGS)  # one line, not jit's IndivisibleError at init
-  trainer = Trainer(model, OptimizerConfig(), partitioner, lengths, args.num_microbatches)
+  # One line for an uneven split, not jit's IndivisibleError at init; the same trace builds the Trainer's state.
+  traced = partitioner.checked_abstract_params(model, lengths, LAYOUT_SETTINGS)
+  trainer = Trainer(model, OptimizerConfig(), partitioner, lengths, args.num_microbatches, abstract_params=traced)
   mesh = trainer.mesh
   layout.from_mesh(mesh, args.batch_size, args.num_microbatches, names=("--batch_size", "--num_microbatches"))
   host_batch = train_steps.random_batch(model, args.batch_size, lengths)
