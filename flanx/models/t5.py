@@ -31,6 +31,8 @@ class T5Config:
   dtype: str = "float32"  # activations; parameters are always float32
   scan_layers: bool = False
   remat_policy: str = "none"
+  # Training attention over key tiles of this size (flanx.models.blockwise_attention); 0: whole attention.
+  attention_block_size: int = 0
 
   def __post_init__(self):
     layers.check_remat_policy(self.remat_policy, "T5Config.remat_policy")
