@@ -115,9 +115,27 @@ def test_blockwise_multi_query_equals_plain_attend(float64):
   assert_grads_close(jax.grad(loss(whole), (0, 1, 2))(q, k, v), got, "q k v".split())
 
 
+def test_bfloat16_gradients_keep_their_dtypes_and_attends_values():
+  """Training's activation dtype: float32 logits inside, bfloat16 out, within bfloat16's rounding of attend."""
+  q, k, v, bias, mask, out_weights = inputs("packed", jnp.float32)
+  q, k, v, out_weights = (x.astype(jnp.bfloat16) for x in (q, k, v, out_weights))
+
+  def loss(core):
+    return lambda q, k, v, bias: jnp.sum(core(q, k, v, bias, mask).astype(jnp.float32) * out_weights)
+
+  def blockwise(q, k, v, bias, mask):
+    return attend_blockwise(q, k, v, bias, mask, block_size=4)
+
+  expected = jax.grad(loss(attend), (0, 1, 2, 3))(q, k, v, bias)
+  got = jax.jit(jax.grad(loss(blockwise), (0, 1, 2, 3)))(q, k, v, bias)
+  for name, e, g in zip("q k v bias".split(), expected, got):
+    assert g.dtype == e.dtype, name
+    np.testing.assert_allclose(g.astype(np.float32), e.astype(np.float32), atol=0.03, err_msg=f"gradient of {name}")
+
+
 def _residual_sizes(core, *args) -> list[int]:
   """Element counts of the arrays the backward of `core` keeps (the leaves of jax.vjp's closure)."""
-  _, backward = jax.vjp(core, *args)
+  _, backward = jax.vjp(jax.jit(core), *args)
   return [int(np.prod(x.shape)) for x in jax.tree.leaves(backward) if hasattr(x, "shape")]
 
 
