@@ -32,6 +32,7 @@ from flanx import (best_checkpoint, checkpoints, data_dir, decoding, distributed
 from flanx.errors import FlanxError
 from flanx.input import layout, pipeline, seqio_source
 from flanx.input.config import DatasetConfig
+from flanx.models import blockwise_attention
 from flanx.flops import process_peak_flops
 from flanx.optimizer import OptimizerConfig
 from flanx.trainer import Trainer, TrainState
@@ -181,6 +182,9 @@ def train(
   lengths = dict(train_dataset_cfg.task_feature_lengths)
   # A parameter the mesh splits unevenly: one line before MODEL_DIR is made, not jit's IndivisibleError at init.
   partitioner.check_even_split(model, lengths)
+  # An ATTENTION_BLOCK_SIZE that tiles an attention's keys unevenly: one line here, not at the first step.
+  blockwise_attention.check_lengths(getattr(model.config, "attention_block_size", 0), model.batch_shapes(1, lengths),
+                                    lengths)
   model_dir = checkpoints.as_path(model_dir)
   _check_writable(model_dir)
   if jax.process_index() == 0:

@@ -87,6 +87,13 @@ TRAIN_ROWS = [
     (["--gin.T5Config.num_heads=0"], "T5Config.num_heads=0 must be at least 1"),
     (["--gin.T5Config.emb_dim=8.5"], "T5Config.emb_dim=8.5 must be an integer"),
     (["--gin.T5Config.dtype='int8'"], "T5Config.dtype='int8' is not an activation dtype"),
+    (["--gin.ATTENTION_BLOCK_SIZE=-1"],
+     "T5Config.attention_block_size=-1 (ATTENTION_BLOCK_SIZE in the run's gin files) must be at least 0"),
+    (["--gin.ATTENTION_BLOCK_SIZE='abc'"], "T5Config.attention_block_size='abc' (ATTENTION_BLOCK_SIZE in the run's "
+     "gin files) must be an integer"),
+    # demo.gin's TASK_FEATURE_LENGTHS are 32 and 16: 12 tiles neither.
+    (["--gin.ATTENTION_BLOCK_SIZE=12"], "ATTENTION_BLOCK_SIZE=12 does not divide the attention key length 16 of "
+     "TASK_FEATURE_LENGTHS={'inputs': 32, 'targets': 16}"),
     (["--gin.DATA_DIR='tests/test_bad_inputs.py'"],
      "data directory tests/test_bad_inputs.py (from DATA_DIR) is a file"),
     (["--gin.EVAL_PERIOD=10", "--gin.EVAL_SUITE='flan_heldot'"],

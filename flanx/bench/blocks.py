@@ -1,13 +1,15 @@
 """`flanx bench blocks`: the attention core and the gated MLP, forward + backward, against plain autodiff.
 
   flanx bench blocks [--batch_size=8] [--length=512] [--heads=6] [--head_dim=64] [--embed=512]
-      [--mlp=1024] [--steps=7]
+      [--mlp=1024] [--steps=7] [--blockwise_batch=2] [--blockwise_length=2048] [--block_size=512]
 
 Times jax.grad of a loss over `attention.attend` and `gated_mlp.gated_mlp` (the hand-written backwards
 that the T5 and PaLM layers use) and over their plain references (`plain_attend`, `plain_gated_mlp`,
 differentiated by autodiff), alternating the two, one call each per round, in this process: load from
 other processes hits both alike. Defaults are T5 v1.1 Small's encoder layer at batch 8 x 512, float32,
 with a relative-position bias and a padding mask. Prints best and median seconds and the ratio.
+A third row times `blockwise_attention.attend_blockwise` against whole `attend` at T5 Small's heads and a long
+sequence (--blockwise_length keys in tiles of --block_size), the shape ATTENTION_BLOCK_SIZE is for.
 """
 
 import argparse
@@ -43,7 +45,9 @@ def _report(block: str, times: dict[str, list[float]]) -> None:
         f"(medians), {min(plain) / min(fused):.2f}x (best)")
 
 
-def attention_candidates(batch: int, length: int, heads: int, head_dim: int) -> dict[str, Callable[[], object]]:
+def attention_candidates(batch: int, length: int, heads: int, head_dim: int,
+                         cores: dict[str, Callable] | None = None) -> dict[str, Callable[[], object]]:
+  """jax.grad of a loss over each attention core (default: plain autodiff, then attend) at one shape."""
   from flanx.models.attention import attend, plain_attend
   keys = jax.random.split(jax.random.key(0), 5)
   q, k, v, out_weights = (jax.random.normal(keys[i], (batch, length, heads, head_dim)) for i in range(4))
@@ -60,7 +64,19 @@ def attention_candidates(batch: int, length: int, heads: int, head_dim: int) -> 
     step = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))
     return lambda: step(q, k, v, bias)
 
-  return {"plain autodiff": grad_of(plain_attend), "attend": grad_of(attend)}
+  cores = cores or {"plain autodiff": plain_attend, "attend": attend}
+  return {name: grad_of(core) for name, core in cores.items()}
+
+
+def blockwise_cores(block_size: int) -> dict[str, Callable]:
+  """Whole `attend` (the baseline) and `attend_blockwise` over key tiles of `block_size`."""
+  from flanx.models.attention import attend
+  from flanx.models.blockwise_attention import attend_blockwise
+
+  def blockwise(q, k, v, bias, mask):
+    return attend_blockwise(q, k, v, bias, mask, block_size=block_size)
+
+  return {"attend": attend, f"blockwise ({block_size})": blockwise}
 
 
 def mlp_candidates(batch: int, length: int, embed: int, mlp: int) -> dict[str, Callable[[], object]]:
@@ -86,12 +102,15 @@ def mlp_candidates(batch: int, length: int, embed: int, mlp: int) -> dict[str, C
 def main(argv: Sequence[str]) -> int:
   parser = argparse.ArgumentParser(prog="flanx bench blocks")
   for name, default in (("batch_size", 8), ("length", 512), ("heads", 6), ("head_dim", 64), ("embed", 512),
-                        ("mlp", 1024), ("steps", 7)):
+                        ("mlp", 1024), ("steps", 7), ("blockwise_batch", 2), ("blockwise_length", 2048),
+                        ("block_size", 512)):
     parser.add_argument(f"--{name}", type=int, default=default)
   args = parser.parse_args(argv)
   for name, value in vars(args).items():
     if value <= 0:
       raise FlanxError(f"--{name}={value} must be positive")
+  if args.blockwise_length % args.block_size:
+    raise FlanxError(f"--block_size={args.block_size} must divide --blockwise_length={args.blockwise_length}")
   kept = host_memory.keep_large_buffers()  # as `bench train` does, before JAX starts its thread pools
   print(f"[bench blocks] batch {args.batch_size} x {args.length}, float32, {args.steps} rounds, alternating; "
         f"glibc keeps large buffers: {'yes' if kept else 'no'}", flush=True)
@@ -101,4 +120,9 @@ def main(argv: Sequence[str]) -> int:
                                   args.steps))
   print(f"gated-GELU MLP, {args.embed} -> 2 x {args.mlp} -> {args.embed} (forward + backward):", flush=True)
   _report("MLP", _alternate(mlp_candidates(args.batch_size, args.length, args.embed, args.mlp), args.steps))
+  print(f"attention over key tiles, batch {args.blockwise_batch} x {args.blockwise_length}, {args.heads} heads x "
+        f"{args.head_dim}, bias and padding mask (forward + backward):", flush=True)
+  _report("blockwise attention", _alternate(
+      attention_candidates(args.blockwise_batch, args.blockwise_length, args.heads, args.head_dim,
+                           blockwise_cores(args.block_size)), args.steps))
   return 0

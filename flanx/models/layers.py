@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flanx.models import blockwise_attention
 from flanx.models.attention import attend, plain_attend
 from flanx.models.dropout import DropoutKeep
 from flanx.models.gated_mlp import gated_mlp
@@ -104,12 +105,14 @@ class Attention(nn.Module):
   `bias` is added to the logits (relative positions); `mask` is True where attention is allowed.
   `decode` turns on the KV cache (the "cache" collection, see `cached_key_values`): 'self' for causal
   self-attention fed one token at `position`, 'cross' for attention to a fixed memory (the encoder output).
+  `block_size` > 0: the non-decoding path attends over key tiles of that size (see `training_attend`).
   """
 
   num_heads: int
   head_dim: int
   dropout_rate: float = 0.0
   dtype: Dtype = jnp.float32
+  block_size: int = 0
 
   @nn.compact
   def __call__(self, inputs_q: jax.Array, inputs_kv: jax.Array, mask: jax.Array | None,
@@ -145,10 +148,25 @@ class Attention(nn.Module):
       return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
     k = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), "batch", "length", "heads", "kv")
     v = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), "batch", "length", "heads", "kv")
-    keep = DropoutKeep(self.dropout_rate, name="Dropout_0")(
-        (q.shape[0], self.num_heads, q.shape[1], k.shape[1]), deterministic)
-    out = attend(q, k, v, bias, mask, keep, self.dropout_rate)
+    out = training_attend(self, q, k, v, bias, mask, deterministic, self.block_size)
     return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
+
+
+def training_attend(module: nn.Module, q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None,
+                    mask: jax.Array | None, deterministic: bool, block_size: int,
+                    key_layout: str = "bthk") -> jax.Array:
+  """The attention core of a training (non-decoding) pass, for `module` (its `dropout_rate`): over key tiles
+  of `block_size` when blockwise_attention.uses_blocks says so, drawing one dropout key instead of a whole
+  (batch, heads, q, k) keep mask; else `attend` (`plain_attend` for one shared key/value head)."""
+  rate = 0.0 if deterministic else module.dropout_rate
+  if blockwise_attention.uses_blocks(block_size, k.shape[1]):
+    key = module.make_rng("dropout") if rate > 0 else None
+    return blockwise_attention.attend_blockwise(q, k, v, bias, mask, key, rate, block_size, key_layout)
+  keep = DropoutKeep(module.dropout_rate, name="Dropout_0")(
+      (q.shape[0], q.shape[2], q.shape[1], k.shape[1]), deterministic)
+  if key_layout == "bthk":
+    return attend(q, k, v, bias, mask, keep, module.dropout_rate)
+  return plain_attend(q, k, v, bias, mask, keep, module.dropout_rate, key_layout=key_layout)
 
 
 def relative_position_bucket(relative_position: jax.Array, bidirectional: bool, num_buckets: int,

@@ -78,6 +78,7 @@ class MultiQueryAttention(nn.Module):
   rope_max_wavelength: float
   dropout_rate: float = 0.0
   dtype: layers.Dtype = jnp.float32
+  block_size: int = 0  # > 0: training attends over key tiles of this size (layers.training_attend)
 
   @nn.compact
   def __call__(self, x, positions, mask, deterministic: bool, decode_length: int | None = None,
@@ -100,9 +101,12 @@ class MultiQueryAttention(nn.Module):
     if decode_length is not None:
       keys, values = kv_cache.cached_key_values(self, keys, values, "self", slot, decode_length)
     keys, values = constrain(keys, "batch", "length", "kv"), constrain(values, "batch", "length", "kv")
-    keep = DropoutKeep(self.dropout_rate, name="Dropout_0")(
-        (q.shape[0], q.shape[2], q.shape[1], keys.shape[1]), deterministic)
-    out = plain_attend(q, keys, values, None, mask, keep, self.dropout_rate, key_layout="btk")
+    if decode_length is None:
+      out = layers.training_attend(self, q, keys, values, None, mask, deterministic, self.block_size, "btk")
+    else:
+      keep = DropoutKeep(self.dropout_rate, name="Dropout_0")(
+          (q.shape[0], q.shape[2], q.shape[1], keys.shape[1]), deterministic)
+      out = plain_attend(q, keys, values, None, mask, keep, self.dropout_rate, key_layout="btk")
     return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
 
 
@@ -119,7 +123,8 @@ class ParallelBlock(nn.Module):
     dropout = nn.Dropout(c.dropout_rate, broadcast_dims=(-2,))
     h = layers.RMSNorm(dtype=c.dtype, name="pre_layer_norm")(x)
     attn = MultiQueryAttention(c.num_heads, c.head_dim, c.rope_max_wavelength, c.dropout_rate, c.dtype,
-                               name="attention")(h, positions, mask, self.deterministic, self.decode_length, slot)
+                               c.attention_block_size, name="attention")(
+        h, positions, mask, self.deterministic, self.decode_length, slot)
     mlp = layers.GatedMlp(c.mlp_dim, c.dropout_rate, activation=nn.silu, dtype=c.dtype,
                           name="mlp")(h, self.deterministic)
     x = x + dropout(attn, deterministic=self.deterministic) + dropout(mlp, deterministic=self.deterministic)

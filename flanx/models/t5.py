@@ -48,8 +48,8 @@ class EncoderLayer(nn.Module):
     c = self.config
     dropout = nn.Dropout(c.dropout_rate, broadcast_dims=(-2,))
     h = layers.RMSNorm(dtype=c.dtype, name="pre_attention_layer_norm")(x)
-    h = layers.Attention(c.num_heads, c.head_dim, c.dropout_rate, c.dtype, name="attention")(
-        h, h, mask, bias, self.deterministic)
+    h = layers.Attention(c.num_heads, c.head_dim, c.dropout_rate, c.dtype, c.attention_block_size,
+                         name="attention")(h, h, mask, bias, self.deterministic)
     x = x + dropout(h, deterministic=self.deterministic)
     h = layers.RMSNorm(dtype=c.dtype, name="pre_mlp_layer_norm")(x)
     h = layers.GatedMlp(c.mlp_dim, c.dropout_rate, dtype=c.dtype, name="mlp")(h, self.deterministic)
@@ -68,12 +68,13 @@ class DecoderLayer(nn.Module):
     self_cache, cross_cache = ("self", "cross") if self.decode else (None, None)
     dropout = nn.Dropout(c.dropout_rate, broadcast_dims=(-2,))
     h = layers.RMSNorm(dtype=c.dtype, name="pre_self_attention_layer_norm")(x)
-    h = layers.Attention(c.num_heads, c.head_dim, c.dropout_rate, c.dtype, name="self_attention")(
-        h, h, self_mask, bias, self.deterministic, self_cache, position)
+    h = layers.Attention(c.num_heads, c.head_dim, c.dropout_rate, c.dtype, c.attention_block_size,
+                         name="self_attention")(h, h, self_mask, bias, self.deterministic, self_cache, position)
     x = x + dropout(h, deterministic=self.deterministic)
     h = layers.RMSNorm(dtype=c.dtype, name="pre_cross_attention_layer_norm")(x)
-    h = layers.Attention(c.num_heads, c.head_dim, c.dropout_rate, c.dtype, name="encoder_decoder_attention")(
-        h, encoded, cross_mask, None, self.deterministic, cross_cache)
+    h = layers.Attention(c.num_heads, c.head_dim, c.dropout_rate, c.dtype, c.attention_block_size,
+                         name="encoder_decoder_attention")(h, encoded, cross_mask, None, self.deterministic,
+                                                           cross_cache)
     x = x + dropout(h, deterministic=self.deterministic)
     h = layers.RMSNorm(dtype=c.dtype, name="pre_mlp_layer_norm")(x)
     h = layers.GatedMlp(c.mlp_dim, c.dropout_rate, dtype=c.dtype, name="mlp")(h, self.deterministic)
