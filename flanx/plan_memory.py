@@ -16,6 +16,7 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 from flanx import partitioning
+from flanx.models import blockwise_attention
 from flanx.optimizer import OptimizerConfig
 
 # Working space beside the state that the count below does not itemise: the optimizer update of the largest
@@ -100,12 +101,6 @@ _SCORE_F32_ARRAYS = 2
 _TILE_F32_ARRAYS = 4
 
 
-def blockwise(block: int, key_tokens: int) -> bool:
-  """Whether an attention over `key_tokens` keys runs in tiles of `block` (as the model decides: a block set,
-  shorter than the keys and dividing them; otherwise it attends whole)."""
-  return 0 < block < key_tokens and key_tokens % block == 0
-
-
 def layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_tokens: int = 0) -> dict[str, float]:
   """What one layer of one sequence holds, by remat class.
 
@@ -116,10 +111,11 @@ def layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_token
   once; 'produced': what the layer's operations write (the traffic, plan_time); 'tile': the transient working
   set of one blockwise-attention tile.
 
-  An attention that runs blockwise (config.attention_block_size B, `blockwise`) keeps no score-sized array: its
-  backward keeps q, k, v and the output (among 'weight_dots') and a float32 log-sum-exp per head and query, and
-  recomputes each (heads, tokens, B) tile of logits, probabilities and dropout mask. The tiles' bytes still pass
-  through memory, so 'produced' and 'random_bits' are those of whole attention.
+  An attention that runs blockwise (config.attention_block_size B, where blockwise_attention.uses_blocks) keeps
+  no score-sized array: its backward keeps q, k, v and the output (among 'weight_dots') and a float32
+  log-sum-exp per head and query, and recomputes each (heads, tokens, B) tile of logits, probabilities and
+  dropout mask. The tiles' bytes still pass through memory, so 'produced' and 'random_bits' are those of whole
+  attention.
   """
   d, f, h = config.emb_dim, config.mlp_dim / m, config.num_heads / m
   hd = config.num_heads * config.head_dim / m
@@ -128,8 +124,8 @@ def layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_token
   block = config.attention_block_size
   attentions = [kv_tokens] + ([cross_tokens] if cross_tokens else [])  # key lengths: self, cross
   score_elems = sum(h * tokens * keys for keys in attentions)
-  held_elems = sum(h * tokens * keys for keys in attentions if not blockwise(block, keys))
-  blocked = sum(blockwise(block, keys) for keys in attentions)
+  held_elems = sum(h * tokens * keys for keys in attentions if not blockwise_attention.uses_blocks(block, keys))
+  blocked = sum(blockwise_attention.uses_blocks(block, keys) for keys in attentions)
   tile_elems = h * tokens * block if blocked else 0
   log_sum_exp = blocked * h * tokens * 4
   weight_dots = tokens * (hd + 2 * kv_hd + d + 2 * f + d) * a

@@ -26,7 +26,7 @@ import gin
 
 from flanx import partitioning, plan, plan_chips, plan_memory, plan_time
 from flanx.errors import FlanxError
-from flanx.models import layers
+from flanx.models import blockwise_attention, layers
 
 # 'nothing_saveable' is what 'full' does (nn.remat without a policy saves nothing), so it is not tried twice.
 REMAT_CHOICES = tuple(p for p in layers.REMAT_POLICIES if p != "nothing_saveable")
@@ -112,7 +112,7 @@ def block_choices(inputs: plan.PlanInputs, blocks: Sequence[int] = BLOCK_CHOICES
   and none is refused (the model attends whole over keys no longer than the block; a shorter key length must
   divide by it)."""
   lengths = key_lengths(inputs)
-  return [b for b in blocks if b == 0 or (any(plan_memory.blockwise(b, n) for n in lengths)
+  return [b for b in blocks if b == 0 or (any(blockwise_attention.uses_blocks(b, n) for n in lengths)
                                           and all(n <= b or n % b == 0 for n in lengths))]
 
 

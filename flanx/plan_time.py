@@ -24,6 +24,7 @@ from jax.sharding import PartitionSpec
 
 from flanx import partitioning, plan_chips, plan_memory
 from flanx.errors import FlanxError
+from flanx.models import blockwise_attention
 
 # Memory traffic of the operations other than matrix products, per byte of the values a sequence's layers
 # produce (the 'produced' of plan_memory.layer_bytes): normalisation, softmax, dropout and residual fusions read and write each value several times forward and backward; remat trades reading
@@ -160,11 +161,11 @@ def _residual_only_flops(config, lengths: Mapping[str, int]) -> float:
 
 def _blockwise_recompute_flops(config, lengths: Mapping[str, int]) -> float:
   """The query-key products that blockwise attention runs again in its backward pass (one example): those of
-  the attentions whose keys it tiles (plan_memory.blockwise)."""
+  the attentions whose keys it tiles (blockwise_attention.uses_blocks)."""
   block, inner = config.attention_block_size, config.num_heads * config.head_dim
 
   def query_key(layers: int, queries: int, keys: int) -> float:
-    return layers * queries * 2 * keys * inner if plan_memory.blockwise(block, keys) else 0.0
+    return layers * queries * 2 * keys * inner if blockwise_attention.uses_blocks(block, keys) else 0.0
 
   if hasattr(config, "num_encoder_layers"):
     l_in, l_out = lengths["inputs"], lengths["targets"]
