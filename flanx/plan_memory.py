@@ -89,13 +89,18 @@ def model_split(rules: partitioning.LogicalRules, mesh_shape: Mapping[str, int])
 
 # The backward pass of one layer holds its recomputed forward values, their cotangents and the attention-score
 # gradients at once: about this many times the layer's forward values (fitted to compiled scanned layers).
-_BACKWARD_WORKING_FACTOR = 3
+_BACKWARD_WORKING_FACTOR = 2.5
 # Dropout draws 32 random bits per element it masks; a kept mask is one byte per element.
 _RANDOM_BITS_BYTES = 4
 # Float32 score-sized arrays the backward pass keeps per attention beside the probabilities in the activation
 # dtype: the logits and the softmax's probabilities (fitted with _BACKWARD_WORKING_FACTOR; XLA's CPU programs
 # of T5 at 2,048 tokens keep both).
 _SCORE_F32_ARRAYS = 2
+# The per-token values a layer's backward pass uses (the products' outputs, the elementwise values, the dropout
+# masks; not the layer input that full remat keeps) take this many times their bfloat16 bytes: XLA's CPU compiler
+# holds many bfloat16 values in float32 (fitted with blockwise attention, where they are most of what is kept;
+# float32 models are counted as they are).
+_HELD_TOKEN_VALUES = 2
 # Float32 arrays of one blockwise-attention tile alive at once in its backward: the recomputed logits and
 # probabilities, and the gradients of both.
 _TILE_F32_ARRAYS = 4
@@ -140,11 +145,12 @@ def layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_token
   # A tile's f32 logits, probabilities and their gradients, its probabilities in the activation dtype for the
   # product, and its dropout draws and mask.
   tile = tile_elems * (_TILE_F32_ARRAYS * 4 + a + drop * (_RANDOM_BITS_BYTES + 1))
-  return {"inputs": inputs, "weight_dots": weight_dots, "dots": weight_dots + kept_scores,
-          "all": rest + kept_scores + drop * held_elems,
+  held = _HELD_TOKEN_VALUES if a < 4 else 1
+  return {"inputs": inputs, "weight_dots": held * weight_dots, "dots": held * weight_dots + kept_scores,
+          "all": inputs + held * (rest - inputs) + kept_scores + drop * held_elems,
           "random_bits": drop * _RANDOM_BITS_BYTES * (score_elems + dropped),
           "random_held": drop * _RANDOM_BITS_BYTES * (held_elems + dropped),
-          "produced": rest + score_elems * (4 + a) + drop * score_elems, "tile": tile}
+          "produced": rest + score_elems * (4 + a) + drop * score_elems, "dot_outputs": weight_dots, "tile": tile}
 
 
 def _kept(layer: Mapping[str, float], policy: str) -> float:

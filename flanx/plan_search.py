@@ -423,7 +423,7 @@ def report(result: Search, gin_files: Sequence[str], bindings_of: Callable[[Layo
            f"{topology.chip.name}); batch {inputs.batch_size}, lengths {dict(inputs.feature_lengths)}"
            + (f", {train_steps:,} steps" if train_steps else "")]
   refused = sum(result.refused.values())
-  lines.append(f"  {result.tried} layouts tried (mesh x rules x microbatches x remat x scan); "
+  lines.append(f"  {result.tried} layouts tried (mesh x rules x microbatches x remat x scan x attention block); "
                f"{refused} refused as flanx train would; {result.too_big} do not fit by the estimate; "
                f"{len(result.fitting) + len([c for c in result.compiled if not c.compiled_fits])} fit")
   if result.enumeration.skipped:

@@ -263,7 +263,7 @@ def analytic_cost(plan) -> StepCost:
   if split > 1:
     ici += rows * ring_all_reduce(_activation_all_reduces(config, lengths, remat) * a, split)
   activations = _activation_bytes(config, lengths, split, a)
-  dot_traffic = weight_reads + rows * (_DOT_TRAFFIC + (1 if remat else 0)) * activations["weight_dots"]
+  dot_traffic = weight_reads + rows * (_DOT_TRAFFIC + (1 if remat else 0)) * activations["dot_outputs"]
   other_traffic = optimizer_traffic + rows * (_ACTIVATION_TRAFFIC * activations["produced"]
                                               + _RANDOM_BITS_TRAFFIC * activations["random_bits"])
   return StepCost(flops=flops, bytes_accessed=dot_traffic + other_traffic, ici_bytes=ici, dcn_bytes=dcn,
@@ -272,7 +272,7 @@ def analytic_cost(plan) -> StepCost:
 
 def _activation_bytes(config, lengths: Mapping[str, int], split: int, a: int) -> dict[str, float]:
   """plan_memory.layer_bytes summed over one sequence's layers, with the logits (and their f32 log-softmax
-  and gradient) among 'produced' and their projection's output among 'weight_dots'."""
+  and gradient) among 'produced' and their projection's output among 'dot_outputs'."""
   if hasattr(config, "num_encoder_layers"):
     enc, dec = lengths["inputs"], lengths["targets"]
     stacks = [(config.num_encoder_layers, plan_memory.layer_bytes(enc, enc, config, split, a)),
@@ -282,10 +282,10 @@ def _activation_bytes(config, lengths: Mapping[str, int], split: int, a: int) ->
     length = lengths["inputs"] + lengths["targets"]
     stacks = [(config.num_layers, plan_memory.layer_bytes(length, length, config, split, a))]
     logit_tokens = length
-  total = {key: sum(n * layer[key] for n, layer in stacks) for key in ("produced", "weight_dots", "random_bits")}
+  total = {key: sum(n * layer[key] for n, layer in stacks) for key in ("produced", "dot_outputs", "random_bits")}
   logits = logit_tokens * config.vocab_size / split
   total["produced"] += logits * (a + 4 + 4)
-  total["weight_dots"] += logits * a
+  total["dot_outputs"] += logits * a
   return total
 
 
