@@ -111,11 +111,11 @@ def layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_token
 
   'inputs': the layer input (all that full remat keeps); 'weight_dots': outputs of the products with weight
   matrices (kept by dots_with_no_batch_dims_saveable); 'dots': those plus the attention scores (kept by
-  dots_saveable); 'all':
-  everything the backward pass uses, including f32 attention logits and probabilities and the elementwise
-  MLP values; 'random_bits': the dropout draws made while computing the layer, 'random_held' those alive at
-  once; 'produced': what the layer's operations write (the traffic, plan_time); 'tile': the transient working
-  set of one blockwise-attention tile.
+  dots_saveable); 'all': everything the backward pass uses, including f32 attention logits and probabilities
+  and the elementwise MLP values; 'random_bits': the dropout draws made while computing the layer,
+  'random_held' those alive at once; 'tile': the transient working set of one blockwise-attention tile. For
+  the traffic (plan_time), in the activation dtype's bytes: 'produced', what the layer's operations write, and
+  'dot_outputs', the weight products' outputs.
 
   An attention that runs blockwise (config.attention_block_size B, where blockwise_attention.uses_blocks) keeps
   no score-sized array: its backward keeps q, k, v and the output (among 'weight_dots') and a float32
@@ -147,8 +147,8 @@ def layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_token
   # product, and its dropout draws and mask.
   tile = tile_elems * (_TILE_F32_ARRAYS * 4 + a + drop * (_RANDOM_BITS_BYTES + 1))
   held = _HELD_TOKEN_VALUES if a < 4 else 1
-  # dots_saveable saves every product's output, each tile's f32 query-key product among them: blocks save nothing
-  # under it (XLA CPU: T5 Large, 4 microbatches, compiles to 26.9 GiB with blocks of 512).
+  # dots_saveable saves every product's output, each tile's f32 query-key product among them, so blocks save
+  # little under it (XLA CPU: T5 Large, 4 microbatches, compiles to 26.9 GiB with blocks of 512).
   tile_products = (score_elems - held_elems) * 4
   return {"inputs": inputs, "weight_dots": held * weight_dots, "dots": held * weight_dots + kept_scores + tile_products,
           "all": inputs + held * (rest - inputs) + kept_scores + drop * held_elems,

@@ -404,7 +404,8 @@ def _row(rank: str, candidate: Candidate, train_steps: int | None) -> str:
   mesh = f"{layout.replica}x{layout.data}x{layout.model}"
   scan = "on" if layout.scan_layers else "off"
   text = (f"  {rank:>4}  {mesh:>9}  {layout.rules:<17} {layout.num_microbatches:>3}  {layout.remat_policy:<32} "
-          f"{scan:<4} {layout.attention_block or '-':>5} {_duration(shapes.seconds):>9} {shapes.mfu:>6.1%} {_hours(shapes, train_steps):>7}  ")
+          f"{scan:<4} {layout.attention_block or '-':>5} {_duration(shapes.seconds):>9} {shapes.mfu:>6.1%} "
+          f"{_hours(shapes, train_steps):>7}  ")
   if compiled is not None:
     text += f"{_duration(compiled.seconds):>9} {compiled.mfu:>6.1%} {_hours(compiled, train_steps):>7}  "
   else:

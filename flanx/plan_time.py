@@ -27,8 +27,9 @@ from flanx.errors import FlanxError
 from flanx.models import blockwise_attention
 
 # Memory traffic of the operations other than matrix products, per byte of the values a sequence's layers
-# produce (the 'produced' of plan_memory.layer_bytes): normalisation, softmax, dropout and residual fusions read and write each value several times forward and backward; remat trades reading
-# stored values for writing recomputed ones, about even. Fitted to XLA's CPU programs (tiny T5 and T5 Small,
+# produce (the 'produced' of plan_memory.layer_bytes): normalisation, softmax, dropout and residual fusions
+# read and write each value several times forward and backward; remat trades reading stored values for writing
+# recomputed ones, about even. Fitted to XLA's CPU programs (tiny T5 and T5 Small,
 # apart from their random bits; tests/pod/test_plan_cost.py compares them), which fuse less than XLA's TPU
 # programs: for a TPU this memory term is likely pessimistic.
 _ACTIVATION_TRAFFIC = 14.0
