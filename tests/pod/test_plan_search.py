@@ -94,11 +94,15 @@ def test_the_attention_block_is_tried_where_it_tiles_some_attention_and_divides_
   assert plan_search.block_choices(_tiny()) == [0]  # 32 and 16 keys: 512 would be whole attention
   assert plan_search.block_choices(_tiny(), (0, 16, 12)) == [0, 16]  # 12 divides neither 32 nor 16
   # A blockwise layout takes its whole-attention twin's plan with its own activations: exactly make_plan's.
-  found = plan_search.enumerate_layouts(_tiny(), V4_16, ("none",), (True,), (0, 16))
+  inputs = _tiny()
+  found = plan_search.enumerate_layouts(inputs, V4_16, ("none",), (True,), (0, 16))
   assert sum(layout.attention_block == 16 for layout in found.layouts) == len(found.layouts) // 2
-  candidates, _ = plan_search.plans(_tiny(), V4_16, found.layouts)
-  for candidate in [c for c in candidates if c.layout.attention_block and c.layout.num_microbatches == 1]:
-    direct = plan.make_plan(plan_search.with_layout(_tiny(), candidate.layout), V4_16, candidate.layout.mesh_shape)
+  candidates, _ = plan_search.plans(inputs, V4_16, found.layouts)
+  checked = [c for c in candidates if c.layout.attention_block and c.layout.num_microbatches == 1
+             and c.layout.rules in ("fsdp", "model_parallel_2d")]  # one per mesh
+  assert len(checked) == 3
+  for candidate in checked:
+    direct = plan.make_plan(plan_search.with_layout(inputs, candidate.layout), V4_16, candidate.layout.mesh_shape)
     assert candidate.plan.estimate == direct.estimate
     assert candidate.plan.inputs.model.config.attention_block_size == candidate.layout.attention_block
   whole, tiled = (next(c for c in candidates if c.layout.attention_block == b and c.layout.data == 8) for b in (0, 16))
