@@ -198,6 +198,8 @@ def test_blockwise_attention_keeps_no_score_sized_activations():
   kept = [plan_memory.activation_bytes(c, lengths, 4, 1) for c in
           (_small_config("REMAT_POLICY='none'"), _small_config("REMAT_POLICY='none'", "ATTENTION_BLOCK_SIZE=512"))]
   assert kept[1] < 0.5 * kept[0]
+  inputs = plan.load(["runs/flan_t5_small.gin"], ["ATTENTION_BLOCK_SIZE=512"])
+  assert "; attention blocks of 512" in plan.report(plan.make_plan(inputs, plan_chips.parse_topology("v4-8")), [])
 
 
 def test_blockwise_attention_adds_the_recomputed_query_key_products_to_the_remat_factor():
