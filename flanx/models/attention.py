@@ -121,7 +121,7 @@ def plain_attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | Non
   key_layout names k's and v's axes for einsum: "bthk" as `attend` takes them, "bhtk" as the KV cache
   stores them, "btk" for one key/value head shared by every query head (PaLM's multi-query attention).
   """
-  logits = jnp.einsum(f"bqhk,{key_layout}->bhqt", q, k, preferred_element_type=_logits_dtype(q.dtype))
+  logits = jnp.einsum(f"bqhk,{key_layout}->bhqt", q, k, preferred_element_type=logits_dtype(q.dtype))
   if bias is not None:
     logits = add_shared_bias(logits, bias.astype(logits.dtype))
   if mask is not None:
@@ -132,13 +132,13 @@ def plain_attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | Non
   return jnp.einsum(f"bhqt,{key_layout}->bqhk", weights, v)
 
 
-def _logits_dtype(dtype) -> jnp.dtype:
+def logits_dtype(dtype) -> jnp.dtype:
   """float32 for float32 and narrower activations, float64 for float64 ones."""
   return jnp.promote_types(dtype, jnp.float32)
 
 
 def _forward(q, k, v, bias, mask, keep, scale):
-  acc = _logits_dtype(q.dtype)
+  acc = logits_dtype(q.dtype)
   qh, kt, vh = _heads_major(q), _t(_heads_major(k)), _heads_major(v)
   logits = _bmm(qh, kt, acc)  # (batch, heads, q_length, k_length)
   if bias is not None:
@@ -168,7 +168,7 @@ def _attend_fwd(scale, q, k, v, bias, mask, keep):
 
 def _attend_bwd(scale, residuals, grad):
   qh, kt, vh, weights, used, out_h, has_key, keep, bias_marker = residuals
-  dtype, acc = qh.dtype, _logits_dtype(qh.dtype)
+  dtype, acc = qh.dtype, logits_dtype(qh.dtype)
   grad_h = _heads_major(grad.astype(dtype))  # (batch, heads, q_length, head_dim)
   dv_t = _bmm(_t(grad_h), used, dtype)  # (batch, heads, head_dim, k_length)
   if has_key is not None:

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from flanx.errors import FlanxError
-from flanx.models.attention import MASK_VALUE, batch_sum
+from flanx.models.attention import MASK_VALUE, batch_sum, logits_dtype
 from flanx.models.dropout import apply_keep, keep_scale
 
 # k's and v's layouts, as plain_attend names them: per-head keys, or one key/value head for every query head
@@ -105,10 +105,6 @@ def _tile_keep(key: jax.Array, index, rate: float, shape: tuple[int, ...]) -> ja
   return jax.random.bernoulli(jax.random.fold_in(key, index), 1.0 - rate, shape)
 
 
-def _logits_dtype(dtype) -> jnp.dtype:
-  return jnp.promote_types(dtype, jnp.float32)
-
-
 def _heads_major(x: jax.Array, kspec: str = "bhtd") -> jax.Array:
   """(batch, length, heads, head_dim) -> (batch, heads, length, head_dim); (batch, length, head_dim) as it is."""
   return jnp.transpose(x, (0, 2, 1, 3)) if kspec == "bhtd" else x
@@ -121,7 +117,7 @@ def _tile(x: jax.Array, s: _Static, index, axis: int) -> jax.Array:
 def _tile_logits(s: _Static, qh, kh, bias, mask, index):
   """Tile `index`'s logits (batch, heads, q_length, block), biased and masked as attend's, and its keys."""
   k_tile = _tile(kh, s, index, s.kspec.index("t"))
-  logits = jnp.einsum(f"bhqd,{s.kspec}->bhqt", qh, k_tile, preferred_element_type=_logits_dtype(qh.dtype))
+  logits = jnp.einsum(f"bhqd,{s.kspec}->bhqt", qh, k_tile, preferred_element_type=logits_dtype(qh.dtype))
   if bias is not None:
     logits = logits + _tile(bias, s, index, 3).astype(logits.dtype)
   if mask is not None:
@@ -138,7 +134,7 @@ def _kept(s: _Static, x, key, index):
 
 def _forward(s: _Static, qh, kh, vh, bias, mask, key):
   """The output (batch, heads, q_length, head_dim) and each row's log-sum-exp (batch, heads, q_length)."""
-  acc = _logits_dtype(qh.dtype)
+  acc = logits_dtype(qh.dtype)
   rows = qh.shape[:3]
 
   def step(carry, index):
@@ -175,7 +171,7 @@ def _blockwise_fwd(s, q, k, v, bias, mask, key):
 
 def _blockwise_bwd(s, residuals, grad):
   qh, kh, vh, bias, mask, key, out, lse, has_key = residuals
-  dtype, acc = qh.dtype, _logits_dtype(qh.dtype)
+  dtype, acc = qh.dtype, logits_dtype(qh.dtype)
   key_axis = s.kspec.index("t")
   grad_h = _heads_major(grad.astype(dtype))  # (batch, heads, q_length, head_dim)
   # The values' gradient takes every row's weights (a fully masked row's are uniform); the logits' skip such rows.
