@@ -239,7 +239,9 @@ def cost_report(plan: Plan, cost, model_flops: float) -> list[str]:
       f"  compiled step, per device (dot FLOPs and bytes counted from the HLO with loop trip counts; XLA's "
       f"cost analysis counts a loop body once: {_si(cost.xla_flops, 'FLOP')}, {_gib(cost.xla_bytes_accessed).strip()})",
       f"    FLOPs {_si(cost.flops)}; analytic model FLOPs {_si(model_flops)}; compiled / model = "
-      f"{cost.flops / model_flops:.3f} (remat {plan.inputs.model.config.remat_policy}: {expected:.3f} expected)",
+      f"{cost.flops / model_flops:.3f} (remat {plan.inputs.model.config.remat_policy}"
+      + (", attention blocks" if plan.inputs.model.config.attention_block_size else "")
+      + f": {expected:.3f} expected)",
       f"    bytes accessed {_gib(cost.bytes_accessed).strip()}",
   ]
   if cost.collectives:
@@ -276,7 +278,8 @@ def report(plan: Plan, gin_files: Sequence[str], compiled: Mapping[str, int] | N
       f"{chip.bytes_per_device / 1024**3:.1f} GiB, {chip.name}); mesh {mesh}; rules {inputs.partition.rules}",
       f"  {plan.num_params / 1e6:,.1f}M parameters; batch {inputs.batch_size} ({plan.batch_per_device} per device "
       f"per microbatch, {inputs.num_microbatches} microbatch(es)); lengths {dict(inputs.feature_lengths)}; "
-      f"activations {config.dtype}; remat {config.remat_policy}; scan {config.scan_layers}",
+      f"activations {config.dtype}; remat {config.remat_policy}; scan {config.scan_layers}"
+      + (f"; attention blocks of {config.attention_block_size}" if config.attention_block_size else ""),
       *(f"  {line}" for line in plan.layout.describe()),
       f"  {'per device':<22}{'estimate':>12}" + (f"{'compiled (XLA, CPU)':>24}" if compiled else ""),
   ]

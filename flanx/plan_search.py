@@ -1,7 +1,8 @@
 """flanx plan --search: the layouts a run may take on its slice, the ones that fit, and the fastest of them.
 
 A layout is a mesh (replica x data x model over the slice's devices; replica is the number of slices), a rule
-preset (flanx/partitioning.py), NUM_MICROBATCHES, a remat policy and scan on or off. The search
+preset (flanx/partitioning.py), NUM_MICROBATCHES, a remat policy, scan on or off and the attention block
+(ATTENTION_BLOCK_SIZE: 0 attends whole, B > 0 blockwise over key tiles of B). The search
 
   1. enumerates the layouts flanx train would accept: the model axis only where the rules split something over
      it, every parameter dimension divisible by the mesh axes its rules put it on (jit refuses uneven parameter
@@ -25,11 +26,13 @@ import gin
 
 from flanx import partitioning, plan, plan_chips, plan_memory, plan_time
 from flanx.errors import FlanxError
-from flanx.models import layers
+from flanx.models import blockwise_attention, layers
 
 # 'nothing_saveable' is what 'full' does (nn.remat without a policy saves nothing), so it is not tried twice.
 REMAT_CHOICES = tuple(p for p in layers.REMAT_POLICIES if p != "nothing_saveable")
 SCAN_CHOICES = (True, False)
+# Blockwise attention's key block: tried where it divides every attention's key length (0: whole attention).
+BLOCK_CHOICES = (0, 512)
 DEFAULT_COMPILE = 3
 DEFAULT_SHOW = 5
 
@@ -43,6 +46,7 @@ class Layout:
   num_microbatches: int
   remat_policy: str
   scan_layers: bool
+  attention_block: int = 0
 
   @property
   def mesh_shape(self) -> dict[str, int]:
@@ -51,7 +55,8 @@ class Layout:
   def describe(self) -> str:
     mesh = ",".join(f"{k}={v}" for k, v in self.mesh_shape.items() if k != "replica" or v > 1)
     return (f"mesh {mesh}, {self.rules}, {self.num_microbatches} microbatch(es), remat {self.remat_policy}, "
-            f"scan {'on' if self.scan_layers else 'off'}")
+            f"scan {'on' if self.scan_layers else 'off'}"
+            + (f", attention block {self.attention_block}" if self.attention_block else ""))
 
 
 def layout_of(inputs: plan.PlanInputs, mesh_shape: Mapping[str, int]) -> Layout:
@@ -59,12 +64,15 @@ def layout_of(inputs: plan.PlanInputs, mesh_shape: Mapping[str, int]) -> Layout:
   rules = inputs.partition.rules
   return Layout(mesh_shape["replica"], mesh_shape["data"], mesh_shape["model"],
                 rules if isinstance(rules, str) else "(the file's rules)", inputs.num_microbatches,
-                inputs.model.config.remat_policy, inputs.model.config.scan_layers)
+                inputs.model.config.remat_policy, inputs.model.config.scan_layers,
+                inputs.model.config.attention_block_size)
 
 
 def with_layout(inputs: plan.PlanInputs, layout: Layout) -> plan.PlanInputs:
-  """The run's inputs with `layout`'s rules, microbatches, remat and scan (the mesh goes to make_plan)."""
-  config = dataclasses.replace(inputs.model.config, remat_policy=layout.remat_policy, scan_layers=layout.scan_layers)
+  """The run's inputs with `layout`'s rules, microbatches, remat, scan and attention block (the mesh goes to
+  make_plan)."""
+  config = dataclasses.replace(inputs.model.config, remat_policy=layout.remat_policy, scan_layers=layout.scan_layers,
+                               attention_block_size=layout.attention_block)
   return dataclasses.replace(inputs, model=dataclasses.replace(inputs.model, config=config),
                              partition=dataclasses.replace(inputs.partition, rules=layout.rules),
                              num_microbatches=layout.num_microbatches)
@@ -91,11 +99,30 @@ class Enumeration:
     return "; ".join(f"{n} {reason}" for reason, n in self.skipped.items())
 
 
+def key_lengths(inputs: plan.PlanInputs) -> tuple[int, ...]:
+  """The key lengths the model's attentions run over: T5's inputs and targets, PaLM's whole sequence."""
+  lengths = inputs.feature_lengths
+  if hasattr(inputs.model.config, "num_encoder_layers"):
+    return (lengths["inputs"], lengths["targets"])
+  return (lengths["inputs"] + lengths["targets"],)
+
+
+def block_choices(inputs: plan.PlanInputs, blocks: Sequence[int] = BLOCK_CHOICES) -> list[int]:
+  """The attention blocks to try: 0 (whole attention) always; a block where some attention would run blockwise
+  and none is refused (the model attends whole over keys no longer than the block; a shorter key length must
+  divide by it)."""
+  lengths = key_lengths(inputs)
+  return [b for b in blocks if b == 0 or (any(blockwise_attention.uses_blocks(b, n) for n in lengths)
+                                          and all(n <= b or n % b == 0 for n in lengths))]
+
+
 def enumerate_layouts(inputs: plan.PlanInputs, topology: plan_chips.Topology,
                       remat_policies: Sequence[str] = REMAT_CHOICES,
-                      scans: Sequence[bool] = SCAN_CHOICES) -> Enumeration:
-  """Every (mesh, rules, microbatches, remat, scan) the run could take on `topology`, less the (mesh, rules)
-  pairs that jit would refuse or that only repeat another pair. The batch split is left to plan.make_plan."""
+                      scans: Sequence[bool] = SCAN_CHOICES, blocks: Sequence[int] = BLOCK_CHOICES) -> Enumeration:
+  """Every (mesh, rules, microbatches, remat, scan, attention block) the run could take on `topology`, less the
+  (mesh, rules) pairs that jit would refuse or that only repeat another pair. The batch split is left to
+  plan.make_plan."""
+  tried_blocks = block_choices(inputs, blocks)
   abstract = plan_memory.AbstractModel.of(inputs.model, inputs.feature_lengths)
   replica, per_slice = topology.num_slices, topology.devices_per_slice
   skipped: Counter = Counter()
@@ -120,7 +147,8 @@ def enumerate_layouts(inputs: plan.PlanInputs, topology: plan_chips.Topology,
       for microbatches in _divisors(rows):
         for remat in remat_policies:
           for scan in scans:
-            found.append(Layout(replica, mesh["data"], model, name, microbatches, remat, scan))
+            for block in tried_blocks:
+              found.append(Layout(replica, mesh["data"], model, name, microbatches, remat, scan, block))
   return Enumeration(found, skipped)
 
 
@@ -158,16 +186,21 @@ def plans(inputs: plan.PlanInputs, topology: plan_chips.Topology, found: Sequenc
   Tracing an unscanned deep model takes seconds, and scan changes neither the parameters' per-device bytes
   (the stacked `layers` axis is never split) nor the activations the estimate counts; only the Adafactor state
   (factored per layer instead of per stack) differs a little. So an unscanned layout starts with its scanned
-  twin's estimate (`derived`), and search settles it with make_plan before it is shown or compiled."""
+  twin's estimate (`derived`), and search settles it with make_plan before it is shown or compiled. The attention
+  block changes only the activations, so a blockwise layout takes its whole-attention twin's plan with its own
+  activations (exact: not `derived`)."""
   made: dict[Layout, plan.Plan] = {}
   refused: Counter = Counter()
   out = []
   for layout in found:
     twin = dataclasses.replace(layout, scan_layers=True)
+    whole = dataclasses.replace(layout, attention_block=0)
     derived = not layout.scan_layers and twin in made
     try:
       if derived:
         result = dataclasses.replace(made[twin], inputs=with_layout(inputs, layout))
+      elif layout.attention_block and whole in made:
+        result = _with_block(made[whole], with_layout(inputs, layout))
       else:
         result = plan.make_plan(with_layout(inputs, layout), topology, layout.mesh_shape)
     except FlanxError as e:
@@ -176,6 +209,14 @@ def plans(inputs: plan.PlanInputs, topology: plan_chips.Topology, found: Sequenc
     made[layout] = result
     out.append(Candidate(layout, result, derived))
   return out, refused
+
+
+def _with_block(whole: plan.Plan, inputs: plan.PlanInputs) -> plan.Plan:
+  """`whole`'s plan for `inputs`, which differ from its own only in the attention block."""
+  split = plan_memory.model_split(inputs.partition.logical_rules(), whole.mesh_shape)
+  activations = plan_memory.activation_bytes(inputs.model.config, inputs.feature_lengths, whole.batch_per_device,
+                                             split)
+  return dataclasses.replace(whole, inputs=inputs, estimate=whole.estimate.with_activations(activations))
 
 
 def _refusal(line: str) -> str:
@@ -201,14 +242,15 @@ class Search:
 def _rank_key(candidate: Candidate):
   layout = candidate.layout
   # Ties (scan off predicts as scan on) go to the layout that compiles faster and needs less memory.
-  return (candidate.best.seconds, not layout.scan_layers, layout.num_microbatches, candidate.plan.estimate.total)
+  return (candidate.best.seconds, not layout.scan_layers, layout.num_microbatches, candidate.plan.estimate.total,
+          layout.attention_block)
 
 
 def _key(layout: Layout, rules: partitioning.LogicalRules):
   """What makes two layouts the same program: presets that coincide on the mesh are one layout."""
   remat = "full" if layout.remat_policy == "nothing_saveable" else layout.remat_policy
   return (layout.replica, layout.data, layout.model, effective_rules(rules, layout.mesh_shape),
-          layout.num_microbatches, remat, layout.scan_layers)
+          layout.num_microbatches, remat, layout.scan_layers, layout.attention_block)
 
 
 def _current(inputs: plan.PlanInputs, topology: plan_chips.Topology, candidates: Sequence[Candidate],
@@ -265,12 +307,13 @@ def _settled_top(ranked: list[Candidate], inputs: plan.PlanInputs, predict: Call
 def search(inputs: plan.PlanInputs, topology: plan_chips.Topology, predict: Callable, compile_cost: Callable | None,
            compile_limit: int = DEFAULT_COMPILE, show: int = DEFAULT_SHOW,
            remat_policies: Sequence[str] = REMAT_CHOICES, scans: Sequence[bool] = SCAN_CHOICES,
-           no_compile_reason: str = "no compile function was given") -> Search:
+           no_compile_reason: str = "no compile function was given", blocks: Sequence[int] = BLOCK_CHOICES
+           ) -> Search:
   """Enumerate, estimate, rank by `predict(plan) -> StepTime`, then compile the best `compile_limit` with
   `compile_cost(plan) -> (StepTime, compiled bytes per device)` and re-rank (compile_cost None: nothing is
   compiled, for `no_compile_reason`).
   The first `show` of the result (and all that were compiled) carry make_plan's own estimate."""
-  found = enumerate_layouts(inputs, topology, remat_policies, scans)
+  found = enumerate_layouts(inputs, topology, remat_policies, scans, blocks)
   candidates, refused = plans(inputs, topology, found.layouts)
   fitting = [c for c in candidates if c.plan.fits]
   for candidate in fitting:
@@ -328,7 +371,8 @@ def gin_bindings(inputs: plan.PlanInputs, layout: Layout) -> list[str]:
           bind("PARTITIONING_RULES", "PartitionConfig.rules", f'"{layout.rules}"'),
           bind("NUM_MICROBATCHES", "plan_inputs.num_microbatches", str(layout.num_microbatches)),
           bind("REMAT_POLICY", f"{config_name}.remat_policy", f'"{layout.remat_policy}"'),
-          bind("SCAN_LAYERS", f"{config_name}.scan_layers", str(layout.scan_layers))]
+          bind("SCAN_LAYERS", f"{config_name}.scan_layers", str(layout.scan_layers)),
+          bind("ATTENTION_BLOCK_SIZE", f"{config_name}.attention_block_size", str(layout.attention_block))]
 
 
 def gin_flags(bindings: Sequence[str]) -> str:
@@ -360,7 +404,8 @@ def _row(rank: str, candidate: Candidate, train_steps: int | None) -> str:
   mesh = f"{layout.replica}x{layout.data}x{layout.model}"
   scan = "on" if layout.scan_layers else "off"
   text = (f"  {rank:>4}  {mesh:>9}  {layout.rules:<17} {layout.num_microbatches:>3}  {layout.remat_policy:<32} "
-          f"{scan:<4} {_duration(shapes.seconds):>9} {shapes.mfu:>6.1%} {_hours(shapes, train_steps):>7}  ")
+          f"{scan:<4} {layout.attention_block or '-':>5} {_duration(shapes.seconds):>9} {shapes.mfu:>6.1%} "
+          f"{_hours(shapes, train_steps):>7}  ")
   if compiled is not None:
     text += f"{_duration(compiled.seconds):>9} {compiled.mfu:>6.1%} {_hours(compiled, train_steps):>7}  "
   else:
@@ -379,7 +424,7 @@ def report(result: Search, gin_files: Sequence[str], bindings_of: Callable[[Layo
            f"{topology.chip.name}); batch {inputs.batch_size}, lengths {dict(inputs.feature_lengths)}"
            + (f", {train_steps:,} steps" if train_steps else "")]
   refused = sum(result.refused.values())
-  lines.append(f"  {result.tried} layouts tried (mesh x rules x microbatches x remat x scan); "
+  lines.append(f"  {result.tried} layouts tried (mesh x rules x microbatches x remat x scan x attention block); "
                f"{refused} refused as flanx train would; {result.too_big} do not fit by the estimate; "
                f"{len(result.fitting) + len([c for c in result.compiled if not c.compiled_fits])} fit")
   if result.enumeration.skipped:
@@ -400,10 +445,11 @@ def report(result: Search, gin_files: Sequence[str], bindings_of: Callable[[Layo
   if survivors:
     lines.append(f"  ranked: the {survivors} compiled that fit by the compiled program's prediction, then the rest "
                  f"by the prediction from shapes")
-  lines.append(f"  {'':>4}  {'':>9}  {'':<17} {'':>3}  {'':<32} {'':<4} {'-- predicted from shapes --':>24}  "
+  lines.append(f"  {'':>4}  {'':>9}  {'':<17} {'':>3}  {'':<32} {'':<4} {'':>5} {'-- predicted from shapes --':>24}  "
                f"{'- from the compiled step -':>25}  {'GiB per device':>13}")
   lines.append(f"  {'rank':>4}  {'r x d x m':>9}  {'rules':<17} {'mb':>3}  {'remat':<32} {'scan':<4} "
-               f"{'step':>9} {'MFU':>6} {'hours':>7}  {'step':>9} {'MFU':>6} {'hours':>7}  {'est.':>6} {'XLA':>6}")
+               f"{'block':>5} {'step':>9} {'MFU':>6} {'hours':>7}  {'step':>9} {'MFU':>6} {'hours':>7}  {'est.':>6} "
+               f"{'XLA':>6}")
   shown: dict[Layout, Candidate] = {}
   for i, candidate in enumerate(result.fitting, 1):
     if len(shown) == show:

@@ -24,11 +24,12 @@ from jax.sharding import PartitionSpec
 
 from flanx import partitioning, plan_chips, plan_memory
 from flanx.errors import FlanxError
+from flanx.models import blockwise_attention
 
 # Memory traffic of the operations other than matrix products, per byte of the values a sequence's layers
-# produce (the 'all' of plan_memory.layer_bytes: what the backward pass uses): normalisation, softmax, dropout
-# and residual fusions read and write each value several times forward and backward; remat trades reading
-# stored values for writing recomputed ones, about even. Fitted to XLA's CPU programs (tiny T5 and T5 Small,
+# produce (the 'produced' of plan_memory.layer_bytes): normalisation, softmax, dropout and residual fusions
+# read and write each value several times forward and backward; remat trades reading stored values for writing
+# recomputed ones, about even. Fitted to XLA's CPU programs (tiny T5 and T5 Small,
 # apart from their random bits; tests/pod/test_plan_cost.py compares them), which fuse less than XLA's TPU
 # programs: for a TPU this memory term is likely pessimistic.
 _ACTIVATION_TRAFFIC = 14.0
@@ -135,15 +136,18 @@ def remat_factor(model, lengths: Mapping[str, int]) -> float:
   products whose outputs only feed the residual sum, which the backward pass never reads, so XLA drops their
   recomputation as dead code: T5's MLP output projection, and both output projections of PaLM's parallel
   block. dots_with_no_batch_dims_saveable recomputes the attention-score products; dots_saveable and none
-  recompute no matrix product. (Checked against the compiled step's dot FLOPs: tests/pod/test_plan_cost.py.)"""
+  recompute no matrix product. Blockwise attention (config.attention_block_size > 0) runs each tile's
+  query-key product once more in its own backward pass, under every policy.
+  (Checked against the compiled step's dot FLOPs: tests/pod/test_plan_cost.py.)"""
   config, total = model.config, model.flops_per_example(lengths)
   policy = config.remat_policy
+  blocks = _blockwise_recompute_flops(config, lengths) / total
   if policy in ("full", "nothing_saveable"):
     forward = (total - _logit_flops(config, lengths)) / 3
-    return 1 + (forward - _residual_only_flops(config, lengths)) / total
+    return 1 + (forward - _residual_only_flops(config, lengths)) / total + blocks
   if policy == "dots_with_no_batch_dims_saveable":
-    return 1 + _attention_score_flops(config, lengths) / 3 / total
-  return 1.0
+    return 1 + _attention_score_flops(config, lengths) / 3 / total + blocks
+  return 1.0 + blocks
 
 
 def _residual_only_flops(config, lengths: Mapping[str, int]) -> float:
@@ -154,6 +158,22 @@ def _residual_only_flops(config, lengths: Mapping[str, int]) -> float:
   length = lengths["inputs"] + lengths["targets"]
   outputs = 2 * config.emb_dim * (config.mlp_dim + config.num_heads * config.head_dim)
   return float(config.num_layers * length * outputs)
+
+
+def _blockwise_recompute_flops(config, lengths: Mapping[str, int]) -> float:
+  """The query-key products that blockwise attention runs again in its backward pass (one example): those of
+  the attentions whose keys it tiles (blockwise_attention.uses_blocks)."""
+  block, inner = config.attention_block_size, config.num_heads * config.head_dim
+
+  def query_key(layers: int, queries: int, keys: int) -> float:
+    return layers * queries * 2 * keys * inner if blockwise_attention.uses_blocks(block, keys) else 0.0
+
+  if hasattr(config, "num_encoder_layers"):
+    l_in, l_out = lengths["inputs"], lengths["targets"]
+    return (query_key(config.num_encoder_layers, l_in, l_in) + query_key(config.num_decoder_layers, l_out, l_out)
+            + query_key(config.num_decoder_layers, l_out, l_in))
+  length = lengths["inputs"] + lengths["targets"]
+  return query_key(config.num_layers, length, length)
 
 
 def _attention_score_flops(config, lengths: Mapping[str, int]) -> float:
@@ -244,8 +264,8 @@ def analytic_cost(plan) -> StepCost:
   if split > 1:
     ici += rows * ring_all_reduce(_activation_all_reduces(config, lengths, remat) * a, split)
   activations = _activation_bytes(config, lengths, split, a)
-  dot_traffic = weight_reads + rows * (_DOT_TRAFFIC + (1 if remat else 0)) * activations["weight_dots"]
-  other_traffic = optimizer_traffic + rows * (_ACTIVATION_TRAFFIC * activations["all"]
+  dot_traffic = weight_reads + rows * (_DOT_TRAFFIC + (1 if remat else 0)) * activations["dot_outputs"]
+  other_traffic = optimizer_traffic + rows * (_ACTIVATION_TRAFFIC * activations["produced"]
                                               + _RANDOM_BITS_TRAFFIC * activations["random_bits"])
   return StepCost(flops=flops, bytes_accessed=dot_traffic + other_traffic, ici_bytes=ici, dcn_bytes=dcn,
                   model_flops=step_model_flops, dot_bytes=dot_traffic)
@@ -253,7 +273,7 @@ def analytic_cost(plan) -> StepCost:
 
 def _activation_bytes(config, lengths: Mapping[str, int], split: int, a: int) -> dict[str, float]:
   """plan_memory.layer_bytes summed over one sequence's layers, with the logits (and their f32 log-softmax
-  and gradient) among 'all' and their projection's output among 'weight_dots'."""
+  and gradient) among 'produced' and their projection's output among 'dot_outputs'."""
   if hasattr(config, "num_encoder_layers"):
     enc, dec = lengths["inputs"], lengths["targets"]
     stacks = [(config.num_encoder_layers, plan_memory.layer_bytes(enc, enc, config, split, a)),
@@ -263,10 +283,10 @@ def _activation_bytes(config, lengths: Mapping[str, int], split: int, a: int) ->
     length = lengths["inputs"] + lengths["targets"]
     stacks = [(config.num_layers, plan_memory.layer_bytes(length, length, config, split, a))]
     logit_tokens = length
-  total = {key: sum(n * layer[key] for n, layer in stacks) for key in ("all", "weight_dots", "random_bits")}
+  total = {key: sum(n * layer[key] for n, layer in stacks) for key in ("produced", "dot_outputs", "random_bits")}
   logits = logit_tokens * config.vocab_size / split
-  total["all"] += logits * (a + 4 + 4)
-  total["weight_dots"] += logits * a
+  total["produced"] += logits * (a + 4 + 4)
+  total["dot_outputs"] += logits * a
   return total
 
 

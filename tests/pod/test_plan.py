@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from flanx import cli, plan, plan_chips, plan_memory
+from flanx import cli, plan, plan_chips, plan_memory, plan_time
 from flanx.errors import FlanxError
 
 PAPER_RUNS = ["flan_t5_small", "flan_t5_base", "flan_t5_large", "flan_t5_xl", "flan_t5_xxl",
@@ -169,3 +169,47 @@ def test_paper_runs_parse_as_flanx_train_reads_them(run):
   assert gin.query_parameter("%MIXTURE_OR_TASK_NAME") == "flan2022_proportion_b"
   config = partitioning_lib.PartitionConfig()
   assert config.topology == gin.query_parameter("%TOPOLOGY") and config.mesh_shape is not None
+
+
+def _small_config(*bindings: str):
+  return plan.load(["runs/flan_t5_small.gin"], list(bindings)).model.config
+
+
+def test_blockwise_attention_keeps_no_score_sized_activations():
+  # T5 Small, bfloat16, dropout 0.05: 6 heads; encoder keys 2048 (tiled by 512), decoder self keys 512 (whole).
+  whole, tiled = _small_config(), _small_config("ATTENTION_BLOCK_SIZE=512")
+  h, a, f32 = whole.num_heads, 2, 4 * plan_memory._SCORE_F32_ARRAYS  # the f32 score-sized arrays kept
+  encoder = [plan_memory.layer_bytes(2048, 2048, c, 1, a) for c in (whole, tiled)]
+  scores = h * 2048 * 2048  # one (heads, q, k) array's elements
+  # Kept: the f32 logits, the probabilities and the dropout mask go; a f32 log-sum-exp per head and query comes.
+  assert encoder[0]["all"] - encoder[1]["all"] == scores * (f32 + a + 1) - h * 2048 * 4
+  # dots_saveable saves each tile's f32 query-key product, so blocks save only the probabilities under it.
+  assert encoder[0]["dots"] - encoder[1]["dots"] == scores * (f32 + a - 4) - h * 2048 * 4
+  assert encoder[1]["tile"] == h * 2048 * 512 * (4 * 4 + a + 4 + 1) and encoder[0]["tile"] == 0
+  # The traffic and the random bits drawn are those of whole attention: the tiles still pass through memory.
+  for key in ("produced", "random_bits", "weight_dots", "inputs"):
+    assert encoder[0][key] == encoder[1][key]
+  assert encoder[0]["random_held"] - encoder[1]["random_held"] == 4 * scores  # a tile's bits are in its tile
+  # The decoder's self-attention over 512 keys is one tile, so whole; only its cross-attention is tiled.
+  decoder = [plan_memory.layer_bytes(512, 512, c, 1, a, cross_tokens=2048) for c in (whole, tiled)]
+  assert decoder[0]["all"] - decoder[1]["all"] == h * 512 * 2048 * (f32 + a + 1) - h * 512 * 4
+  # With remat none, the kept activations of the run drop by more than half.
+  lengths = {"inputs": 2048, "targets": 512}
+  kept = [plan_memory.activation_bytes(c, lengths, 4, 1) for c in
+          (_small_config("REMAT_POLICY='none'"), _small_config("REMAT_POLICY='none'", "ATTENTION_BLOCK_SIZE=512"))]
+  assert kept[1] < 0.5 * kept[0]
+  inputs = plan.load(["runs/flan_t5_small.gin"], ["ATTENTION_BLOCK_SIZE=512"])
+  assert "; attention blocks of 512" in plan.report(plan.make_plan(inputs, plan_chips.parse_topology("v4-8")), [])
+
+
+def test_blockwise_attention_adds_the_recomputed_query_key_products_to_the_remat_factor():
+  lengths = {"inputs": 2048, "targets": 512}
+  for policy in ("none", "full", "dots_with_no_batch_dims_saveable"):
+    whole = plan.load(["runs/flan_t5_small.gin"], [f"REMAT_POLICY='{policy}'"]).model
+    tiled = plan.load(["runs/flan_t5_small.gin"], [f"REMAT_POLICY='{policy}'", "ATTENTION_BLOCK_SIZE=512"]).model
+    c = whole.config
+    inner = c.num_heads * c.head_dim
+    # The encoder's self-attention and the decoder's cross-attention are tiled; q k^T runs once more backward.
+    again = c.num_encoder_layers * 2048 * 2 * 2048 * inner + c.num_decoder_layers * 512 * 2 * 2048 * inner
+    extra = plan_time.remat_factor(tiled, lengths) - plan_time.remat_factor(whole, lengths)
+    assert extra == pytest.approx(again / whole.flops_per_example(lengths), rel=1e-9)

@@ -189,6 +189,20 @@ def test_compiled_flops_equal_model_flops_times_the_remat_factor(bindings):
   assert cost.xla_flops < 0.8 * cost.flops
 
 
+def test_blockwise_attention_runs_the_query_key_products_once_more_backward():
+  # Tiles of 8 keys: the encoder's 32 keys, the decoder's 16 and the cross-attention's 32 are all tiled.
+  p, _, whole = _compiled("v4-16", "data=8", *SCANNED)
+  tiled_plan, _, tiled = _compiled("v4-16", "data=8", *SCANNED, "ATTENTION_BLOCK_SIZE=8")
+  analytic = plan_time.analytic_cost(tiled_plan)
+  factor = plan_time.remat_factor(tiled_plan.inputs.model, tiled_plan.inputs.feature_lengths)
+  assert factor == pytest.approx(1.0137, abs=1e-4)
+  assert tiled.flops == pytest.approx(analytic.model_flops * factor, rel=0.05)
+  assert tiled.flops == pytest.approx(analytic.flops, rel=0.05)
+  # The recomputed products themselves, against the whole-attention program of the same shapes.
+  assert tiled.flops - whole.flops == pytest.approx((factor - 1) * analytic.model_flops, rel=0.05)
+  assert plan_time.analytic_cost(p).bytes_accessed == analytic.bytes_accessed  # the tiles' traffic stays
+
+
 def test_scan_on_and_off_give_the_same_totals():
   _, _, scanned = _compiled("v4-16", "data=8", *SCANNED)
   _, _, unrolled = _compiled("v4-16", "data=8", "SCAN_LAYERS=False")

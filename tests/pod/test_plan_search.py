@@ -76,8 +76,9 @@ def test_an_unscanned_layout_is_settled_to_the_estimate_make_plan_gives_it():
 
 def test_the_printed_gin_line_reproduces_the_layout_through_plan_load():
   inputs = _tiny()
-  layout = plan_search.Layout(1, 2, 4, "model_parallel_2d", 2, "dots_with_no_batch_dims_saveable", False)
+  layout = plan_search.Layout(1, 2, 4, "model_parallel_2d", 2, "dots_with_no_batch_dims_saveable", False, 16)
   line = plan_search.gin_flags(plan_search.gin_bindings(inputs, layout))
+  assert "--gin.ATTENTION_BLOCK_SIZE=16" in line
   files, bindings, rest = gin_config.split_args(["--gin_file=runs/demo.gin", *shlex.split(line)])
   assert rest == []
   again = plan.load(files, ["BATCH_SIZE=8", *bindings])
@@ -85,6 +86,27 @@ def test_the_printed_gin_line_reproduces_the_layout_through_plan_load():
   assert plan_search.layout_of(again, result.mesh_shape) == layout
   expected = plan.make_plan(plan_search.with_layout(inputs, layout), V4_16, layout.mesh_shape)
   assert result.estimate == expected.estimate
+
+
+def test_the_attention_block_is_tried_where_it_tiles_some_attention_and_divides_the_rest():
+  assert plan_search.block_choices(plan.load(["runs/flan_t5_small.gin"], [])) == [0, 512]  # 2048 tiled, 512 whole
+  assert plan_search.block_choices(plan.load(["runs/flan_palm_8b.gin"], [])) == [0, 512]  # 2560 keys
+  assert plan_search.block_choices(_tiny()) == [0]  # 32 and 16 keys: 512 would be whole attention
+  assert plan_search.block_choices(_tiny(), (0, 16, 12)) == [0, 16]  # 12 divides neither 32 nor 16
+  # A blockwise layout takes its whole-attention twin's plan with its own activations: exactly make_plan's.
+  inputs = _tiny()
+  found = plan_search.enumerate_layouts(inputs, V4_16, ("none",), (True,), (0, 16))
+  assert sum(layout.attention_block == 16 for layout in found.layouts) == len(found.layouts) // 2
+  candidates, _ = plan_search.plans(inputs, V4_16, found.layouts)
+  checked = [c for c in candidates if c.layout.attention_block and c.layout.num_microbatches == 1
+             and c.layout.rules in ("fsdp", "model_parallel_2d")]  # one per mesh
+  assert len(checked) == 3
+  for candidate in checked:
+    direct = plan.make_plan(plan_search.with_layout(inputs, candidate.layout), V4_16, candidate.layout.mesh_shape)
+    assert candidate.plan.estimate == direct.estimate
+    assert candidate.plan.inputs.model.config.attention_block_size == candidate.layout.attention_block
+  whole, tiled = (next(c for c in candidates if c.layout.attention_block == b and c.layout.data == 8) for b in (0, 16))
+  assert tiled.plan.estimate.activations < whole.plan.estimate.activations
 
 
 def test_a_multislice_gin_line_keeps_the_replica_axis():
