@@ -508,7 +508,8 @@ class Loaded:
 
 def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str, int],
                           partition: partitioning.PartitionConfig = partitioning.PartitionConfig(),
-                          name: str = "CHECKPOINT_PATH", settings: str = partitioning.LAYOUT_SETTINGS) -> Loaded:
+                          name: str = "CHECKPOINT_PATH", settings: str = partitioning.LAYOUT_SETTINGS,
+                          names: partitioning.LayoutNames = partitioning.LayoutNames()) -> Loaded:
   """Locates the checkpoint, checks it fits `model`, and restores its parameters straight into the shardings
   the model has on the mesh. A damaged file is one FlanxError line, not orbax's error log.
 
@@ -519,7 +520,7 @@ def restore_for_inference(model, checkpoint_path: str, feature_lengths: dict[str
   if vocab_size > model.config.vocab_size:
     raise FlanxError(f"the vocabulary has {vocab_size} ids but the model embeds only {model.config.vocab_size} "
                      f"(NUM_EMBEDDINGS)")
-  partitioner = partitioning.Partitioner(partition)
+  partitioner = partitioning.Partitioner(partition, names=names)  # `names`: what set `partition`'s fields
   # One trace of the parameters for the even-split check (`settings`: what chose this mesh) and the restore.
   abstract = partitioner.with_shardings(*partitioner.checked_abstract_params(model, feature_lengths, settings))
   params = restore_params(ref, abstract)

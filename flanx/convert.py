@@ -130,15 +130,16 @@ def load_hf_params(hf_dir: pathlib.Path, hf_config: dict, config: T5Config, part
 
 def import_hf(hf_dir: str | pathlib.Path, out: str | pathlib.Path, scan_layers: bool = False,
               partition: partitioning.PartitionConfig | None = None,
-              settings: str = partitioning.LAYOUT_SETTINGS) -> T5Config:
+              settings: str = partitioning.LAYOUT_SETTINGS,
+              names: partitioning.LayoutNames = partitioning.LayoutNames()) -> T5Config:
   """Converts a transformers T5 directory into a flanx checkpoint directory; returns the model config.
-  `settings` names what chose `partition` when it splits a parameter unevenly."""
+  `settings` names what chose `partition` when it splits a parameter unevenly; `names`, what set its fields."""
   hf_dir, out = pathlib.Path(hf_dir), pathlib.Path(out).absolute()
   hf_config = read_hf_config(hf_dir)
   config = t5_mapping.config_from_hf(hf_config, str(hf_dir))
   config = T5Config(**{**config.__dict__, "scan_layers": scan_layers})
   _check_new_output(out)
-  partitioner = partitioning.Partitioner(partition or partitioning.PartitionConfig())
+  partitioner = partitioning.Partitioner(partition or partitioning.PartitionConfig(), names=names)
   # One line, before any tensor is read, instead of jax's IndivisibleError at the first sharded parameter.
   partitioner.check_even_split(_shapes_model(config), _TRACE_LENGTHS, settings)
   params = load_hf_params(hf_dir, hf_config, config, partitioner)

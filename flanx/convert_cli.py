@@ -45,7 +45,8 @@ def main(argv: Sequence[str]) -> int:
       print(f"flanx convert: note: {convert.vocabulary_note(hf_dir)}", flush=True)
     config = convert.import_hf(args.hf_dir, args.out, args.scan_layers,
                                partitioning.PartitionConfig(num_partitions=args.num_partitions, rules=args.rules),
-                               settings="--num_partitions / --rules")
+                               settings="--num_partitions / --rules",
+                               names=partitioning.LayoutNames(rules="--rules", num_partitions="--num_partitions"))
     print(f"flanx convert: wrote {args.out} ({config.num_encoder_layers}+{config.num_decoder_layers} layers, "
           f"d_model {config.emb_dim}, {config.dtype} activations); train from it with "
           f"--gin_file={pathlib.Path(args.out) / convert.GIN_FILE} "

@@ -110,7 +110,8 @@ def main(argv: Sequence[str]) -> int:
   # The lengths only shape the abstract parameters here (flanx's models have no length-sized parameters).
   shape_lengths = {k: v or _SHAPE_LENGTH for k, v in config.feature_lengths.items()}
   loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, shape_lengths, config.partition,
-                                             settings="EVAL_NUM_PARTITIONS")
+                                             settings="EVAL_NUM_PARTITIONS",
+                                             names=partitioning.LayoutNames.scoped("eval", "EVAL_NUM_PARTITIONS"))
   fns = heldout.ModelFns(loaded.decoder, loaded.params, config.batch_size, config.feature_lengths["targets"])
   heldout.run_suite(fns, config.suite, loaded.ref.step, model_dir, config.model.vocabulary,
                     dict(config.feature_lengths), config.split, config.num_examples, config.self_consistency,

@@ -140,7 +140,8 @@ def main(argv: Sequence[str]) -> int:
   if jax.process_index() == 0:
     check_room(config, examples, config.model.vocabulary)
   loaded = checkpoints.restore_for_inference(config.model, config.checkpoint_path, dict(config.feature_lengths),
-                                             config.partition, settings="INFER_NUM_PARTITIONS")
+                                             config.partition, settings="INFER_NUM_PARTITIONS",
+                                             names=partitioning.LayoutNames.scoped("infer", "INFER_NUM_PARTITIONS"))
   for path in run(config, loaded, examples):
     if jax.process_index() == 0:  # the only writer
       print(f"flanx: predictions of step {loaded.ref.step} written to {path}", flush=True)

@@ -26,6 +26,23 @@ BATCH_AXES = ("replica", "data")
 # The settings that choose a training run's mesh and rules (gin macros), named when a layout is refused.
 LAYOUT_SETTINGS = "MESH_SHAPE / NUM_PARTITIONS / PARTITIONING_RULES"
 
+
+@dataclasses.dataclass(frozen=True)
+class LayoutNames:
+  """What a command's user sets a PartitionConfig's fields by (gin macros or flags), named in the line that
+  refuses them (rules that name no mesh axis, a mesh the devices cannot hold). The defaults are train's macros."""
+
+  rules: str = "PARTITIONING_RULES"
+  num_partitions: str = "NUM_PARTITIONS"
+  mesh_shape: str = "MESH_SHAPE"
+  num_slices: str = "PartitionConfig.num_slices"
+
+  @classmethod
+  def scoped(cls, scope: str, num_partitions: str) -> "LayoutNames":
+    """A command's own gin scope (eval.gin's `eval/PartitionConfig`), whose model-parallel size is a macro."""
+    return cls(rules=f"{scope}/PartitionConfig.rules", num_partitions=num_partitions,
+               mesh_shape=f"{scope}/PartitionConfig.mesh_shape", num_slices=f"{scope}/PartitionConfig.num_slices")
+
 LogicalRules = tuple[tuple[str, str | tuple[str, ...] | None], ...]
 
 _BATCH: LogicalRules = (("batch", BATCH_AXES),)
@@ -62,50 +79,51 @@ class PartitionConfig:
   rules: str | Sequence[tuple[str, str | tuple[str, ...] | None]] = "model_parallel"
   topology: str | None = None
 
-  def logical_rules(self) -> LogicalRules:
+  def logical_rules(self, names: LayoutNames = LayoutNames()) -> LogicalRules:
     if isinstance(self.rules, str):
       if self.rules not in RULE_PRESETS:
-        raise FlanxError(f"unknown partitioning rules {self.rules!r}{closest(self.rules, RULE_PRESETS)}; "
-                         f"presets: {', '.join(RULE_PRESETS)}")
+        raise FlanxError(f"{names.rules}: unknown partitioning rules {self.rules!r}"
+                         f"{closest(self.rules, RULE_PRESETS)}; presets: {', '.join(RULE_PRESETS)}")
       return RULE_PRESETS[self.rules]
     rules = tuple((name, tuple(axis) if isinstance(axis, list) else axis) for name, axis in self.rules)
     for name, axis in rules:
       for mesh_axis in mesh_axes_of(axis):
         if mesh_axis not in MESH_AXES:  # else a KeyError (or jax's own error) at the first sharding
-          raise FlanxError(f"PARTITIONING_RULES: {name!r} is put on the mesh axis {mesh_axis!r}, which does not "
+          raise FlanxError(f"{names.rules}: {name!r} is put on the mesh axis {mesh_axis!r}, which does not "
                            f"exist{closest(str(mesh_axis), MESH_AXES)}; mesh axes: {', '.join(MESH_AXES)}")
     return rules
 
-  def mesh_dims(self, num_devices: int) -> tuple[int, int, int]:
-    """(replica, data, model) sizes for `num_devices` devices."""
+  def mesh_dims(self, num_devices: int, names: LayoutNames = LayoutNames()) -> tuple[int, int, int]:
+    """(replica, data, model) sizes for `num_devices` devices; `names` says what set each field, for the error."""
     if self.mesh_shape is not None:
+      given = f"{names.mesh_shape}={tuple(self.mesh_shape)}"
       shape = list(self.mesh_shape)
       if len(shape) == 2:
         shape = [1] + shape
       if len(shape) != 3:
-        raise FlanxError(f"mesh_shape {tuple(self.mesh_shape)} must have 2 (data, model) or 3 (replica, data, model) "
-                         f"entries")
+        raise FlanxError(f"{given} must have 2 (data, model) or 3 (replica, data, model) entries")
       if shape.count(-1) > 1:
-        raise FlanxError(f"mesh_shape {tuple(self.mesh_shape)} may contain at most one -1")
+        raise FlanxError(f"{given} may contain at most one -1")
       known = int(np.prod([s for s in shape if s != -1]))
       if -1 in shape:
         if known <= 0 or num_devices % known:
-          raise FlanxError(f"mesh_shape {tuple(self.mesh_shape)} does not divide the {num_devices} available devices")
+          raise FlanxError(f"{given} does not divide the {num_devices} available devices")
         shape[shape.index(-1)] = num_devices // known
       if int(np.prod(shape)) != num_devices:
-        raise FlanxError(f"mesh_shape {tuple(self.mesh_shape)} needs {int(np.prod(shape))} devices, "
-                         f"but {num_devices} are available")
+        raise FlanxError(f"{given} needs {int(np.prod(shape))} devices, but {num_devices} are available")
       return tuple(int(s) for s in shape)
     per_slice, remainder = divmod(num_devices, self.num_slices)
     if remainder or per_slice % self.num_partitions:
-      raise FlanxError(f"NUM_PARTITIONS={self.num_partitions} x num_slices={self.num_slices} does not divide "
-                       f"the {num_devices} available devices")
+      slices = f" x {names.num_slices}={self.num_slices}" if self.num_slices != 1 else ""
+      raise FlanxError(f"{names.num_partitions}={self.num_partitions}{slices} does not divide the {num_devices} "
+                       f"available devices")
     return self.num_slices, per_slice // self.num_partitions, self.num_partitions
 
 
-def make_mesh(config: PartitionConfig, devices: Sequence[jax.Device] | None = None) -> Mesh:
+def make_mesh(config: PartitionConfig, devices: Sequence[jax.Device] | None = None,
+              names: LayoutNames = LayoutNames()) -> Mesh:
   devices = list(devices if devices is not None else jax.devices())
-  replica, data, model = config.mesh_dims(len(devices))
+  replica, data, model = config.mesh_dims(len(devices), names)
   auto = (jax.sharding.AxisType.Auto,) * 3
   if replica > 1 and hasattr(devices[0], "slice_index"):
     # Multi-slice TPU: `replica` crosses slices (DCN); `data` and `model` stay inside a slice (ICI).
@@ -137,10 +155,12 @@ class Partitioner:
   instead of each building its own mesh-and-rules context.
   """
 
-  def __init__(self, config: PartitionConfig = PartitionConfig(), devices: Sequence[jax.Device] | None = None):
+  def __init__(self, config: PartitionConfig = PartitionConfig(), devices: Sequence[jax.Device] | None = None,
+               names: LayoutNames = LayoutNames()):
+    """`names`: what set `config`'s fields, named when its rules or its mesh are refused."""
     self.config = config
-    self.rules: LogicalRules = config.logical_rules()
-    self.mesh: Mesh = make_mesh(config, devices)
+    self.rules: LogicalRules = config.logical_rules(names)
+    self.mesh: Mesh = make_mesh(config, devices, names)
 
   @contextlib.contextmanager
   def context(self):
