@@ -33,9 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
   args = _parser().parse_args(list(argv))
-  for flag in ("hf_dir", "out", "checkpoint", "rules"):
-    if not getattr(args, flag, "x").strip():  # "" would be the working directory
-      raise errors.FlanxError(f"--{flag} is empty")
+  errors.no_empty_flags(args, "hf_dir", "out", "checkpoint", "rules")
   if args.direction == "from-hf":
     errors.positive_int("--num_partitions", args.num_partitions)
   from flanx import convert, partitioning  # the heavy part, once the flags are known to be usable

@@ -35,6 +35,16 @@ def positive_int(name: str, value, optional: bool = False, minimum: int = 1) -> 
     raise FlanxError(f"{name}={value} must be at least {minimum}" + (" (or None)" if optional else ""))
 
 
+def no_empty_flags(args, *flags: str) -> None:
+  """One line for the first of these path flags given empty (`--input=`): as a path, '' would be the working
+  directory ("is a directory", or a write over it). Flags not given (None) or not defined by this (sub)command
+  pass; a repeated flag is a list."""
+  for flag in flags:
+    value = getattr(args, flag, None)
+    if any(v is not None and not v.strip() for v in (value if isinstance(value, list) else [value])):
+      raise FlanxError(f"--{flag} is empty")
+
+
 def require_str(name: str, value) -> None:
   if not isinstance(value, str) or not value.strip():
     raise FlanxError(f"{name}={value!r} must be a non-empty string (quote it: --gin.{name}=\"'...'\")")

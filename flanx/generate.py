@@ -191,4 +191,5 @@ def parser(command: str) -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
   command, *rest = argv
   args = parser(command).parse_args(rest)
+  errors.no_empty_flags(args, "checkpoint", "input", "gin_file", *(["output"] if command == "generate" else []))
   return generate(args) if command == "generate" else score(args)

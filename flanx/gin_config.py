@@ -105,6 +105,8 @@ def register_configurables() -> None:
 
 def resolve_file(name: str) -> pathlib.Path:
   """A --gin_file argument -> an existing path: as given, else under gin/ (with or without a 'gin/' prefix)."""
+  if not name.strip():  # '' would be the working directory
+    raise FlanxError("--gin_file is empty")
   for candidate in (pathlib.Path(name), GIN_DIR / name, GIN_DIR.parent / name):
     if candidate.is_file():
       return candidate.resolve()

@@ -210,7 +210,8 @@ def main(argv: Sequence[str]) -> int:
   args = parser.parse_args(list(argv))
   if args.examples < 0 or args.lengths < 0 or args.composition < 0:
     raise FlanxError("--examples, --lengths and --composition must be >= 0")
-  if args.png:
+  errors.no_empty_flags(args, "png")
+  if args.png is not None:
     check_png(args.png)
   if args.mixture is None:
     print("\n".join(mixtures()))

@@ -782,6 +782,16 @@ FLAG_ROWS = [
     (["generate", "--checkpoint", "c", "--input", "i", "--output", "o", "--max_new_tokens", "0"],
      "argument --max_new_tokens: 0 must be at least 1"),
     (["plan", "--bogus"], "unrecognized arguments: --bogus"),
+    # An empty path flag is named as such, not read as the working directory ("is a directory").
+    (["generate", "--checkpoint", "c", "--input=", "--output", "o"], "error: --input is empty"),
+    (["generate", "--checkpoint= ", "--input", "i", "--output", "o"], "error: --checkpoint is empty"),
+    (["generate", "--checkpoint", "c", "--input", "i", "--output="], "error: --output is empty"),
+    (["generate", "--checkpoint", "c", "--input", "i", "--output", "o", "--gin_file="], "error: --gin_file is empty"),
+    (["score", "--checkpoint", "c", "--input="], "error: --input is empty"),
+    (["score", "--checkpoint=", "--input", "i"], "error: --checkpoint is empty"),
+    (["score", "--checkpoint", "c", "--input", "i", "--gin_file=m.gin", "--gin_file="], "error: --gin_file is empty"),
+    (["inspect", "--png=", "flanx_demo"], "error: --png is empty"),
+    (["data", "cache", "flanx_demo", "--out=", "--examples", "2"], "error: --out is empty"),
 ]
 
 
@@ -792,6 +802,14 @@ def test_flag_mistakes_are_one_line(capsys, argv, fragment):
   except SystemExit as e:  # argparse's own (usage, then one error line)
     rc = e.code
   assert fragment in _one_line(capsys, rc)
+
+
+@pytest.mark.parametrize("argv", [["eval", "--gin_file="], ["infer", "--gin_file=gin/runs/infer.gin", "--gin_file= "],
+                                  ["train", "--gin_file="]])
+def test_empty_gin_file_of_the_gin_commands(capsys, argv):
+  """Not the working directory's "is a directory" line (these commands import jax before reading gin files, so
+  they are not among FLAG_ROWS)."""
+  assert "error: --gin_file is empty" in _one_line(capsys, cli.main(argv))
 
 
 def test_flag_mistakes_answer_before_heavy_imports():
