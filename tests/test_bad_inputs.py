@@ -720,7 +720,8 @@ START_UP_NOISE = re.compile(r"absl::InitializeLog|cudart_stub|cuInit|cuda_platfo
     (["data", "cache", "--help"], "--allow_partial"), (["inspect", "--help"], "--composition"),
     (["bench", "data", "--help"], "--cache-examples"), (["bench", "--help"], "benchmarks:"),
     (["bench", "decode", "--help"], "--output_length"), (["bench", "eval", "--help"], "--questions"),
-    (["bench", "train", "--help"], "--num_microbatches"), (["plan", "--help"], "(at most 256)")])
+    (["bench", "train", "--help"], "--num_microbatches"), (["bench", "plan", "--help"], "--measure_seconds"),
+    (["plan", "--help"], "(at most 256)")])
 def test_help_of_argparse_commands_answers_before_heavy_imports(command, help_fragment):
   """Their --help is argparse's: no seqio/TensorFlow/jax import, so no start-up noise and no wait."""
   code = ("import sys; from flanx import cli\n"
@@ -782,6 +783,8 @@ FLAG_ROWS = [
     (["generate", "--checkpoint", "c", "--input", "i", "--output", "o", "--max_new_tokens", "0"],
      "argument --max_new_tokens: 0 must be at least 1"),
     (["plan", "--bogus"], "unrecognized arguments: --bogus"),
+    (["bench", "plan", "--steps=0"], "--steps=0 must be positive"),
+    (["bench", "plan", "--batch_size=2"], "--batch_size need a --gin_file: the default runs keep their own sizes"),
     # An empty path flag is named as such, not read as the working directory ("is a directory").
     (["generate", "--checkpoint", "c", "--input=", "--output", "o"], "error: --input is empty"),
     (["generate", "--checkpoint= ", "--input", "i", "--output", "o"], "error: --checkpoint is empty"),

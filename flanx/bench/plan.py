@@ -16,15 +16,13 @@ import dataclasses
 import statistics
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import jax
-
-from flanx import gin_config, host_memory, partitioning, plan, plan_cost, plan_time
-from flanx.bench.train_steps import random_batch
+from flanx import gin_config, host_memory  # light: jax and the model once the flags are known to be usable
 from flanx.errors import FlanxError
-from flanx.flops import measure_memory_bandwidth, measure_peak_flops
-from flanx.input import layout
-from flanx.trainer import Trainer
+
+if TYPE_CHECKING:
+  from flanx import plan_cost, plan_time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +41,10 @@ DEFAULT_CASES = (Case("tiny T5 (runs/demo.gin)", "runs/demo.gin"),
 @dataclasses.dataclass(frozen=True)
 class Result:
   name: str
-  predicted: plan_time.StepTime
+  predicted: "plan_time.StepTime"
   measured_median: float
   measured_best: float
-  cost: plan_cost.CompiledCost
+  cost: "plan_cost.CompiledCost"
 
   @property
   def error(self) -> float:
@@ -54,7 +52,13 @@ class Result:
     return self.predicted.seconds / self.measured_median - 1
 
 
-def run_case(case: Case, bindings: Sequence[str], hardware: plan_time.Hardware, steps: int) -> Result:
+def run_case(case: Case, bindings: Sequence[str], hardware: "plan_time.Hardware", steps: int) -> Result:
+  import jax
+
+  from flanx import partitioning, plan, plan_cost, plan_time
+  from flanx.bench.train_steps import random_batch
+  from flanx.input import layout
+  from flanx.trainer import Trainer
   inputs = plan.load([case.gin_file], ["ACTIVATION_DTYPE = 'float32'", *bindings])
   lengths = dict(inputs.feature_lengths)
   if case.inputs_length:
@@ -89,12 +93,12 @@ def run_case(case: Case, bindings: Sequence[str], hardware: plan_time.Hardware, 
   return Result(name, predicted, statistics.median(times), min(times), cost)
 
 
-def roofline_on_totals(result: Result, hardware: plan_time.Hardware) -> float:
+def roofline_on_totals(result: Result, hardware: "plan_time.Hardware") -> float:
   """The alternative the time model is checked against: all FLOPs and all bytes overlapping perfectly."""
   return max(result.cost.flops / hardware.peak_flops, result.cost.bytes_accessed / hardware.hbm_bytes_per_s)
 
 
-def _print(result: Result, hardware: plan_time.Hardware) -> None:
+def _print(result: Result, hardware: "plan_time.Hardware") -> None:
   p, measured = result.predicted, result.measured_median
   other = roofline_on_totals(result, hardware)
   print(f"{result.name}")
@@ -131,7 +135,11 @@ def main(argv: Sequence[str]) -> int:
     raise FlanxError(f"flanx bench plan takes one --gin_file (a run), got {len(gin_files)}")
   cases = DEFAULT_CASES if not gin_files else (
       Case(gin_files[0], gin_files[0], args.batch_size, args.inputs_length, args.targets_length),)
-  host_memory.keep_large_buffers()
+  host_memory.keep_large_buffers()  # before jax starts
+  import jax
+
+  from flanx import plan_time
+  from flanx.flops import measure_memory_bandwidth, measure_peak_flops
   devices = jax.devices()
   print(f"[bench plan] measuring the float32 matmul peak and memory bandwidth of {len(devices)} "
         f"{devices[0].platform} device(s) ...", flush=True)
