@@ -63,14 +63,6 @@ def refuse_beyond_free(need: int, what: str, advice: str) -> None:
                      f"free: {advice}")
 
 
-def scoring_bytes(config, rows: int, input_tokens: int, target_tokens: int) -> int:
-  """An upper bound on one scoring pass: a decoding pass over the same lengths (its caches stand for the layers'
-  outputs) plus the float32 logits and log-probabilities of every target position at once."""
-  from flanx import plan_memory  # its estimates (jax, flax): imported when a size is checked
-  logits = rows * target_tokens * config.vocab_size * 4 * 2
-  return plan_memory.decoding_bytes(config, rows, input_tokens, target_tokens) + logits
-
-
 def check_fits(config, rows: int, input_tokens: int, output_tokens: int, what: str, advice: str,
                scoring: bool = False) -> None:
   """Refuses decoding `rows` rows of `input_tokens` into `output_tokens` new tokens (with `scoring`: scoring
@@ -78,5 +70,5 @@ def check_fits(config, rows: int, input_tokens: int, output_tokens: int, what: s
   fail with RESOURCE_EXHAUSTED after minutes, in many lines): one line, `what` and `advice` (which name the
   command's own flags or macros) around the bytes needed and free. The rows are split over every device."""
   from flanx import plan_memory
-  size = scoring_bytes if scoring else plan_memory.decoding_bytes
+  size = plan_memory.scoring_bytes if scoring else plan_memory.decoding_bytes
   refuse_beyond_free(size(config, rows_per_device(rows), input_tokens, output_tokens), what, advice)

@@ -235,3 +235,10 @@ def decoding_bytes(config, rows: int, input_tokens: int, max_new_tokens: int) ->
     working = layer_bytes(length, length, config, 1, a)["produced"]
   logits = config.vocab_size * 4 * 2
   return int(rows * (caches + working + logits))
+
+
+def scoring_bytes(config, rows: int, input_tokens: int, target_tokens: int) -> int:
+  """An upper bound on one scoring pass: a decoding pass over the same lengths (its caches stand for the layers'
+  outputs) plus the float32 logits and log-probabilities of every target position at once."""
+  logits = rows * target_tokens * config.vocab_size * 4 * 2
+  return decoding_bytes(config, rows, input_tokens, target_tokens) + logits
