@@ -396,6 +396,29 @@ def _instruction_bytes(ins: _Instruction, operands: Sequence[str], module: HloMo
   return out + sum(sizes)
 
 
+def widened_bytes(module: HloModule) -> int:
+  """Bytes of the float32 copies of whole bfloat16 arrays that the entry computation makes (a convert, or a fusion
+  that is only one). XLA's CPU compiler widens bfloat16 it does not compute in: PaLM 540B's program copies its
+  118 layers' saved inputs to float32 before the backward loop, 20.7 GiB per device. A TPU's or GPU's compiler keeps
+  them bfloat16, so this part of the CPU program's memory is not the target's."""
+  return sum(array_bytes(ins.shape) for ins in module.computations.get(module.entry, []) if _widens(ins, module))
+
+
+def _widens(ins: _Instruction, module: HloModule) -> bool:
+  if not ins.shape.startswith("f32["):
+    return False
+  if ins.opcode == "convert":
+    source = module.shapes.get(next(iter(ins.operand_names()), ""), "")
+  elif ins.opcode == "fusion":
+    body = module.computations.get((ins.attribute("calls") or "").lstrip("%"), [])
+    if sorted(i.opcode for i in body) != ["convert", "parameter"]:
+      return False
+    source = next(i.shape for i in body if i.opcode == "parameter")
+  else:
+    return False
+  return source.startswith("bf16[") and _dims(source) == _dims(ins.shape)
+
+
 def cost_of(compiled, mesh, num_slices: int = 1) -> CompiledCost:
   """The cost of a compiled program (jax.stages.Compiled) partitioned over `mesh`, whose device order is the
   program's device assignment (jit over NamedShardings of one mesh)."""

@@ -493,7 +493,7 @@ def compiled_predictor(hardware) -> Callable:
 
   def compile_cost(p: plan.Plan):
     step = plan.compile_train_step(p)
-    memory = plan.compiled_memory(p, step)["total"]
+    memory = plan.compiled_memory(p, step)["target"]  # less the CPU compiler's float32 copies of bfloat16
     flops = plan_time.model_flops(p.inputs.model, p.inputs.feature_lengths, p.inputs.batch_size, p.num_devices)
     cost = plan_cost.compiled_cost(p, step).step_cost(flops)
     return plan_time.predict(cost, hardware), memory

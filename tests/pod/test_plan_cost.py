@@ -135,6 +135,38 @@ def test_replica_group_spellings(text, groups):
   assert plan_cost.replica_groups(ins, 4) == groups
 
 
+WIDENING_HLO = """HloModule widening
+
+%wrapped (p: bf16[118,4,8]) -> f32[118,4,8] {
+  %p = bf16[118,4,8] parameter(0)
+  ROOT %c = f32[118,4,8] convert(%p)
+}
+
+%scaled (p: bf16[4,8]) -> f32[4,8] {
+  %p = bf16[4,8] parameter(0)
+  %c = f32[4,8] convert(%p)
+  ROOT %m = f32[4,8] multiply(%c, %c)
+}
+
+ENTRY %main (stack: bf16[118,4,8], x: bf16[4,8], n: s32[4,8]) -> f32[4,8] {
+  %stack = bf16[118,4,8] parameter(0)
+  %x = bf16[4,8] parameter(1)
+  %n = s32[4,8] parameter(2)
+  %wide_stack = f32[118,4,8] fusion(%stack), kind=kLoop, calls=%wrapped
+  %wide_x = f32[4,8] convert(%x)
+  %squared = f32[4,8] fusion(%x), kind=kLoop, calls=%scaled
+  ROOT %from_int = f32[4,8] convert(%n)
+}
+"""
+
+
+def test_float32_copies_of_bfloat16_arrays_are_counted():
+  """A convert of a whole bfloat16 array, or a fusion that is only that, counts; a fusion that computes with the
+  widened values, and a convert from integers, do not."""
+  module = plan_cost.HloModule.parse(WIDENING_HLO)
+  assert plan_cost.widened_bytes(module) == 4 * (118 * 4 * 8 + 4 * 8)
+
+
 def test_predict_arithmetic():
   hardware = plan_time.Hardware("test", peak_flops=100.0, hbm_bytes_per_s=10.0, ici_bytes_per_s=5.0,
                                 dcn_bytes_per_s=1.0)
@@ -267,7 +299,8 @@ def test_bench_plan_bad_flags_are_one_line(argv, message, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["--gin_file=runs/demo.gin", "--topology=v4-8", "--gin.TRAIN_STEPS=0"], "TRAIN_STEPS=0 must be at least 1"),
-    (["--gin_file=runs/flan_palm_540b.gin", "--compile"], "--compile simulates at most 256 devices; this mesh has 512"),
+    (["--gin_file=runs/flan_palm_540b.gin", "--topology=v4-4096", "--compile"],
+     "--compile simulates at most 1024 devices; this mesh has 2048"),
 ])
 def test_plan_time_inputs_are_one_line(argv, message, capsys):
   from flanx import cli
