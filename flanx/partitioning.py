@@ -43,6 +43,7 @@ class LayoutNames:
     return cls(rules=f"{scope}/PartitionConfig.rules", num_partitions=num_partitions,
                mesh_shape=f"{scope}/PartitionConfig.mesh_shape", num_slices=f"{scope}/PartitionConfig.num_slices")
 
+
 LogicalRules = tuple[tuple[str, str | tuple[str, ...] | None], ...]
 
 _BATCH: LogicalRules = (("batch", BATCH_AXES),)
