@@ -110,18 +110,18 @@ def layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_token
   """What one layer of one sequence holds, by remat class.
 
   'inputs': the layer input (all that full remat keeps); 'weight_dots': outputs of the products with weight
-  matrices (kept by dots_with_no_batch_dims_saveable); 'dots': those plus the attention scores (kept by
-  dots_saveable); 'all': everything the backward pass uses, including f32 attention logits and probabilities
-  and the elementwise MLP values; 'random_bits': the dropout draws made while computing the layer,
-  'random_held' those alive at once; 'tile': the transient working set of one blockwise-attention tile. For
-  the traffic (plan_time), in the activation dtype's bytes: 'produced', what the layer's operations write, and
-  'dot_outputs', the weight products' outputs.
+  matrices (kept by dots_with_no_batch_dims_saveable); 'dots': those plus the attention scores, or a blockwise
+  attention's output and log-sum-exp (kept by dots_saveable); 'all': everything the backward pass uses,
+  including f32 attention logits and probabilities and the elementwise MLP values; 'random_bits': the dropout
+  draws made while computing the layer, 'random_held' those alive at once; 'tile': the transient working set
+  of one blockwise-attention tile. For the traffic (plan_time), in the activation dtype's bytes: 'produced',
+  what the layer's operations write, and 'dot_outputs', the weight products' outputs.
 
   An attention that runs blockwise (config.attention_block_size B, where blockwise_attention.uses_blocks) keeps
-  no score-sized array: its backward keeps q, k, v and the output (among 'weight_dots') and a float32
-  log-sum-exp per head and query, and recomputes each (heads, tokens, B) tile of logits, probabilities and
-  dropout mask. The tiles' bytes still pass through memory, so 'produced' and 'random_bits' are those of whole
-  attention.
+  no score-sized array under any policy: its backward keeps q, k, v (among 'weight_dots'), the output and a
+  float32 log-sum-exp per head and query (among 'dots', and in 'all'), and recomputes each (heads, tokens, B)
+  tile of logits, probabilities and dropout mask. The tiles' bytes still pass through memory, so 'produced' and
+  'random_bits' are those of whole attention.
   """
   d, f, h = config.emb_dim, config.mlp_dim / m, config.num_heads / m
   hd = config.num_heads * config.head_dim / m
@@ -147,10 +147,11 @@ def layer_bytes(tokens: int, kv_tokens: int, config, m: int, a: int, cross_token
   # product, and its dropout draws and mask.
   tile = tile_elems * (_TILE_F32_ARRAYS * 4 + a + drop * (_RANDOM_BITS_BYTES + 1))
   held = _HELD_TOKEN_VALUES if a < 4 else 1
-  # dots_saveable saves every product's output, each tile's f32 query-key product among them, so blocks save
-  # little under it (XLA CPU: T5 Large, 4 microbatches, compiles to 26.9 GiB with blocks of 512).
-  tile_products = (score_elems - held_elems) * 4
-  return {"inputs": inputs, "weight_dots": held * weight_dots, "dots": held * weight_dots + kept_scores + tile_products,
+  # dots_saveable saves every product's output, but blockwise attention's tiles are products of a loop with no
+  # residuals; it saves instead each blocked attention's output and log-sum-exp by name (layers.remat).
+  blocked_outputs = blocked * tokens * hd * a
+  return {"inputs": inputs, "weight_dots": held * weight_dots,
+          "dots": held * (weight_dots + blocked_outputs) + kept_scores,
           "all": inputs + held * (rest - inputs) + kept_scores + drop * held_elems,
           "random_bits": drop * _RANDOM_BITS_BYTES * (score_elems + dropped),
           "random_held": drop * _RANDOM_BITS_BYTES * (held_elems + dropped),

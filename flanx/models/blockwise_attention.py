@@ -18,10 +18,15 @@ from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 
 from flanx.errors import FlanxError
 from flanx.models.attention import MASK_VALUE, batch_sum, logits_dtype
 from flanx.models.dropout import apply_keep, keep_scale
+
+# The name of the forward's residuals that the backward cannot recompute cheaply: the output and the rows'
+# log-sum-exp. Remat under dots_saveable saves them (layers.remat), so it needs no second pass over the tiles.
+RESIDUALS_NAME = "blockwise_attention_residuals"
 
 # k's and v's layouts, as plain_attend names them: per-head keys, or one key/value head for every query head
 # (PaLM's multi-query attention). The second is the spec of the (batch, heads)-major internal layout.
@@ -137,8 +142,8 @@ def _forward(s: _Static, qh, kh, vh, bias, mask, key):
   acc = logits_dtype(qh.dtype)
   rows = qh.shape[:3]
 
-  def step(carry, index):
-    row_max, row_sum, out = carry
+  def step(carry):
+    index, row_max, row_sum, out = carry
     logits, _ = _tile_logits(s, qh, kh, bias, mask, index)
     new_max = jnp.maximum(row_max, jnp.max(logits, axis=-1))
     rescale = jnp.exp(row_max - new_max)
@@ -147,11 +152,13 @@ def _forward(s: _Static, qh, kh, vh, bias, mask, key):
     used = _kept(s, p.astype(qh.dtype), key, index)
     out = out * rescale[..., None] + jnp.einsum(f"bhqt,{s.kspec}->bhqd", used, _tile(vh, s, index, s.kspec.index("t")),
                                                 preferred_element_type=acc)
-    return (new_max, row_sum, out), None
+    return index + 1, new_max, row_sum, out
 
-  init = (jnp.full(rows, -jnp.inf, acc), jnp.zeros(rows, acc), jnp.zeros(qh.shape, acc))
-  tiles = jnp.arange(kh.shape[s.kspec.index("t")] // s.block)
-  (row_max, row_sum, out), _ = jax.lax.scan(step, init, tiles)
+  # A while loop, not a scan: a scan's products are residuals that dots_saveable saves for the backward (a
+  # (batch, heads, q_length, block) f32 logits tile per tile: all the scores), where a while loop has none.
+  tiles = kh.shape[s.kspec.index("t")] // s.block
+  init = (jnp.int32(0), jnp.full(rows, -jnp.inf, acc), jnp.zeros(rows, acc), jnp.zeros(qh.shape, acc))
+  _, row_max, row_sum, out = jax.lax.while_loop(lambda carry: carry[0] < tiles, step, init)
   return (out / row_sum[..., None]).astype(qh.dtype), row_max + jnp.log(row_sum)
 
 
@@ -163,7 +170,7 @@ def _blockwise(s, q, k, v, bias, mask, key):
 
 def _blockwise_fwd(s, q, k, v, bias, mask, key):
   qh, kh, vh = _heads_major(q), _heads_major(k, s.kspec), _heads_major(v, s.kspec)
-  out, lse = _forward(s, qh, kh, vh, bias, mask, key)
+  out, lse = (checkpoint_name(x, RESIDUALS_NAME) for x in _forward(s, qh, kh, vh, bias, mask, key))
   # A query with no allowed key: autodiff of attend's mask `where` gives its logits no gradient.
   has_key = None if mask is None else jnp.any(mask, axis=-1)  # (batch, 1, q_length)
   return jnp.transpose(out, (0, 2, 1, 3)), (qh, kh, vh, bias, mask, key, out, lse, has_key)

@@ -31,10 +31,15 @@ def check_remat_policy(name: str, where: str) -> None:
 
 
 def remat(layer_cls, policy: str, scanned: bool):
-  """`layer_cls` rematerialised under a REMAT_POLICIES name ('none': as it is)."""
+  """`layer_cls` rematerialised under a REMAT_POLICIES name ('none': as it is). dots_saveable also saves blockwise
+  attention's output and log-sum-exp, which its backward would otherwise recompute with a pass over the tiles
+  (the tiles' products themselves are never saved: blockwise_attention's forward loop has no residuals)."""
   if policy == "none":
     return layer_cls
   checkpoint_policy = None if policy == "full" else getattr(jax.checkpoint_policies, policy)
+  if policy == "dots_saveable":
+    checkpoint_policy = jax.checkpoint_policies.save_from_both_policies(
+        checkpoint_policy, jax.checkpoint_policies.save_only_these_names(blockwise_attention.RESIDUALS_NAME))
   return nn.remat(layer_cls, policy=checkpoint_policy, prevent_cse=not scanned)
 
 

@@ -230,6 +230,33 @@ def test_t5_trains_the_same_with_blocks():
   assert_same_training(tiny_model(**layout), blocks, DEMO_LENGTHS, batch)
 
 
+def test_dots_saveable_saves_no_tile_of_the_scores():
+  """Under remat dots_saveable, the policy of T5's dots runs, blocks keep no (batch, heads, q, block) f32 array for
+  the backward (a scan's tiles would be saved: all the scores), and train as whole attention does."""
+  batch = _packed_t5_batch()
+  layout = dict(num_encoder_layers=1, num_decoder_layers=1, scan_layers=True, remat_policy="dots_saveable")
+  whole, blocks = tiny_model(**layout), tiny_model(attention_block_size=8, **layout)
+  params = jax.jit(lambda key: nn.meta.unbox(whole.init(key, DEMO_LENGTHS)))(jax.random.key(0))
+
+  def saved(model):
+    """The f32 residuals' shapes, and the loss and gradients through the backward that keeps them."""
+    loss, backward = jax.vjp(jax.jit(lambda p: model.loss_sums(p, batch, None)["objective"]), params)
+    shapes = {x.shape for x in jax.tree.leaves(backward) if getattr(x, "dtype", None) == jnp.float32}
+    return shapes, loss, backward(jnp.ones_like(loss))[0]
+
+  rows, heads = 2, 4
+  whole_shapes, expected_loss, expected = saved(whole)
+  # The check can fail: whole attention under dots_saveable keeps its (batch, heads, q, k) f32 logits.
+  assert {(rows, heads, 32, 32), (rows, heads, 16, 32)} <= {shape[-4:] for shape in whole_shapes}
+  block_shapes, loss, grads = saved(blocks)
+  tiles = {(rows, heads, queries, 8) for queries in (32, 16)}  # encoder and cross attention; decoder self: 2 tiles
+  assert not tiles & {shape[-4:] for shape in block_shapes}, sorted(block_shapes)
+  assert not {(rows, heads, 32, 32), (rows, heads, 16, 32)} & {shape[-4:] for shape in block_shapes}
+  np.testing.assert_allclose(loss, expected_loss, rtol=1e-5)
+  for (path, e), g in zip(jax.tree_util.tree_leaves_with_path(expected), jax.tree.leaves(grads)):
+    np.testing.assert_allclose(g, e, rtol=2e-4, atol=2e-6, err_msg=jax.tree_util.keystr(path))
+
+
 def test_palm_trains_the_same_with_blocks():
   lengths = {"inputs": 12, "targets": 8}
   config = dict(vocab_size=384, emb_dim=64, num_heads=4, head_dim=16, mlp_dim=256, num_layers=1)

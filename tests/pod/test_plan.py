@@ -183,8 +183,9 @@ def test_blockwise_attention_keeps_no_score_sized_activations():
   scores = h * 2048 * 2048  # one (heads, q, k) array's elements
   # Kept: the f32 logits, the probabilities and the dropout mask go; a f32 log-sum-exp per head and query comes.
   assert encoder[0]["all"] - encoder[1]["all"] == scores * (f32 + a + 1) - h * 2048 * 4
-  # dots_saveable saves each tile's f32 query-key product, so blocks save only the probabilities under it.
-  assert encoder[0]["dots"] - encoder[1]["dots"] == scores * (f32 + a - 4) - h * 2048 * 4
+  # dots_saveable saves no tile's product either; it saves the output (bfloat16 held as float32 on XLA CPU).
+  output = plan_memory._HELD_TOKEN_VALUES * 2048 * h * whole.head_dim * a
+  assert encoder[0]["dots"] - encoder[1]["dots"] == scores * (f32 + a) - h * 2048 * 4 - output
   assert encoder[1]["tile"] == h * 2048 * 512 * (4 * 4 + a + 4 + 1) and encoder[0]["tile"] == 0
   # The traffic and the random bits drawn are those of whole attention: the tiles still pass through memory.
   for key in ("produced", "random_bits", "weight_dots", "inputs"):
