@@ -838,8 +838,9 @@ def test_flag_mistakes_answer_before_heavy_imports():
     ("convert from-hf", 8, "has a dimension of 4 (dimension 1, 'heads'), not divisible by model=8 on the mesh "
                            "replica=1, data=1, model=8; change --num_partitions / --rules"),
     ("convert from-hf", 3, "error: --num_partitions=3 does not divide the 8 available devices"),
+    ("bench train", 3, "error: --gin.PartitionConfig.num_partitions=3 does not divide the 8 available devices"),
     ("convert from-hf", 1, "error: --rules: unknown partitioning rules 'fdsp' (did you mean 'fsdp'"),
-], ids=["bench train uneven", "convert uneven", "convert mesh", "convert rules"])
+], ids=["bench train uneven", "convert uneven", "convert mesh", "bench train mesh", "convert rules"])
 def test_bench_train_and_convert_refuse_a_layout_in_one_line(tmp_path, capsys, command, partitions, fragment):
   """As train, eval and infer do: the tiny model's 4 heads over model=8, a model axis that does not divide the 8
   devices or unknown rules are one line naming the command's own settings, before anything is compiled or read

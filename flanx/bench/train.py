@@ -35,8 +35,6 @@ DEFAULT_MODEL = "models/t5_1_1/small.gin"
 # What lays the benchmarked model out (bench_model.partition = @PartitionConfig()), named when it splits a
 # parameter unevenly.
 LAYOUT_SETTINGS = "--gin.PartitionConfig.num_partitions / mesh_shape / rules"
-LAYOUT_NAMES = partitioning.LayoutNames(*(f"--gin.PartitionConfig.{field}"
-                                          for field in ("rules", "num_partitions", "mesh_shape", "num_slices")))
 
 
 def _phase(text: str) -> None:
@@ -80,7 +78,9 @@ def main(argv: Sequence[str]) -> int:
     raise FlanxError("--against hf compares T5 (encoder-decoder) models; this gin file builds another family")
   lengths = {"inputs": args.inputs_length, "targets": args.targets_length}
 
-  partitioner = partitioning.Partitioner(partition, names=LAYOUT_NAMES)
+  names = partitioning.LayoutNames(*(f"--gin.PartitionConfig.{field}"
+                                     for field in ("rules", "num_partitions", "mesh_shape", "num_slices")))
+  partitioner = partitioning.Partitioner(partition, names=names)
   # One line for an uneven split, not jit's IndivisibleError at init; the same trace builds the Trainer's state.
   traced = partitioner.checked_abstract_params(model, lengths, LAYOUT_SETTINGS)
   trainer = Trainer(model, OptimizerConfig(), partitioner, lengths, args.num_microbatches, abstract_params=traced)
