@@ -7,7 +7,7 @@ predicted step time, MFU and hours, before paying for a pod.
     flanx plan --gin_file=runs/flan_t5_xl.gin --search               # the fastest layouts that fit (plan_search.py)
 
 --compile lowers and compiles the real train step from abstract shapes on simulated CPU devices (one per device
-of the mesh, at most 256), so nothing the size of the model is allocated, and prints XLA's memory analysis
+of the mesh, at most 1,024), so nothing the size of the model is allocated, and prints XLA's memory analysis
 beside the estimate and the compiled step's cost: FLOPs beside the model's, bytes accessed and every collective
 by mesh axes and ICI/DCN (flanx/plan_cost.py). The time is predicted from shapes always, and from the compiled
 cost too with --compile (flanx/plan_time.py, docs/tpu.md). Exit status: 0 fits, 1 does not fit, 2 bad arguments.
