@@ -110,7 +110,7 @@ class Attention(nn.Module):
   `bias` is added to the logits (relative positions); `mask` is True where attention is allowed.
   `decode` turns on the KV cache (the "cache" collection, see `cached_key_values`): 'self' for causal
   self-attention fed one token at `position`, 'cross' for attention to a fixed memory (the encoder output).
-  `block_size` > 0: the non-decoding path attends over key tiles of that size (see `training_attend`).
+  `block_size` > 0: the non-decoding path attends over key tiles of that size (see `attend_with_dropout`).
   """
 
   num_heads: int
@@ -147,28 +147,28 @@ class Attention(nn.Module):
         k = constrain(jnp.swapaxes(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), 1, 2), "batch", "heads", "length", "kv")
         v = constrain(jnp.swapaxes(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), 1, 2), "batch", "heads", "length", "kv")
       k, v = cached_key_values(self, k, v, decode, position)
-      keep = DropoutKeep(self.dropout_rate, name="Dropout_0")(
-          (q.shape[0], self.num_heads, q.shape[1], k.shape[-2]), deterministic)
-      out = plain_attend(q, k, v, bias, mask, keep, self.dropout_rate, key_layout="bhtk")
+      out = attend_with_dropout(self, q, k, v, bias, mask, deterministic, key_layout="bhtk")
       return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
     k = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wk), "batch", "length", "heads", "kv")
     v = constrain(jnp.einsum("bld,dhk->blhk", inputs_kv, wv), "batch", "length", "heads", "kv")
-    out = training_attend(self, q, k, v, bias, mask, deterministic, self.block_size)
+    out = attend_with_dropout(self, q, k, v, bias, mask, deterministic, self.block_size)
     return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
 
 
-def training_attend(module: nn.Module, q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None,
-                    mask: jax.Array | None, deterministic: bool, block_size: int,
-                    key_layout: str = "bthk") -> jax.Array:
-  """The attention core of a training (non-decoding) pass, for `module` (its `dropout_rate`): over key tiles
-  of `block_size` when blockwise_attention.uses_blocks says so, drawing one dropout key instead of a whole
-  (batch, heads, q, k) keep mask; else `attend` (`plain_attend` for one shared key/value head)."""
+def attend_with_dropout(module: nn.Module, q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array | None,
+                        mask: jax.Array | None, deterministic: bool, block_size: int = 0,
+                        key_layout: str = "bthk") -> jax.Array:
+  """The attention core under `module`'s dropout on the weights (its `dropout_rate`). Over key tiles of
+  `block_size` when blockwise_attention.uses_blocks says so (training), drawing one dropout key instead of a
+  whole (batch, heads, q, k) keep mask; else `attend`, or `plain_attend` for the KV cache's layout ("bhtk") or
+  one shared key/value head ("btk"). Decoding passes block_size 0: a cache is not tiled."""
   rate = 0.0 if deterministic else module.dropout_rate
-  if blockwise_attention.uses_blocks(block_size, k.shape[1]):
+  key_length = k.shape[key_layout.index("t")]
+  if blockwise_attention.uses_blocks(block_size, key_length):
     key = module.make_rng("dropout") if rate > 0 else None
     return blockwise_attention.attend_blockwise(q, k, v, bias, mask, key, rate, block_size, key_layout)
   keep = DropoutKeep(module.dropout_rate, name="Dropout_0")(
-      (q.shape[0], q.shape[2], q.shape[1], k.shape[1]), deterministic)
+      (q.shape[0], q.shape[2], q.shape[1], key_length), deterministic)
   if key_layout == "bthk":
     return attend(q, k, v, bias, mask, keep, module.dropout_rate)
   return plain_attend(q, k, v, bias, mask, keep, module.dropout_rate, key_layout=key_layout)

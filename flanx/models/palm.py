@@ -19,8 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from flanx.models import config_checks, kv_cache, layers, stacking
-from flanx.models.attention import plain_attend
-from flanx.models.dropout import DropoutKeep
 from flanx.models.layers import constrain
 
 
@@ -78,7 +76,7 @@ class MultiQueryAttention(nn.Module):
   rope_max_wavelength: float
   dropout_rate: float = 0.0
   dtype: layers.Dtype = jnp.float32
-  block_size: int = 0  # > 0: training attends over key tiles of this size (layers.training_attend)
+  block_size: int = 0  # > 0: training attends over key tiles of this size (layers.attend_with_dropout)
 
   @nn.compact
   def __call__(self, x, positions, mask, deterministic: bool, decode_length: int | None = None,
@@ -101,12 +99,8 @@ class MultiQueryAttention(nn.Module):
     if decode_length is not None:
       keys, values = kv_cache.cached_key_values(self, keys, values, "self", slot, decode_length)
     keys, values = constrain(keys, "batch", "length", "kv"), constrain(values, "batch", "length", "kv")
-    if decode_length is None:
-      out = layers.training_attend(self, q, keys, values, None, mask, deterministic, self.block_size, "btk")
-    else:
-      keep = DropoutKeep(self.dropout_rate, name="Dropout_0")(
-          (q.shape[0], q.shape[2], q.shape[1], keys.shape[1]), deterministic)
-      out = plain_attend(q, keys, values, None, mask, keep, self.dropout_rate, key_layout="btk")
+    block_size = self.block_size if decode_length is None else 0  # a KV cache is not tiled
+    out = layers.attend_with_dropout(self, q, keys, values, None, mask, deterministic, block_size, "btk")
     return constrain(jnp.einsum("bqhk,hkd->bqd", out, wo), "batch", "length", "embed")
 
 
