@@ -160,33 +160,29 @@ def _residual_only_flops(config, lengths: Mapping[str, int]) -> float:
   return float(config.num_layers * length * outputs)
 
 
+def _attentions(config, lengths: Mapping[str, int]) -> list[tuple[int, int, int]]:
+  """(layers, queries, keys) of each kind of attention in one example: T5's encoder self-attention, decoder
+  self-attention and cross-attention; the decoder-only model's one self-attention."""
+  if hasattr(config, "num_encoder_layers"):
+    l_in, l_out = lengths["inputs"], lengths["targets"]
+    return [(config.num_encoder_layers, l_in, l_in), (config.num_decoder_layers, l_out, l_out),
+            (config.num_decoder_layers, l_out, l_in)]
+  length = lengths["inputs"] + lengths["targets"]
+  return [(config.num_layers, length, length)]
+
+
 def _blockwise_recompute_flops(config, lengths: Mapping[str, int]) -> float:
   """The query-key products that blockwise attention runs again in its backward pass (one example): those of
   the attentions whose keys it tiles (blockwise_attention.uses_blocks)."""
-  block, inner = config.attention_block_size, config.num_heads * config.head_dim
-
-  def query_key(layers: int, queries: int, keys: int) -> float:
-    return layers * queries * 2 * keys * inner if blockwise_attention.uses_blocks(block, keys) else 0.0
-
-  if hasattr(config, "num_encoder_layers"):
-    l_in, l_out = lengths["inputs"], lengths["targets"]
-    return (query_key(config.num_encoder_layers, l_in, l_in) + query_key(config.num_decoder_layers, l_out, l_out)
-            + query_key(config.num_decoder_layers, l_out, l_in))
-  length = lengths["inputs"] + lengths["targets"]
-  return query_key(config.num_layers, length, length)
+  inner = config.num_heads * config.head_dim
+  return float(sum(layers * queries * 2 * keys * inner for layers, queries, keys in _attentions(config, lengths)
+                   if blockwise_attention.uses_blocks(config.attention_block_size, keys)))
 
 
 def _attention_score_flops(config, lengths: Mapping[str, int]) -> float:
   """Training FLOPs of the query-key and probability-value products (the batched dots)."""
   inner = config.num_heads * config.head_dim
-  if hasattr(config, "num_encoder_layers"):
-    l_in, l_out = lengths["inputs"], lengths["targets"]
-    forward = (config.num_encoder_layers * l_in * 2 * 2 * l_in * inner
-               + config.num_decoder_layers * l_out * 2 * 2 * (l_out + l_in) * inner)
-  else:
-    length = lengths["inputs"] + lengths["targets"]
-    forward = config.num_layers * length * 2 * 2 * length * inner
-  return 3.0 * forward
+  return 3.0 * sum(layers * queries * 2 * 2 * keys * inner for layers, queries, keys in _attentions(config, lengths))
 
 
 def _axes(spec: PartitionSpec) -> set[str]:
