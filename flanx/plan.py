@@ -14,6 +14,7 @@ cost too with --compile (flanx/plan_time.py, docs/tpu.md). Exit status: 0 fits, 
 """
 
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -172,6 +173,13 @@ class CompiledStep:
   compiled: object  # jax.stages.Compiled
   mesh: object      # jax.sharding.Mesh
 
+  @functools.cached_property
+  def hlo(self):
+    """The optimised program's text, parsed once (flanx.plan_cost.HloModule) for its memory and its cost."""
+    from flanx import plan_cost  # the HLO reader, which only a compile needs
+
+    return plan_cost.HloModule.parse(self.compiled.as_text())
+
 
 def compile_train_step(plan: Plan) -> CompiledStep:
   """Lowers and compiles the real train step from abstract shapes on simulated CPU devices: one compile gives
@@ -207,9 +215,9 @@ def compiled_memory(plan: Plan, step: CompiledStep | None = None) -> dict[str, i
   figures = {name: int(getattr(analysis, f"{name}_size_in_bytes", 0))
              for name in ("argument", "output", "alias", "temp", "generated_code")}
   figures["total"] = figures["argument"] + figures["output"] - figures["alias"] + figures["temp"]
-  from flanx import plan_cost  # the HLO reader, which only a compile needs
+  from flanx import plan_cost
 
-  figures["cpu_widening"] = plan_cost.widened_bytes(plan_cost.HloModule.parse(step.compiled.as_text()))
+  figures["cpu_widening"] = plan_cost.widened_bytes(step.hlo)
   figures["target"] = figures["total"] - figures["cpu_widening"]
   return figures
 

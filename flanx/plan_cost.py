@@ -280,11 +280,11 @@ def _spanned_axes(groups: Sequence[Sequence[int]], mesh_shape: Sequence[int],
   return tuple(name for i, name in enumerate(axis_names) if len(set(coords[:, i])) > 1)
 
 
-def parse(text: str, mesh_shape: Mapping[str, int], num_slices: int = 1) -> "Counts":
+def parse(text: "str | HloModule", mesh_shape: Mapping[str, int], num_slices: int = 1) -> "Counts":
   """Dot FLOPs, bytes accessed (in all, and by the instructions that compute matrix products) and collectives
-  of an optimised HLO module partitioned over a mesh of `mesh_shape` ({'replica': r, 'data': d, 'model': m},
-  in the order of the program's device assignment)."""
-  module = HloModule.parse(text)
+  of an optimised HLO module (its text, or the text parsed) partitioned over a mesh of `mesh_shape`
+  ({'replica': r, 'data': d, 'model': m}, in the order of the program's device assignment)."""
+  module = text if isinstance(text, HloModule) else HloModule.parse(text)
   times = module.multipliers()
   names, sizes = list(mesh_shape), [mesh_shape[a] for a in mesh_shape]
   num_devices = math.prod(sizes)
@@ -419,10 +419,10 @@ def _widens(ins: _Instruction, module: HloModule) -> bool:
   return source.startswith("bf16[") and _dims(source) == _dims(ins.shape)
 
 
-def cost_of(compiled, mesh, num_slices: int = 1) -> CompiledCost:
+def cost_of(compiled, mesh, num_slices: int = 1, module: HloModule | None = None) -> CompiledCost:
   """The cost of a compiled program (jax.stages.Compiled) partitioned over `mesh`, whose device order is the
-  program's device assignment (jit over NamedShardings of one mesh)."""
-  counts = parse(compiled.as_text(), dict(mesh.shape), num_slices)
+  program's device assignment (jit over NamedShardings of one mesh). `module`: its text already parsed."""
+  counts = parse(module if module is not None else compiled.as_text(), dict(mesh.shape), num_slices)
   analysis = compiled.cost_analysis()
   analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
   return CompiledCost(counts.flops, counts.bytes_accessed, counts.dot_bytes, counts.collectives,
@@ -433,4 +433,4 @@ def cost_of(compiled, mesh, num_slices: int = 1) -> CompiledCost:
 def compiled_cost(plan, step) -> CompiledCost:
   """The cost of `plan`'s train step as `flanx.plan.compile_train_step(plan)` compiled it (`step`), the same
   compile that gives its memory."""
-  return cost_of(step.compiled, step.mesh, plan.topology.num_slices)
+  return cost_of(step.compiled, step.mesh, plan.topology.num_slices, step.hlo)
