@@ -55,12 +55,13 @@ def _shapes_model(config: T5Config) -> EncoderDecoderModel:
   return EncoderDecoderModel(config, seqio.ByteVocabulary())
 
 
-def _target_shardings(config: T5Config, partitioner: partitioning.Partitioner
+def _target_shardings(config: T5Config, partitioner: partitioning.Partitioner,
+                      settings: str = partitioning.LAYOUT_SETTINGS
                       ) -> dict[tuple[str, ...], tuple[tuple[int, ...], jax.sharding.NamedSharding]]:
   """Each flanx parameter's path -> (its shape, its NamedSharding), from the model's logical axes (nothing
-  allocated)."""
-  model = _shapes_model(config)
-  abstract = traverse_util.flatten_dict(partitioner.sharded_abstract_params(model, _TRACE_LENGTHS))
+  allocated). A parameter the mesh splits unevenly is one line naming `settings` (what chose the mesh)."""
+  traced = partitioner.checked_abstract_params(_shapes_model(config), _TRACE_LENGTHS, settings)
+  abstract = traverse_util.flatten_dict(partitioner.with_shardings(*traced))
   return {path: (a.shape, a.sharding) for path, a in abstract.items()}
 
 
@@ -106,10 +107,12 @@ def _open_weights(hf_dir: pathlib.Path) -> HfWeights:
     raise
 
 
-def load_hf_params(hf_dir: pathlib.Path, hf_config: dict, config: T5Config, partitioner: partitioning.Partitioner):
-  """The directory's tensors as flanx params, each put straight onto its sharding on `partitioner`'s mesh."""
+def load_hf_params(hf_dir: pathlib.Path, hf_config: dict, config: T5Config, partitioner: partitioning.Partitioner,
+                   settings: str = partitioning.LAYOUT_SETTINGS):
+  """The directory's tensors as flanx params, each put straight onto its sharding on `partitioner`'s mesh.
+  The layout is checked (one line naming `settings`) before any tensor is looked for."""
+  targets = _target_shardings(config, partitioner, settings)
   weights = _open_weights(hf_dir)
-  targets = _target_shardings(config, partitioner)
   groups = _grouped(config, config.scan_layers)
   if set(groups) != set(targets):
     unknown = sorted("/".join(p) for p in set(targets) ^ set(groups))
@@ -140,9 +143,8 @@ def import_hf(hf_dir: str | pathlib.Path, out: str | pathlib.Path, scan_layers: 
   config = T5Config(**{**config.__dict__, "scan_layers": scan_layers})
   _check_new_output(out)
   partitioner = partitioning.Partitioner(partition or partitioning.PartitionConfig(), names=names)
-  # One line, before any tensor is read, instead of jax's IndivisibleError at the first sharded parameter.
-  partitioner.check_even_split(_shapes_model(config), _TRACE_LENGTHS, settings)
-  params = load_hf_params(hf_dir, hf_config, config, partitioner)
+  # An uneven split is one line, before any tensor is read, not jax's IndivisibleError at the first parameter.
+  params = load_hf_params(hf_dir, hf_config, config, partitioner, settings)
 
   vocab = hf_dir / VOCAB_FILE
   with _staging(out) as staging:

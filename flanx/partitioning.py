@@ -175,11 +175,6 @@ class Partitioner:
       boxed = _boxed_params(model, feature_lengths)
     return _split_boxed(boxed)
 
-  def check_even_split(self, model, feature_lengths: Mapping[str, int], settings: str = LAYOUT_SETTINGS) -> None:
-    """One FlanxError line if this mesh and these rules split one of `model`'s parameters unevenly (for a caller
-    that needs no trace of its own)."""
-    self.checked_abstract_params(model, feature_lengths, settings)
-
   def checked_abstract_params(self, model, feature_lengths: Mapping[str, int], settings: str = LAYOUT_SETTINGS):
     """(parameter ShapeDtypeStructs, their logical PartitionSpecs), after one FlanxError line if this mesh and
     these rules split one of the parameters unevenly. One trace serves the check and what follows (a Trainer's
